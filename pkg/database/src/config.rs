@@ -1,0 +1,150 @@
+use std::time::Duration;
+
+/// Database settings, read once at start-up (defaults first, then the environment).
+///
+/// Defaults follow seed 004's pool settings: 20 connections at most, 60 min connection
+/// lifetime, 5 min idle time, 30 s connect and query timeouts.
+#[derive(Clone)]
+pub struct DbConfig {
+    pub url: String,
+    pub max_connections: usize,
+    pub connect_timeout: Duration,
+    /// Server-side `statement_timeout` for every connection of the pool.
+    pub query_timeout: Duration,
+    /// How long a request waits for a free connection before it gets a 503.
+    pub acquire_timeout: Duration,
+    pub max_lifetime: Duration,
+    pub max_idle: Duration,
+    pub application_name: String,
+}
+
+impl std::fmt::Debug for DbConfig {
+    // The URL may carry a password: print it without.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DbConfig")
+            .field("url", &redact_url(&self.url))
+            .field("max_connections", &self.max_connections)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("query_timeout", &self.query_timeout)
+            .field("acquire_timeout", &self.acquire_timeout)
+            .field("max_lifetime", &self.max_lifetime)
+            .field("max_idle", &self.max_idle)
+            .finish()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("environment variable {name} must be {expected}, got {value:?}")]
+    Invalid { name: &'static str, expected: &'static str, value: String },
+}
+
+pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/crm";
+
+impl Default for DbConfig {
+    fn default() -> Self {
+        Self {
+            url: DEFAULT_DATABASE_URL.to_owned(),
+            max_connections: 20,
+            connect_timeout: Duration::from_secs(30),
+            query_timeout: Duration::from_secs(30),
+            acquire_timeout: Duration::from_secs(10),
+            max_lifetime: Duration::from_secs(60 * 60),
+            max_idle: Duration::from_secs(5 * 60),
+            application_name: "crm".to_owned(),
+        }
+    }
+}
+
+impl DbConfig {
+    /// `DATABASE_URL`, `DB_MAX_CONNECTIONS`, `DB_CONNECT_TIMEOUT_SECS`, `DB_QUERY_TIMEOUT_SECS`,
+    /// `DB_ACQUIRE_TIMEOUT_SECS`, `DB_MAX_LIFETIME_SECS`, `DB_MAX_IDLE_SECS`.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let mut config = Self::default();
+        if let Some(url) = get("DATABASE_URL").filter(|v| !v.is_empty()) {
+            config.url = url;
+        }
+        let secs = |name: &'static str, default: Duration| -> Result<Duration, ConfigError> {
+            match get(name) {
+                None => Ok(default),
+                Some(value) => value
+                    .parse::<u64>()
+                    .map(Duration::from_secs)
+                    .map_err(|_| ConfigError::Invalid { name, expected: "a whole number of seconds", value }),
+            }
+        };
+        config.connect_timeout = secs("DB_CONNECT_TIMEOUT_SECS", config.connect_timeout)?;
+        config.query_timeout = secs("DB_QUERY_TIMEOUT_SECS", config.query_timeout)?;
+        config.acquire_timeout = secs("DB_ACQUIRE_TIMEOUT_SECS", config.acquire_timeout)?;
+        config.max_lifetime = secs("DB_MAX_LIFETIME_SECS", config.max_lifetime)?;
+        config.max_idle = secs("DB_MAX_IDLE_SECS", config.max_idle)?;
+        if let Some(value) = get("DB_MAX_CONNECTIONS") {
+            config.max_connections = match value.parse::<usize>() {
+                Ok(n) if n > 0 => n,
+                _ => {
+                    return Err(ConfigError::Invalid {
+                        name: "DB_MAX_CONNECTIONS",
+                        expected: "a positive whole number",
+                        value,
+                    });
+                }
+            };
+        }
+        Ok(config)
+    }
+
+    pub fn with_max_connections(mut self, n: usize) -> Self {
+        self.max_connections = n;
+        self
+    }
+
+    pub fn with_application_name(mut self, name: &str) -> Self {
+        self.application_name = name.to_owned();
+        self
+    }
+}
+
+fn redact_url(url: &str) -> String {
+    // postgres://user:secret@host/db -> postgres://user:***@host/db
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            match userinfo.find(':') {
+                Some(colon) => format!("{}{}:***{}", &url[..scheme_end + 3], &userinfo[..colon], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_follow_seed_004() {
+        let c = DbConfig::from_lookup(|_| None).unwrap();
+        assert_eq!(c.max_connections, 20);
+        assert_eq!(c.query_timeout, Duration::from_secs(30));
+        assert_eq!(c.url, DEFAULT_DATABASE_URL);
+    }
+
+    #[test]
+    fn invalid_numbers_are_reported_by_name() {
+        let err = DbConfig::from_lookup(|n| (n == "DB_MAX_CONNECTIONS").then(|| "0".to_owned())).unwrap_err();
+        assert!(err.to_string().contains("DB_MAX_CONNECTIONS"));
+    }
+
+    #[test]
+    fn debug_output_hides_the_password() {
+        let c = DbConfig { url: "postgres://crm:hunter2@db:5432/crm".into(), ..DbConfig::default() };
+        let printed = format!("{c:?}");
+        assert!(!printed.contains("hunter2"), "{printed}");
+        assert!(printed.contains("crm:***@db"));
+    }
+}

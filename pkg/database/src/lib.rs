@@ -1,0 +1,15 @@
+//! Database plumbing shared by every service: configuration from the environment, the
+//! deadpool-postgres pool, the health check and the migration runner.
+//!
+//! Request code never sees a [`Pool`] from here: services wrap it in
+//! `crm_tenant::TenantDb`, which only hands out tenant-scoped transactions.
+
+mod config;
+mod health;
+pub mod ident;
+mod pool;
+
+pub use config::{ConfigError, DbConfig};
+pub use deadpool_postgres::{Pool, PoolError};
+pub use health::{DbHealth, PoolStats, health_check};
+pub use pool::{PoolBuildError, create_pool};

@@ -1,0 +1,3 @@
+fn main() {
+    println!("crm: all-in-one binary (work in progress)");
+}
