@@ -9,7 +9,7 @@ CREATE TABLE outbox (
     attempts     INTEGER NOT NULL DEFAULT 0,
     last_error   TEXT
 );
-CREATE INDEX outbox_pending ON outbox (created_at, id) WHERE published_at IS NULL;
+CREATE INDEX outbox_unpublished ON outbox (created_at, id) WHERE published_at IS NULL;
 
 CREATE TRIGGER outbox_signal AFTER INSERT ON outbox
     FOR EACH STATEMENT EXECUTE FUNCTION platform.outbox_signal();

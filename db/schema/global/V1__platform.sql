@@ -48,7 +48,7 @@ CREATE TABLE outbox (
     attempts     INTEGER NOT NULL DEFAULT 0,
     last_error   TEXT
 );
-CREATE INDEX outbox_pending ON outbox (created_at, id) WHERE published_at IS NULL;
+CREATE INDEX outbox_unpublished ON outbox (created_at, id) WHERE published_at IS NULL;
 
 -- Schemas whose outbox has unpublished rows: the relay reads this instead of visiting
 -- every tenant schema. Rows are added by a trigger on each outbox.

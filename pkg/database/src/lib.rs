@@ -7,7 +7,9 @@
 mod config;
 mod health;
 pub mod ident;
+pub mod migrate;
 mod pool;
+pub mod schema;
 
 pub use config::{ConfigError, DbConfig};
 pub use deadpool_postgres::{Pool, PoolError};

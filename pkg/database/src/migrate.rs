@@ -1,0 +1,311 @@
+//! Migration runner: refinery migration sets applied into the `platform` schema and into
+//! every tenant schema.
+//!
+//! * One transaction per tenant schema, holding `pg_advisory_xact_lock` on that schema, so
+//!   two instances starting together never collide and a crash leaves each tenant either
+//!   fully migrated or untouched (a re-run resumes with the ones still behind).
+//! * The fleet run holds a global advisory lock for its duration; a second instance waits,
+//!   then finds nothing to do.
+//! * The no-op path reads `platform.schema_versions` (written in the same transaction as
+//!   each migration) in one query, so checking 10,000 up-to-date schemas costs milliseconds
+//!   instead of one round trip per schema and set.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use deadpool_postgres::Pool;
+use futures::{StreamExt, TryStreamExt};
+use refinery::{Migration, Runner};
+use refinery::{AsyncMigrate, error::Error as RefineryError};
+use refinery_core::traits::r#async::{AsyncQuery, AsyncTransaction};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use tokio_postgres::Transaction;
+
+use crate::ident::{PLATFORM_SCHEMA, is_tenant_schema, quote_ident};
+use crate::schema::{GLOBAL, TENANT_SETS};
+
+/// Advisory lock keys (first key of the two-key form: our namespace).
+const LOCK_NAMESPACE: i32 = 0x43524d; // "CRM"
+const LOCK_FLEET: i32 = 1;
+const LOCK_PLATFORM: i32 = 2;
+
+/// One embedded set of migrations (one service's tables).
+#[derive(Clone, Copy)]
+pub struct MigrationSet {
+    pub name: &'static str,
+    runner: fn() -> Runner,
+}
+
+impl MigrationSet {
+    pub const fn new(name: &'static str, runner: fn() -> Runner) -> Self {
+        Self { name, runner }
+    }
+
+    /// The highest version embedded in this build.
+    pub fn latest_version(&self) -> i32 {
+        (self.runner)().get_migrations().iter().map(|m| m.version()).max().unwrap_or(0)
+    }
+
+    fn history_table(&self, schema: &str) -> String {
+        format!("{}.{}", quote_ident(schema), quote_ident(&format!("{}_schema_history", self.name)))
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MigrateError {
+    #[error("database unavailable: {0}")]
+    Pool(#[from] deadpool_postgres::PoolError),
+    #[error(transparent)]
+    Db(#[from] tokio_postgres::Error),
+    #[error("migration set {set} in {schema}: {source}")]
+    Refinery { set: &'static str, schema: String, source: Box<RefineryError> },
+    #[error("not a tenant schema name: {0:?}")]
+    BadSchema(String),
+}
+
+/// Applies the global set into `platform`.
+pub async fn migrate_platform(pool: &Pool) -> Result<(), MigrateError> {
+    let mut client = pool.get().await?;
+    let tx = client.transaction().await?;
+    tx.execute("SELECT pg_advisory_xact_lock($1, $2)", &[&LOCK_NAMESPACE, &LOCK_PLATFORM]).await?;
+    tx.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {}", quote_ident(PLATFORM_SCHEMA))).await?;
+    set_local_search_path(&tx, PLATFORM_SCHEMA).await?;
+    run_set(&tx, PLATFORM_SCHEMA, &GLOBAL).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Creates `schema` if needed and brings every tenant set up to date inside the caller's
+/// transaction (used by tenant provisioning, so the tenant row, the schema and its tables
+/// commit or vanish together). Leaves the transaction's search path on `schema`.
+pub async fn provision_schema(tx: &Transaction<'_>, schema: &str) -> Result<(), MigrateError> {
+    apply_tenant_sets(tx, schema, TENANT_SETS).await
+}
+
+/// [`provision_schema`] with explicit sets (benchmarks, tests).
+pub async fn provision_schema_with(tx: &Transaction<'_>, schema: &str, sets: &[MigrationSet]) -> Result<(), MigrateError> {
+    apply_tenant_sets(tx, schema, sets).await
+}
+
+/// Drops a tenant schema with everything in it and forgets its registry rows.
+pub async fn drop_schema(tx: &Transaction<'_>, schema: &str) -> Result<(), MigrateError> {
+    check_tenant_schema(schema)?;
+    lock_schema(tx, schema).await?;
+    tx.batch_execute(&format!("DROP SCHEMA IF EXISTS {} CASCADE", quote_ident(schema))).await?;
+    tx.execute("DELETE FROM platform.schema_versions WHERE schema_name = $1", &[&schema]).await?;
+    tx.execute("DELETE FROM platform.outbox_pending WHERE schema_name = $1", &[&schema]).await?;
+    Ok(())
+}
+
+async fn apply_tenant_sets(tx: &Transaction<'_>, schema: &str, sets: &[MigrationSet]) -> Result<(), MigrateError> {
+    check_tenant_schema(schema)?;
+    lock_schema(tx, schema).await?;
+    tx.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {}", quote_ident(schema))).await?;
+    set_local_search_path(tx, schema).await?;
+    for set in sets {
+        run_set(tx, schema, set).await?;
+    }
+    Ok(())
+}
+
+async fn lock_schema(tx: &Transaction<'_>, schema: &str) -> Result<(), tokio_postgres::Error> {
+    tx.execute("SELECT pg_advisory_xact_lock($1, hashtext($2))", &[&LOCK_NAMESPACE, &schema]).await?;
+    Ok(())
+}
+
+async fn set_local_search_path(tx: &Transaction<'_>, schema: &str) -> Result<(), tokio_postgres::Error> {
+    tx.execute("SELECT set_config('search_path', $1, true)", &[&schema]).await?;
+    Ok(())
+}
+
+fn check_tenant_schema(schema: &str) -> Result<(), MigrateError> {
+    if is_tenant_schema(schema) { Ok(()) } else { Err(MigrateError::BadSchema(schema.to_owned())) }
+}
+
+/// Runs one refinery set inside `tx` and records the resulting version in the registry.
+async fn run_set(tx: &Transaction<'_>, schema: &str, set: &MigrationSet) -> Result<(), MigrateError> {
+    let mut runner = (set.runner)();
+    runner.set_migration_table_name(set.history_table(schema));
+    // The whole tenant is one transaction already; refinery must not open its own.
+    // Versions applied by a newer build are tolerated (rolling deploys), edited ones are not.
+    let runner = runner.set_grouped(false).set_abort_divergent(true).set_abort_missing(false);
+    runner
+        .run_async(&mut InTransaction(tx))
+        .await
+        .map_err(|e| MigrateError::Refinery { set: set.name, schema: schema.to_owned(), source: Box::new(e) })?;
+    tx.execute(
+        "INSERT INTO platform.schema_versions (schema_name, migration_set, version) VALUES ($1, $2, $3)
+         ON CONFLICT (schema_name, migration_set)
+         DO UPDATE SET version = EXCLUDED.version, applied_at = now()
+         WHERE schema_versions.version < EXCLUDED.version",
+        &[&schema, &set.name, &set.latest_version()],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Lets refinery run its statements inside a transaction we own.
+struct InTransaction<'a, 't>(&'a Transaction<'t>);
+
+impl AsyncTransaction for InTransaction<'_, '_> {
+    type Error = tokio_postgres::Error;
+
+    async fn execute<'a, T: Iterator<Item = &'a str> + Send + 'a>(&mut self, queries: T) -> Result<usize, Self::Error> {
+        let mut count = 0;
+        for query in queries {
+            self.0.batch_execute(query).await?;
+            count += 1;
+        }
+        Ok(count)
+    }
+}
+
+impl AsyncQuery<Vec<Migration>> for InTransaction<'_, '_> {
+    async fn query(&mut self, query: &str) -> Result<Vec<Migration>, Self::Error> {
+        let rows = self.0.query(query, &[]).await?;
+        let mut applied = Vec::with_capacity(rows.len());
+        for row in rows {
+            let applied_on: String = row.get(2);
+            let checksum: String = row.get(3);
+            // Rows written by refinery itself: RFC 3339 and a decimal u64.
+            let applied_on = OffsetDateTime::parse(&applied_on, &Rfc3339).unwrap_or(OffsetDateTime::UNIX_EPOCH);
+            applied.push(Migration::applied(row.get(0), row.get(1), applied_on, checksum.parse().unwrap_or_default()));
+        }
+        Ok(applied)
+    }
+}
+
+impl AsyncMigrate for InTransaction<'_, '_> {}
+
+/// How the tenant fleet stands against the sets embedded in this build.
+#[derive(Debug, Clone, Default)]
+pub struct FleetStatus {
+    pub schemas: usize,
+    /// Tenant schemas with at least one set behind (or never recorded).
+    pub behind: Vec<String>,
+}
+
+/// One query for the schemas, one for the registry: the no-op check.
+pub async fn fleet_status(pool: &Pool, sets: &[MigrationSet]) -> Result<FleetStatus, MigrateError> {
+    let client = pool.get().await?;
+    let schemas: Vec<String> = client
+        .query(
+            "SELECT nspname::text FROM pg_namespace WHERE nspname ~ '^tenant_[0-9a-z]{26}$' ORDER BY 1",
+            &[],
+        )
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let names: Vec<&str> = sets.iter().map(|s| s.name).collect();
+    let mut versions: HashMap<(String, String), i32> = HashMap::with_capacity(schemas.len() * sets.len());
+    for row in client
+        .query(
+            "SELECT schema_name, migration_set, version FROM platform.schema_versions WHERE migration_set = ANY($1)",
+            &[&names],
+        )
+        .await?
+    {
+        versions.insert((row.get(0), row.get(1)), row.get(2));
+    }
+    let latest: Vec<(String, i32)> = sets.iter().map(|s| (s.name.to_owned(), s.latest_version())).collect();
+    let behind = schemas
+        .iter()
+        .filter(|schema| {
+            latest.iter().any(|(set, version)| {
+                versions.get(&((*schema).clone(), set.clone())).is_none_or(|v| v < version)
+            })
+        })
+        .cloned()
+        .collect();
+    Ok(FleetStatus { schemas: schemas.len(), behind })
+}
+
+#[derive(Debug, Default)]
+pub struct MigrationSummary {
+    pub schemas: usize,
+    pub up_to_date: usize,
+    pub migrated: usize,
+    pub failed: Vec<(String, String)>,
+    pub check_time: Duration,
+    pub total_time: Duration,
+}
+
+#[derive(Clone, Copy)]
+pub struct FleetOptions {
+    /// Tenant schemas migrated at once (each holds one pooled connection).
+    pub concurrency: usize,
+}
+
+impl Default for FleetOptions {
+    fn default() -> Self {
+        Self { concurrency: 8 }
+    }
+}
+
+/// Brings `platform` and every tenant schema up to date. Failures of single tenants are
+/// reported in the summary (their transaction rolled back) and do not stop the others.
+pub async fn migrate_all(
+    pool: &Pool,
+    sets: &[MigrationSet],
+    options: FleetOptions,
+    progress: impl Fn(usize, usize) + Send + Sync,
+) -> Result<MigrationSummary, MigrateError> {
+    let started = Instant::now();
+    migrate_platform(pool).await?;
+
+    // Held for the whole run (transaction-scoped, so a crash or a cancelled future releases it).
+    let mut guard_client = pool.get().await?;
+    let guard = guard_client.transaction().await?;
+    guard.execute("SELECT pg_advisory_xact_lock($1, $2)", &[&LOCK_NAMESPACE, &LOCK_FLEET]).await?;
+
+    let status = fleet_status(pool, sets).await?;
+    let check_time = started.elapsed();
+    let total = status.behind.len();
+    let mut summary = MigrationSummary {
+        schemas: status.schemas,
+        up_to_date: status.schemas - total,
+        check_time,
+        ..Default::default()
+    };
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    let results: Vec<(String, Result<(), MigrateError>)> = futures::stream::iter(status.behind)
+        .map(|schema| async {
+            let result = migrate_one(pool, &schema, sets).await;
+            progress(done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1, total);
+            (schema, result)
+        })
+        .buffer_unordered(options.concurrency.max(1))
+        .collect()
+        .await;
+    for (schema, result) in results {
+        match result {
+            Ok(()) => summary.migrated += 1,
+            Err(e) => {
+                tracing::error!(schema, error = %e, "tenant migration failed");
+                summary.failed.push((schema, e.to_string()));
+            }
+        }
+    }
+    guard.commit().await?;
+    summary.total_time = started.elapsed();
+    Ok(summary)
+}
+
+async fn migrate_one(pool: &Pool, schema: &str, sets: &[MigrationSet]) -> Result<(), MigrateError> {
+    let mut client = pool.get().await?;
+    let tx = client.transaction().await?;
+    apply_tenant_sets(&tx, schema, sets).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Lists tenant schemas (for tools and tests).
+pub async fn tenant_schemas(pool: &Pool) -> Result<Vec<String>, MigrateError> {
+    let client = pool.get().await?;
+    let rows = client
+        .query_raw("SELECT nspname::text FROM pg_namespace WHERE nspname ~ '^tenant_[0-9a-z]{26}$'", std::iter::empty::<&str>())
+        .await?;
+    Ok(rows.map_ok(|r| r.get(0)).try_collect().await?)
+}
