@@ -100,9 +100,15 @@ pub async fn drop_schema(tx: &Transaction<'_>, schema: &str) -> Result<(), Migra
 
 async fn apply_tenant_sets(tx: &Transaction<'_>, schema: &str, sets: &[MigrationSet]) -> Result<(), MigrateError> {
     check_tenant_schema(schema)?;
-    lock_schema(tx, schema).await?;
-    tx.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {}", quote_ident(schema))).await?;
-    set_local_search_path(tx, schema).await?;
+    // One round trip for lock, schema and search path: the name is validated above, so
+    // it can be spliced in as a literal and a quoted identifier.
+    tx.batch_execute(&format!(
+        "SELECT pg_advisory_xact_lock({LOCK_NAMESPACE}, hashtext('{schema}'));
+         CREATE SCHEMA IF NOT EXISTS {quoted};
+         SELECT set_config('search_path', '{schema}', true);",
+        quoted = quote_ident(schema),
+    ))
+    .await?;
     for set in sets {
         run_set(tx, schema, set).await?;
     }
@@ -188,12 +194,15 @@ pub struct FleetStatus {
 
 /// One query for the schemas, one for the registry: the no-op check.
 pub async fn fleet_status(pool: &Pool, sets: &[MigrationSet]) -> Result<FleetStatus, MigrateError> {
+    let (schemas, pending) = pending_sets(pool, sets).await?;
+    Ok(FleetStatus { schemas, behind: pending.into_iter().map(|(schema, _)| schema).collect() })
+}
+
+/// Every tenant schema with the sets it is behind on.
+async fn pending_sets(pool: &Pool, sets: &[MigrationSet]) -> Result<(usize, Vec<(String, Vec<MigrationSet>)>), MigrateError> {
     let client = pool.get().await?;
     let schemas: Vec<String> = client
-        .query(
-            "SELECT nspname::text FROM pg_namespace WHERE nspname ~ '^tenant_[0-9a-z]{26}$' ORDER BY 1",
-            &[],
-        )
+        .query("SELECT nspname::text FROM pg_namespace WHERE nspname ~ '^tenant_[0-9a-z]{26}$' ORDER BY 1", &[])
         .await?
         .iter()
         .map(|r| r.get(0))
@@ -209,17 +218,22 @@ pub async fn fleet_status(pool: &Pool, sets: &[MigrationSet]) -> Result<FleetSta
     {
         versions.insert((row.get(0), row.get(1)), row.get(2));
     }
-    let latest: Vec<(String, i32)> = sets.iter().map(|s| (s.name.to_owned(), s.latest_version())).collect();
-    let behind = schemas
-        .iter()
-        .filter(|schema| {
-            latest.iter().any(|(set, version)| {
-                versions.get(&((*schema).clone(), set.clone())).is_none_or(|v| v < version)
-            })
+    let latest: Vec<(MigrationSet, i32)> = sets.iter().map(|s| (*s, s.latest_version())).collect();
+    let count = schemas.len();
+    let pending = schemas
+        .into_iter()
+        .filter_map(|schema| {
+            let behind: Vec<MigrationSet> = latest
+                .iter()
+                .filter(|(set, version)| {
+                    versions.get(&(schema.clone(), set.name.to_owned())).is_none_or(|v| v < version)
+                })
+                .map(|(set, _)| *set)
+                .collect();
+            (!behind.is_empty()).then_some((schema, behind))
         })
-        .cloned()
         .collect();
-    Ok(FleetStatus { schemas: schemas.len(), behind })
+    Ok((count, pending))
 }
 
 #[derive(Debug, Default)]
@@ -260,19 +274,21 @@ pub async fn migrate_all(
     let guard = guard_client.transaction().await?;
     guard.execute("SELECT pg_advisory_xact_lock($1, $2)", &[&LOCK_NAMESPACE, &LOCK_FLEET]).await?;
 
-    let status = fleet_status(pool, sets).await?;
+    let (schemas, pending) = pending_sets(pool, sets).await?;
     let check_time = started.elapsed();
-    let total = status.behind.len();
+    let total = pending.len();
     let mut summary = MigrationSummary {
-        schemas: status.schemas,
-        up_to_date: status.schemas - total,
+        schemas,
+        up_to_date: schemas - total,
         check_time,
         ..Default::default()
     };
     let done = std::sync::atomic::AtomicUsize::new(0);
-    let results: Vec<(String, Result<(), MigrateError>)> = futures::stream::iter(status.behind)
-        .map(|schema| async {
-            let result = migrate_one(pool, &schema, sets).await;
+    let (done, progress) = (&done, &progress);
+    let results: Vec<(String, Result<(), MigrateError>)> = futures::stream::iter(pending)
+        .map(|(schema, behind)| async move {
+            // Only the sets this schema is behind on: the others cost nothing.
+            let result = migrate_one(pool, &schema, &behind).await;
             progress(done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1, total);
             (schema, result)
         })
