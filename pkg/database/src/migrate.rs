@@ -105,7 +105,7 @@ async fn apply_tenant_sets(tx: &Transaction<'_>, schema: &str, sets: &[Migration
     tx.batch_execute(&format!(
         "SELECT pg_advisory_xact_lock({LOCK_NAMESPACE}, hashtext('{schema}'));
          CREATE SCHEMA IF NOT EXISTS {quoted};
-         SELECT set_config('search_path', '{schema}', true);",
+         SELECT set_config('search_path', '{schema}, public', true);",
         quoted = quote_ident(schema),
     ))
     .await?;
@@ -120,8 +120,9 @@ async fn lock_schema(tx: &Transaction<'_>, schema: &str) -> Result<(), tokio_pos
     Ok(())
 }
 
+/// The schema, then `public` for extension functions and operators (pg_trgm).
 async fn set_local_search_path(tx: &Transaction<'_>, schema: &str) -> Result<(), tokio_postgres::Error> {
-    tx.execute("SELECT set_config('search_path', $1, true)", &[&schema]).await?;
+    tx.execute("SELECT set_config('search_path', $1 || ', public', true)", &[&schema]).await?;
     Ok(())
 }
 

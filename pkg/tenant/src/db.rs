@@ -76,7 +76,8 @@ impl DbConn {
 
 async fn begin_scoped<'a>(client: &'a mut Object, schema: &str) -> Result<Transaction<'a>, DbError> {
     let tx = client.transaction().await?;
-    let stmt = tx.prepare_cached("SELECT set_config('search_path', $1, true)").await?;
+    let stmt = tx.prepare_cached("SELECT set_config('search_path', $1 || ', public', true)").await?;
+    // `public` second: extension functions (pg_trgm) live there; no table is ever created in it.
     tx.execute(&stmt, &[&schema]).await?;
     Ok(tx)
 }
