@@ -1,5 +1,8 @@
 -- Global platform tables, in schema "platform" (the runner sets the search path).
 
+-- Trigram search (contact-service). In public, which every scoped search path ends with.
+CREATE EXTENSION IF NOT EXISTS pg_trgm WITH SCHEMA public;
+
 -- Tenant registry (owned by tenant-service; read by every service through crm_tenant::TenantRegistry).
 CREATE TABLE tenants (
     id          TEXT PRIMARY KEY CHECK (length(id) = 26),           -- ULID

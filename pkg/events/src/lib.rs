@@ -1,1 +1,26 @@
+//! Domain events (`ARCHITECTURE.md`, "Events").
+//!
+//! * [`Envelope`]: the JSON every event travels in; its id is JetStream's `Nats-Msg-Id`.
+//! * [`enqueue`]: writes an event into the outbox of the caller's scoped transaction, so it
+//!   exists if and only if the change commits.
+//! * [`OutboxRelay`] / [`drain_schema`]: publish outbox rows to the `CRM` stream and mark them
+//!   published. At-least-once; the stream's duplicate window absorbs re-publishes.
+//! * [`run_consumer`]: a durable pull consumer applying each event once per consumer
+//!   (`processed_events` in the same transaction), retrying failures and parking them in
+//!   `dead_letters` after `max_deliver`.
+//! * [`subscribe_invalidations`]: every-instance fan-out for in-process caches.
 
+mod backoff;
+mod consumer;
+mod envelope;
+mod invalidate;
+mod outbox;
+mod relay;
+mod stream;
+
+pub use consumer::{ConsumerSpec, EventHandler, HandlerError, run_consumer};
+pub use envelope::Envelope;
+pub use invalidate::subscribe_invalidations;
+pub use outbox::{OutboxWriter, enqueue};
+pub use relay::{OUTBOX_CHANNEL, OutboxRelay, RelayConfig, RelayError, TENANT_HEADER, drain_schema};
+pub use stream::{DUPLICATE_WINDOW, STREAM_NAME, STREAM_SUBJECTS, ensure_stream, stream_config};

@@ -1,1 +1,46 @@
+//! HTTP plumbing shared by every service.
+//!
+//! * [`ApiError`]: the one error type and wire shape (`{"error", "code", "details", "request_id"}`).
+//! * [`AppJson`], [`AppQuery`], [`AppPath`]: extractors whose rejections use that shape;
+//!   [`Created`], [`NoContent`].
+//! * [`auth`]: JWTs, the [`AuthUser`] extractor, token guards, the platform operator.
+//! * [`permissions`]: the role/permission matrix (`user.require(Resource::Deals, Action::Write)`).
+//! * [`pagination`]: `?limit=`, signed cursors, [`Page`].
+//! * [`finish_router`]: the layers every service ends with (fallbacks, body limit, timeout,
+//!   CORS, request id, request log line, metrics); [`serve`].
+//! * [`system_routes`]: `/health`, `/ready`, `/metrics`, `/openapi.json`.
+//!
+//! Wiring in a service:
+//!
+//! ```ignore
+//! #[derive(Clone, axum::extract::FromRef)]
+//! struct AppState { auth: crm_web::AuthState, db: crm_tenant::TenantDb }
+//!
+//! crm_web::init_tracing("contact-service");
+//! let api = Router::new().route("/api/v1/contacts", get(list)).with_state(app_state);
+//! let router = crm_web::finish_router(api.merge(crm_web::system_routes(system)), "contact-service", CorsConfig::from_env()?);
+//! crm_web::serve(router, listener, crm_web::shutdown_signal()).await?;
+//! ```
 
+mod app;
+pub mod auth;
+mod error;
+mod extract;
+pub mod observability;
+pub mod pagination;
+pub mod permissions;
+pub mod request_id;
+mod system;
+
+pub use app::{CorsConfig, InvalidCorsOrigin, Limits, finish_router, finish_router_with, serve, shutdown_signal};
+pub use auth::{
+    AuthState, AuthUser, Caller, Claims, GuardChain, JwtKeys, NoGuard, PlatformOperator, Role, Secret,
+    TenantStatusGuard, TokenGuard, TokenType,
+};
+pub use error::{ApiError, ErrorBody, FieldErrors, codes};
+pub use extract::{AppJson, AppPath, AppQuery, Created, NoContent};
+pub use observability::{init_tracing, metrics_handle};
+pub use pagination::{CursorCodec, Page, PageInfo, parse_limit};
+pub use permissions::{Action, Resource, Scope};
+pub use request_id::RequestId;
+pub use system::{ReadyCheck, SystemState, system_routes};
