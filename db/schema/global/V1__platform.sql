@@ -26,6 +26,7 @@ CREATE TABLE invitations (
     accepted_at TIMESTAMPTZ,
     revoked_at  TIMESTAMPTZ,
     invited_by  INTEGER,                                            -- user id in the tenant schema
+    accepted_user_id INTEGER,                                       -- the user registered with it
     created_at  TIMESTAMPTZ NOT NULL DEFAULT now()
 );
 CREATE INDEX invitations_tenant_created ON invitations (tenant_id, created_at DESC, id DESC);

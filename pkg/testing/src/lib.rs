@@ -4,6 +4,10 @@
 //! at `crm_test`); each test isolates its data in tenants of its own, so tests run in
 //! parallel, in any order, and in separate processes (nextest).
 
+mod platform;
+
+pub use platform::{EventProbe, TEST_ISSUER, TEST_JWT_SECRET, TEST_OPERATOR_TOKEN, TestPlatform, nats_url};
+
 use std::future::Future;
 use std::time::{Duration, Instant};
 

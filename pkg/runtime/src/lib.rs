@@ -1,0 +1,245 @@
+//! Start-up wiring shared by every service binary and the all-in-one `crm serve`: a service's
+//! `main` is `Platform::start(..)`, build its router, `platform.serve(..)`.
+//!
+//! [`Platform::start`] reads the configuration, builds the pool, brings the platform schema
+//! and every tenant schema up to date, connects to NATS (in the background: the service runs
+//! while NATS is down, events wait in the outbox), starts the outbox relay and the
+//! tenant-cache invalidation subscription.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use crm_database::migrate::{self, FleetOptions};
+use crm_database::schema::TENANT_SETS;
+use crm_database::{DbConfig, Pool, create_pool};
+use crm_events::{OutboxRelay, RelayConfig, ensure_stream, subscribe_invalidations};
+use crm_tenant::{TenantDb, TenantRegistry};
+use crm_web::{AuthState, CorsConfig, CursorCodec, JwtKeys, ReadyCheck, Secret, SystemState, TenantStatusGuard};
+use futures::future::BoxFuture;
+use tokio::sync::watch;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("configuration: {0}")]
+    Config(String),
+    #[error("database: {0}")]
+    Database(String),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+}
+
+/// Shared settings from the environment.
+#[derive(Clone)]
+pub struct PlatformConfig {
+    pub db: DbConfig,
+    pub nats_url: String,
+    pub jwt_secret: Secret,
+    pub jwt_issuer: String,
+    pub platform_token: Option<Secret>,
+    pub cors: CorsConfig,
+    /// Where services listen (`BIND_ADDR`, default 127.0.0.1; 0.0.0.0 in containers).
+    pub bind_host: String,
+    /// Migrate at start (`MIGRATE_ON_START`, default true; the k8s Job runs `crm migrate`).
+    pub migrate_on_start: bool,
+}
+
+impl PlatformConfig {
+    pub fn from_env() -> Result<Self, StartError> {
+        let db = DbConfig::from_env().map_err(|e| StartError::Config(e.to_string()))?;
+        let jwt_secret = Secret::from_env("JWT_SECRET")
+            .filter(|s| s.expose().len() >= 32)
+            .ok_or_else(|| StartError::Config("JWT_SECRET must be set, at least 32 characters".into()))?;
+        let cors = CorsConfig::from_env().map_err(|e| StartError::Config(e.to_string()))?;
+        Ok(Self {
+            db,
+            nats_url: env_or("NATS_URL", "nats://127.0.0.1:4222"),
+            jwt_secret,
+            jwt_issuer: env_or("JWT_ISSUER", "crm"),
+            platform_token: Secret::from_env("PLATFORM_ADMIN_TOKEN").filter(|s| !s.expose().is_empty()),
+            cors,
+            bind_host: env_or("BIND_ADDR", "127.0.0.1"),
+            migrate_on_start: std::env::var("MIGRATE_ON_START").map(|v| v != "false" && v != "0").unwrap_or(true),
+        })
+    }
+}
+
+fn env_or(name: &str, default: &str) -> String {
+    std::env::var(name).ok().filter(|v| !v.is_empty()).unwrap_or_else(|| default.to_owned())
+}
+
+/// Everything a service router is built from.
+#[derive(Clone)]
+pub struct Platform {
+    pub config: PlatformConfig,
+    /// System tasks only (migrations, relay); request code gets [`Platform::db`].
+    pool: Pool,
+    pub db: TenantDb,
+    pub auth: AuthState,
+    pub registry: Arc<TenantRegistry>,
+    pub cursors: Arc<CursorCodec>,
+    pub nats: async_nats::Client,
+    pub jetstream: async_nats::jetstream::Context,
+    shutdown: watch::Receiver<bool>,
+}
+
+impl Platform {
+    /// Starts the shared parts. `name` is used for logs and the Postgres application name.
+    pub async fn start(name: &str) -> Result<Self, StartError> {
+        crm_web::init_tracing(name);
+        let config = PlatformConfig::from_env()?;
+        let pool = create_pool(&config.db.clone().with_application_name(name)).map_err(|e| StartError::Database(e.to_string()))?;
+        if config.migrate_on_start {
+            migrate_with_retry(&pool).await?;
+        }
+        let db = TenantDb::new(pool.clone());
+        let registry = Arc::new(TenantRegistry::new(db.clone(), Duration::from_secs(30)));
+        let keys = JwtKeys::new(config.jwt_secret.expose().as_bytes(), config.jwt_issuer.clone());
+        let auth = AuthState::new(keys)
+            .with_guard(Arc::new(TenantStatusGuard::new(registry.clone())))
+            .with_platform_token(config.platform_token.clone());
+        // Cursors are signed with a key derived from the JWT secret: one secret to manage.
+        let cursors = Arc::new(CursorCodec::new(format!("cursor-key:{}", config.jwt_secret.expose()).as_bytes()));
+
+        let nats = async_nats::ConnectOptions::new()
+            .name(name)
+            .retry_on_initial_connect()
+            .connect(config.nats_url.as_str())
+            .await
+            .map_err(|e| StartError::Config(format!("NATS_URL: {e}")))?;
+        let jetstream = async_nats::jetstream::new(nats.clone());
+        let (shutdown_tx, shutdown) = watch::channel(false);
+        tokio::spawn(async move {
+            crm_web::shutdown_signal().await;
+            let _ = shutdown_tx.send(true);
+        });
+
+        let platform = Self { config, pool, db, auth, registry, cursors, nats, jetstream, shutdown };
+        platform.spawn_event_plumbing();
+        Ok(platform)
+    }
+
+    /// Resolves when the process is asked to stop (SIGTERM / Ctrl-C).
+    pub fn shutdown(&self) -> impl Future<Output = ()> + Send + 'static {
+        let mut rx = self.shutdown.clone();
+        async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        }
+    }
+
+    fn spawn_event_plumbing(&self) {
+        // Stream creation waits for NATS; the relay retries publishing until then.
+        let js = self.jetstream.clone();
+        tokio::spawn(async move {
+            let mut delay = Duration::from_millis(200);
+            while let Err(e) = ensure_stream(&js).await {
+                tracing::warn!(error = %e, "JetStream stream not ready, retrying");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+        });
+        match self.config.db.url.parse::<tokio_postgres::Config>() {
+            Ok(listen) => {
+                let relay = OutboxRelay::new(self.pool.clone(), listen, self.jetstream.clone(), RelayConfig::default());
+                tokio::spawn(relay.run(self.shutdown()));
+            }
+            Err(e) => tracing::error!(error = %e, "outbox relay not started: invalid DATABASE_URL"),
+        }
+        let (nats, registry) = (self.nats.clone(), self.registry.clone());
+        tokio::spawn(async move {
+            let subscribed = subscribe_invalidations(&nats, &["tenant.>"], move |event| match event.tenant() {
+                Ok(id) => registry.invalidate(&id),
+                Err(_) => registry.invalidate_all(),
+            })
+            .await;
+            if let Err(e) = subscribed {
+                tracing::warn!(error = %e, "tenant cache invalidation not subscribed; entries expire by TTL");
+            }
+        });
+    }
+
+    /// `/health`, `/ready`, ... state for one service.
+    pub fn system_state(&self, service: &'static str, openapi: serde_json::Value) -> SystemState {
+        SystemState {
+            service,
+            version: env!("CARGO_PKG_VERSION"),
+            db: self.db.clone(),
+            nats: Some(self.nats.clone()),
+            ready_checks: vec![Arc::new(MigrationsCurrent { pool: self.pool.clone() })],
+            openapi: Arc::new(openapi),
+        }
+    }
+
+    /// Adds the system routes and the shared layers to a service's API router.
+    pub fn finish(&self, service: &'static str, api: Router, openapi: serde_json::Value) -> Router {
+        let router = api.merge(crm_web::system_routes(self.system_state(service, openapi)));
+        crm_web::finish_router(router, service, self.config.cors.clone())
+    }
+
+    /// Binds `host:port` (`PORT` overrides `default_port`) and serves until shutdown.
+    pub async fn serve(&self, service: &'static str, router: Router, default_port: u16) -> Result<(), StartError> {
+        let port = std::env::var("PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(default_port);
+        let listener = self.bind(port).await?;
+        tracing::info!(service, port, "listening");
+        crm_web::serve(router, listener, self.shutdown()).await.map_err(|e| StartError::Config(e.to_string()))
+    }
+
+    pub async fn bind(&self, port: u16) -> Result<tokio::net::TcpListener, StartError> {
+        let addr: SocketAddr = format!("{}:{port}", self.config.bind_host)
+            .parse()
+            .map_err(|_| StartError::Config(format!("BIND_ADDR {:?} is not an IP address", self.config.bind_host)))?;
+        tokio::net::TcpListener::bind(addr).await.map_err(|source| StartError::Bind { addr, source })
+    }
+}
+
+/// Postgres may still be starting (containers, CI): retry the first migration for a while.
+async fn migrate_with_retry(pool: &Pool) -> Result<(), StartError> {
+    let mut delay = Duration::from_millis(250);
+    for attempt in 1.. {
+        match migrate::migrate_all(pool, TENANT_SETS, FleetOptions::default(), |_, _| {}).await {
+            Ok(summary) => {
+                if !summary.failed.is_empty() {
+                    tracing::error!(failed = summary.failed.len(), "some tenant schemas failed to migrate; /ready reports it");
+                }
+                tracing::info!(
+                    schemas = summary.schemas,
+                    migrated = summary.migrated,
+                    check_ms = summary.check_time.as_millis() as u64,
+                    total_ms = summary.total_time.as_millis() as u64,
+                    "migrations current"
+                );
+                return Ok(());
+            }
+            Err(e) if attempt < 20 => {
+                tracing::warn!(error = %e, attempt, "migration failed, retrying");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(3));
+            }
+            Err(e) => return Err(StartError::Database(e.to_string())),
+        }
+    }
+    unreachable!("the loop returns")
+}
+
+/// `/ready` fails while any tenant schema is behind this build's migrations.
+struct MigrationsCurrent {
+    pool: Pool,
+}
+
+impl ReadyCheck for MigrationsCurrent {
+    fn name(&self) -> &str {
+        "migrations"
+    }
+
+    fn check(&self) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(async move {
+            let status = migrate::fleet_status(&self.pool, TENANT_SETS).await.map_err(|e| e.to_string())?;
+            match status.behind.len() {
+                0 => Ok(()),
+                n => Err(format!("{n} tenant schemas behind")),
+            }
+        })
+    }
+}

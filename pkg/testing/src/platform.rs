@@ -1,0 +1,151 @@
+//! A service's surroundings for its API tests: the shared pieces `crm_runtime::Platform`
+//! builds in production, made from the test database and the local NATS, plus helpers to
+//! serve a router on a free port, mint tokens and watch published events.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream::{self, consumer::DeliverPolicy};
+use axum::Router;
+use crm_database::Pool;
+use crm_events::{Envelope, OutboxRelay, RelayConfig, ensure_stream};
+use crm_tenant::{TenantDb, TenantId, TenantRegistry};
+use crm_web::{AuthState, Claims, CorsConfig, CursorCodec, JwtKeys, Role, Secret, TenantStatusGuard, TokenType};
+use futures::StreamExt;
+
+pub const TEST_JWT_SECRET: &str = "crm-test-jwt-secret-not-for-production-0123456789";
+pub const TEST_ISSUER: &str = "crm";
+pub const TEST_OPERATOR_TOKEN: &str = "crm-test-platform-admin-token";
+
+pub fn nats_url() -> String {
+    std::env::var("NATS_URL").ok().filter(|v| !v.is_empty()).unwrap_or_else(|| "nats://127.0.0.1:4222".into())
+}
+
+pub struct TestPlatform {
+    pub pool: Pool,
+    pub db: TenantDb,
+    pub auth: AuthState,
+    pub keys: Arc<JwtKeys>,
+    pub registry: Arc<TenantRegistry>,
+    pub cursors: Arc<CursorCodec>,
+    pub nats: async_nats::Client,
+    pub jetstream: jetstream::Context,
+    relay: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for TestPlatform {
+    fn drop(&mut self) {
+        self.relay.abort();
+    }
+}
+
+impl TestPlatform {
+    /// Test database, NATS, the `CRM` stream and an outbox relay for every schema.
+    pub async fn start() -> Self {
+        let pool = crate::test_pool().await;
+        let db = TenantDb::new(pool.clone());
+        let registry = Arc::new(TenantRegistry::new(db.clone(), Duration::from_secs(30)));
+        let keys = JwtKeys::new(TEST_JWT_SECRET.as_bytes(), TEST_ISSUER);
+        let auth = AuthState::new(keys)
+            .with_guard(Arc::new(TenantStatusGuard::new(registry.clone())))
+            .with_platform_token(Some(Secret::new(TEST_OPERATOR_TOKEN)));
+        let keys = auth.keys.clone();
+        let nats = async_nats::connect(nats_url()).await.expect("NATS at NATS_URL (scripts/deps.sh starts it)");
+        let jetstream = jetstream::new(nats.clone());
+        ensure_stream(&jetstream).await.expect("create the CRM stream");
+        let listen = crate::test_db_config().url.parse().expect("test database URL");
+        let relay = OutboxRelay::new(pool.clone(), listen, jetstream.clone(), RelayConfig { sweep_interval: Duration::from_millis(500), ..RelayConfig::default() });
+        let relay = tokio::spawn(relay.run(std::future::pending()));
+        Self {
+            pool,
+            db,
+            auth,
+            keys,
+            registry,
+            cursors: Arc::new(CursorCodec::new(b"test-cursor-key")),
+            nats,
+            jetstream,
+            relay,
+        }
+    }
+
+    /// Serves `api` with the production layers on 127.0.0.1:<free port>; returns the base URL.
+    pub async fn serve(&self, service: &'static str, api: Router) -> String {
+        let router = crm_web::finish_router(api, service, CorsConfig::parse("").expect("empty CORS list"));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a free port");
+        let addr = listener.local_addr().expect("local address");
+        tokio::spawn(crm_web::serve(router, listener, std::future::pending()));
+        format!("http://{addr}")
+    }
+
+    /// An access token for a user of `tenant`.
+    pub fn token(&self, tenant: &TenantId, user_id: i32, role: Role) -> String {
+        let claims = Claims::new(TokenType::Access, user_id, *tenant, format!("user{user_id}@example.com"), role, TEST_ISSUER, Duration::from_secs(3600));
+        self.keys.issue(&claims).expect("sign a test token")
+    }
+
+    /// Starts watching published events (create it before the action that publishes).
+    pub async fn events(&self, subject: &str) -> EventProbe {
+        EventProbe::start(&self.jetstream, subject).await
+    }
+}
+
+/// Reads the `CRM` stream from (shortly before) now on `subject`, for assertions on what a
+/// service published.
+pub struct EventProbe {
+    messages: jetstream::consumer::push::Ordered,
+    seen: Vec<Envelope>,
+}
+
+impl EventProbe {
+    pub async fn start(js: &jetstream::Context, subject: &str) -> Self {
+        let stream = js.get_stream(crm_events::STREAM_NAME).await.expect("the CRM stream");
+        let start_time = time::OffsetDateTime::now_utc() - time::Duration::seconds(2);
+        let consumer = stream
+            .create_consumer(jetstream::consumer::push::OrderedConfig {
+                filter_subject: subject.to_owned(),
+                deliver_policy: DeliverPolicy::ByStartTime { start_time },
+                ..Default::default()
+            })
+            .await
+            .expect("ordered consumer");
+        Self { messages: consumer.messages().await.expect("message stream"), seen: Vec::new() }
+    }
+
+    /// Every event of `event_type` for `tenant` seen until `timeout`, waiting for at least one.
+    pub async fn wait_for(&mut self, tenant: &TenantId, event_type: &str, timeout: Duration) -> Envelope {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let tenant_str = tenant.to_string();
+            if let Some(found) = self.seen.iter().find(|e| e.tenant_id == tenant_str && e.r#type == event_type) {
+                return found.clone();
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                panic!("no {event_type} event for tenant {tenant} within {timeout:?}");
+            }
+            if let Ok(Some(Ok(message))) = tokio::time::timeout(left, self.messages.next()).await
+                && let Ok(event) = serde_json::from_slice::<Envelope>(&message.payload)
+            {
+                self.seen.push(event);
+            }
+        }
+    }
+
+    /// How many events of `event_type` for `tenant` arrive within `window` (for "exactly once").
+    pub async fn count_within(&mut self, tenant: &TenantId, event_type: &str, window: Duration) -> usize {
+        let deadline = Instant::now() + window;
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match tokio::time::timeout(left, self.messages.next()).await {
+                Ok(Some(Ok(message))) => {
+                    if let Ok(event) = serde_json::from_slice::<Envelope>(&message.payload) {
+                        self.seen.push(event);
+                    }
+                }
+                _ => break,
+            }
+        }
+        let tenant_str = tenant.to_string();
+        self.seen.iter().filter(|e| e.tenant_id == tenant_str && e.r#type == event_type).count()
+    }
+}
