@@ -1,0 +1,145 @@
+//! auth-service's public contract: its DTOs (seed 004) and a typed client.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+pub use crm_client_core::{CallContext, ClientConfig, ClientError};
+use crm_client_core::{HttpClient, ids_query};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// The most used DTO of the platform: who a user id is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct UserBasicInfo {
+    pub id: i32,
+    pub email: String,
+    pub first_name: String,
+    pub last_name: String,
+    /// admin, manager, sales_rep, viewer
+    pub role: String,
+}
+
+impl UserBasicInfo {
+    pub fn full_name(&self) -> String {
+        format!("{} {}", self.first_name, self.last_name).trim().to_owned()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct UserDetails {
+    pub id: i32,
+    pub email: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub role: String,
+    /// active, inactive, pending
+    pub status: String,
+    pub email_verified: bool,
+    pub last_login_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct JWTToken {
+    pub access_token: String,
+    pub refresh_token: String,
+    pub expires_at: DateTime<Utc>,
+    /// "Bearer"
+    pub token_type: String,
+}
+
+/// Who is calling, as every service's middleware sees it (from the verified JWT).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct AuthContext {
+    pub user_id: i32,
+    /// ULID
+    pub tenant_id: String,
+    pub email: String,
+    pub role: String,
+}
+
+/// `{"data": [...]}` of the batch lookups.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct UserBatch {
+    pub data: Vec<UserBasicInfo>,
+}
+
+/// Most ids one batch lookup takes.
+pub const MAX_BATCH: usize = 500;
+
+#[async_trait]
+pub trait AuthClient: Send + Sync {
+    async fn user_basic(&self, ctx: &CallContext, id: i32) -> Result<UserBasicInfo, ClientError>;
+    /// The users among `ids` that exist in the caller's tenant (one request per 500 ids).
+    async fn users_basic(&self, ctx: &CallContext, ids: &[i32]) -> Result<Vec<UserBasicInfo>, ClientError>;
+}
+
+/// The reqwest implementation (`AUTH_SERVICE_URL`, default http://127.0.0.1:8080).
+pub struct HttpAuthClient {
+    http: HttpClient,
+}
+
+impl HttpAuthClient {
+    pub fn new(config: ClientConfig) -> Self {
+        Self { http: HttpClient::new(config) }
+    }
+
+    pub fn from_env() -> Self {
+        Self::new(ClientConfig::from_env("AUTH_SERVICE_URL", "http://127.0.0.1:8080"))
+    }
+}
+
+#[async_trait]
+impl AuthClient for HttpAuthClient {
+    async fn user_basic(&self, ctx: &CallContext, id: i32) -> Result<UserBasicInfo, ClientError> {
+        self.http.get(ctx, &format!("/api/v1/users/{id}/basic")).await
+    }
+
+    async fn users_basic(&self, ctx: &CallContext, ids: &[i32]) -> Result<Vec<UserBasicInfo>, ClientError> {
+        let mut found = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(MAX_BATCH) {
+            let batch: UserBatch = self.http.get(ctx, &format!("/api/v1/users/basic?ids={}", ids_query(chunk))).await?;
+            found.extend(batch.data);
+        }
+        Ok(found)
+    }
+}
+
+/// In-memory stand-in for unit tests; counts calls so tests can check batching.
+#[derive(Default)]
+pub struct MockAuthClient {
+    pub users: Mutex<HashMap<i32, UserBasicInfo>>,
+    pub fail_with: Mutex<Option<ClientError>>,
+    pub calls: Mutex<usize>,
+}
+
+impl MockAuthClient {
+    pub fn with_user(self, user: UserBasicInfo) -> Self {
+        self.users.lock().unwrap_or_else(|e| e.into_inner()).insert(user.id, user);
+        self
+    }
+
+    fn enter(&self) -> Result<(), ClientError> {
+        *self.calls.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+        match self.fail_with.lock().unwrap_or_else(|e| e.into_inner()).clone() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+}
+
+#[async_trait]
+impl AuthClient for MockAuthClient {
+    async fn user_basic(&self, _: &CallContext, id: i32) -> Result<UserBasicInfo, ClientError> {
+        self.enter()?;
+        self.users.lock().unwrap_or_else(|e| e.into_inner()).get(&id).cloned().ok_or(ClientError::NotFound)
+    }
+
+    async fn users_basic(&self, _: &CallContext, ids: &[i32]) -> Result<Vec<UserBasicInfo>, ClientError> {
+        self.enter()?;
+        let users = self.users.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(ids.iter().filter_map(|id| users.get(id).cloned()).collect())
+    }
+}
