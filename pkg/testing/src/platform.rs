@@ -93,7 +93,7 @@ impl TestPlatform {
 /// Reads the `CRM` stream from (shortly before) now on `subject`, for assertions on what a
 /// service published.
 pub struct EventProbe {
-    messages: jetstream::consumer::push::Ordered,
+    messages: jetstream::consumer::pull::Ordered,
     seen: Vec<Envelope>,
 }
 
@@ -102,7 +102,7 @@ impl EventProbe {
         let stream = js.get_stream(crm_events::STREAM_NAME).await.expect("the CRM stream");
         let start_time = time::OffsetDateTime::now_utc() - time::Duration::seconds(2);
         let consumer = stream
-            .create_consumer(jetstream::consumer::push::OrderedConfig {
+            .create_consumer(jetstream::consumer::pull::OrderedConfig {
                 filter_subject: subject.to_owned(),
                 deliver_policy: DeliverPolicy::ByStartTime { start_time },
                 ..Default::default()

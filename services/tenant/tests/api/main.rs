@@ -1,0 +1,5 @@
+//! tenant-service API tests: real HTTP, Postgres and NATS.
+
+mod helpers;
+mod invitations;
+mod tenants;

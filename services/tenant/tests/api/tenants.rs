@@ -1,0 +1,240 @@
+use crm_testing::TEST_OPERATOR_TOKEN;
+use crm_web::Role;
+use reqwest::StatusCode;
+use serde_json::json;
+use tenant_service::TenantConfig;
+
+use crate::helpers::{EVENT_TIMEOUT, error_code, spawn_app, spawn_app_with, unique_subdomain};
+
+#[tokio::test]
+async fn signup_provisions_the_schema_and_returns_an_admin_invitation() {
+    let app = spawn_app().await;
+    let mut created = app.platform.events("tenant.created").await;
+    let mut invited = app.platform.events("tenant.user_invited").await;
+    let subdomain = unique_subdomain();
+    let r = app
+        .post("/api/v1/tenants", None, json!({"name": "  Acme Inc ", "subdomain": subdomain.to_uppercase(), "admin_email": "Boss@Acme.Example"}))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let tenant = &r.body["tenant"];
+    assert_eq!(tenant["name"], "Acme Inc");
+    assert_eq!(tenant["subdomain"], subdomain, "case-folded");
+    assert_eq!(tenant["status"], "active");
+    let id = crm_tenant::TenantId::parse(tenant["id"].as_str().unwrap()).unwrap();
+    assert_eq!(tenant["schema_name"], id.schema().as_str());
+    let invitation = &r.body["invitation"];
+    assert_eq!(invitation["role"], "admin");
+    assert_eq!(invitation["email"], "boss@acme.example");
+    assert_eq!(invitation["status"], "pending");
+    assert_eq!(invitation["token"].as_str().unwrap().len(), 43);
+
+    let tables = app.schema_tables(&id).await;
+    for set in crm_database::schema::TENANT_SETS {
+        assert!(tables.contains(&format!("{}_schema_history", set.name)), "{} in {tables:?}", set.name);
+    }
+    assert!(tables.contains(&"outbox".to_owned()));
+
+    let event = created.wait_for(&id, "tenant.created", EVENT_TIMEOUT).await;
+    assert_eq!(event.data["subdomain"], subdomain);
+    assert_eq!(event.data["status"], "active");
+    let event = invited.wait_for(&id, "tenant.user_invited", EVENT_TIMEOUT).await;
+    assert_eq!(event.data["token"], invitation["token"], "the email sender gets the token");
+}
+
+#[tokio::test]
+async fn signup_input_is_validated_field_by_field() {
+    let app = spawn_app().await;
+    let op = Some(TEST_OPERATOR_TOKEN);
+    let r = app.post("/api/v1/tenants", op, json!({"name": "", "subdomain": "-bad-", "admin_email": "nope"})).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(error_code(&r), "VALIDATION_FAILED");
+    let fields = &r.body["details"]["fields"];
+    assert!(fields["name"].is_string() && fields["subdomain"].is_string() && fields["admin_email"].is_string(), "{}", r.body);
+
+    for (subdomain, why) in [("www", "reserved"), ("ab", "short"), ("a_b_c", "charset"), ("x".repeat(64).as_str(), "long")] {
+        let r = app.post("/api/v1/tenants", op, json!({"name": "X", "subdomain": subdomain, "admin_email": "a@b.co"})).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{why}");
+        assert!(r.body["details"]["fields"]["subdomain"].is_string(), "{why}: {}", r.body);
+    }
+    let r = app.post("/api/v1/tenants", op, json!({"name": "X"})).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "missing fields: {}", r.body);
+    let r = app
+        .http
+        .post(format!("{}/api/v1/tenants", app.url))
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn a_taken_subdomain_is_a_conflict_even_when_racing() {
+    let app = spawn_app().await;
+    let tenant = app.signup().await;
+    let r = app
+        .post("/api/v1/tenants", Some(TEST_OPERATOR_TOKEN), json!({"name": "Other", "subdomain": tenant.subdomain.to_uppercase(), "admin_email": "a@b.co"}))
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+    assert_eq!(error_code(&r), "SUBDOMAIN_TAKEN");
+
+    for _ in 0..3 {
+        let subdomain = unique_subdomain();
+        let body = json!({"name": "Race", "subdomain": subdomain, "admin_email": "a@b.co"});
+        let (a, b) = tokio::join!(
+            app.post("/api/v1/tenants", Some(TEST_OPERATOR_TOKEN), body.clone()),
+            app.post("/api/v1/tenants", Some(TEST_OPERATOR_TOKEN), body.clone()),
+        );
+        let mut statuses = [a.status, b.status];
+        statuses.sort();
+        assert_eq!(statuses, [StatusCode::CREATED, StatusCode::CONFLICT]);
+        let client = app.platform.pool.get().await.unwrap();
+        let rows: i64 = client
+            .query_one("SELECT count(*) FROM platform.tenants WHERE subdomain = $1", &[&subdomain])
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(rows, 1);
+        let schemas: i64 = client
+            .query_one(
+                "SELECT count(*) FROM pg_namespace n JOIN platform.tenants t ON t.schema_name = n.nspname WHERE t.subdomain = $1",
+                &[&subdomain],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(schemas, 1);
+    }
+}
+
+#[tokio::test]
+async fn closed_signup_needs_the_operator_and_open_signup_is_rate_limited() {
+    let closed = spawn_app_with(TenantConfig { signup_open: false, ..TenantConfig::default() }).await;
+    let body = json!({"name": "X", "subdomain": unique_subdomain(), "admin_email": "a@b.co"});
+    let r = closed.post("/api/v1/tenants", None, body.clone()).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert_eq!(error_code(&r), "SIGNUP_CLOSED");
+    let r = closed.post("/api/v1/tenants", Some(TEST_OPERATOR_TOKEN), body).await;
+    assert_eq!(r.status, StatusCode::CREATED);
+
+    // The per-IP window is shared by every test of the run (all from 127.0.0.1): a limit of
+    // zero shows the refusal without depending on what other tests did.
+    let limited = spawn_app_with(TenantConfig { signup_per_ip_per_hour: 0, ..TenantConfig::default() }).await;
+    let r = limited.post("/api/v1/tenants", None, json!({"name": "X", "subdomain": unique_subdomain(), "admin_email": "a@b.co"})).await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(error_code(&r), "RATE_LIMITED");
+    let retry: u64 = r.headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=3600).contains(&retry));
+}
+
+#[tokio::test]
+async fn lookup_by_subdomain_is_public_and_shows_the_status() {
+    let app = spawn_app().await;
+    let tenant = app.signup().await;
+    let r = app.get(&format!("/api/v1/tenants/by-subdomain/{}", tenant.subdomain.to_uppercase()), None).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.body["id"], tenant.id.to_string());
+    assert_eq!(r.body["status"], "active");
+    let r = app.get("/api/v1/tenants/by-subdomain/no-such-tenant-here", None).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert_eq!(error_code(&r), "NOT_FOUND");
+}
+
+#[tokio::test]
+async fn tenant_details_are_for_members_and_the_operator_only() {
+    let app = spawn_app().await;
+    let a = app.signup().await;
+    let b = app.signup().await;
+    let path = format!("/api/v1/tenants/{}", a.id);
+    let r = app.get(&path, Some(&app.token(&a.id, Role::Viewer))).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.body["subdomain"], a.subdomain);
+    assert!(r.body["created_at"].is_string());
+    assert_eq!(app.get(&path, Some(TEST_OPERATOR_TOKEN)).await.status, StatusCode::OK);
+    assert_eq!(app.get(&format!("{path}/basic"), Some(&app.token(&a.id, Role::Service))).await.status, StatusCode::OK);
+
+    let other = app.get(&path, Some(&app.token(&b.id, Role::Admin))).await;
+    assert_eq!(other.status, StatusCode::NOT_FOUND, "another tenant's id is not found, not forbidden");
+    assert_eq!(app.get(&format!("{path}/basic"), Some(&app.token(&b.id, Role::Service))).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(app.get(&path, None).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(app.get("/api/v1/tenants/not-a-ulid", Some(TEST_OPERATOR_TOKEN)).await.status, StatusCode::NOT_FOUND);
+    let mismatch = app
+        .http
+        .get(format!("{}{path}", app.url))
+        .bearer_auth(app.token(&a.id, Role::Admin))
+        .header("X-Tenant-ID", b.id.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(mismatch.status(), StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn admins_rename_and_only_the_operator_suspends_with_immediate_effect() {
+    let app = spawn_app().await;
+    let a = app.signup().await;
+    let b = app.signup().await;
+    let path = format!("/api/v1/tenants/{}", a.id);
+    let admin = app.token(&a.id, Role::Admin);
+    let mut updated = app.platform.events("tenant.updated").await;
+
+    let r = app.patch(&path, Some(&admin), json!({"name": "Acme Renamed"})).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["name"], "Acme Renamed");
+    let event = updated.wait_for(&a.id, "tenant.updated", crate::helpers::EVENT_TIMEOUT).await;
+    assert_eq!(event.data["name"], "Acme Renamed");
+
+    assert_eq!(app.patch(&path, Some(&app.token(&a.id, Role::Manager)), json!({"name": "X"})).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(app.patch(&path, Some(&admin), json!({"status": "suspended"})).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(app.patch(&path, Some(&app.token(&b.id, Role::Admin)), json!({"name": "X"})).await.status, StatusCode::NOT_FOUND);
+    let r = app.patch(&path, Some(&admin), json!({})).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    let r = app.patch(&path, Some(TEST_OPERATOR_TOKEN), json!({"status": "deleted"})).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.body["details"]["fields"]["status"].is_string());
+    let r = app.patch(&path, Some(&admin), json!({"name": "X", "plan": "gold"})).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "unknown fields are refused");
+
+    // Suspension: the member token is refused on the very next request.
+    assert_eq!(app.get(&path, Some(&admin)).await.status, StatusCode::OK);
+    let r = app.patch(&path, Some(TEST_OPERATOR_TOKEN), json!({"status": "suspended"})).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.body["status"], "suspended");
+    let r = app.get(&path, Some(&admin)).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert_eq!(error_code(&r), "TENANT_SUSPENDED");
+    let r = app.get(&format!("/api/v1/tenants/by-subdomain/{}", a.subdomain), None).await;
+    assert_eq!(r.body["status"], "suspended");
+    let r = app.patch(&path, Some(TEST_OPERATOR_TOKEN), json!({"status": "active"})).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(app.get(&path, Some(&admin)).await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn the_operator_deletes_a_tenant_with_its_schema() {
+    let app = spawn_app().await;
+    let a = app.signup().await;
+    let path = format!("/api/v1/tenants/{}", a.id);
+    let mut deleted = app.platform.events("tenant.deleted").await;
+    assert_eq!(app.delete(&path, Some(&app.token(&a.id, Role::Admin))).await.status, StatusCode::UNAUTHORIZED);
+    assert!(!app.schema_tables(&a.id).await.is_empty());
+
+    assert_eq!(app.delete(&path, Some(TEST_OPERATOR_TOKEN)).await.status, StatusCode::NO_CONTENT);
+    assert!(app.schema_tables(&a.id).await.is_empty(), "schema dropped");
+    deleted.wait_for(&a.id, "tenant.deleted", crate::helpers::EVENT_TIMEOUT).await;
+    assert_eq!(app.get(&path, Some(TEST_OPERATOR_TOKEN)).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(app.delete(&path, Some(TEST_OPERATOR_TOKEN)).await.status, StatusCode::NOT_FOUND);
+    let r = app.get(&path, Some(&app.token(&a.id, Role::Admin))).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "tokens of a deleted tenant stop working");
+}
+
+#[tokio::test]
+async fn the_openapi_document_lists_every_route() {
+    use utoipa::OpenApi;
+    let doc = serde_json::to_value(tenant_service::ApiDoc::openapi()).unwrap();
+    let paths = doc["paths"].as_object().unwrap();
+    for p in ["/api/v1/tenants", "/api/v1/tenants/{id}", "/api/v1/invitations/{token}/accept", "/api/v1/tenants/{id}/invitations"] {
+        assert!(paths.contains_key(p), "{p}");
+    }
+}
