@@ -30,17 +30,23 @@ pub struct TestPlatform {
     pub cursors: Arc<CursorCodec>,
     pub nats: async_nats::Client,
     pub jetstream: jetstream::Context,
-    relay: tokio::task::JoinHandle<()>,
+    relays: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
 impl Drop for TestPlatform {
     fn drop(&mut self) {
-        self.relay.abort();
+        for relay in self.relays.lock().unwrap_or_else(|e| e.into_inner()).drain(..) {
+            relay.abort();
+        }
     }
 }
 
 impl TestPlatform {
-    /// Test database, NATS, the `CRM` stream and an outbox relay for every schema.
+    /// Test database, NATS, the `CRM` stream and an outbox relay for the `platform` schema.
+    ///
+    /// Tenant schemas are relayed only once watched ([`Self::watch_tenant`],
+    /// [`Self::provision_tenant`]): tests of other crates run in parallel on the same
+    /// database, and some of them stop NATS on purpose for their own tenants.
     pub async fn start() -> Self {
         let pool = crate::test_pool().await;
         let db = TenantDb::new(pool.clone());
@@ -53,10 +59,7 @@ impl TestPlatform {
         let nats = async_nats::connect(nats_url()).await.expect("NATS at NATS_URL (scripts/deps.sh starts it)");
         let jetstream = jetstream::new(nats.clone());
         ensure_stream(&jetstream).await.expect("create the CRM stream");
-        let listen = crate::test_db_config().url.parse().expect("test database URL");
-        let relay = OutboxRelay::new(pool.clone(), listen, jetstream.clone(), RelayConfig { sweep_interval: Duration::from_millis(500), ..RelayConfig::default() });
-        let relay = tokio::spawn(relay.run(std::future::pending()));
-        Self {
+        let platform = Self {
             pool,
             db,
             auth,
@@ -65,8 +68,33 @@ impl TestPlatform {
             cursors: Arc::new(CursorCodec::new(b"test-cursor-key")),
             nats,
             jetstream,
-            relay,
-        }
+            relays: std::sync::Mutex::new(Vec::new()),
+        };
+        platform.relay(crm_database::ident::PLATFORM_SCHEMA);
+        platform
+    }
+
+    fn relay(&self, schema: &str) {
+        let listen = crate::test_db_config().url.parse().expect("test database URL");
+        let config = RelayConfig {
+            sweep_interval: Duration::from_millis(500),
+            only_schemas: Some([schema.to_owned()].into()),
+            ..RelayConfig::default()
+        };
+        let relay = OutboxRelay::new(self.pool.clone(), listen, self.jetstream.clone(), config);
+        self.relays.lock().unwrap_or_else(|e| e.into_inner()).push(tokio::spawn(relay.run(std::future::pending())));
+    }
+
+    /// Publishes the outbox of `tenant` from now on (for tenants created through an API).
+    pub fn watch_tenant(&self, tenant: &TenantId) {
+        self.relay(tenant.schema().as_str());
+    }
+
+    /// A new tenant (registry row + schema), with its outbox relayed.
+    pub async fn provision_tenant(&self) -> TenantId {
+        let tenant = crate::provision_tenant(&self.pool).await;
+        self.watch_tenant(&tenant);
+        tenant
     }
 
     /// Serves `api` with the production layers on 127.0.0.1:<free port>; returns the base URL.

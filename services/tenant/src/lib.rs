@@ -81,6 +81,23 @@ pub struct AppState {
 )]
 pub struct ApiDoc;
 
+/// Builds the service's state from the shared platform pieces and returns its API routes.
+pub fn build(platform: &crm_runtime::Platform) -> Result<Router, String> {
+    let state = AppState {
+        db: platform.db.clone(),
+        auth: platform.auth.clone(),
+        registry: platform.registry.clone(),
+        cursors: platform.cursors.clone(),
+        config: Arc::new(TenantConfig::from_env()?),
+    };
+    Ok(router(state))
+}
+
+/// The OpenAPI document as JSON.
+pub fn openapi() -> serde_json::Value {
+    serde_json::to_value(ApiDoc::openapi()).unwrap_or_default()
+}
+
 /// The service's API routes (system routes and layers are added by the caller).
 pub fn router(state: AppState) -> Router {
     use handlers::*;

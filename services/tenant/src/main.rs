@@ -1,22 +1,12 @@
 //! tenant-service binary: wiring only.
 
-use std::sync::Arc;
-
 use crm_runtime::Platform;
-use tenant_service::{ApiDoc, AppState, DEFAULT_PORT, SERVICE, TenantConfig};
-use utoipa::OpenApi;
+use tenant_service::{DEFAULT_PORT, SERVICE};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let platform = Platform::start(SERVICE).await?;
-    let state = AppState {
-        db: platform.db.clone(),
-        auth: platform.auth.clone(),
-        registry: platform.registry.clone(),
-        cursors: platform.cursors.clone(),
-        config: Arc::new(TenantConfig::from_env()?),
-    };
-    let router = platform.finish(SERVICE, tenant_service::router(state), serde_json::to_value(ApiDoc::openapi())?);
+    let router = platform.finish(SERVICE, tenant_service::build(&platform)?, tenant_service::openapi());
     platform.serve(SERVICE, router, DEFAULT_PORT).await?;
     Ok(())
 }
