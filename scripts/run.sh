@@ -3,8 +3,8 @@
 #
 # Usage: scripts/run.sh [SERVE_ARGS...]
 #   Installs/starts PostgreSQL and nats-server when needed (scripts/deps.sh), creates the
-#   database, builds `crm` in release mode, seeds a demo tenant (`crm demo`, which prints how to
-#   log in) and then serves (`crm serve`, in the foreground; Ctrl-C stops it).
+#   database, builds `crm` in release mode and serves (`crm serve --demo`, in the foreground;
+#   Ctrl-C stops it), seeding a demo tenant once the services listen and printing how to log in.
 #
 # Environment (defaults in brackets):
 #   DATABASE_URL          [postgres://postgres@127.0.0.1:5432/crm; PGUSER/PGHOST/PGPORT apply]
@@ -50,8 +50,5 @@ printf '\n==> building crm (cargo build --release --bin crm)\n'
 cargo build --release --bin crm
 crm="${CARGO_TARGET_DIR:-target}/release/crm"
 
-printf '\n==> seeding the demo tenant (crm demo)\n'
-"$crm" demo
-
-printf '\n==> serving (crm serve); the platform admin token is in %s\n' "$admin_token_from"
-exec "$crm" serve "$@"
+printf '\n==> serving (crm serve --demo: seeds the demo tenant once up); the platform admin token is in %s\n' "$admin_token_from"
+exec "$crm" serve --demo "$@"

@@ -1,0 +1,91 @@
+//! `crm tenant ...`: tenant administration through tenant-service's API as the platform
+//! operator (so validation, provisioning and events are exactly those of the API).
+
+use clap::Subcommand;
+use crm_database::{DbConfig, create_pool};
+use serde_json::{Value, json};
+
+use super::{CmdResult, operator_token};
+
+#[derive(Subcommand)]
+pub enum TenantCommand {
+    /// Sign up a tenant and print its admin invitation token.
+    Create {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        subdomain: String,
+        #[arg(long)]
+        admin_email: String,
+    },
+    /// List tenants (read from the registry).
+    List,
+    Suspend { id: String },
+    Activate { id: String },
+    /// Delete a tenant and ALL its data.
+    Delete { id: String },
+}
+
+fn tenant_url() -> String {
+    std::env::var("TENANT_SERVICE_URL").ok().filter(|v| !v.is_empty()).unwrap_or_else(|| "http://127.0.0.1:8081".into())
+}
+
+pub async fn run(command: TenantCommand) -> CmdResult {
+    match command {
+        TenantCommand::Create { name, subdomain, admin_email } => {
+            let body = call(reqwest::Method::POST, "/api/v1/tenants", Some(json!({"name": name, "subdomain": subdomain, "admin_email": admin_email}))).await?;
+            println!("{}", serde_json::to_string_pretty(&body)?);
+        }
+        TenantCommand::List => list().await?,
+        TenantCommand::Suspend { id } => set_status(&id, "suspended").await?,
+        TenantCommand::Activate { id } => set_status(&id, "active").await?,
+        TenantCommand::Delete { id } => {
+            call(reqwest::Method::DELETE, &format!("/api/v1/tenants/{id}"), None).await?;
+            println!("deleted {id}");
+        }
+    }
+    Ok(())
+}
+
+async fn set_status(id: &str, status: &str) -> CmdResult {
+    let body = call(reqwest::Method::PATCH, &format!("/api/v1/tenants/{id}"), Some(json!({"status": status}))).await?;
+    println!("{} is now {}", body["subdomain"].as_str().unwrap_or(id), body["status"].as_str().unwrap_or(status));
+    Ok(())
+}
+
+pub async fn call(method: reqwest::Method, path: &str, body: Option<Value>) -> Result<Value, Box<dyn std::error::Error>> {
+    let mut req = reqwest::Client::new().request(method, format!("{}{path}", tenant_url())).bearer_auth(operator_token()?);
+    if let Some(body) = body {
+        req = req.json(&body);
+    }
+    let resp = req.send().await.map_err(|e| format!("tenant-service at {} unreachable: {e}", tenant_url()))?;
+    let status = resp.status();
+    let text = resp.text().await?;
+    let value: Value = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+    if status.is_success() {
+        Ok(value)
+    } else {
+        Err(format!("{status}: {}", value["error"].as_str().unwrap_or("request failed")).into())
+    }
+}
+
+async fn list() -> CmdResult {
+    let pool = create_pool(&DbConfig::from_env()?.with_max_connections(1))?;
+    let client = pool.get().await?;
+    let rows = client
+        .query("SELECT id, subdomain, status, name, created_at::text FROM platform.tenants ORDER BY created_at", &[])
+        .await?;
+    println!("{:<26}  {:<24}  {:<9}  {:<19}  name", "id", "subdomain", "status", "created");
+    for row in rows {
+        let created: String = row.get(4);
+        println!(
+            "{:<26}  {:<24}  {:<9}  {:<19}  {}",
+            row.get::<_, String>(0),
+            row.get::<_, String>(1),
+            row.get::<_, String>(2),
+            &created[..created.len().min(19)],
+            row.get::<_, String>(3)
+        );
+    }
+    Ok(())
+}
