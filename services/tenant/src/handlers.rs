@@ -1,18 +1,15 @@
 //! HTTP handlers: parse, authorize, call the repository inside one transaction, answer.
 
-use std::net::SocketAddr;
-
-use axum::extract::{ConnectInfo, FromRequestParts, State};
+use axum::extract::State;
 use axum::http::StatusCode;
-use axum::http::request::Parts;
 use chrono::Utc;
 use crm_client_tenant::{AcceptInvitation, InvitationInfo, TenantBasicInfo, TenantDetails};
 use crm_events::{Envelope, enqueue};
 use crm_tenant::{PlatformTx, TenantId};
 use crm_web::pagination::parse_cursor;
 use crm_web::{
-    Action, ApiError, AppJson, AppPath, AppQuery, AuthUser, Caller, Created, FieldErrors, NoContent, Page,
-    PlatformOperator, Resource, Role, parse_limit,
+    Action, ApiError, AppJson, AppPath, AppQuery, AuthUser, Caller, ClientIp, Created, FieldErrors, NoContent,
+    Page, PlatformOperator, Resource, Role, parse_limit,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -69,23 +66,6 @@ pub struct InvitationListParams {
     pub count: Option<bool>,
 }
 
-/// The caller's address for rate limiting: the TCP peer, or the first `X-Forwarded-For`
-/// hop when `TRUST_FORWARDED_FOR` is set (behind an ingress).
-pub struct ClientIp(pub String);
-
-impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let forwarded = std::env::var("TRUST_FORWARDED_FOR").is_ok_and(|v| v == "true" || v == "1");
-        let from_header = forwarded
-            .then(|| parts.headers.get("x-forwarded-for")?.to_str().ok()?.split(',').next().map(|s| s.trim().to_owned()))
-            .flatten();
-        let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string());
-        Ok(Self(from_header.or(peer).unwrap_or_else(|| "unknown".to_owned())))
-    }
-}
-
 fn parse_tenant_id(raw: &str) -> Result<TenantId, ApiError> {
     // An id that cannot exist is simply not found (no hint about the format of real ids).
     TenantId::parse(raw).map_err(|_| ApiError::not_found("tenant"))
@@ -135,7 +115,7 @@ pub async fn signup(
             return Err(ApiError::new(StatusCode::FORBIDDEN, "SIGNUP_CLOSED", "signup is closed: ask the platform operator"));
         }
         let tx = conn.platform().await?;
-        let (hits, retry_after) = repo::count_hit(&tx, &format!("signup:{ip}"), 3600).await?;
+        let (hits, retry_after) = crm_tenant::throttle::count_hit(&tx, &format!("signup:{ip}"), 3600).await?;
         tx.commit().await?;
         if hits > state.config.signup_per_ip_per_hour {
             tracing::info!(security_event = "signup_rate_limited", ip, "signup rate limit reached");

@@ -206,19 +206,3 @@ pub async fn count_invitations(tx: &Tx<'_>, tenant_id: &TenantId, status: Option
     );
     Ok(tx.query_one(&sql, &[&tenant_id.to_string(), &status]).await?.get(0))
 }
-
-/// Counts one hit in a fixed window and returns the hits so far in it (shared by all
-/// replicas through the table). Committed on its own so refused attempts count too.
-pub async fn count_hit(tx: &Tx<'_>, bucket: &str, window_secs: i64) -> Result<(i32, i64), tokio_postgres::Error> {
-    let row = tx
-        .query_one(
-            "WITH w AS (SELECT to_timestamp(floor(extract(epoch FROM now()) / $2::float8) * $2::float8) AS start)
-             INSERT INTO platform.rate_limits (bucket, window_start, hits)
-             SELECT $1, w.start, 1 FROM w
-             ON CONFLICT (bucket, window_start) DO UPDATE SET hits = rate_limits.hits + 1
-             RETURNING hits, ceil(extract(epoch FROM window_start + make_interval(secs => $2::float8) - now()))::bigint",
-            &[&bucket, &(window_secs as f64)],
-        )
-        .await?;
-    Ok((row.get(0), row.get::<_, i64>(1).max(1)))
-}
