@@ -37,6 +37,9 @@ if [[ ${TEST_DB_RESET:-1} == 1 ]]; then
     psql "$DATABASE_URL" -qAt -c "CREATE EXTENSION IF NOT EXISTS pg_trgm"
 fi
 
+printf '\n==> Kubernetes manifests (scripts/validate-k8s.sh)\n'
+./scripts/validate-k8s.sh
+
 doc_rc=0
 if cargo nextest --version >/dev/null 2>&1; then
     if (($# == 0)); then
