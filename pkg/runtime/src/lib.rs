@@ -3,8 +3,9 @@
 //!
 //! [`Platform::start`] reads the configuration, builds the pool, brings the platform schema
 //! and every tenant schema up to date, connects to NATS (in the background: the service runs
-//! while NATS is down, events wait in the outbox), starts the outbox relay and the
-//! tenant-cache invalidation subscription.
+//! while NATS is down, events wait in the outbox), starts the outbox relay, the
+//! tenant-cache invalidation subscription and the token revocation guard (poller + `user.*`
+//! subscription).
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -17,7 +18,10 @@ use crm_database::schema::TENANT_SETS;
 use crm_database::{DbConfig, Pool, create_pool};
 use crm_events::{OutboxRelay, RelayConfig, ensure_stream, subscribe_invalidations};
 use crm_tenant::{TenantDb, TenantRegistry};
-use crm_web::{AuthState, CorsConfig, CursorCodec, JwtKeys, ReadyCheck, Secret, SystemState, TenantStatusGuard};
+use crm_web::{
+    AuthState, CorsConfig, CursorCodec, GuardChain, JwtKeys, ReadyCheck, RevocationConfig, RevocationGuard, Secret, SystemState,
+    TenantStatusGuard,
+};
 use futures::future::BoxFuture;
 use tokio::sync::watch;
 
@@ -79,6 +83,8 @@ pub struct Platform {
     pub db: TenantDb,
     pub auth: AuthState,
     pub registry: Arc<TenantRegistry>,
+    /// Refuses tokens issued before a role change or deactivation (in `auth.guard` already).
+    pub revocations: Arc<RevocationGuard>,
     pub cursors: Arc<CursorCodec>,
     pub nats: async_nats::Client,
     pub jetstream: async_nats::jetstream::Context,
@@ -97,9 +103,14 @@ impl Platform {
         let db = TenantDb::new(pool.clone());
         let registry = Arc::new(TenantRegistry::new(db.clone(), Duration::from_secs(30)));
         let keys = JwtKeys::new(config.jwt_secret.expose().as_bytes(), config.jwt_issuer.clone());
-        let auth = AuthState::new(keys)
-            .with_guard(Arc::new(TenantStatusGuard::new(registry.clone())))
-            .with_platform_token(config.platform_token.clone());
+        let revocations = Arc::new(RevocationGuard::new(RevocationConfig::default()));
+        if let Err(e) = revocations.sync(&db).await {
+            // The poller retries; until it succeeds, authenticated requests get 503.
+            tracing::warn!(error = %e, "token revocation state not loaded yet");
+        }
+        revocations.spawn(db.clone());
+        let guards = GuardChain(vec![Arc::new(TenantStatusGuard::new(registry.clone())), revocations.clone()]);
+        let auth = AuthState::new(keys).with_guard(Arc::new(guards)).with_platform_token(config.platform_token.clone());
         // Cursors are signed with a key derived from the JWT secret: one secret to manage.
         let cursors = Arc::new(CursorCodec::new(format!("cursor-key:{}", config.jwt_secret.expose()).as_bytes()));
 
@@ -116,7 +127,7 @@ impl Platform {
             let _ = shutdown_tx.send(true);
         });
 
-        let platform = Self { config, pool, db, auth, registry, cursors, nats, jetstream, shutdown };
+        let platform = Self { config, pool, db, auth, registry, revocations, cursors, nats, jetstream, shutdown };
         platform.spawn_event_plumbing();
         Ok(platform)
     }
@@ -158,6 +169,12 @@ impl Platform {
                 tracing::warn!(error = %e, "tenant cache invalidation not subscribed; entries expire by TTL");
             }
         });
+        let (nats, revocations) = (self.nats.clone(), self.revocations.clone());
+        tokio::spawn(async move {
+            if let Err(e) = subscribe_revocation_wakeups(&nats, revocations).await {
+                tracing::warn!(error = %e, "user.* events not subscribed; token revocations are seen by polling only");
+            }
+        });
     }
 
     /// `/health`, `/ready`, ... state for one service.
@@ -192,6 +209,20 @@ impl Platform {
             .map_err(|_| StartError::Config(format!("BIND_ADDR {:?} is not an IP address", self.config.bind_host)))?;
         tokio::net::TcpListener::bind(addr).await.map_err(|source| StartError::Bind { addr, source })
     }
+}
+
+/// Wakes the revocation poller when auth-service reports a change that can revoke tokens, so
+/// it is seen within milliseconds rather than at the next poll.
+pub async fn subscribe_revocation_wakeups(
+    nats: &async_nats::Client,
+    revocations: Arc<RevocationGuard>,
+) -> Result<tokio::task::JoinHandle<()>, async_nats::SubscribeError> {
+    subscribe_invalidations(nats, &["user.>"], move |event| {
+        if matches!(event.r#type.as_str(), "user.updated" | "user.deactivated" | "user.password_reset") {
+            revocations.wake();
+        }
+    })
+    .await
 }
 
 /// Postgres may still be starting (containers, CI): retry the first migration for a while.

@@ -7,11 +7,13 @@
 //!   `search_path` cannot be set by request code and cannot leak to the next checkout.
 //! * [`TenantRegistry`]: a short-TTL cache of `platform.tenants`, invalidated by events.
 //! * [`resolve`]: tenant from a `Host` subdomain and the `X-Tenant-ID` consistency rule.
+//! * [`throttle`]: fixed-window hit counters in `platform.rate_limits` (signup, login).
 
 mod db;
 mod ids;
 mod registry;
 pub mod resolve;
+pub mod throttle;
 
 pub use db::{DbConn, DbError, PlatformTx, TenantDb, TenantTx};
 pub use ids::{InvalidSchemaName, InvalidTenantId, SchemaName, TenantId};

@@ -10,7 +10,10 @@ use axum::Router;
 use crm_database::Pool;
 use crm_events::{Envelope, OutboxRelay, RelayConfig, ensure_stream};
 use crm_tenant::{TenantDb, TenantId, TenantRegistry};
-use crm_web::{AuthState, Claims, CorsConfig, CursorCodec, JwtKeys, Role, Secret, TenantStatusGuard, TokenType};
+use crm_web::{
+    AuthState, Claims, CorsConfig, CursorCodec, GuardChain, JwtKeys, RevocationConfig, RevocationGuard, Role, Secret, TenantStatusGuard,
+    TokenType,
+};
 use futures::StreamExt;
 
 pub const TEST_JWT_SECRET: &str = "crm-test-jwt-secret-not-for-production-0123456789";
@@ -27,9 +30,12 @@ pub struct TestPlatform {
     pub auth: AuthState,
     pub keys: Arc<JwtKeys>,
     pub registry: Arc<TenantRegistry>,
+    /// The token revocation guard, wired as in production (poller + `user.*` wake-ups).
+    pub revocations: Arc<RevocationGuard>,
     pub cursors: Arc<CursorCodec>,
     pub nats: async_nats::Client,
     pub jetstream: jetstream::Context,
+    /// Outbox relays and the revocation poller and subscription, stopped on drop.
     relays: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
@@ -52,11 +58,14 @@ impl TestPlatform {
         let db = TenantDb::new(pool.clone());
         let registry = Arc::new(TenantRegistry::new(db.clone(), Duration::from_secs(30)));
         let keys = JwtKeys::new(TEST_JWT_SECRET.as_bytes(), TEST_ISSUER);
-        let auth = AuthState::new(keys)
-            .with_guard(Arc::new(TenantStatusGuard::new(registry.clone())))
-            .with_platform_token(Some(Secret::new(TEST_OPERATOR_TOKEN)));
+        let revocations = Arc::new(RevocationGuard::new(RevocationConfig::default()));
+        revocations.sync(&db).await.expect("load the token revocation state");
+        let guards = GuardChain(vec![Arc::new(TenantStatusGuard::new(registry.clone())), revocations.clone()]);
+        let auth = AuthState::new(keys).with_guard(Arc::new(guards)).with_platform_token(Some(Secret::new(TEST_OPERATOR_TOKEN)));
         let keys = auth.keys.clone();
         let nats = async_nats::connect(nats_url()).await.expect("NATS at NATS_URL (scripts/deps.sh starts it)");
+        let poller = revocations.spawn(db.clone());
+        let wakeups = crm_runtime::subscribe_revocation_wakeups(&nats, revocations.clone()).await.expect("subscribe to user.*");
         let jetstream = jetstream::new(nats.clone());
         ensure_stream(&jetstream).await.expect("create the CRM stream");
         let platform = Self {
@@ -65,10 +74,11 @@ impl TestPlatform {
             auth,
             keys,
             registry,
+            revocations,
             cursors: Arc::new(CursorCodec::new(b"test-cursor-key")),
             nats,
             jetstream,
-            relays: std::sync::Mutex::new(Vec::new()),
+            relays: std::sync::Mutex::new(vec![poller, wakeups]),
         };
         platform.relay(crm_database::ident::PLATFORM_SCHEMA);
         platform

@@ -28,6 +28,8 @@ pub mod codes {
     pub const INVALID_CURSOR: &str = "INVALID_CURSOR";
     pub const UNSUPPORTED_MEDIA_TYPE: &str = "UNSUPPORTED_MEDIA_TYPE";
     pub const UNAUTHORIZED: &str = "UNAUTHORIZED";
+    /// The token was valid but the user's role or status changed since it was issued.
+    pub const TOKEN_REVOKED: &str = "TOKEN_REVOKED";
     pub const FORBIDDEN: &str = "FORBIDDEN";
     pub const TENANT_MISMATCH: &str = "TENANT_MISMATCH";
     pub const TENANT_SUSPENDED: &str = "TENANT_SUSPENDED";
@@ -53,6 +55,7 @@ pub mod codes {
         (INVALID_CURSOR, StatusCode::BAD_REQUEST),
         (UNSUPPORTED_MEDIA_TYPE, StatusCode::UNSUPPORTED_MEDIA_TYPE),
         (UNAUTHORIZED, StatusCode::UNAUTHORIZED),
+        (TOKEN_REVOKED, StatusCode::UNAUTHORIZED),
         (FORBIDDEN, StatusCode::FORBIDDEN),
         (TENANT_MISMATCH, StatusCode::FORBIDDEN),
         (TENANT_SUSPENDED, StatusCode::FORBIDDEN),

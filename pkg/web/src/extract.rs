@@ -4,9 +4,12 @@
 //! body of the wrong shape); these wrappers turn every rejection into a 400 [`ApiError`]
 //! (415 for a missing JSON content type, 413 for an oversized body).
 
+use std::net::SocketAddr;
+
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
-use axum::extract::{FromRequest, FromRequestParts};
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts};
 use axum::http::StatusCode;
+use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
@@ -86,5 +89,23 @@ pub struct NoContent;
 impl IntoResponse for NoContent {
     fn into_response(self) -> Response {
         StatusCode::NO_CONTENT.into_response()
+    }
+}
+
+/// The caller's address for rate limiting: the TCP peer, or the first `X-Forwarded-For`
+/// hop when `TRUST_FORWARDED_FOR` is set (behind an ingress).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientIp(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let forwarded = std::env::var("TRUST_FORWARDED_FOR").is_ok_and(|v| v == "true" || v == "1");
+        let from_header = forwarded
+            .then(|| parts.headers.get("x-forwarded-for")?.to_str().ok()?.split(',').next().map(|s| s.trim().to_owned()))
+            .flatten();
+        let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string());
+        Ok(Self(from_header.or(peer).unwrap_or_else(|| "unknown".to_owned())))
     }
 }

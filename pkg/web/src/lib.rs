@@ -4,6 +4,8 @@
 //! * [`AppJson`], [`AppQuery`], [`AppPath`]: extractors whose rejections use that shape;
 //!   [`Created`], [`NoContent`].
 //! * [`auth`]: JWTs, the [`AuthUser`] extractor, token guards, the platform operator.
+//! * [`revocation`]: [`RevocationGuard`], refusing tokens issued before a role change or
+//!   deactivation (requirement 2.4).
 //! * [`permissions`]: the role/permission matrix (`user.require(Resource::Deals, Action::Write)`).
 //! * [`pagination`]: `?limit=`, signed cursors, [`Page`].
 //! * [`finish_router`]: the layers every service ends with (fallbacks, body limit, timeout,
@@ -30,6 +32,7 @@ pub mod observability;
 pub mod pagination;
 pub mod permissions;
 pub mod request_id;
+pub mod revocation;
 mod system;
 
 pub use app::{CorsConfig, InvalidCorsOrigin, Limits, finish_router, finish_router_with, serve, shutdown_signal};
@@ -38,9 +41,10 @@ pub use auth::{
     TenantStatusGuard, TokenGuard, TokenType,
 };
 pub use error::{ApiError, ErrorBody, FieldErrors, codes};
-pub use extract::{AppJson, AppPath, AppQuery, Created, NoContent};
+pub use extract::{AppJson, AppPath, AppQuery, ClientIp, Created, NoContent};
 pub use observability::{init_tracing, metrics_handle};
 pub use pagination::{CursorCodec, Page, PageInfo, parse_limit};
 pub use permissions::{Action, Resource, Scope};
 pub use request_id::RequestId;
+pub use revocation::{Revocation, RevocationConfig, RevocationGuard};
 pub use system::{ReadyCheck, SystemState, system_routes};

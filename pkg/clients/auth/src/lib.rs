@@ -60,6 +60,40 @@ pub struct AuthContext {
     pub role: String,
 }
 
+/// Answer of login, registration and refresh: the [`JWTToken`] of seed 004 plus
+/// `expires_in` (seconds of the access token) and the user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct LoginResponse {
+    #[serde(flatten)]
+    pub token: JWTToken,
+    pub expires_in: i64,
+    pub user: UserDetails,
+}
+
+/// `GET /auth/me`: the caller's [`UserDetails`] and what the role may do
+/// (`"resource:action:scope"`, e.g. `"contacts:write:own"`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct MeResponse {
+    #[serde(flatten)]
+    pub user: UserDetails,
+    pub permissions: Vec<String>,
+}
+
+/// One change of a user's profile, role, status or password (`GET /users/{id}/audit`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct UserAuditEntry {
+    pub id: i64,
+    pub user_id: i32,
+    /// Who made the change; `null` for the user through a password reset link.
+    pub actor_id: Option<i32>,
+    /// first_name, last_name, role, status, password, user (registration)
+    pub field: String,
+    /// `null` for passwords (never recorded) and at creation.
+    pub old_value: Option<String>,
+    pub new_value: Option<String>,
+    pub changed_at: DateTime<Utc>,
+}
+
 /// `{"data": [...]}` of the batch lookups.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct UserBatch {
