@@ -1,35 +1,85 @@
-//! `crm demo`: seeds the demo tenant into a running platform through its public API.
+//! `crm demo`: seeds the demo tenant into a running platform through its public API (the same
+//! calls a frontend makes), then prints how to log in.
 
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::CmdResult;
 
 pub const DEMO_SUBDOMAIN: &str = "demo";
+pub const DEMO_PASSWORD: &str = "demo-password-2026";
+
+struct Api {
+    http: reqwest::Client,
+    url: String,
+}
+
+impl Api {
+    async fn post(&self, path: &str, bearer: Option<&str>, body: Value) -> Result<(reqwest::StatusCode, Value), reqwest::Error> {
+        let mut req = self.http.post(format!("{}{path}", self.url)).json(&body);
+        if let Some(token) = bearer {
+            req = req.bearer_auth(token);
+        }
+        let resp = req.send().await?;
+        let status = resp.status();
+        Ok((status, resp.json().await.unwrap_or_default()))
+    }
+
+    async fn expect(&self, what: &str, path: &str, bearer: Option<&str>, body: Value) -> Result<Value, Box<dyn std::error::Error>> {
+        let (status, body) = self.post(path, bearer, body).await?;
+        if status.is_success() { Ok(body) } else { Err(format!("{what}: {status} {body}").into()) }
+    }
+}
 
 pub async fn run(url: &str) -> CmdResult {
-    let http = reqwest::Client::new();
-    let token = super::operator_token()?;
-    let resp = http
-        .post(format!("{url}/api/v1/tenants"))
-        .bearer_auth(&token)
-        .json(&json!({"name": "Demo Company", "subdomain": DEMO_SUBDOMAIN, "admin_email": "admin@demo.example"}))
-        .send()
+    let api = Api { http: reqwest::Client::new(), url: url.trim_end_matches('/').to_owned() };
+    let operator = super::operator_token()?;
+    let (status, body) = api
+        .post(
+            "/api/v1/tenants",
+            Some(&operator),
+            json!({"name": "Demo Company", "subdomain": DEMO_SUBDOMAIN, "admin_email": "admin@demo.example"}),
+        )
         .await?;
-    let status = resp.status();
-    let body: serde_json::Value = resp.json().await.unwrap_or_default();
     if status == reqwest::StatusCode::CONFLICT {
-        println!("demo tenant '{DEMO_SUBDOMAIN}' already exists (delete it with `crm tenant delete <id>` to re-seed)");
+        println!("demo tenant '{DEMO_SUBDOMAIN}' already exists; log in as below (delete it with `crm tenant delete <id>` to re-seed)");
+        print_login(&api.url);
         return Ok(());
     }
     if !status.is_success() {
         return Err(format!("creating the demo tenant: {status} {body}").into());
     }
+    let tenant_id = body["tenant"]["id"].as_str().unwrap_or_default().to_owned();
+    let admin = api
+        .expect(
+            "registering the admin",
+            "/api/v1/auth/register",
+            None,
+            json!({"invitation_token": body["invitation"]["token"], "password": DEMO_PASSWORD, "first_name": "Ada", "last_name": "Admin"}),
+        )
+        .await?;
+    let admin_token = admin["access_token"].as_str().unwrap_or_default().to_owned();
+    for (role, first, last) in [("manager", "Max", "Manager"), ("sales_rep", "Sam", "Seller"), ("viewer", "Vic", "Viewer")] {
+        let email = format!("{role}@demo.example");
+        let invitation = api
+            .expect("inviting a user", &format!("/api/v1/tenants/{tenant_id}/invitations"), Some(&admin_token), json!({"email": email, "role": role}))
+            .await?;
+        api.expect(
+            "registering a user",
+            "/api/v1/auth/register",
+            None,
+            json!({"invitation_token": invitation["token"], "password": DEMO_PASSWORD, "first_name": first, "last_name": last}),
+        )
+        .await?;
+    }
     println!();
-    println!("Demo tenant created: {} (id {})", body["tenant"]["name"], body["tenant"]["id"].as_str().unwrap_or("?"));
-    println!("  subdomain:         {DEMO_SUBDOMAIN}");
-    println!("  admin invitation:  {}", body["invitation"]["token"].as_str().unwrap_or("?"));
-    println!("  tenant details:    curl -H 'Authorization: Bearer {token}' {url}/api/v1/tenants/{}", body["tenant"]["id"].as_str().unwrap_or("?"));
-    println!("User registration and login (auth-service) are not part of this build yet: the invitation");
-    println!("token above is what POST /api/v1/auth/register will take.");
+    println!("Demo tenant '{DEMO_SUBDOMAIN}' ({tenant_id}) with one user per role.");
+    print_login(&api.url);
     Ok(())
+}
+
+fn print_login(url: &str) {
+    println!("  users:    admin@demo.example, manager@demo.example, sales_rep@demo.example, viewer@demo.example");
+    println!("  password: {DEMO_PASSWORD}");
+    println!("  log in:   curl -s {url}/api/v1/auth/login -H 'content-type: application/json' \\");
+    println!("              -d '{{\"tenant\": \"{DEMO_SUBDOMAIN}\", \"email\": \"admin@demo.example\", \"password\": \"{DEMO_PASSWORD}\"}}'");
 }

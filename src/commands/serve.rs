@@ -14,12 +14,20 @@ struct Service {
 }
 
 fn services(platform: &Platform) -> Result<Vec<Service>, String> {
-    Ok(vec![Service {
-        name: tenant_service::SERVICE,
-        port: tenant_service::DEFAULT_PORT,
-        api: tenant_service::build(platform)?,
-        openapi: tenant_service::openapi(),
-    }])
+    Ok(vec![
+        Service {
+            name: tenant_service::SERVICE,
+            port: tenant_service::DEFAULT_PORT,
+            api: tenant_service::build(platform)?,
+            openapi: tenant_service::openapi(),
+        },
+        Service {
+            name: auth_service::SERVICE,
+            port: auth_service::DEFAULT_PORT,
+            api: auth_service::build(platform)?,
+            openapi: auth_service::openapi(),
+        },
+    ])
 }
 
 pub async fn run(port: u16, demo: bool) -> CmdResult {

@@ -177,6 +177,16 @@ impl Platform {
         });
     }
 
+    /// Runs a durable event consumer ([`crm_events::run_consumer`]) on the platform's pool
+    /// until shutdown (consumers are system tasks: they scope their own transactions).
+    pub fn spawn_consumer(
+        &self,
+        spec: crm_events::ConsumerSpec,
+        handler: Arc<dyn crm_events::EventHandler>,
+    ) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(crm_events::run_consumer(self.pool.clone(), self.jetstream.clone(), spec, handler, self.shutdown()))
+    }
+
     /// `/health`, `/ready`, ... state for one service.
     pub fn system_state(&self, service: &'static str, openapi: serde_json::Value) -> SystemState {
         SystemState {

@@ -34,6 +34,7 @@ pub mod permissions;
 pub mod request_id;
 pub mod revocation;
 mod system;
+pub mod validate;
 
 pub use app::{CorsConfig, InvalidCorsOrigin, Limits, finish_router, finish_router_with, serve, shutdown_signal};
 pub use auth::{

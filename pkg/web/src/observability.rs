@@ -22,7 +22,14 @@ const LATENCY_BUCKETS: &[f64] = &[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
 /// call (tests, the all-in-one binary starting several services) is a no-op.
 pub fn init_tracing(service: &str) {
     let level = std::env::var("LOG_LEVEL").unwrap_or_else(|_| "info".to_owned());
-    let filter = EnvFilter::try_new(&level).unwrap_or_else(|_| EnvFilter::new("info"));
+    let mut filter = EnvFilter::try_new(&level).unwrap_or_else(|_| EnvFilter::new("info"));
+    // Capped whatever LOG_LEVEL says: tokio-postgres logs statement parameters at DEBUG
+    // (password and token hashes) and async-nats whole messages at TRACE (reset tokens).
+    for directive in ["tokio_postgres=info", "async_nats=info"] {
+        if let Ok(directive) = directive.parse() {
+            filter = filter.add_directive(directive);
+        }
+    }
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
     let installed = if std::env::var("LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("pretty")) {
         builder.pretty().try_init()

@@ -2,7 +2,7 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use crm_web::{FieldErrors, Role};
+use crm_web::FieldErrors;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
@@ -31,50 +31,6 @@ pub fn check_subdomain(errors: &mut FieldErrors, raw: &str) -> String {
         errors.add("subdomain", message);
     }
     subdomain
-}
-
-pub fn check_name(errors: &mut FieldErrors, raw: &str) -> String {
-    let name = raw.trim().to_owned();
-    if name.is_empty() {
-        errors.add("name", "must not be empty");
-    } else if name.chars().count() > 255 {
-        errors.add("name", "must be at most 255 characters");
-    } else if name.chars().any(char::is_control) {
-        errors.add("name", "must not contain control characters");
-    }
-    name
-}
-
-/// A pragmatic email check: one `@`, a non-empty local part, a dotted domain, no spaces.
-/// Stored lowercased (uniqueness is case-insensitive everywhere on the platform).
-pub fn check_email(errors: &mut FieldErrors, field: &str, raw: &str) -> String {
-    let email = raw.trim().to_ascii_lowercase();
-    let valid = email.len() <= 254
-        && email.split_once('@').is_some_and(|(local, domain)| {
-            !local.is_empty()
-                && local.len() <= 64
-                && !domain.contains('@')
-                && domain.contains('.')
-                && !domain.starts_with('.')
-                && !domain.ends_with('.')
-                && !domain.contains("..")
-        })
-        && !email.chars().any(|c| c.is_whitespace() || c.is_control());
-    if !valid {
-        errors.add(field, "invalid email format");
-    }
-    email
-}
-
-/// Roles an invitation may carry (not `service`).
-pub fn check_role(errors: &mut FieldErrors, raw: &str) -> Option<Role> {
-    match raw.parse::<Role>() {
-        Ok(role) if role != Role::Service => Some(role),
-        _ => {
-            errors.add("role", "must be one of: admin, manager, sales_rep, viewer");
-            None
-        }
-    }
 }
 
 /// A new invitation token (256 random bits, URL-safe) and the hash stored for it.
@@ -109,20 +65,6 @@ mod tests {
         }
         for bad in ["ab", "-acme", "acme-", "ac me", "acme.corp", "www", "API", "ünï", &"a".repeat(64), "a_b", ""] {
             assert!(!subdomain_ok(bad), "{bad}");
-        }
-    }
-
-    #[test]
-    fn emails() {
-        for ok in ["a@b.co", "John.Doe+crm@Example.COM"] {
-            let mut e = FieldErrors::new();
-            check_email(&mut e, "email", ok);
-            assert!(e.is_empty(), "{ok}");
-        }
-        for bad in ["", "a", "a@b", "@b.co", "a@b..co", "a b@c.de", "a@@b.co", "a@.b.co"] {
-            let mut e = FieldErrors::new();
-            check_email(&mut e, "email", bad);
-            assert!(!e.is_empty(), "{bad}");
         }
     }
 

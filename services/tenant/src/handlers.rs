@@ -15,7 +15,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::AppState;
-use crate::domain::{check_email, check_name, check_role, check_subdomain, hash_token, new_token};
+use crate::domain::{check_subdomain, hash_token, new_token};
+use crm_web::validate;
 use crate::repo::{self, InvitationCursor, NewInvitation};
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -124,9 +125,9 @@ pub async fn signup(
     }
 
     let mut errors = FieldErrors::new();
-    let name = check_name(&mut errors, &req.name);
+    let name = validate::text(&mut errors, "name", &req.name, 255);
     let subdomain = check_subdomain(&mut errors, &req.subdomain);
-    let admin_email = check_email(&mut errors, "admin_email", &req.admin_email);
+    let admin_email = validate::email(&mut errors, "admin_email", &req.admin_email);
     errors.into_result()?;
 
     let id = TenantId::new();
@@ -213,7 +214,7 @@ pub async fn patch_tenant(
         }
     };
     let mut errors = FieldErrors::new();
-    let name = patch.name.as_deref().map(|n| check_name(&mut errors, n));
+    let name = patch.name.as_deref().map(|n| validate::text(&mut errors, "name", n, 255));
     if let Some(status) = &patch.status {
         errors.check("status", matches!(status.as_str(), "active" | "suspended"), "must be active or suspended");
     }
@@ -262,8 +263,8 @@ pub async fn create_invitation(
     ensure_member(&user, &id)?;
     user.require(Resource::Invitations, Action::Write)?;
     let mut errors = FieldErrors::new();
-    let email = check_email(&mut errors, "email", &req.email);
-    let role = check_role(&mut errors, &req.role);
+    let email = validate::email(&mut errors, "email", &req.email);
+    let role = validate::member_role(&mut errors, "role", &req.role);
     errors.into_result()?;
     let Some(role) = role else { return Err(ApiError::bad_request("invalid role")) };
     if role == Role::Admin && user.role != Role::Admin {

@@ -1,0 +1,75 @@
+//! Request and response helpers of auth-service.
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, Request};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use crm_web::{ApiError, AppJson};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// A JSON body that may hold secrets (passwords, tokens). Like [`AppJson`], but a body of
+/// the wrong shape is refused without quoting the offending value: serde's messages quote it
+/// (`invalid type: integer `12345678`, expected a string`), and that value may be a password.
+pub struct SecretJson<T>(pub T);
+
+const PREFIX: &str = "Failed to deserialize the JSON body into the target type: ";
+
+/// Keeps serde's field path and the "missing/unknown field" messages, drops quoted values.
+fn redact(message: &str) -> String {
+    let detail = message.strip_prefix(PREFIX).unwrap_or(message);
+    if detail.starts_with("missing field") || detail.starts_with("unknown field") {
+        return format!("invalid request body: {detail}");
+    }
+    match detail.split_once(": ") {
+        Some((path, rest)) if !path.contains(' ') && !rest.starts_with("missing field") && !rest.starts_with("unknown field") => {
+            format!("invalid request body: {path}: invalid type or value")
+        }
+        Some((path, rest)) if !path.contains(' ') => format!("invalid request body: {path}: {rest}"),
+        _ => "invalid request body: invalid type or value".to_owned(),
+    }
+}
+
+impl<S, T> FromRequest<S> for SecretJson<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(value)) => Ok(Self(value)),
+            Err(JsonRejection::JsonDataError(e)) => Err(ApiError::bad_request(redact(&e.body_text()))),
+            Err(JsonRejection::JsonSyntaxError(_)) => Err(ApiError::bad_request("invalid request body: malformed JSON")),
+            Err(other) => Err(other.into()),
+        }
+    }
+}
+
+/// 202 Accepted with a JSON body.
+pub struct Accepted<T>(pub T);
+
+impl<T: Serialize> IntoResponse for Accepted<T> {
+    fn into_response(self) -> Response {
+        (StatusCode::ACCEPTED, AppJson(self.0)).into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_are_never_quoted() {
+        let cases = [
+            (format!("{PREFIX}password: invalid type: integer `12345678`, expected a string at line 1 column 30"), "invalid request body: password: invalid type or value"),
+            (format!("{PREFIX}missing field `password` at line 1 column 20"), "invalid request body: missing field `password` at line 1 column 20"),
+            (format!("{PREFIX}unknown field `x`, expected `a` at line 1 column 5"), "invalid request body: unknown field `x`, expected `a` at line 1 column 5"),
+            (format!("{PREFIX}invalid type: string \"hunter22\", expected a map at line 1 column 9"), "invalid request body: invalid type or value"),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(redact(&input), expected);
+        }
+    }
+}

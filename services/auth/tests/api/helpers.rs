@@ -1,0 +1,190 @@
+//! Test app: the real tenant-service and auth-service routers served on free ports in this
+//! process (real HTTP between them), over the test database and the local NATS.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use auth_service::{AppState, AuthConfig};
+use crm_client_auth::LoginResponse;
+use crm_client_tenant::{ClientConfig, HttpTenantClient};
+use crm_tenant::TenantId;
+use crm_testing::{TEST_OPERATOR_TOKEN, TestPlatform};
+use reqwest::{Method, RequestBuilder, Response, StatusCode};
+use serde_json::{Value, json};
+
+pub const PASSWORD: &str = "correct horse battery";
+pub const BASE_DOMAIN: &str = "crm.localhost";
+
+pub struct TestApp {
+    pub platform: TestPlatform,
+    pub auth_url: String,
+    pub tenant_url: String,
+    pub http: reqwest::Client,
+}
+
+/// A tenant signed up through tenant-service, with its first admin registered.
+pub struct Tenant {
+    pub id: TenantId,
+    pub subdomain: String,
+    pub admin: Session,
+}
+
+/// A registered user and their tokens.
+#[derive(Clone)]
+pub struct Session {
+    pub email: String,
+    pub password: String,
+    pub tokens: LoginResponse,
+}
+
+impl Session {
+    pub fn access(&self) -> &str {
+        &self.tokens.token.access_token
+    }
+
+    pub fn refresh(&self) -> &str {
+        &self.tokens.token.refresh_token
+    }
+
+    pub fn id(&self) -> i32 {
+        self.tokens.user.id
+    }
+}
+
+pub fn test_config() -> AuthConfig {
+    AuthConfig { bcrypt_cost: 4, hash_concurrency: 2, base_domain: BASE_DOMAIN.to_owned(), ..AuthConfig::default() }
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(test_config()).await
+}
+
+pub async fn spawn_app_with(config: AuthConfig) -> TestApp {
+    let platform = TestPlatform::start().await;
+    let tenant_state = tenant_service::AppState {
+        db: platform.db.clone(),
+        auth: platform.auth.clone(),
+        registry: platform.registry.clone(),
+        cursors: platform.cursors.clone(),
+        config: Arc::new(tenant_service::TenantConfig::default()),
+    };
+    let tenant_url = platform.serve("tenant-service", tenant_service::router(tenant_state)).await;
+    let state = AppState::new(
+        platform.db.clone(),
+        platform.auth.clone(),
+        platform.registry.clone(),
+        platform.cursors.clone(),
+        config,
+        Arc::new(HttpTenantClient::new(ClientConfig::new(tenant_url.clone()))),
+    );
+    let auth_url = platform.serve("auth-service", auth_service::router(state)).await;
+    TestApp { platform, auth_url, tenant_url, http: reqwest::Client::new() }
+}
+
+pub async fn json(resp: Response) -> (StatusCode, Value) {
+    let status = resp.status();
+    let body = resp.json::<Value>().await.unwrap_or(Value::Null);
+    (status, body)
+}
+
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}{}", ulid::Ulid::generate().to_string().to_ascii_lowercase())
+}
+
+impl TestApp {
+    pub fn request(&self, method: Method, path: &str, token: Option<&str>) -> RequestBuilder {
+        let req = self.http.request(method, format!("{}{path}", self.auth_url));
+        match token {
+            Some(t) => req.bearer_auth(t),
+            None => req,
+        }
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> (StatusCode, Value) {
+        json(self.request(Method::GET, path, Some(token)).send().await.expect("request")).await
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> (StatusCode, Value) {
+        json(self.request(Method::POST, path, token).json(&body).send().await.expect("request")).await
+    }
+
+    pub async fn patch(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
+        json(self.request(Method::PATCH, path, Some(token)).json(&body).send().await.expect("request")).await
+    }
+
+    /// Signs up a tenant (as the platform operator: no signup throttle) and returns its id,
+    /// subdomain and the admin invitation token. Its outbox is relayed from now on.
+    pub async fn signup(&self) -> (TenantId, String, String) {
+        let subdomain = unique("t");
+        let subdomain = subdomain[..subdomain.len().min(30)].to_owned();
+        let resp = self
+            .http
+            .post(format!("{}/api/v1/tenants", self.tenant_url))
+            .bearer_auth(TEST_OPERATOR_TOKEN)
+            .json(&json!({"name": "Acme", "subdomain": subdomain, "admin_email": format!("admin@{subdomain}.io")}))
+            .send()
+            .await
+            .expect("signup");
+        let (status, body) = json(resp).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        let id = TenantId::parse(body["tenant"]["id"].as_str().expect("tenant id")).expect("ulid");
+        self.platform.watch_tenant(&id);
+        (id, subdomain, body["invitation"]["token"].as_str().expect("invitation token").to_owned())
+    }
+
+    pub async fn register(&self, invitation_token: &str, password: &str) -> (StatusCode, Value) {
+        self.post(
+            "/api/v1/auth/register",
+            None,
+            json!({"invitation_token": invitation_token, "password": password, "first_name": "Ann", "last_name": "Lee"}),
+        )
+        .await
+    }
+
+    /// A new tenant with its admin registered.
+    pub async fn tenant(&self) -> Tenant {
+        let (id, subdomain, token) = self.signup().await;
+        let (status, body) = self.register(&token, PASSWORD).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        let tokens: LoginResponse = serde_json::from_value(body).expect("login response");
+        Tenant { id, subdomain: subdomain.clone(), admin: Session { email: format!("admin@{subdomain}.io"), password: PASSWORD.into(), tokens } }
+    }
+
+    /// An invitation for `email` with `role`, made by the tenant's admin.
+    pub async fn invite(&self, tenant: &Tenant, email: &str, role: &str) -> String {
+        let resp = self
+            .http
+            .post(format!("{}/api/v1/tenants/{}/invitations", self.tenant_url, tenant.id))
+            .bearer_auth(tenant.admin.access())
+            .json(&json!({"email": email, "role": role}))
+            .send()
+            .await
+            .expect("invite");
+        let (status, body) = json(resp).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body["token"].as_str().expect("token").to_owned()
+    }
+
+    /// A registered user of `tenant` with `role`.
+    pub async fn user(&self, tenant: &Tenant, role: &str) -> Session {
+        let email = format!("{}@{}.io", unique("u"), tenant.subdomain);
+        let token = self.invite(tenant, &email, role).await;
+        let (status, body) = self.register(&token, PASSWORD).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        Session { email, password: PASSWORD.into(), tokens: serde_json::from_value(body).expect("login response") }
+    }
+
+    pub async fn login(&self, tenant: &Tenant, email: &str, password: &str) -> (StatusCode, Value) {
+        self.post("/api/v1/auth/login", None, json!({"email": email, "password": password, "tenant": tenant.subdomain})).await
+    }
+}
+
+/// Waits at most `timeout` for `GET path` with `token` to answer `status`; returns how long it took.
+pub async fn until_status(app: &TestApp, path: &str, token: &str, status: StatusCode, timeout: Duration) -> Duration {
+    let started = std::time::Instant::now();
+    crm_testing::wait_until(&format!("{path} to answer {status}"), timeout, || async {
+        (app.get(path, token).await.0 == status).then_some(())
+    })
+    .await;
+    started.elapsed()
+}
