@@ -27,6 +27,24 @@ fn services(platform: &Platform) -> Result<Vec<Service>, String> {
             api: auth_service::build(platform)?,
             openapi: auth_service::openapi(),
         },
+        Service {
+            name: contact_service::SERVICE,
+            port: contact_service::DEFAULT_PORT,
+            api: contact_service::build(platform)?,
+            openapi: contact_service::openapi(),
+        },
+        Service {
+            name: deal_service::SERVICE,
+            port: deal_service::DEFAULT_PORT,
+            api: deal_service::build(platform)?,
+            openapi: deal_service::openapi(),
+        },
+        Service {
+            name: communication_service::SERVICE,
+            port: communication_service::DEFAULT_PORT,
+            api: communication_service::build(platform)?,
+            openapi: communication_service::openapi(),
+        },
     ])
 }
 

@@ -1,0 +1,191 @@
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// Free-form custom fields: always a JSON object.
+pub type CustomFields = serde_json::Map<String, serde_json::Value>;
+
+/// What other services show of a company (deal and communication enrichment).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct CompanyBasicInfo {
+    pub id: i32,
+    pub name: String,
+}
+
+/// Postal address of a company or contact; absent parts are empty strings.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(default)]
+pub struct Address {
+    pub street: String,
+    pub city: String,
+    pub state: String,
+    pub country: String,
+    pub postal_code: String,
+}
+
+/// A company as the API shows it (seed 004 CompanyDetails, plus `tags` and `updated_at`).
+/// Text fields that were never set are empty strings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CompanyDetails {
+    pub id: i32,
+    pub name: String,
+    pub domain: String,
+    pub industry: String,
+    pub size_category: String,
+    pub parent_company_id: Option<i32>,
+    pub address: Address,
+    pub phone: String,
+    pub website: String,
+    #[schema(value_type = Object)]
+    pub custom_fields: CustomFields,
+    /// Lowercase, deduplicated, sorted.
+    #[serde(default)]
+    pub tags: Vec<String>,
+    pub created_at: DateTime<Utc>,
+    pub created_by: i32,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl CompanyDetails {
+    pub fn basic(&self) -> CompanyBasicInfo {
+        CompanyBasicInfo { id: self.id, name: self.name.clone() }
+    }
+}
+
+/// What other services show of a contact. `email` is empty when the contact has none.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ContactBasicInfo {
+    pub id: i32,
+    pub first_name: String,
+    pub last_name: String,
+    pub email: String,
+}
+
+impl ContactBasicInfo {
+    pub fn full_name(&self) -> String {
+        format!("{} {}", self.first_name, self.last_name).trim().to_owned()
+    }
+}
+
+/// Lifecycle of a contact (API.md). Moving to `customer` is the conversion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ContactStatus {
+    Lead,
+    Prospect,
+    Customer,
+    Churned,
+    Archived,
+}
+
+impl ContactStatus {
+    pub const ALL: [ContactStatus; 5] = [Self::Lead, Self::Prospect, Self::Customer, Self::Churned, Self::Archived];
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Lead => "lead",
+            Self::Prospect => "prospect",
+            Self::Customer => "customer",
+            Self::Churned => "churned",
+            Self::Archived => "archived",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == raw)
+    }
+}
+
+impl std::fmt::Display for ContactStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A contact as the API shows it (seed 004 ContactDetails, plus `tags`, `created_by` and
+/// `updated_at`). `company_name` and `owner_name` are enrichments:
+/// `null` when there is no company/owner, and `owner_name` also when auth-service could not
+/// be reached (the response degrades instead of failing).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ContactDetails {
+    pub id: i32,
+    pub first_name: String,
+    pub last_name: String,
+    pub email: String,
+    pub phone: String,
+    pub job_title: String,
+    pub company_id: Option<i32>,
+    pub company_name: Option<String>,
+    pub owner_id: Option<i32>,
+    pub owner_name: Option<String>,
+    pub status: ContactStatus,
+    pub source: String,
+    pub address: Address,
+    #[schema(value_type = Object)]
+    pub custom_fields: CustomFields,
+    pub notes: String,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    pub created_at: DateTime<Utc>,
+    pub created_by: i32,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl ContactDetails {
+    pub fn basic(&self) -> ContactBasicInfo {
+        ContactBasicInfo {
+            id: self.id,
+            first_name: self.first_name.clone(),
+            last_name: self.last_name.clone(),
+            email: self.email.clone(),
+        }
+    }
+}
+
+/// `{"data": [...]}` of `GET /companies/basic?ids=`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CompanyBatch {
+    pub data: Vec<CompanyBasicInfo>,
+}
+
+/// `{"data": [...]}` of `GET /contacts/basic?ids=`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ContactBatch {
+    pub data: Vec<ContactBasicInfo>,
+}
+
+/// `GET /contacts/basic?ids=..&company_ids=..`: contacts and companies in one answer, so a
+/// list enriching both names (a page of deals) costs contact-service one request. A server
+/// that does not know `company_ids` omits `companies` (the client then asks separately).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ContactLookup {
+    pub data: Vec<ContactBasicInfo>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub companies: Option<Vec<CompanyBasicInfo>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn basic_infos_have_the_seed_shape() {
+        let company = serde_json::to_value(CompanyBasicInfo { id: 1, name: "Acme".into() }).unwrap();
+        assert_eq!(company, serde_json::json!({"id": 1, "name": "Acme"}));
+        let contact = ContactBasicInfo { id: 2, first_name: "Ada".into(), last_name: "Lovelace".into(), email: "ada@x.io".into() };
+        assert_eq!(
+            serde_json::to_value(&contact).unwrap(),
+            serde_json::json!({"id": 2, "first_name": "Ada", "last_name": "Lovelace", "email": "ada@x.io"})
+        );
+        assert_eq!(contact.full_name(), "Ada Lovelace");
+    }
+
+    #[test]
+    fn statuses_round_trip() {
+        for s in ContactStatus::ALL {
+            assert_eq!(ContactStatus::parse(s.as_str()), Some(s));
+            assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
+        }
+        assert_eq!(ContactStatus::parse("Lead"), None);
+    }
+}

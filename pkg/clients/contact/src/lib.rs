@@ -1,0 +1,13 @@
+//! contact-service's public contract: its DTOs (seed 004, section 3) and a typed client.
+
+mod client;
+mod dto;
+mod mock;
+
+pub use client::{ContactClient, HttpContactClient, MAX_BATCH};
+pub use crm_client_core::{CallContext, ClientConfig, ClientError};
+pub use dto::{
+    Address, CompanyBasicInfo, CompanyBatch, CompanyDetails, ContactBasicInfo, ContactBatch, ContactDetails,
+    ContactLookup, ContactStatus, CustomFields,
+};
+pub use mock::MockContactClient;

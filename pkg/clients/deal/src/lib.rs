@@ -1,0 +1,15 @@
+//! deal-service's public contract: its DTOs (seed 004, section 4), the payloads of its
+//! events (API.md "Events") and a typed client.
+
+mod client;
+mod dto;
+mod mock;
+
+pub use client::{DealClient, HttpDealClient, MAX_BATCH};
+pub use crm_client_core::{CallContext, ClientConfig, ClientError};
+pub use dto::{
+    DealBasicInfo, DealBatch, DealClosedEvent, DealContactInfo, DealResponse, DealStageChangedEvent, ForecastPeriod,
+    ForecastResponse, ForecastTotals, PipelineStage, PipelineStageInfo, PipelineTotals, PipelineViewResponse, StageKind,
+    StageHistoryEntry, Unscheduled,
+};
+pub use mock::MockDealClient;

@@ -1,0 +1,133 @@
+//! Email delivery: SMTP through lettre when `SMTP_URL` is set, otherwise a local sink that
+//! writes one `.eml` file per message into `EMAIL_SINK_DIR`, so a laptop run needs nothing.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use lettre::message::{Mailbox, MultiPart, SinglePart, header::ContentType};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+
+/// One message ready to go. `message_id` is without angle brackets (`<ulid>@<domain>`).
+#[derive(Debug, Clone)]
+pub struct OutgoingEmail {
+    pub message_id: String,
+    pub to: String,
+    pub subject: String,
+    pub text: String,
+    pub html: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MailError {
+    #[error("invalid address {0:?}")]
+    Address(String),
+    #[error("cannot build the message: {0}")]
+    Build(String),
+    #[error("SMTP delivery failed: {0}")]
+    Smtp(String),
+    #[error("cannot write to the mail sink: {0}")]
+    Sink(#[from] std::io::Error),
+}
+
+#[async_trait]
+pub trait Mailer: Send + Sync {
+    /// Hands the message over; `Ok` once the SMTP server (or the sink) accepted it.
+    async fn send(&self, email: &OutgoingEmail) -> Result<(), MailError>;
+}
+
+/// Builds the MIME message (multipart/alternative when there is an HTML body).
+pub fn build_message(from: &Mailbox, email: &OutgoingEmail) -> Result<Message, MailError> {
+    let to: Mailbox = email.to.parse().map_err(|_| MailError::Address(email.to.clone()))?;
+    let builder = Message::builder()
+        .from(from.clone())
+        .to(to)
+        .subject(email.subject.clone())
+        .message_id(Some(format!("<{}>", email.message_id)));
+    let built = match &email.html {
+        Some(html) => builder.multipart(MultiPart::alternative_plain_html(email.text.clone(), html.clone())),
+        None => builder.singlepart(SinglePart::builder().header(ContentType::TEXT_PLAIN).body(email.text.clone())),
+    };
+    built.map_err(|e| MailError::Build(e.to_string()))
+}
+
+/// SMTP delivery (`SMTP_URL`, e.g. `smtp://127.0.0.1:2525`, `smtps://user:pass@host`,
+/// `smtp://host:587?tls=required`).
+pub struct SmtpMailer {
+    transport: AsyncSmtpTransport<Tokio1Executor>,
+    from: Mailbox,
+}
+
+impl SmtpMailer {
+    pub fn new(url: &str, from: Mailbox) -> Result<Self, String> {
+        let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
+            .map_err(|e| format!("SMTP_URL is not a valid SMTP URL: {e}"))?
+            .timeout(Some(Duration::from_secs(15)))
+            .build();
+        Ok(Self { transport, from })
+    }
+}
+
+#[async_trait]
+impl Mailer for SmtpMailer {
+    async fn send(&self, email: &OutgoingEmail) -> Result<(), MailError> {
+        let message = build_message(&self.from, email)?;
+        self.transport.send(message).await.map_err(|e| MailError::Smtp(e.to_string()))?;
+        Ok(())
+    }
+}
+
+/// Writes `<message id>.eml` files into a folder (atomically: temp file, then rename).
+pub struct FileSink {
+    dir: PathBuf,
+    from: Mailbox,
+}
+
+impl FileSink {
+    pub fn new(dir: impl Into<PathBuf>, from: Mailbox) -> Self {
+        Self { dir: dir.into(), from }
+    }
+
+    pub fn dir(&self) -> &std::path::Path {
+        &self.dir
+    }
+}
+
+#[async_trait]
+impl Mailer for FileSink {
+    async fn send(&self, email: &OutgoingEmail) -> Result<(), MailError> {
+        let message = build_message(&self.from, email)?;
+        tokio::fs::create_dir_all(&self.dir).await?;
+        let name: String = email.message_id.chars().map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '_' }).collect();
+        let tmp = self.dir.join(format!(".{name}.tmp"));
+        tokio::fs::write(&tmp, message.formatted()).await?;
+        tokio::fs::rename(&tmp, self.dir.join(format!("{name}.eml"))).await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_sink_writes_one_eml_per_message() {
+        let dir = std::env::temp_dir().join(format!("crm-mail-{}", ulid::Ulid::generate()));
+        let sink = FileSink::new(&dir, "CRM <no-reply@crm.localhost>".parse().unwrap());
+        let email = OutgoingEmail {
+            message_id: "01ABC@crm.localhost".into(),
+            to: "ann@example.com".into(),
+            subject: "Hello Ann".into(),
+            text: "Hi".into(),
+            html: Some("<p>Hi</p>".into()),
+        };
+        sink.send(&email).await.unwrap();
+        let eml = std::fs::read_to_string(dir.join("01ABC_crm.localhost.eml")).unwrap();
+        assert!(eml.contains("Subject: Hello Ann"), "{eml}");
+        assert!(eml.contains("Message-ID: <01ABC@crm.localhost>"), "{eml}");
+        assert!(eml.contains("multipart/alternative"), "{eml}");
+        let bad = OutgoingEmail { to: "not an address".into(), ..email };
+        assert!(matches!(sink.send(&bad).await, Err(MailError::Address(_))));
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}

@@ -1,0 +1,12 @@
+//! communication-service API tests: real HTTP, Postgres, NATS (JetStream consumers) and an
+//! SMTP server in the test; mock clients of auth, contact and deal services except in
+//! `real_services`.
+
+mod activities;
+mod consumers;
+mod emails;
+mod helpers;
+mod real_services;
+mod reports;
+mod tasks;
+mod templates;

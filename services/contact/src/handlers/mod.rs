@@ -1,0 +1,133 @@
+//! HTTP handlers: parse, authorize, call the repository inside one transaction, answer.
+
+pub mod companies;
+pub mod contacts;
+pub mod transfer;
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use chrono::{DateTime, Utc};
+use crm_client_auth::CallContext;
+use crm_events::{Envelope, enqueue};
+use crm_tenant::TenantTx;
+use crm_web::{ApiError, AuthUser, CursorCodec, FieldErrors, codes};
+use serde::Serialize;
+use tokio_postgres::error::SqlState;
+
+use crate::repo::ListCursor;
+
+/// Who to call other services as: the caller's bearer token and request id, forwarded.
+pub struct Forward(pub CallContext);
+
+impl<S: Send + Sync> FromRequestParts<S> for Forward {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let bearer = crm_web::auth::bearer_token(&parts.headers)?.map(str::to_owned);
+        Ok(Self(CallContext { bearer, request_id: crm_web::request_id::current() }))
+    }
+}
+
+/// The query string as pairs, so repeatable parameters (`?tag=a&tag=b`) work; every value
+/// is parsed by hand into field errors.
+pub struct Params(pub Vec<(String, String)>);
+
+impl Params {
+    pub fn one(&self, key: &str) -> Option<&str> {
+        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
+
+    pub fn all(&self, key: &str) -> Vec<&str> {
+        self.0.iter().filter(|(k, _)| k == key).map(|(_, v)| v.as_str()).collect()
+    }
+
+    /// A positive id, or a field error.
+    pub fn id(&self, errors: &mut FieldErrors, key: &str) -> Option<i32> {
+        let raw = self.one(key)?;
+        match raw.trim().parse::<i32>() {
+            Ok(id) if id > 0 => Some(id),
+            _ => {
+                errors.add(key, "must be a positive integer id");
+                None
+            }
+        }
+    }
+
+    /// An RFC 3339 time, or a field error.
+    pub fn time(&self, errors: &mut FieldErrors, key: &str) -> Option<DateTime<Utc>> {
+        let raw = self.one(key)?;
+        match DateTime::parse_from_rfc3339(raw.trim()) {
+            Ok(t) => Some(t.with_timezone(&Utc)),
+            Err(_) => {
+                errors.add(key, "must be an RFC 3339 time, e.g. 2026-01-31T00:00:00Z");
+                None
+            }
+        }
+    }
+
+    /// `?tag=` values, lowercased (all must match).
+    pub fn tags(&self, errors: &mut FieldErrors) -> Vec<String> {
+        let tags: Vec<String> = self.all("tag").iter().map(|t| t.trim().to_lowercase()).collect();
+        if tags.len() > crate::domain::MAX_TAGS || tags.iter().any(|t| t.is_empty() || t.chars().count() > crate::domain::MAX_TAG_LEN) {
+            errors.add("tag", "each tag must have 1 to 50 characters (at most 20 tags)");
+        }
+        tags
+    }
+
+    pub fn count(&self) -> bool {
+        self.one("count") != Some("false")
+    }
+}
+
+/// Ids in paths: one that cannot exist is simply not found.
+pub fn parse_id(raw: &str, what: &str) -> Result<i32, ApiError> {
+    match raw.parse::<i32>() {
+        Ok(id) if id > 0 => Ok(id),
+        _ => Err(ApiError::not_found(what)),
+    }
+}
+
+/// `?sort=` from the whitelist: (field, descending).
+pub fn parse_sort(raw: Option<&str>, allowed: &[&'static str], default: (&'static str, bool)) -> Result<(&'static str, bool), ApiError> {
+    use crm_web::pagination::SortDir;
+    let dir = if default.1 { SortDir::Desc } else { SortDir::Asc };
+    let (field, dir) = crm_web::pagination::parse_sort(raw, allowed, (default.0, dir))?;
+    Ok((field, dir == SortDir::Desc))
+}
+
+/// The cursor of a list, which must have been made for the same order.
+pub fn parse_list_cursor(codec: &CursorCodec, raw: Option<&str>, key: &str, desc: bool) -> Result<Option<ListCursor>, ApiError> {
+    let cursor: Option<ListCursor> = crm_web::pagination::parse_cursor(codec, raw)?;
+    match cursor {
+        Some(c) if c.k != key || c.desc != desc => {
+            Err(ApiError::new(axum::http::StatusCode::BAD_REQUEST, codes::INVALID_CURSOR, "the cursor belongs to another sort order"))
+        }
+        other => Ok(other),
+    }
+}
+
+/// Writes an event into the tenant's outbox, in the request's transaction.
+pub async fn publish(tx: &TenantTx<'_>, event_type: &str, user: &AuthUser, data: impl Serialize) -> Result<(), ApiError> {
+    let event = Envelope::new(event_type, &user.tenant_id, Some(user.user_id.to_string()), data).map_err(ApiError::internal)?;
+    enqueue(tx, &event).await?;
+    Ok(())
+}
+
+pub fn email_taken() -> ApiError {
+    ApiError::conflict("EMAIL_TAKEN", "a contact with this email already exists")
+        .with_details(serde_json::json!({"fields": {"email": "already used by another contact"}}))
+}
+
+/// A unique violation on the email index is a 409 `EMAIL_TAKEN` (a concurrent writer won).
+pub fn on_email_conflict(e: tokio_postgres::Error) -> ApiError {
+    match e.as_db_error() {
+        Some(db) if *db.code() == SqlState::UNIQUE_VIOLATION && db.constraint() == Some("contacts_email_key") => email_taken(),
+        _ => e.into(),
+    }
+}
+
+/// 422 `REFERENCE_NOT_FOUND` naming the field.
+pub fn missing_reference(field: &str, what: &str) -> ApiError {
+    ApiError::unprocessable(codes::REFERENCE_NOT_FOUND, format!("{field}: no such {what} in this tenant"))
+        .with_details(serde_json::json!({"fields": {field: format!("no such {what}")}}))
+}

@@ -1,0 +1,7 @@
+//! contact-service API tests: real HTTP, Postgres and NATS; auth-service is a mock client.
+
+mod companies;
+mod contacts;
+mod helpers;
+mod import;
+mod search;

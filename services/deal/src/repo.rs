@@ -1,0 +1,654 @@
+//! All SQL of deal-service. Every function takes the caller's tenant-scoped transaction (its
+//! search path is the tenant's schema), so the caller owns atomicity: a deal, its stage
+//! history and its events commit together or not at all.
+//!
+//! Money crosses the boundary as integer cents (`(value * 100)::int8` out,
+//! `$n::int8::numeric / 100` in), so it stays exact without a decimal type; totals are
+//! summed as NUMERIC in SQL and only the results are converted.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use crm_client_deal::{PipelineStageInfo, StageHistoryEntry, StageKind};
+use deadpool_postgres::Transaction;
+use serde::{Deserialize, Serialize};
+use tokio_postgres::Row;
+use tokio_postgres::types::{Json, ToSql};
+
+use crate::domain::{Money, like_pattern};
+
+pub type Tx<'a> = Transaction<'a>;
+type Result<T> = std::result::Result<T, tokio_postgres::Error>;
+
+/// Columns of a deal, in [`deal_from`]'s order; every query names the table `d`.
+const DEAL_COLUMNS: &str = "d.id, d.title, d.description, (d.value * 100)::int8, d.currency, d.stage_key, d.probability, \
+     d.expected_close_date, d.actual_close_date, d.owner_id, d.company_id, d.primary_contact_id, d.source, \
+     d.close_reason, d.custom_fields, d.created_at, d.updated_at, d.created_by";
+
+/// A deal as stored.
+#[derive(Debug, Clone)]
+pub struct DealRow {
+    pub id: i32,
+    pub fields: DealFields,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub created_by: Option<i32>,
+}
+
+/// The writable columns of a deal.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DealFields {
+    pub title: String,
+    pub description: Option<String>,
+    pub value: Option<Money>,
+    pub currency: String,
+    pub stage: String,
+    pub probability: i32,
+    pub expected_close_date: Option<NaiveDate>,
+    pub actual_close_date: Option<NaiveDate>,
+    pub owner_id: Option<i32>,
+    pub company_id: Option<i32>,
+    pub primary_contact_id: Option<i32>,
+    pub source: Option<String>,
+    pub close_reason: Option<String>,
+    pub custom_fields: serde_json::Map<String, serde_json::Value>,
+}
+
+fn deal_from(row: &Row) -> DealRow {
+    let custom: Option<Json<serde_json::Map<String, serde_json::Value>>> = row.get(14);
+    DealRow {
+        id: row.get(0),
+        fields: DealFields {
+            title: row.get(1),
+            description: row.get(2),
+            value: row.get::<_, Option<i64>>(3).map(Money::from_cents),
+            currency: row.get(4),
+            stage: row.get(5),
+            probability: row.get(6),
+            expected_close_date: row.get(7),
+            actual_close_date: row.get(8),
+            owner_id: row.get(9),
+            company_id: row.get(10),
+            primary_contact_id: row.get(11),
+            source: row.get(12),
+            close_reason: row.get(13),
+            custom_fields: custom.map(|j| j.0).unwrap_or_default(),
+        },
+        created_at: row.get(15),
+        updated_at: row.get(16),
+        created_by: row.get(17),
+    }
+}
+
+pub async fn insert_deal(tx: &Tx<'_>, f: &DealFields, created_by: i32) -> Result<DealRow> {
+    let stmt = tx
+        .prepare_cached(&format!(
+            "INSERT INTO deals AS d (title, description, value, currency, stage_key, probability, expected_close_date,
+                 actual_close_date, owner_id, company_id, primary_contact_id, source, close_reason, custom_fields, created_by)
+             VALUES ($1, $2, $3::int8::numeric / 100, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+             RETURNING {DEAL_COLUMNS}"
+        ))
+        .await?;
+    let value = f.value.map(Money::cents);
+    let custom = Json(&f.custom_fields);
+    let row = tx
+        .query_one(
+            &stmt,
+            &[
+                &f.title,
+                &f.description,
+                &value,
+                &f.currency,
+                &f.stage,
+                &f.probability,
+                &f.expected_close_date,
+                &f.actual_close_date,
+                &f.owner_id,
+                &f.company_id,
+                &f.primary_contact_id,
+                &f.source,
+                &f.close_reason,
+                &custom,
+                &created_by,
+            ],
+        )
+        .await?;
+    Ok(deal_from(&row))
+}
+
+pub async fn update_deal(tx: &Tx<'_>, id: i32, f: &DealFields) -> Result<DealRow> {
+    let stmt = tx
+        .prepare_cached(&format!(
+            "UPDATE deals AS d SET title = $2, description = $3, value = $4::int8::numeric / 100, currency = $5,
+                 stage_key = $6, probability = $7, expected_close_date = $8, actual_close_date = $9, owner_id = $10,
+                 company_id = $11, primary_contact_id = $12, source = $13, close_reason = $14, custom_fields = $15,
+                 updated_at = now()
+             WHERE d.id = $1 RETURNING {DEAL_COLUMNS}"
+        ))
+        .await?;
+    let value = f.value.map(Money::cents);
+    let custom = Json(&f.custom_fields);
+    let row = tx
+        .query_one(
+            &stmt,
+            &[
+                &id,
+                &f.title,
+                &f.description,
+                &value,
+                &f.currency,
+                &f.stage,
+                &f.probability,
+                &f.expected_close_date,
+                &f.actual_close_date,
+                &f.owner_id,
+                &f.company_id,
+                &f.primary_contact_id,
+                &f.source,
+                &f.close_reason,
+                &custom,
+            ],
+        )
+        .await?;
+    Ok(deal_from(&row))
+}
+
+pub async fn deal_by_id(tx: &Tx<'_>, id: i32) -> Result<Option<DealRow>> {
+    let stmt = tx.prepare_cached(&format!("SELECT {DEAL_COLUMNS} FROM deals d WHERE d.id = $1")).await?;
+    Ok(tx.query_opt(&stmt, &[&id]).await?.as_ref().map(deal_from))
+}
+
+/// Locks the deal for the rest of the transaction (read, check the rules, write).
+pub async fn deal_for_update(tx: &Tx<'_>, id: i32) -> Result<Option<DealRow>> {
+    let stmt = tx.prepare_cached(&format!("SELECT {DEAL_COLUMNS} FROM deals d WHERE d.id = $1 FOR UPDATE")).await?;
+    Ok(tx.query_opt(&stmt, &[&id]).await?.as_ref().map(deal_from))
+}
+
+/// Deletes the deal (its contacts and history go with it); `None` when there is none.
+pub async fn delete_deal(tx: &Tx<'_>, id: i32) -> Result<Option<DealRow>> {
+    let sql = format!("DELETE FROM deals AS d WHERE d.id = $1 RETURNING {DEAL_COLUMNS}");
+    Ok(tx.query_opt(&sql, &[&id]).await?.as_ref().map(deal_from))
+}
+
+/// `(id, title, stage, value cents)` of the deals among `ids`.
+pub async fn basics_by_ids(tx: &Tx<'_>, ids: &[i32]) -> Result<Vec<(i32, String, String, Option<Money>)>> {
+    let stmt = tx
+        .prepare_cached("SELECT d.id, d.title, d.stage_key, (d.value * 100)::int8 FROM deals d WHERE d.id = ANY($1) ORDER BY d.id")
+        .await?;
+    let rows = tx.query(&stmt, &[&ids]).await?;
+    Ok(rows.iter().map(|r| (r.get(0), r.get(1), r.get(2), r.get::<_, Option<i64>>(3).map(Money::from_cents))).collect())
+}
+
+// ---------------------------------------------------------------------------------------
+// Stage history
+
+pub async fn insert_history(tx: &Tx<'_>, deal_id: i32, from: Option<&str>, to: &str, by: i32) -> Result<()> {
+    let stmt = tx
+        .prepare_cached("INSERT INTO deal_stage_history (deal_id, from_stage, to_stage, changed_by) VALUES ($1, $2, $3, $4)")
+        .await?;
+    tx.execute(&stmt, &[&deal_id, &from, &to, &by]).await?;
+    Ok(())
+}
+
+pub async fn history(tx: &Tx<'_>, deal_id: i32) -> Result<Vec<StageHistoryEntry>> {
+    let stmt = tx
+        .prepare_cached(
+            "SELECT from_stage, to_stage, changed_by, changed_at FROM deal_stage_history WHERE deal_id = $1 ORDER BY id",
+        )
+        .await?;
+    let rows = tx.query(&stmt, &[&deal_id]).await?;
+    Ok(rows
+        .iter()
+        .map(|r| StageHistoryEntry { from_stage: r.get(0), to_stage: r.get(1), changed_by: r.get(2), changed_at: r.get(3) })
+        .collect())
+}
+
+// ---------------------------------------------------------------------------------------
+// Lists: filters, whitelisted sorts, keyset cursors
+
+/// Filters of `GET /deals` (API.md), all optional and combined with AND.
+#[derive(Debug, Default)]
+pub struct DealFilter {
+    pub stage: Option<String>,
+    pub owner_id: Option<i32>,
+    pub company_id: Option<i32>,
+    /// Primary contact or one of the deal's contacts.
+    pub contact_id: Option<i32>,
+    pub min_value: Option<Money>,
+    pub max_value: Option<Money>,
+    /// Inclusive bounds on `expected_close_date`.
+    pub expected_close_after: Option<NaiveDate>,
+    pub expected_close_before: Option<NaiveDate>,
+    /// Substring of the title, case-insensitive.
+    pub search: Option<String>,
+    pub currency: Option<String>,
+}
+
+/// Sortable fields: the name in `?sort=` and the SQL expression, which is also an index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortKey {
+    CreatedAt,
+    UpdatedAt,
+    Value,
+    ExpectedCloseDate,
+    Title,
+    Probability,
+}
+
+impl SortKey {
+    pub const NAMES: [&'static str; 6] = ["created_at", "updated_at", "value", "expected_close_date", "title", "probability"];
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        Some(match name {
+            "created_at" => Self::CreatedAt,
+            "updated_at" => Self::UpdatedAt,
+            "value" => Self::Value,
+            "expected_close_date" => Self::ExpectedCloseDate,
+            "title" => Self::Title,
+            "probability" => Self::Probability,
+            _ => return None,
+        })
+    }
+
+    /// Null values sort as the lowest value (no value) or the latest date (no date).
+    fn expr(self) -> &'static str {
+        match self {
+            Self::CreatedAt => "d.created_at",
+            Self::UpdatedAt => "d.updated_at",
+            Self::Value => "coalesce(d.value, -1)",
+            Self::ExpectedCloseDate => "coalesce(d.expected_close_date, 'infinity'::date)",
+            Self::Title => "d.title",
+            Self::Probability => "d.probability",
+        }
+    }
+
+    /// The cursor position of `row` under this sort.
+    pub fn value_of(self, row: &DealRow) -> SortValue {
+        match self {
+            Self::CreatedAt => SortValue::Time(row.created_at),
+            Self::UpdatedAt => SortValue::Time(row.updated_at),
+            Self::Value => SortValue::Cents(row.fields.value.map_or(-100, Money::cents)),
+            Self::ExpectedCloseDate => SortValue::Date(row.fields.expected_close_date),
+            Self::Title => SortValue::Text(row.fields.title.clone()),
+            Self::Probability => SortValue::Int(row.fields.probability),
+        }
+    }
+}
+
+/// The sort value of the last row of a page.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum SortValue {
+    Time(DateTime<Utc>),
+    Cents(i64),
+    Date(Option<NaiveDate>),
+    Text(String),
+    Int(i32),
+}
+
+/// Keyset position: the sort it belongs to (`-value`), the last row's sort value and id.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DealCursor {
+    pub sort: String,
+    pub v: SortValue,
+    pub id: i32,
+}
+
+/// A WHERE clause under construction with its parameters.
+#[derive(Default)]
+struct Query {
+    clauses: Vec<String>,
+    params: Vec<Box<dyn ToSql + Sync + Send>>,
+}
+
+impl Query {
+    /// Binds `value`, returning its placeholder.
+    fn bind(&mut self, value: impl ToSql + Sync + Send + 'static) -> String {
+        self.params.push(Box::new(value));
+        format!("${}", self.params.len())
+    }
+
+    fn and(&mut self, clause: String) {
+        self.clauses.push(clause);
+    }
+
+    fn where_sql(&self) -> String {
+        if self.clauses.is_empty() { String::new() } else { format!("WHERE {}", self.clauses.join(" AND ")) }
+    }
+
+    fn params(&self) -> Vec<&(dyn ToSql + Sync)> {
+        self.params.iter().map(|p| p.as_ref() as &(dyn ToSql + Sync)).collect()
+    }
+
+    /// Common shapes (up to 3 conditions, cursor included) use cached prepared statements;
+    /// rarer combinations are prepared per call, so the per-connection statement cache
+    /// stays small whatever clients send.
+    async fn run(&self, tx: &Tx<'_>, sql: &str) -> Result<Vec<Row>> {
+        if self.clauses.len() <= 3 {
+            let stmt = tx.prepare_cached(sql).await?;
+            tx.query(&stmt, &self.params()).await
+        } else {
+            tx.query(sql, &self.params()).await
+        }
+    }
+
+    fn filtered(f: &DealFilter) -> Self {
+        let mut q = Self::default();
+        if let Some(stage) = &f.stage {
+            let p = q.bind(stage.clone());
+            q.and(format!("d.stage_key = {p}"));
+        }
+        if let Some(owner) = f.owner_id {
+            let p = q.bind(owner);
+            q.and(format!("d.owner_id = {p}"));
+        }
+        if let Some(company) = f.company_id {
+            let p = q.bind(company);
+            q.and(format!("d.company_id = {p}"));
+        }
+        if let Some(contact) = f.contact_id {
+            let p = q.bind(contact);
+            q.and(format!(
+                "(d.primary_contact_id = {p} OR d.id IN (SELECT dc.deal_id FROM deal_contacts dc WHERE dc.contact_id = {p}))"
+            ));
+        }
+        if let Some(min) = f.min_value {
+            let p = q.bind(min.cents());
+            q.and(format!("d.value >= {p}::int8::numeric / 100"));
+        }
+        if let Some(max) = f.max_value {
+            let p = q.bind(max.cents());
+            q.and(format!("d.value <= {p}::int8::numeric / 100"));
+        }
+        if let Some(after) = f.expected_close_after {
+            let p = q.bind(after);
+            q.and(format!("d.expected_close_date >= {p}"));
+        }
+        if let Some(before) = f.expected_close_before {
+            let p = q.bind(before);
+            q.and(format!("d.expected_close_date <= {p}"));
+        }
+        if let Some(search) = &f.search {
+            let p = q.bind(like_pattern(&search.to_lowercase()));
+            q.and(format!("lower(d.title) LIKE {p}"));
+        }
+        if let Some(currency) = &f.currency {
+            let p = q.bind(currency.clone());
+            q.and(format!("d.currency = {p}"));
+        }
+        q
+    }
+}
+
+/// One page (`limit + 1` rows, for [`crm_web::Page::from_overfetch`]).
+pub async fn list_deals(
+    tx: &Tx<'_>,
+    filter: &DealFilter,
+    sort: SortKey,
+    descending: bool,
+    after: Option<&DealCursor>,
+    limit: i64,
+) -> Result<Vec<DealRow>> {
+    let mut q = Query::filtered(filter);
+    let expr = sort.expr();
+    let (cmp, dir) = if descending { ("<", "DESC") } else { (">", "ASC") };
+    if let Some(cursor) = after {
+        let value = match &cursor.v {
+            SortValue::Time(t) => q.bind(*t),
+            SortValue::Cents(c) => format!("{}::int8::numeric / 100", q.bind(*c)),
+            SortValue::Date(d) => format!("coalesce({}::date, 'infinity'::date)", q.bind(*d)),
+            SortValue::Text(s) => format!("{}::text", q.bind(s.clone())),
+            SortValue::Int(i) => q.bind(*i),
+        };
+        let id = q.bind(cursor.id);
+        q.and(format!("({expr}, d.id) {cmp} ({value}, {id})"));
+    }
+    let limit = q.bind(limit + 1);
+    let sql = format!("SELECT {DEAL_COLUMNS} FROM deals d {} ORDER BY {expr} {dir}, d.id {dir} LIMIT {limit}", q.where_sql());
+    Ok(q.run(tx, &sql).await?.iter().map(deal_from).collect())
+}
+
+pub async fn count_deals(tx: &Tx<'_>, filter: &DealFilter) -> Result<i64> {
+    let q = Query::filtered(filter);
+    let rows = q.run(tx, &format!("SELECT count(*) FROM deals d {}", q.where_sql())).await?;
+    Ok(rows.first().map_or(0, |r| r.get(0)))
+}
+
+// ---------------------------------------------------------------------------------------
+// Pipeline view and forecast: aggregated in SQL
+
+/// Optional narrowing of the pipeline view and the forecast.
+#[derive(Debug, Default)]
+pub struct BoardFilter {
+    pub owner_id: Option<i32>,
+    pub currency: Option<String>,
+}
+
+/// One stage with its aggregates, and the totals over all stages (same on every row).
+pub struct StageStats {
+    pub stage: PipelineStageInfo,
+    pub deal_count: i64,
+    pub total_value: f64,
+    pub weighted_value: f64,
+    pub all_deals: i64,
+    pub all_value: f64,
+    pub all_weighted: f64,
+}
+
+pub async fn pipeline_stats(tx: &Tx<'_>, f: &BoardFilter) -> Result<Vec<StageStats>> {
+    // `weighted_value` is stored per deal, rounded to the cent as each deal shows it
+    // (migration V2): the totals equal the sum of the deals' `weighted_value`.
+    let stmt = tx
+        .prepare_cached(
+            "WITH agg AS (
+                 SELECT d.stage_key, count(*) AS n, sum(d.value) AS total,
+                        sum(d.weighted_value) AS weighted
+                 FROM deals d
+                 WHERE ($1::int4 IS NULL OR d.owner_id = $1) AND ($2::text IS NULL OR d.currency = $2)
+                 GROUP BY d.stage_key)
+             SELECT s.key, s.name, s.position, s.probability, s.kind,
+                    coalesce(a.n, 0)::int8, coalesce(a.total, 0)::float8, coalesce(a.weighted, 0)::float8,
+                    coalesce(sum(a.n) OVER (), 0)::int8, coalesce(sum(a.total) OVER (), 0)::float8,
+                    coalesce(sum(a.weighted) OVER (), 0)::float8
+             FROM pipeline_stages s LEFT JOIN agg a ON a.stage_key = s.key
+             ORDER BY s.position, s.key",
+        )
+        .await?;
+    let rows = tx.query(&stmt, &[&f.owner_id, &f.currency]).await?;
+    Ok(rows
+        .iter()
+        .map(|r| StageStats {
+            stage: stage_from(r),
+            deal_count: r.get(5),
+            total_value: r.get(6),
+            weighted_value: r.get(7),
+            all_deals: r.get(8),
+            all_value: r.get(9),
+            all_weighted: r.get(10),
+        })
+        .collect())
+}
+
+/// The `per_stage` most recently updated deals of every stage, in pipeline order.
+pub async fn board_deals(tx: &Tx<'_>, f: &BoardFilter, per_stage: i64) -> Result<Vec<DealRow>> {
+    let stmt = tx
+        .prepare_cached(&format!(
+            "SELECT {DEAL_COLUMNS} FROM pipeline_stages s
+             CROSS JOIN LATERAL (
+                 SELECT x.id FROM deals x
+                 WHERE x.stage_key = s.key AND ($1::int4 IS NULL OR x.owner_id = $1) AND ($2::text IS NULL OR x.currency = $2)
+                 ORDER BY x.updated_at DESC, x.id DESC LIMIT $3) top
+             JOIN deals d ON d.id = top.id
+             ORDER BY s.position, s.key, d.updated_at DESC, d.id DESC"
+        ))
+        .await?;
+    Ok(tx.query(&stmt, &[&f.owner_id, &f.currency, &per_stage]).await?.iter().map(deal_from).collect())
+}
+
+/// One row of the forecast: a period (`start` = first day), the open deals without a date
+/// (`start` = None, `total` = false), or the grand total (`total` = true).
+pub struct ForecastRow {
+    pub start: Option<NaiveDate>,
+    pub total: bool,
+    pub open_count: i64,
+    pub open_value: f64,
+    pub weighted: f64,
+    pub won_count: i64,
+    pub won_value: f64,
+}
+
+/// Open deals by expected close period and won deals by actual close period (`unit` is
+/// `month` or `quarter`), within the inclusive date range, plus the grand total.
+pub async fn forecast(
+    tx: &Tx<'_>,
+    unit: &str,
+    from: Option<NaiveDate>,
+    to: Option<NaiveDate>,
+    f: &BoardFilter,
+) -> Result<Vec<ForecastRow>> {
+    let stmt = tx
+        .prepare_cached(
+            "WITH items AS (
+                 SELECT true AS open, date_trunc($1, d.expected_close_date::timestamp)::date AS p, d.value,
+                        d.weighted_value AS w
+                 FROM deals d JOIN pipeline_stages s ON s.key = d.stage_key
+                 WHERE s.kind = 'open'
+                   AND (d.expected_close_date IS NULL
+                        OR (($2::date IS NULL OR d.expected_close_date >= $2) AND ($3::date IS NULL OR d.expected_close_date <= $3)))
+                   AND ($4::int4 IS NULL OR d.owner_id = $4) AND ($5::text IS NULL OR d.currency = $5)
+                 UNION ALL
+                 SELECT false, date_trunc($1, d.actual_close_date::timestamp)::date, d.value, NULL
+                 FROM deals d JOIN pipeline_stages s ON s.key = d.stage_key
+                 WHERE s.kind = 'won' AND d.actual_close_date IS NOT NULL
+                   AND ($2::date IS NULL OR d.actual_close_date >= $2) AND ($3::date IS NULL OR d.actual_close_date <= $3)
+                   AND ($4::int4 IS NULL OR d.owner_id = $4) AND ($5::text IS NULL OR d.currency = $5))
+             SELECT p, GROUPING(p) = 1,
+                    count(*) FILTER (WHERE open), coalesce(sum(value) FILTER (WHERE open), 0)::float8,
+                    coalesce(sum(w), 0)::float8,
+                    count(*) FILTER (WHERE NOT open), coalesce(sum(value) FILTER (WHERE NOT open), 0)::float8
+             FROM items GROUP BY GROUPING SETS ((p), ())
+             ORDER BY GROUPING(p), p NULLS FIRST",
+        )
+        .await?;
+    let rows = tx.query(&stmt, &[&unit, &from, &to, &f.owner_id, &f.currency]).await?;
+    Ok(rows
+        .iter()
+        .map(|r| ForecastRow {
+            start: r.get(0),
+            total: r.get(1),
+            open_count: r.get(2),
+            open_value: r.get(3),
+            weighted: r.get(4),
+            won_count: r.get(5),
+            won_value: r.get(6),
+        })
+        .collect())
+}
+
+// ---------------------------------------------------------------------------------------
+// Stage configuration
+
+const STAGE_COLUMNS: &str = "s.key, s.name, s.position, s.probability, s.kind";
+
+fn stage_from(row: &Row) -> PipelineStageInfo {
+    let kind: String = row.get(4);
+    PipelineStageInfo {
+        key: row.get(0),
+        name: row.get(1),
+        position: row.get(2),
+        probability: row.get(3),
+        // The table's CHECK allows only these three.
+        kind: StageKind::parse(&kind).unwrap_or(StageKind::Open),
+    }
+}
+
+pub async fn list_stages(tx: &Tx<'_>) -> Result<Vec<PipelineStageInfo>> {
+    let stmt = tx.prepare_cached(&format!("SELECT {STAGE_COLUMNS} FROM pipeline_stages s ORDER BY s.position, s.key")).await?;
+    Ok(tx.query(&stmt, &[]).await?.iter().map(stage_from).collect())
+}
+
+/// Locks the stage rows (configuration changes are rare; deals referencing a stage being
+/// deleted wait or fail on the foreign key).
+pub async fn lock_stages(tx: &Tx<'_>) -> Result<Vec<PipelineStageInfo>> {
+    let sql = format!("SELECT {STAGE_COLUMNS} FROM pipeline_stages s ORDER BY s.position, s.key FOR UPDATE");
+    Ok(tx.query(&sql, &[]).await?.iter().map(stage_from).collect())
+}
+
+pub async fn insert_stage(tx: &Tx<'_>, s: &PipelineStageInfo) -> Result<PipelineStageInfo> {
+    let sql = format!(
+        "INSERT INTO pipeline_stages AS s (key, name, position, probability, kind) VALUES ($1, $2, $3, $4, $5)
+         RETURNING {STAGE_COLUMNS}"
+    );
+    Ok(stage_from(&tx.query_one(&sql, &[&s.key, &s.name, &s.position, &s.probability, &s.kind.as_str()]).await?))
+}
+
+/// Replaces stage `key` (the key itself may change: deals follow through ON UPDATE CASCADE).
+pub async fn update_stage(tx: &Tx<'_>, key: &str, s: &PipelineStageInfo) -> Result<Option<PipelineStageInfo>> {
+    let sql = format!(
+        "UPDATE pipeline_stages AS s SET key = $2, name = $3, position = $4, probability = $5, kind = $6, updated_at = now()
+         WHERE s.key = $1 RETURNING {STAGE_COLUMNS}"
+    );
+    let row = tx.query_opt(&sql, &[&key, &s.key, &s.name, &s.position, &s.probability, &s.kind.as_str()]).await?;
+    Ok(row.as_ref().map(stage_from))
+}
+
+pub async fn delete_stage(tx: &Tx<'_>, key: &str) -> Result<bool> {
+    Ok(tx.execute("DELETE FROM pipeline_stages WHERE key = $1", &[&key]).await? == 1)
+}
+
+pub async fn stage_deal_count(tx: &Tx<'_>, key: &str) -> Result<i64> {
+    Ok(tx.query_one("SELECT count(*) FROM deals WHERE stage_key = $1", &[&key]).await?.get(0))
+}
+
+/// Moves every deal of stage `from` to `to` (with `to`'s probability), recording each move
+/// in the stage history. Returns the moved deals.
+pub async fn move_stage_deals(tx: &Tx<'_>, from: &str, to: &PipelineStageInfo, by: i32) -> Result<Vec<DealRow>> {
+    let sql = format!(
+        "UPDATE deals AS d SET stage_key = $2, probability = $3, updated_at = now() WHERE d.stage_key = $1
+         RETURNING {DEAL_COLUMNS}"
+    );
+    let moved: Vec<DealRow> = tx.query(&sql, &[&from, &to.key, &to.probability]).await?.iter().map(deal_from).collect();
+    let ids: Vec<i32> = moved.iter().map(|d| d.id).collect();
+    tx.execute(
+        "INSERT INTO deal_stage_history (deal_id, from_stage, to_stage, changed_by) SELECT unnest($1::int4[]), $2, $3, $4",
+        &[&ids, &from, &to.key, &by],
+    )
+    .await?;
+    Ok(moved)
+}
+
+// ---------------------------------------------------------------------------------------
+// Deal contacts
+
+pub struct DealContactRow {
+    pub deal_id: i32,
+    pub contact_id: i32,
+    pub role: String,
+    pub created_at: DateTime<Utc>,
+}
+
+fn deal_contact_from(row: &Row) -> DealContactRow {
+    DealContactRow { deal_id: row.get(0), contact_id: row.get(1), role: row.get(2), created_at: row.get(3) }
+}
+
+/// Adds the contact to the deal; `None` when it is on the deal already.
+pub async fn add_deal_contact(tx: &Tx<'_>, deal_id: i32, contact_id: i32, role: &str, by: i32) -> Result<Option<DealContactRow>> {
+    let row = tx
+        .query_opt(
+            "INSERT INTO deal_contacts (deal_id, contact_id, role, created_by) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (deal_id, contact_id) DO NOTHING RETURNING deal_id, contact_id, role, created_at",
+            &[&deal_id, &contact_id, &role, &by],
+        )
+        .await?;
+    Ok(row.as_ref().map(deal_contact_from))
+}
+
+pub async fn list_deal_contacts(tx: &Tx<'_>, deal_id: i32) -> Result<Vec<DealContactRow>> {
+    let stmt = tx
+        .prepare_cached(
+            "SELECT deal_id, contact_id, role, created_at FROM deal_contacts WHERE deal_id = $1 ORDER BY created_at, contact_id",
+        )
+        .await?;
+    Ok(tx.query(&stmt, &[&deal_id]).await?.iter().map(deal_contact_from).collect())
+}
+
+pub async fn remove_deal_contact(tx: &Tx<'_>, deal_id: i32, contact_id: i32) -> Result<bool> {
+    Ok(tx.execute("DELETE FROM deal_contacts WHERE deal_id = $1 AND contact_id = $2", &[&deal_id, &contact_id]).await? == 1)
+}

@@ -1,0 +1,203 @@
+//! Test app: deal-service's router served on a free port over the test database and the
+//! local NATS, with mock contact and auth clients (counting their calls). The tests with
+//! the real services running are in `real_services.rs`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crm_client_auth::{MockAuthClient, UserBasicInfo};
+use crm_client_contact::{CompanyDetails, ContactDetails, ContactStatus, MockContactClient};
+use crm_tenant::TenantId;
+use crm_testing::TestPlatform;
+use crm_web::Role;
+use deal_service::{AppState, Lookups, SERVICE};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+pub const EVENT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The user id every tenant's admin token carries.
+pub const ADMIN: i32 = 1;
+
+pub struct TestApp {
+    pub url: String,
+    pub http: reqwest::Client,
+    pub platform: TestPlatform,
+    pub contacts: Arc<MockContactClient>,
+    pub users: Arc<MockAuthClient>,
+}
+
+pub struct Response {
+    pub status: StatusCode,
+    pub body: Value,
+}
+
+/// A provisioned tenant (its outbox relayed) and an admin token.
+pub struct Tenant {
+    pub id: TenantId,
+    pub admin: String,
+}
+
+pub async fn spawn_app() -> TestApp {
+    let platform = TestPlatform::start().await;
+    let contacts = Arc::new(MockContactClient::default());
+    let users = Arc::new(MockAuthClient::default());
+    let lookups = Lookups { contacts: contacts.clone(), users: users.clone(), timeout: Duration::from_millis(500) };
+    let state = AppState {
+        db: platform.db.clone(),
+        auth: platform.auth.clone(),
+        cursors: platform.cursors.clone(),
+        lookups: Arc::new(lookups),
+    };
+    let url = platform.serve(SERVICE, deal_service::router(state)).await;
+    let app = TestApp { url, http: reqwest::Client::new(), platform, contacts, users };
+    app.add_user(ADMIN, "Ada", "Admin");
+    app
+}
+
+pub fn company(id: i32, name: &str) -> CompanyDetails {
+    let now = chrono::Utc::now();
+    CompanyDetails {
+        id,
+        name: name.into(),
+        domain: String::new(),
+        industry: String::new(),
+        size_category: String::new(),
+        parent_company_id: None,
+        address: Default::default(),
+        phone: String::new(),
+        website: String::new(),
+        custom_fields: Default::default(),
+        tags: vec![],
+        created_at: now,
+        created_by: 1,
+        updated_at: now,
+    }
+}
+
+pub fn contact(id: i32, first: &str, last: &str) -> ContactDetails {
+    let now = chrono::Utc::now();
+    ContactDetails {
+        id,
+        first_name: first.into(),
+        last_name: last.into(),
+        email: format!("{}@example.com", first.to_lowercase()),
+        phone: String::new(),
+        job_title: String::new(),
+        company_id: None,
+        company_name: None,
+        owner_id: None,
+        owner_name: None,
+        status: ContactStatus::Lead,
+        source: String::new(),
+        address: Default::default(),
+        custom_fields: Default::default(),
+        notes: String::new(),
+        tags: vec![],
+        created_at: now,
+        created_by: 1,
+        updated_at: now,
+    }
+}
+
+impl TestApp {
+    pub async fn tenant(&self) -> Tenant {
+        let id = self.platform.provision_tenant().await;
+        let admin = self.platform.token(&id, ADMIN, Role::Admin);
+        Tenant { id, admin }
+    }
+
+    pub fn token(&self, tenant: &Tenant, user_id: i32, role: Role) -> String {
+        self.platform.token(&tenant.id, user_id, role)
+    }
+
+    pub fn add_user(&self, id: i32, first: &str, last: &str) {
+        let user = UserBasicInfo {
+            id,
+            email: format!("user{id}@example.com"),
+            first_name: first.into(),
+            last_name: last.into(),
+            role: "sales_rep".into(),
+        };
+        self.users.users.lock().unwrap().insert(id, user);
+    }
+
+    pub fn add_company(&self, id: i32, name: &str) {
+        self.contacts.companies.lock().unwrap().insert(id, company(id, name));
+    }
+
+    pub fn add_contact(&self, id: i32, first: &str, last: &str) {
+        self.contacts.contacts.lock().unwrap().insert(id, contact(id, first, last));
+    }
+
+    pub fn contact_calls(&self) -> usize {
+        self.contacts.calls()
+    }
+
+    pub fn user_calls(&self) -> usize {
+        *self.users.calls.lock().unwrap()
+    }
+
+    pub async fn request(&self, method: Method, path: &str, bearer: Option<&str>, body: Option<Value>) -> Response {
+        let mut req = self.http.request(method, format!("{}{}", self.url, path));
+        if let Some(token) = bearer {
+            req = req.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let resp = req.send().await.expect("request");
+        let status = resp.status();
+        let text = resp.text().await.expect("body");
+        let body = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        Response { status, body }
+    }
+
+    pub async fn get(&self, path: &str, bearer: &str) -> Response {
+        self.request(Method::GET, path, Some(bearer), None).await
+    }
+
+    pub async fn post(&self, path: &str, bearer: &str, body: Value) -> Response {
+        self.request(Method::POST, path, Some(bearer), Some(body)).await
+    }
+
+    pub async fn patch(&self, path: &str, bearer: &str, body: Value) -> Response {
+        self.request(Method::PATCH, path, Some(bearer), Some(body)).await
+    }
+
+    pub async fn put(&self, path: &str, bearer: &str, body: Value) -> Response {
+        self.request(Method::PUT, path, Some(bearer), Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str, bearer: &str) -> Response {
+        self.request(Method::DELETE, path, Some(bearer), None).await
+    }
+
+    /// Creates a deal (201 expected) and returns it.
+    pub async fn create_deal(&self, bearer: &str, body: Value) -> Value {
+        let r = self.post("/api/v1/deals", bearer, body).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        r.body
+    }
+
+    pub async fn deal(&self, bearer: &str, title: &str) -> i64 {
+        self.create_deal(bearer, json!({ "title": title })).await["id"].as_i64().expect("id")
+    }
+}
+
+/// Asserts the stable error shape and returns its code.
+pub fn error_code(r: &Response) -> &str {
+    assert!(r.body["error"].is_string(), "error shape: {}", r.body);
+    assert!(r.body["request_id"].is_string(), "error shape: {}", r.body);
+    r.body["code"].as_str().expect("code")
+}
+
+/// The fields named in a 400 `VALIDATION_FAILED`.
+pub fn bad_fields(r: &Response) -> Vec<String> {
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert_eq!(error_code(r), "VALIDATION_FAILED", "{}", r.body);
+    r.body["details"]["fields"].as_object().expect("fields").keys().cloned().collect()
+}
+
+pub fn today() -> chrono::NaiveDate {
+    chrono::Utc::now().date_naive()
+}

@@ -1,0 +1,11 @@
+//! deal-service API tests: real HTTP, Postgres and NATS; mock contact/auth clients except in
+//! `real_services`, which runs the real contact-service and auth-service in process.
+
+mod concurrency;
+mod contacts;
+mod deals;
+mod helpers;
+mod lists;
+mod pipeline;
+mod stages;
+mod real_services;
