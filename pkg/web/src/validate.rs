@@ -56,17 +56,21 @@ pub fn member_role(errors: &mut FieldErrors, field: &str, raw: &str) -> Option<R
     }
 }
 
-/// `?ids=1,2,3`: 1 to [`MAX_BATCH_IDS`] positive integers, sorted and deduplicated.
-pub fn batch_ids(raw: Option<&str>) -> Result<Vec<i32>, ApiError> {
-    let raw = raw.map(str::trim).filter(|s| !s.is_empty()).ok_or_else(|| ApiError::validation([("ids", "required: ids=1,2,3")]))?;
+/// `?ids=1,2,3` (the parameter named `field`): 1 to [`MAX_BATCH_IDS`] positive integers,
+/// sorted and deduplicated.
+pub fn batch_ids(field: &str, raw: Option<&str>) -> Result<Vec<i32>, ApiError> {
+    let raw = raw
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| ApiError::validation([(field, format!("required: {field}=1,2,3"))]))?;
     let mut ids = Vec::new();
     for part in raw.split(',') {
         match part.trim().parse::<i32>() {
             Ok(id) if id > 0 => ids.push(id),
-            _ => return Err(ApiError::validation([("ids", "must be a comma-separated list of positive integers")])),
+            _ => return Err(ApiError::validation([(field, "must be a comma-separated list of positive integers".to_owned())])),
         }
         if ids.len() > MAX_BATCH_IDS {
-            return Err(ApiError::validation([("ids", format!("at most {MAX_BATCH_IDS} ids"))]));
+            return Err(ApiError::validation([(field, format!("at most {MAX_BATCH_IDS} ids"))]));
         }
     }
     ids.sort_unstable();
@@ -116,11 +120,11 @@ mod tests {
 
     #[test]
     fn ids() {
-        assert_eq!(batch_ids(Some("3, 1,2,3")).unwrap(), vec![1, 2, 3]);
+        assert_eq!(batch_ids("ids", Some("3, 1,2,3")).unwrap(), vec![1, 2, 3]);
         for bad in [None, Some(""), Some("1,x"), Some("0"), Some("-1"), Some("1,,2")] {
-            assert!(batch_ids(bad).is_err(), "{bad:?}");
+            assert!(batch_ids("ids", bad).is_err(), "{bad:?}");
         }
         let many = (1..=501).map(|i| i.to_string()).collect::<Vec<_>>().join(",");
-        assert!(batch_ids(Some(&many)).is_err());
+        assert!(batch_ids("ids", Some(&many)).is_err());
     }
 }

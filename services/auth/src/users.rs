@@ -141,7 +141,7 @@ pub async fn get_basic(State(state): State<AppState>, Member(user): Member, AppP
     responses((status = 200, body = UserBatch), (status = 400), (status = 401)))]
 pub async fn batch_basic(State(state): State<AppState>, Member(user): Member, AppQuery(params): AppQuery<BatchParams>) -> Result<AppJson<UserBatch>, ApiError> {
     user.require(Resource::Users, Action::Read)?;
-    let ids = validate::batch_ids(params.ids.as_deref())?;
+    let ids = validate::batch_ids("ids", params.ids.as_deref())?;
     let mut conn = state.db.connect().await?;
     let tx = conn.tenant(&user.tenant_id).await?;
     let data = repo::users_basic(&tx, &ids).await?;

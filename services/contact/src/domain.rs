@@ -454,25 +454,6 @@ impl ContactPatch {
     }
 }
 
-/// `?ids=1,2,3` of the batch lookups: 1 to 500 positive integers.
-pub fn parse_ids(raw: Option<&str>) -> Result<Vec<i32>, crm_web::ApiError> {
-    let bad = || crm_web::ApiError::validation([("ids", "a comma-separated list of 1 to 500 positive integer ids")]);
-    let raw = raw.map(str::trim).filter(|s| !s.is_empty()).ok_or_else(bad)?;
-    let mut ids = Vec::new();
-    for part in raw.split(',') {
-        let id: i32 = part.trim().parse().map_err(|_| bad())?;
-        if id <= 0 {
-            return Err(bad());
-        }
-        if !ids.contains(&id) {
-            ids.push(id);
-        }
-        if ids.len() > crm_client_contact::MAX_BATCH {
-            return Err(bad());
-        }
-    }
-    Ok(ids)
-}
 
 // ---------------------------------------------------------------------------------------
 // Fuzzy search
@@ -598,15 +579,5 @@ mod tests {
         assert!(e.is_empty());
         tags(&mut e, Some(vec!["a,b".into()]));
         assert!(!e.is_empty());
-    }
-
-    #[test]
-    fn ids() {
-        assert_eq!(parse_ids(Some("3, 1,3")).unwrap(), vec![3, 1]);
-        for bad in [None, Some(""), Some("a"), Some("0"), Some("-1"), Some("1,,2"), Some("99999999999")] {
-            assert!(parse_ids(bad).is_err(), "{bad:?}");
-        }
-        let many = (1..=501).map(|i| i.to_string()).collect::<Vec<_>>().join(",");
-        assert!(parse_ids(Some(&many)).is_err());
     }
 }

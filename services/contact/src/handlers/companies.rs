@@ -8,7 +8,8 @@ use utoipa::IntoParams;
 
 use super::{Params, missing_reference, parse_id, parse_list_cursor, parse_sort, publish};
 use crate::AppState;
-use crate::domain::{CompanyInput, CompanyPatch, CompanyWrite, MAX_SEARCH_LEN, parse_ids};
+use crate::domain::{CompanyInput, CompanyPatch, CompanyWrite, MAX_SEARCH_LEN};
+use crm_web::validate;
 use crate::repo::{self, COMPANY_SORTS, CompanyFilter, ListCursor};
 
 /// Query of `GET /companies` (documentation; parsed by hand for field errors).
@@ -192,7 +193,7 @@ pub async fn company_basic(State(state): State<AppState>, user: AuthUser, AppPat
     responses((status = 200, body = CompanyBatch), (status = 400)))]
 pub async fn companies_basic(State(state): State<AppState>, user: AuthUser, AppQuery(q): AppQuery<Vec<(String, String)>>) -> Result<AppJson<CompanyBatch>, ApiError> {
     user.require(Resource::Companies, Action::Read)?;
-    let ids = parse_ids(Params(q).one("ids"))?;
+    let ids = validate::batch_ids("ids", Params(q).one("ids"))?;
     let mut conn = state.db.connect().await?;
     let tx = conn.tenant(&user.tenant_id).await?;
     let data = repo::companies_basic(&tx, &ids).await?;

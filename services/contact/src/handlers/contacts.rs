@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use axum::extract::State;
 use chrono::{DateTime, Duration, Utc};
-use crm_client_contact::{ContactBasicInfo, ContactBatch, ContactDetails, ContactStatus};
+use crm_client_contact::{ContactBasicInfo, ContactDetails, ContactLookup, ContactStatus};
 use crm_web::{
     Action, ApiError, AppJson, AppPath, AppQuery, AuthUser, Created, FieldErrors, NoContent, Page, Resource, Scope, parse_limit,
 };
@@ -14,7 +14,8 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::{Forward, Params, email_taken, missing_reference, on_email_conflict, parse_id, parse_list_cursor, parse_sort, publish};
 use crate::AppState;
-use crate::domain::{self, ContactInput, ContactPatch, ContactWrite, MAX_SEARCH_LEN, MAX_SEARCH_WORDS, parse_ids};
+use crate::domain::{self, ContactInput, ContactPatch, ContactWrite, MAX_SEARCH_LEN, MAX_SEARCH_WORDS};
+use crm_web::validate;
 use crate::owners;
 use crate::repo::{self, CONTACT_SORTS, ContactFilter, ListCursor, StatusChange, StatusHistoryEntry, TagCount};
 
@@ -355,16 +356,30 @@ pub async fn contact_basic(State(state): State<AppState>, user: AuthUser, AppPat
     Ok(AppJson(found.into_iter().next().ok_or_else(|| ApiError::not_found("contact"))?))
 }
 
+/// Contacts by id; with `company_ids=` also those companies, so a caller enriching a list with
+/// both (deal-service) makes one request to this service.
 #[utoipa::path(get, path = "/api/v1/contacts/basic", params(super::companies::IdsQuery), tag = "contacts",
-    responses((status = 200, body = ContactBatch), (status = 400)))]
-pub async fn contacts_basic(State(state): State<AppState>, user: AuthUser, AppQuery(q): AppQuery<Vec<(String, String)>>) -> Result<AppJson<ContactBatch>, ApiError> {
+    responses((status = 200, body = ContactLookup), (status = 400)))]
+pub async fn contacts_basic(State(state): State<AppState>, user: AuthUser, AppQuery(q): AppQuery<Vec<(String, String)>>) -> Result<AppJson<ContactLookup>, ApiError> {
     user.require(Resource::Contacts, Action::Read)?;
-    let ids = parse_ids(Params(q).one("ids"))?;
+    let params = Params(q);
+    let ids = validate::batch_ids("ids", params.one("ids"))?;
+    let company_ids = match params.one("company_ids") {
+        None => None,
+        Some(raw) => {
+            user.require(Resource::Companies, Action::Read)?;
+            Some(validate::batch_ids("company_ids", Some(raw))?)
+        }
+    };
     let mut conn = state.db.connect().await?;
     let tx = conn.tenant(&user.tenant_id).await?;
     let data = repo::contacts_basic(&tx, &ids).await?;
+    let companies = match company_ids {
+        Some(ids) => Some(repo::companies_basic(&tx, &ids).await?),
+        None => None,
+    };
     tx.commit().await?;
-    Ok(AppJson(ContactBatch { data }))
+    Ok(AppJson(ContactLookup { data, companies }))
 }
 
 #[derive(Debug, Serialize, Deserialize)]

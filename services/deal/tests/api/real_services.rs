@@ -178,20 +178,13 @@ async fn real_names_with_one_request_per_service_and_degraded_when_contact_servi
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     assert!(body["details"]["fields"]["company_id"].is_string() && body["details"]["fields"]["owner_id"].is_string(), "{body}");
 
-    let combines = app.contact_service_combines(&admin, contacts[0], companies[0]).await;
+    assert!(app.contact_service_combines(&admin, contacts[0], companies[0]).await, "contacts+companies in one lookup");
     let (auth_before, contact_before) = (app.auth.count(), app.contact.count());
     let (status, page) = app.deals(reqwest::Method::GET, "?limit=50&sort=title", &admin, None).await;
     assert_eq!(status, StatusCode::OK, "{page}");
     let (auth_calls, contact_calls) = (app.auth.count() - auth_before, app.contact.count() - contact_before);
     assert_eq!(auth_calls, 1, "one request to auth-service for a page of 50");
-    if combines {
-        assert_eq!(contact_calls, 1, "one request to contact-service for a page of 50");
-    } else {
-        // contact-service does not answer `company_ids` yet: contacts and companies are
-        // two batch requests (still independent of the page size).
-        eprintln!("contact-service lacks GET /contacts/basic?company_ids=: 2 requests per page");
-        assert_eq!(contact_calls, 2, "two batch requests to contact-service for a page of 50");
-    }
+    assert_eq!(contact_calls, 1, "one request to contact-service for a page of 50");
     let data = page["data"].as_array().unwrap();
     assert_eq!(data.len(), 50);
     for (i, d) in data.iter().enumerate() {
