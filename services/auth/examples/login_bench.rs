@@ -103,13 +103,7 @@ async fn main() {
     };
 
     let platform = TestPlatform::start().await;
-    let tenant_state = tenant_service::AppState {
-        db: platform.db.clone(),
-        auth: platform.auth.clone(),
-        registry: platform.registry.clone(),
-        cursors: platform.cursors.clone(),
-        config: Arc::new(tenant_service::TenantConfig::default()),
-    };
+    let tenant_state = tenant_service::AppState::new(platform.db.clone(), platform.auth.clone(), platform.registry.clone(), platform.cursors.clone(), tenant_service::TenantConfig::default());
     let tenant_url = platform.serve("tenant-service", tenant_service::router(tenant_state)).await;
     let http = reqwest::Client::builder().pool_max_idle_per_host(256).build().expect("client");
 

@@ -7,7 +7,6 @@
 //!   cargo run --release -p crm-tenant-service --example signup_bench
 //! ```
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crm_testing::{TEST_OPERATOR_TOKEN, TestPlatform};
@@ -38,13 +37,7 @@ async fn signup(http: &reqwest::Client, url: &str) -> Duration {
 #[tokio::main]
 async fn main() {
     let platform = TestPlatform::start().await;
-    let state = AppState {
-        db: platform.db.clone(),
-        auth: platform.auth.clone(),
-        registry: platform.registry.clone(),
-        cursors: platform.cursors.clone(),
-        config: Arc::new(TenantConfig::default()),
-    };
+    let state = AppState::new(platform.db.clone(), platform.auth.clone(), platform.registry.clone(), platform.cursors.clone(), TenantConfig::default());
     let url = platform.serve("tenant-service", tenant_service::router(state)).await;
     let http = reqwest::Client::new();
 

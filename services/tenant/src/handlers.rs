@@ -130,10 +130,11 @@ pub async fn signup(
     let admin_email = validate::email(&mut errors, "admin_email", &req.admin_email);
     errors.into_result()?;
 
-    let id = TenantId::new();
     let (token, token_hash) = new_token();
     let actor = Some(if operator.is_some() { "platform_operator" } else { "signup" }.to_owned());
     let tx = conn.platform().await?;
+    let spare = if state.config.spare_schemas > 0 { repo::take_spare(&tx).await? } else { None };
+    let id = spare.unwrap_or_default();
     let tenant = repo::insert_tenant(&tx, &id, &name, &subdomain).await.map_err(subdomain_taken)?;
     let mut invitation = repo::insert_invitation(
         &tx,
@@ -151,10 +152,14 @@ pub async fn signup(
     invitation.token = Some(token);
     publish(&tx, "tenant.created", &id, actor.clone(), tenant_event_data(&tenant)).await?;
     publish(&tx, "tenant.user_invited", &id, actor, &invitation).await?;
-    // Last: it moves this transaction's search path into the new schema.
+    // Last: it moves this transaction's search path into the new schema. For a spare it only
+    // confirms the schema is current (a few cheap reads).
     crm_database::migrate::provision_schema(&tx, id.schema().as_str()).await.map_err(ApiError::internal)?;
     tx.commit().await?;
-    tracing::info!(tenant_id = %id, subdomain, "tenant provisioned");
+    if spare.is_some() {
+        state.spares_taken.notify_one();
+    }
+    tracing::info!(tenant_id = %id, subdomain, from_spare = spare.is_some(), "tenant provisioned");
     Ok(Created(SignupResponse { tenant, invitation }))
 }
 

@@ -13,6 +13,7 @@ use utoipa::OpenApi;
 mod domain;
 pub mod handlers;
 mod repo;
+pub mod spares;
 
 pub const SERVICE: &str = "tenant-service";
 pub const DEFAULT_PORT: u16 = 8081;
@@ -25,11 +26,14 @@ pub struct TenantConfig {
     /// Open signups accepted per client IP and hour.
     pub signup_per_ip_per_hour: i32,
     pub invitation_ttl: chrono::Duration,
+    /// Spare tenant schemas kept ready for signups (`TENANT_SPARE_SCHEMAS`); 0 provisions
+    /// inline on every signup.
+    pub spare_schemas: i64,
 }
 
 impl Default for TenantConfig {
     fn default() -> Self {
-        Self { signup_open: true, signup_per_ip_per_hour: 10, invitation_ttl: chrono::Duration::days(7) }
+        Self { signup_open: true, signup_per_ip_per_hour: 10, invitation_ttl: chrono::Duration::days(7), spare_schemas: 0 }
     }
 }
 
@@ -44,6 +48,10 @@ impl TenantConfig {
         if let Ok(v) = std::env::var("SIGNUP_LIMIT_PER_HOUR") {
             config.signup_per_ip_per_hour = v.parse().map_err(|_| format!("SIGNUP_LIMIT_PER_HOUR must be a number, got {v:?}"))?;
         }
+        config.spare_schemas = match std::env::var("TENANT_SPARE_SCHEMAS") {
+            Ok(v) => v.parse().map_err(|_| format!("TENANT_SPARE_SCHEMAS must be a number, got {v:?}"))?,
+            Err(_) => 2,
+        };
         if let Ok(v) = std::env::var("INVITATION_TTL_DAYS") {
             let days: i64 = v.parse().map_err(|_| format!("INVITATION_TTL_DAYS must be a number, got {v:?}"))?;
             config.invitation_ttl = chrono::Duration::days(days);
@@ -59,6 +67,8 @@ pub struct AppState {
     pub registry: Arc<TenantRegistry>,
     pub cursors: Arc<CursorCodec>,
     pub config: Arc<TenantConfig>,
+    /// Wakes the spare refill task after a signup took a spare.
+    pub spares_taken: Arc<tokio::sync::Notify>,
 }
 
 #[derive(OpenApi)]
@@ -81,15 +91,24 @@ pub struct AppState {
 )]
 pub struct ApiDoc;
 
+impl AppState {
+    pub fn new(db: TenantDb, auth: AuthState, registry: Arc<TenantRegistry>, cursors: Arc<CursorCodec>, config: TenantConfig) -> Self {
+        Self { db, auth, registry, cursors, config: Arc::new(config), spares_taken: Arc::new(tokio::sync::Notify::new()) }
+    }
+}
+
 /// Builds the service's state from the shared platform pieces and returns its API routes.
 pub fn build(platform: &crm_runtime::Platform) -> Result<Router, String> {
-    let state = AppState {
-        db: platform.db.clone(),
-        auth: platform.auth.clone(),
-        registry: platform.registry.clone(),
-        cursors: platform.cursors.clone(),
-        config: Arc::new(TenantConfig::from_env()?),
-    };
+    let state = AppState::new(
+        platform.db.clone(),
+        platform.auth.clone(),
+        platform.registry.clone(),
+        platform.cursors.clone(),
+        TenantConfig::from_env()?,
+    );
+    if state.config.spare_schemas > 0 {
+        spares::spawn_refill(state.db.clone(), state.config.spare_schemas, state.spares_taken.clone());
+    }
     Ok(router(state))
 }
 

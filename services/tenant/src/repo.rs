@@ -206,3 +206,26 @@ pub async fn count_invitations(tx: &Tx<'_>, tenant_id: &TenantId, status: Option
     );
     Ok(tx.query_one(&sql, &[&tenant_id.to_string(), &status]).await?.get(0))
 }
+
+/// Takes the oldest spare schema for a signup in this transaction (it returns to the pool if
+/// the transaction rolls back). `SKIP LOCKED`: concurrent signups take different spares.
+pub async fn take_spare(tx: &Tx<'_>) -> Result<Option<TenantId>, tokio_postgres::Error> {
+    let row = tx
+        .query_opt(
+            "DELETE FROM platform.spare_schemas WHERE tenant_id =
+               (SELECT tenant_id FROM platform.spare_schemas ORDER BY created_at FOR UPDATE SKIP LOCKED LIMIT 1)
+             RETURNING tenant_id",
+            &[],
+        )
+        .await?;
+    Ok(row.and_then(|r| TenantId::parse(r.get(0)).ok()))
+}
+
+pub async fn insert_spare(tx: &Tx<'_>, id: &TenantId) -> Result<(), tokio_postgres::Error> {
+    tx.execute("INSERT INTO platform.spare_schemas (tenant_id) VALUES ($1)", &[&id.to_string()]).await?;
+    Ok(())
+}
+
+pub async fn count_spares(tx: &Tx<'_>) -> Result<i64, tokio_postgres::Error> {
+    Ok(tx.query_one("SELECT count(*) FROM platform.spare_schemas", &[]).await?.get(0))
+}

@@ -61,13 +61,7 @@ pub async fn spawn_app() -> TestApp {
 
 pub async fn spawn_app_with(config: AuthConfig) -> TestApp {
     let platform = TestPlatform::start().await;
-    let tenant_state = tenant_service::AppState {
-        db: platform.db.clone(),
-        auth: platform.auth.clone(),
-        registry: platform.registry.clone(),
-        cursors: platform.cursors.clone(),
-        config: Arc::new(tenant_service::TenantConfig::default()),
-    };
+    let tenant_state = tenant_service::AppState::new(platform.db.clone(), platform.auth.clone(), platform.registry.clone(), platform.cursors.clone(), tenant_service::TenantConfig::default());
     let tenant_url = platform.serve("tenant-service", tenant_service::router(tenant_state)).await;
     let state = AppState::new(
         platform.db.clone(),

@@ -15,13 +15,7 @@ use crate::helpers::{json as body_of, spawn_app, until_status};
 /// subscription): "another service" that never talks to auth-service.
 async fn other_service() -> (TestPlatform, String) {
     let platform = TestPlatform::start().await;
-    let state = tenant_service::AppState {
-        db: platform.db.clone(),
-        auth: platform.auth.clone(),
-        registry: platform.registry.clone(),
-        cursors: platform.cursors.clone(),
-        config: Arc::new(tenant_service::TenantConfig::default()),
-    };
+    let state = tenant_service::AppState::new(platform.db.clone(), platform.auth.clone(), platform.registry.clone(), platform.cursors.clone(), tenant_service::TenantConfig::default());
     let url = platform.serve("tenant-service", tenant_service::router(state)).await;
     (platform, url)
 }

@@ -1,4 +1,3 @@
-use std::sync::Arc;
 
 use chrono::{NaiveDate, Utc};
 use crm_client_deal::{DealBasicInfo, DealClosedEvent};
@@ -103,13 +102,7 @@ async fn a_poison_message_is_retried_then_parked_and_does_not_block() {
 async fn an_invitation_sends_an_email_with_a_working_token() {
     let app = spawn_app().await;
     let t = app.tenant().await;
-    let tenant_state = tenant_service::AppState {
-        db: app.platform.db.clone(),
-        auth: app.platform.auth.clone(),
-        registry: app.platform.registry.clone(),
-        cursors: app.platform.cursors.clone(),
-        config: Arc::new(tenant_service::TenantConfig::default()),
-    };
+    let tenant_state = tenant_service::AppState::new(app.platform.db.clone(), app.platform.auth.clone(), app.platform.registry.clone(), app.platform.cursors.clone(), tenant_service::TenantConfig::default());
     let tenant_url = app.platform.serve(tenant_service::SERVICE, tenant_service::router(tenant_state)).await;
     let invited = format!("new.{}@example.com", ulid::Ulid::generate().to_string().to_ascii_lowercase());
     let r = app

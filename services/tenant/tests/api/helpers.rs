@@ -1,4 +1,3 @@
-use std::sync::Arc;
 use std::time::Duration;
 
 use crm_tenant::TenantId;
@@ -35,13 +34,7 @@ pub async fn spawn_app() -> TestApp {
 
 pub async fn spawn_app_with(config: TenantConfig) -> TestApp {
     let platform = TestPlatform::start().await;
-    let state = AppState {
-        db: platform.db.clone(),
-        auth: platform.auth.clone(),
-        registry: platform.registry.clone(),
-        cursors: platform.cursors.clone(),
-        config: Arc::new(config),
-    };
+    let state = AppState::new(platform.db.clone(), platform.auth.clone(), platform.registry.clone(), platform.cursors.clone(), config);
     let url = platform.serve(SERVICE, tenant_service::router(state)).await;
     TestApp { url, http: reqwest::Client::new(), platform }
 }

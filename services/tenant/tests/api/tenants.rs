@@ -238,3 +238,31 @@ async fn the_openapi_document_lists_every_route() {
         assert!(paths.contains_key(p), "{p}");
     }
 }
+
+#[tokio::test]
+async fn signups_take_spare_schemas_ready_in_advance() {
+    // Only this test's app uses spares, so the spare it makes is the one its signup takes.
+    let app = spawn_app_with(TenantConfig { spare_schemas: 1, ..TenantConfig::default() }).await;
+    let spare = tenant_service::spares::create_spare(&app.platform.db).await.expect("spare");
+    assert!(!app.schema_tables(&spare).await.is_empty(), "a spare is a fully migrated schema");
+
+    let mut ours = None;
+    for _ in 0..20 {
+        let tenant = app.signup().await;
+        if tenant.id == spare {
+            ours = Some(tenant);
+            break;
+        }
+    }
+    let tenant = ours.expect("a signup took the spare");
+    let r = app.get(&format!("/api/v1/tenants/{}", tenant.id), Some(&app.token(&tenant.id, Role::Admin))).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.body["schema_name"], spare.schema().as_str());
+    let client = app.platform.pool.get().await.unwrap();
+    let left: i64 = client
+        .query_one("SELECT count(*) FROM platform.spare_schemas WHERE tenant_id = $1", &[&spare.to_string()])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(left, 0, "the spare is no longer offered");
+}
