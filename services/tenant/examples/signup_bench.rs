@@ -1,5 +1,6 @@
 //! Signup (provisioning) through the HTTP API: 200 sequential signups, then 200 more at 8
-//! concurrent, then the catalog size once the database holds 1,000 tenants.
+//! concurrent, 50 signups that find a spare schema ready, then the catalog size once the
+//! database holds 1,000 tenants.
 //!
 //! ```text
 //! psql -h 127.0.0.1 -U postgres -c 'drop database if exists crm_bench_signup with (force)' -c 'create database crm_bench_signup'
@@ -53,7 +54,29 @@ async fn main() {
     stats("200 signups, 8 concurrent", concurrent);
     println!("  throughput {:.1} signups/s", 200.0 / wall.as_secs_f64());
 
+    // With spares: each signup finds a spare ready (the refill task made it meanwhile), as
+    // signups arriving seconds apart do in production.
+    let spare_state = AppState::new(
+        platform.db.clone(),
+        platform.auth.clone(),
+        platform.registry.clone(),
+        platform.cursors.clone(),
+        TenantConfig { spare_schemas: 1, ..TenantConfig::default() },
+    );
+    tenant_service::spares::spawn_refill(platform.db.clone(), 1, spare_state.spares_taken.clone());
+    let spare_url = platform.serve("tenant-service", tenant_service::router(spare_state)).await;
     let client = platform.pool.get().await.expect("connection");
+    let mut with_spares = Vec::new();
+    for _ in 0..50 {
+        crm_testing::wait_until("a spare schema", Duration::from_secs(10), || async {
+            let n: i64 = client.query_one("SELECT count(*) FROM platform.spare_schemas", &[]).await.ok()?.get(0);
+            (n > 0).then_some(())
+        })
+        .await;
+        with_spares.push(signup(&http, &spare_url).await);
+    }
+    stats("50 signups taking a spare schema", with_spares);
+
     let existing: i64 = client.query_one("SELECT count(*) FROM platform.tenants", &[]).await.expect("count").get(0);
     let remaining = (1000 - existing).max(0) as usize;
     futures::stream::iter(0..remaining).map(|_| signup(&http, &url)).buffer_unordered(8).count().await;
