@@ -1,4 +1,9 @@
 //! `crm serve`: each service on its own port (as in production) plus one combined router.
+//!
+//! `CRM_PORT_OFFSET` (default 0) is added to every port it listens on: each service's
+//! default port and the combined port (`--port` / `CRM_PORT`, default 8000). Several
+//! instances then run side by side on one machine (the end-to-end tests do); point the
+//! services at each other with the `*_SERVICE_URL` variables accordingly.
 
 use axum::Router;
 use crm_runtime::Platform;
@@ -48,9 +53,26 @@ fn services(platform: &Platform) -> Result<Vec<Service>, String> {
     ])
 }
 
+/// `CRM_PORT_OFFSET`: added to every port `crm serve` listens on.
+fn port_offset() -> Result<u16, String> {
+    match std::env::var("CRM_PORT_OFFSET") {
+        Ok(v) if !v.trim().is_empty() => v.trim().parse().map_err(|_| format!("CRM_PORT_OFFSET {v:?} is not a port offset (0-65535)")),
+        _ => Ok(0),
+    }
+}
+
+fn shifted(port: u16, offset: u16) -> Result<u16, String> {
+    port.checked_add(offset).ok_or_else(|| format!("port {port} + CRM_PORT_OFFSET {offset} is above 65535"))
+}
+
 pub async fn run(port: u16, demo: bool) -> CmdResult {
+    let offset = port_offset()?;
+    let port = shifted(port, offset)?;
     let platform = Platform::start("crm").await?;
-    let services = services(&platform)?;
+    let mut services = services(&platform)?;
+    for service in &mut services {
+        service.port = shifted(service.port, offset)?;
+    }
 
     let mut combined = Router::new();
     let mut openapi = serde_json::json!({

@@ -4,8 +4,12 @@
 //! at `crm_test`); each test isolates its data in tenants of its own, so tests run in
 //! parallel, in any order, and in separate processes (nextest).
 
+mod database;
 mod platform;
+mod servers;
 
+pub use database::{TestDatabase, create_database, with_database};
+pub use servers::{NatsServer, PostgresServer, free_port, tail, temp_dir, unique_suffix};
 pub use platform::{EventProbe, TEST_ISSUER, TEST_JWT_SECRET, TEST_OPERATOR_TOKEN, TestPlatform, nats_url};
 
 use std::future::Future;

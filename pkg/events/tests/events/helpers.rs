@@ -1,7 +1,4 @@
 use std::collections::{HashMap, HashSet};
-use std::net::TcpListener;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer::{DeliverPolicy, PullConsumer, pull}};
@@ -12,7 +9,7 @@ use futures::StreamExt;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-pub use crm_testing::{provision_tenant, test_db_config, test_pool, wait_until};
+pub use crm_testing::{NatsServer, provision_tenant, test_db_config, test_pool, wait_until};
 
 pub const WAIT: Duration = Duration::from_secs(30);
 
@@ -183,56 +180,5 @@ pub fn relay_config(tenants: &[&TenantId]) -> RelayConfig {
     RelayConfig {
         only_schemas: Some(tenants.iter().map(|t| t.schema().as_str().to_owned()).collect()),
         ..RelayConfig::default()
-    }
-}
-
-/// A nats-server of the test's own, on a free port, with its own JetStream store.
-pub struct NatsServer {
-    pub port: u16,
-    store: PathBuf,
-    child: Option<Child>,
-}
-
-impl NatsServer {
-    pub async fn start() -> Self {
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let store = std::env::temp_dir().join(unique_name("crm-events-nats"));
-        let mut server = Self { port, store, child: None };
-        server.restart().await;
-        server
-    }
-
-    pub fn url(&self) -> String {
-        format!("nats://127.0.0.1:{}", self.port)
-    }
-
-    pub async fn restart(&mut self) {
-        let child = Command::new("/usr/sbin/nats-server")
-            .args(["-a", "127.0.0.1", "-p", &self.port.to_string(), "-js", "-sd"])
-            .arg(&self.store)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start /usr/sbin/nats-server");
-        self.child = Some(child);
-        let port = self.port;
-        wait_until("nats-server to accept connections", WAIT, || async move {
-            tokio::net::TcpStream::connect(("127.0.0.1", port)).await.ok().map(|_| ())
-        })
-        .await;
-    }
-
-    pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for NatsServer {
-    fn drop(&mut self) {
-        self.kill();
-        let _ = std::fs::remove_dir_all(&self.store);
     }
 }

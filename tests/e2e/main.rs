@@ -1,0 +1,12 @@
+//! End-to-end tests of the whole platform (issue #8): each test runs the real `crm serve`
+//! binary as a child process, with a database (and, where it stops them, a nats-server or
+//! PostgreSQL) of its own and ports of its own, and drives it over HTTP like a frontend.
+//! Tests run in parallel (nextest: one process per test; `cargo test`: one thread each).
+
+mod harness;
+
+mod nats_outage;
+mod postgres_restart;
+mod roles;
+mod two_tenants;
+mod walkthrough;
