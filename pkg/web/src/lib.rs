@@ -28,6 +28,7 @@ mod app;
 pub mod auth;
 mod error;
 mod extract;
+mod forward;
 pub mod observability;
 pub mod pagination;
 pub mod permissions;
@@ -42,6 +43,7 @@ pub use auth::{
     TenantStatusGuard, TokenGuard, TokenType,
 };
 pub use error::{ApiError, ErrorBody, FieldErrors, codes};
+pub use forward::Forward;
 pub use extract::{AppJson, AppPath, AppQuery, ClientIp, Created, NoContent};
 pub use observability::{init_tracing, metrics_handle};
 pub use pagination::{CursorCodec, Page, PageInfo, parse_limit};

@@ -6,10 +6,7 @@ pub mod reports;
 pub mod tasks;
 pub mod templates;
 
-use axum::extract::FromRequestParts;
-use axum::http::request::Parts;
 use chrono::{DateTime, Utc};
-use crm_client_core::CallContext;
 use crm_events::{Envelope, enqueue};
 use crm_tenant::TenantTx;
 use crm_web::pagination::SortDir;
@@ -18,17 +15,7 @@ use serde::Serialize;
 
 use crate::repo::{Cursor, Dir};
 
-/// Who to call other services as: the caller's bearer token and request id, forwarded.
-pub struct Forward(pub CallContext);
-
-impl<S: Send + Sync> FromRequestParts<S> for Forward {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let bearer = crm_web::auth::bearer_token(&parts.headers)?.map(str::to_owned);
-        Ok(Self(CallContext { bearer, request_id: crm_web::request_id::current() }))
-    }
-}
+pub use crm_web::Forward;
 
 /// The query string as pairs: every value is parsed by hand into field errors, so bad input
 /// is a 400 listing every bad parameter.

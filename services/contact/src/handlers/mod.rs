@@ -4,10 +4,7 @@ pub mod companies;
 pub mod contacts;
 pub mod transfer;
 
-use axum::extract::FromRequestParts;
-use axum::http::request::Parts;
 use chrono::{DateTime, Utc};
-use crm_client_auth::CallContext;
 use crm_events::{Envelope, enqueue};
 use crm_tenant::TenantTx;
 use crm_web::{ApiError, AuthUser, CursorCodec, FieldErrors, codes};
@@ -16,17 +13,7 @@ use tokio_postgres::error::SqlState;
 
 use crate::repo::ListCursor;
 
-/// Who to call other services as: the caller's bearer token and request id, forwarded.
-pub struct Forward(pub CallContext);
-
-impl<S: Send + Sync> FromRequestParts<S> for Forward {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let bearer = crm_web::auth::bearer_token(&parts.headers)?.map(str::to_owned);
-        Ok(Self(CallContext { bearer, request_id: crm_web::request_id::current() }))
-    }
-}
+pub use crm_web::Forward;
 
 /// The query string as pairs, so repeatable parameters (`?tag=a&tag=b`) work; every value
 /// is parsed by hand into field errors.
