@@ -71,9 +71,82 @@ pub async fn run(url: &str) -> CmdResult {
         )
         .await?;
     }
+    seed_crm_data(&api, &admin_token).await?;
     println!();
-    println!("Demo tenant '{DEMO_SUBDOMAIN}' ({tenant_id}) with one user per role.");
+    println!("Demo tenant '{DEMO_SUBDOMAIN}' ({tenant_id}): one user per role, companies, contacts, a deal in every");
+    println!("pipeline stage, activities, tasks and an email template.");
     print_login(&api.url);
+    Ok(())
+}
+
+/// Companies, contacts, a deal in every stage, activities, tasks and a template, created as
+/// the admin through the same API a frontend uses.
+async fn seed_crm_data(api: &Api, token: &str) -> CmdResult {
+    let id = |v: &Value| v["id"].as_i64().unwrap_or_default();
+    let companies = [("Globex", "manufacturing"), ("Initech", "software"), ("Umbrella", "pharma")];
+    let people = [
+        ("John", "Smith", "lead"),
+        ("Jane", "Doe", "prospect"),
+        ("Alice", "Martin", "customer"),
+        ("Bob", "Stone", "lead"),
+        ("Carol", "White", "prospect"),
+        ("Dave", "Brown", "customer"),
+    ];
+    let mut contacts = Vec::new();
+    for (i, (name, industry)) in companies.iter().enumerate() {
+        let company = api.expect("creating a company", "/api/v1/companies", Some(token), json!({"name": name, "industry": industry})).await?;
+        for (first, last, status) in &people[i * 2..i * 2 + 2] {
+            let email = format!("{}.{}@{}.example", first.to_lowercase(), last.to_lowercase(), name.to_lowercase());
+            let contact = api
+                .expect(
+                    "creating a contact",
+                    "/api/v1/contacts",
+                    Some(token),
+                    json!({"first_name": first, "last_name": last, "email": email, "company_id": id(&company), "status": status}),
+                )
+                .await?;
+            contacts.push((id(&contact), id(&company)));
+        }
+    }
+    let stages = ["lead", "qualified", "proposal", "negotiation", "closed_won", "closed_lost"];
+    for (i, stage) in stages.iter().enumerate() {
+        let (contact, company) = contacts[i % contacts.len()];
+        let deal = api
+            .expect(
+                "creating a deal",
+                "/api/v1/deals",
+                Some(token),
+                json!({"title": format!("Demo deal {}", i + 1), "value": 5000 * (i + 1), "currency": "USD", "stage": stage,
+                       "company_id": company, "primary_contact_id": contact}),
+            )
+            .await?;
+        api.expect(
+            "logging an activity",
+            "/api/v1/activities",
+            Some(token),
+            json!({"type": "call", "subject": format!("Call about demo deal {}", i + 1), "status": "completed",
+                   "contact_id": contact, "deal_id": id(&deal)}),
+        )
+        .await?;
+    }
+    let due = (chrono::Utc::now() + chrono::Duration::days(2)).to_rfc3339();
+    for (contact, _) in contacts.iter().take(3) {
+        api.expect(
+            "creating a task",
+            "/api/v1/tasks",
+            Some(token),
+            json!({"title": "Send the proposal", "priority": "high", "due_date": due, "contact_id": contact}),
+        )
+        .await?;
+    }
+    api.expect(
+        "creating an email template",
+        "/api/v1/email-templates",
+        Some(token),
+        json!({"name": "Follow-up", "subject": "Following up, {{contact.first_name}}", "category": "follow_up",
+               "body_html": "<p>Hello {{contact.first_name}},</p><p>Thanks for your time. Best, {{user.first_name}}</p>"}),
+    )
+    .await?;
     Ok(())
 }
 
