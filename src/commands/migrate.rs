@@ -13,7 +13,7 @@ pub async fn run(concurrency: usize) -> CmdResult {
     let pool = create_pool(&config.with_max_connections(concurrency + 2))?;
     let summary = migrate::migrate_all(&pool, TENANT_SETS, FleetOptions { concurrency }, |done, total| {
         let width = 40;
-        let filled = if total == 0 { width } else { done * width / total };
+        let filled = (done * width).checked_div(total).unwrap_or(width);
         eprint!("\r[{}{}] {done}/{total} tenant schemas", "#".repeat(filled), " ".repeat(width - filled));
         let _ = std::io::stderr().flush();
     })
