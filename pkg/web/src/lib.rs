@@ -32,6 +32,7 @@ mod forward;
 pub mod observability;
 pub mod pagination;
 pub mod permissions;
+pub mod query;
 pub mod request_id;
 pub mod revocation;
 mod system;
@@ -44,6 +45,7 @@ pub use auth::{
 };
 pub use error::{ApiError, ErrorBody, FieldErrors, codes};
 pub use forward::Forward;
+pub use query::QueryParams;
 pub use extract::{AppJson, AppPath, AppQuery, ClientIp, Created, NoContent};
 pub use observability::{init_tracing, metrics_handle};
 pub use pagination::{CursorCodec, Page, PageInfo, parse_limit};

@@ -6,7 +6,6 @@ pub mod reports;
 pub mod tasks;
 pub mod templates;
 
-use chrono::{DateTime, Utc};
 use crm_events::{Envelope, enqueue};
 use crm_tenant::TenantTx;
 use crm_web::pagination::SortDir;
@@ -17,64 +16,7 @@ use crate::repo::{Cursor, Dir};
 
 pub use crm_web::Forward;
 
-/// The query string as pairs: every value is parsed by hand into field errors, so bad input
-/// is a 400 listing every bad parameter.
-#[derive(Debug, Default, serde::Deserialize)]
-#[serde(transparent)]
-pub struct Params(pub Vec<(String, String)>);
-
-impl Params {
-    pub fn one(&self, key: &str) -> Option<&str> {
-        self.0.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.as_str()).filter(|v| !v.trim().is_empty())
-    }
-
-    pub fn all(&self, key: &str) -> Vec<&str> {
-        self.0.iter().filter(|(k, _)| k == key).flat_map(|(_, v)| v.split(',')).map(str::trim).filter(|v| !v.is_empty()).collect()
-    }
-
-    pub fn id(&self, errors: &mut FieldErrors, key: &str) -> Option<i32> {
-        let raw = self.one(key)?;
-        match raw.trim().parse::<i32>() {
-            Ok(id) if id > 0 => Some(id),
-            _ => {
-                errors.add(key, "must be a positive integer id");
-                None
-            }
-        }
-    }
-
-    pub fn time(&self, errors: &mut FieldErrors, key: &str) -> Option<DateTime<Utc>> {
-        let raw = self.one(key)?;
-        match DateTime::parse_from_rfc3339(raw.trim()) {
-            Ok(t) => Some(t.with_timezone(&Utc)),
-            Err(_) => {
-                errors.add(key, "must be an RFC 3339 time, e.g. 2026-01-31T00:00:00Z");
-                None
-            }
-        }
-    }
-
-    pub fn flag(&self, errors: &mut FieldErrors, key: &str) -> Option<bool> {
-        match self.one(key)? {
-            "true" | "1" => Some(true),
-            "false" | "0" => Some(false),
-            _ => {
-                errors.add(key, "must be true or false");
-                None
-            }
-        }
-    }
-
-    pub fn choice(&self, errors: &mut FieldErrors, key: &str, allowed: &[&str]) -> Option<String> {
-        let raw = self.one(key)?.trim().to_ascii_lowercase();
-        crate::domain::one_of(errors, key, &raw, allowed);
-        Some(raw)
-    }
-
-    pub fn count(&self) -> bool {
-        self.one("count") != Some("false")
-    }
-}
+pub use crm_web::QueryParams as Params;
 
 /// `?sort=` from a whitelist (`-` for descending) plus `?cursor=` made for that same sort.
 pub fn sort_and_cursor(

@@ -39,7 +39,7 @@ pub async fn timeline(
     user.require(Resource::Activities, Action::Read)?;
     let contact_id = path_id(&id, "contact")?;
     let mut errors = FieldErrors::new();
-    let types: Vec<String> = params.all("type").into_iter().map(str::to_ascii_lowercase).collect();
+    let types: Vec<String> = params.list("type").into_iter().map(str::to_ascii_lowercase).collect();
     if types.iter().any(|t| !TIMELINE_TYPES.contains(&t.as_str())) {
         errors.add("type", format!("must be among: {}", TIMELINE_TYPES.join(", ")));
     }

@@ -56,7 +56,7 @@ async fn company_page(state: &AppState, user: &AuthUser, params: &Params, mut fi
     if let Some(p) = params.id(&mut errors, "parent_company_id") {
         filter.parent_company_id = Some(p);
     }
-    filter.tags = params.tags(&mut errors);
+    filter.tags = super::tags(&params, &mut errors);
     errors.into_result()?;
     let limit = parse_limit(params.one("limit"))?;
     let sort = parse_sort(params.one("sort"), &COMPANY_SORTS, ("name", false))?;

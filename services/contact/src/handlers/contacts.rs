@@ -143,7 +143,7 @@ pub async fn list_contacts(
         company_id: params.id(&mut errors, "company_id"),
         created_after: params.time(&mut errors, "created_after"),
         created_before: params.time(&mut errors, "created_before"),
-        tags: params.tags(&mut errors),
+        tags: super::tags(&params, &mut errors),
     };
     let search = params.one("search").map(str::trim).filter(|s| !s.is_empty());
     let mut words = Vec::new();

@@ -4,7 +4,6 @@ pub mod companies;
 pub mod contacts;
 pub mod transfer;
 
-use chrono::{DateTime, Utc};
 use crm_events::{Envelope, enqueue};
 use crm_tenant::TenantTx;
 use crm_web::{ApiError, AuthUser, CursorCodec, FieldErrors, codes};
@@ -15,55 +14,15 @@ use crate::repo::ListCursor;
 
 pub use crm_web::Forward;
 
-/// The query string as pairs, so repeatable parameters (`?tag=a&tag=b`) work; every value
-/// is parsed by hand into field errors.
-pub struct Params(pub Vec<(String, String)>);
+pub use crm_web::QueryParams as Params;
 
-impl Params {
-    pub fn one(&self, key: &str) -> Option<&str> {
-        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+/// `?tag=` (repeatable, all must match): lowercased, each 1 to 50 characters, at most 20.
+pub fn tags(params: &Params, errors: &mut FieldErrors) -> Vec<String> {
+    let tags: Vec<String> = params.all("tag").iter().map(|t| t.trim().to_lowercase()).collect();
+    if tags.len() > crate::domain::MAX_TAGS || tags.iter().any(|t| t.is_empty() || t.chars().count() > crate::domain::MAX_TAG_LEN) {
+        errors.add("tag", "each tag must have 1 to 50 characters (at most 20 tags)");
     }
-
-    pub fn all(&self, key: &str) -> Vec<&str> {
-        self.0.iter().filter(|(k, _)| k == key).map(|(_, v)| v.as_str()).collect()
-    }
-
-    /// A positive id, or a field error.
-    pub fn id(&self, errors: &mut FieldErrors, key: &str) -> Option<i32> {
-        let raw = self.one(key)?;
-        match raw.trim().parse::<i32>() {
-            Ok(id) if id > 0 => Some(id),
-            _ => {
-                errors.add(key, "must be a positive integer id");
-                None
-            }
-        }
-    }
-
-    /// An RFC 3339 time, or a field error.
-    pub fn time(&self, errors: &mut FieldErrors, key: &str) -> Option<DateTime<Utc>> {
-        let raw = self.one(key)?;
-        match DateTime::parse_from_rfc3339(raw.trim()) {
-            Ok(t) => Some(t.with_timezone(&Utc)),
-            Err(_) => {
-                errors.add(key, "must be an RFC 3339 time, e.g. 2026-01-31T00:00:00Z");
-                None
-            }
-        }
-    }
-
-    /// `?tag=` values, lowercased (all must match).
-    pub fn tags(&self, errors: &mut FieldErrors) -> Vec<String> {
-        let tags: Vec<String> = self.all("tag").iter().map(|t| t.trim().to_lowercase()).collect();
-        if tags.len() > crate::domain::MAX_TAGS || tags.iter().any(|t| t.is_empty() || t.chars().count() > crate::domain::MAX_TAG_LEN) {
-            errors.add("tag", "each tag must have 1 to 50 characters (at most 20 tags)");
-        }
-        tags
-    }
-
-    pub fn count(&self) -> bool {
-        self.one("count") != Some("false")
-    }
+    tags
 }
 
 /// Ids in paths: one that cannot exist is simply not found.
