@@ -5,6 +5,7 @@
 
 mod harness;
 
+mod event_contract;
 mod nats_outage;
 mod postgres_restart;
 mod roles;
