@@ -1,5 +1,5 @@
 use crm_tenant::{PlatformTx, TenantTx};
-use deadpool_postgres::Transaction;
+use crm_tenant::{DbError, Scoped};
 use tokio_postgres::types::Json;
 
 use crate::Envelope;
@@ -13,28 +13,66 @@ mod sealed {
 /// the change was written to (sealed: no other implementations).
 pub trait OutboxWriter: sealed::Sealed + Sync {
     #[doc(hidden)]
-    fn outbox_tx(&self) -> &Transaction<'_>;
+    fn outbox_tx(&self) -> &Scoped<'_>;
 }
 
 impl sealed::Sealed for TenantTx<'_> {}
 impl OutboxWriter for TenantTx<'_> {
-    fn outbox_tx(&self) -> &Transaction<'_> {
+    fn outbox_tx(&self) -> &Scoped<'_> {
         self
     }
 }
 
 impl sealed::Sealed for PlatformTx<'_> {}
 impl OutboxWriter for PlatformTx<'_> {
-    fn outbox_tx(&self) -> &Transaction<'_> {
+    fn outbox_tx(&self) -> &Scoped<'_> {
         self
     }
 }
 
 /// Writes `event` to the outbox in the caller's transaction: it is published if and only if
 /// that transaction commits. The insert trigger marks the schema pending and `NOTIFY`s the relay.
-pub async fn enqueue(tx: &impl OutboxWriter, event: &Envelope) -> Result<(), tokio_postgres::Error> {
+pub async fn enqueue(tx: &impl OutboxWriter, event: &Envelope) -> Result<(), DbError> {
     let tx = tx.outbox_tx();
     let stmt = tx.prepare_cached("INSERT INTO outbox (id, subject, payload) VALUES ($1, $2, $3)").await?;
     tx.execute(&stmt, &[&event.id, &event.r#type, &Json(event)]).await?;
+    Ok(())
+}
+
+/// Why an event could not be enqueued.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    /// The payload did not serialize (a bug of the caller's type).
+    #[error("event payload: {0}")]
+    Encode(#[from] serde_json::Error),
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+/// The one way services publish: builds the [`Envelope`] (`event_type` is one of the
+/// subject constants of the client crates, e.g. `crm_client_deal::subjects::DEAL_CLOSED_WON`)
+/// for the transaction's tenant, attributed to `actor` (a user id; `None` for the system),
+/// and writes it to the outbox in the caller's transaction ([`enqueue`]).
+pub async fn publish(
+    tx: &TenantTx<'_>,
+    actor: Option<i32>,
+    event_type: &str,
+    data: impl serde::Serialize,
+) -> Result<(), PublishError> {
+    let event = Envelope::new(event_type, tx.tenant_id(), actor.map(|a| a.to_string()), data)?;
+    enqueue(tx, &event).await?;
+    Ok(())
+}
+
+/// As [`publish`], from a platform transaction (tenant-service): the tenant is named.
+pub async fn publish_platform(
+    tx: &PlatformTx<'_>,
+    tenant: &crm_tenant::TenantId,
+    actor: Option<String>,
+    event_type: &str,
+    data: impl serde::Serialize,
+) -> Result<(), PublishError> {
+    let event = Envelope::new(event_type, tenant, actor, data)?;
+    enqueue(tx, &event).await?;
     Ok(())
 }

@@ -3,8 +3,8 @@ use std::future::{Future, IntoFuture};
 use std::time::Duration;
 
 use async_nats::jetstream::{self, message::PublishMessage};
-use crm_tenant::{SchemaName, TenantId};
-use deadpool_postgres::{Object, Pool};
+use crm_tenant::{DbConn, DbError, PlatformTx, SchemaName, Scoped, TenantId, TenantTx};
+use deadpool_postgres::Pool;
 use futures::{FutureExt, StreamExt};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -55,6 +55,8 @@ pub enum RelayError {
     Pool(#[from] deadpool_postgres::PoolError),
     #[error(transparent)]
     Db(#[from] tokio_postgres::Error),
+    #[error(transparent)]
+    Scoped(#[from] DbError),
     #[error("{failed} of {total} events not acknowledged by JetStream: {first}")]
     Publish { failed: usize, total: usize, first: String },
 }
@@ -102,7 +104,7 @@ pub async fn drain_schema(
     config: &RelayConfig,
 ) -> Result<usize, RelayError> {
     let schema = OutboxSchema::parse(schema)?;
-    let mut client = pool.get().await?;
+    let client = pool.get().await?;
     // Committed before the rows are read: an insert from now on sets the marker again.
     let unmark = client.prepare_cached("DELETE FROM platform.outbox_pending WHERE schema_name = $1").await?;
     client.execute(&unmark, &[&schema.name()]).await?;
@@ -111,9 +113,10 @@ pub async fn drain_schema(
         return Ok(0);
     }
 
+    let mut conn = DbConn::from(client);
     let mut total = 0;
     loop {
-        match publish_batch(&mut client, js, &schema, config).await {
+        match publish_batch(&mut conn, js, &schema, config).await {
             Ok((published, more)) => {
                 total += published;
                 if !more {
@@ -147,14 +150,16 @@ const MARK_PENDING: &str =
 /// One transaction: lock a batch, publish it, await the acks, mark what was acked. Returns the
 /// number published and whether the batch was full (so more rows may be waiting).
 async fn publish_batch(
-    client: &mut Object,
+    conn: &mut DbConn,
     js: &jetstream::Context,
     schema: &OutboxSchema,
     config: &RelayConfig,
 ) -> Result<(usize, bool), RelayError> {
-    let tx = client.transaction().await?;
-    let scope = tx.prepare_cached("SELECT set_config('search_path', $1, true)").await?;
-    tx.execute(&scope, &[&schema.name()]).await?;
+    // Scoped by crm_tenant like any request's transaction.
+    let tx = match schema.tenant_id() {
+        Some(tenant) => ScopedTx::Tenant(conn.tenant(&tenant).await?),
+        None => ScopedTx::Platform(conn.platform().await?),
+    };
     let select = tx
         .prepare_cached(
             "SELECT id, subject, payload::text, payload->>'tenant_id' FROM outbox \
@@ -227,6 +232,31 @@ async fn publish_batch(
         tracing::debug!(schema = schema.name(), duplicates, "re-published events were de-duplicated by JetStream");
     }
     Ok((published.len(), rows.len() as i64 >= config.batch_size))
+}
+
+/// The transaction of one outbox batch: a tenant's or the platform's.
+enum ScopedTx<'a> {
+    Tenant(TenantTx<'a>),
+    Platform(PlatformTx<'a>),
+}
+
+impl<'a> std::ops::Deref for ScopedTx<'a> {
+    type Target = Scoped<'a>;
+    fn deref(&self) -> &Self::Target {
+        match self {
+            Self::Tenant(tx) => tx,
+            Self::Platform(tx) => tx,
+        }
+    }
+}
+
+impl ScopedTx<'_> {
+    async fn commit(self) -> Result<(), DbError> {
+        match self {
+            Self::Tenant(tx) => tx.commit().await,
+            Self::Platform(tx) => tx.commit().await,
+        }
+    }
 }
 
 /// The outbox relay: a system task started once per service instance (any number of
@@ -370,6 +400,8 @@ impl Drop for AbortOnDrop {
 enum ListenError {
     #[error(transparent)]
     Db(#[from] tokio_postgres::Error),
+    #[error(transparent)]
+    Scoped(#[from] DbError),
     #[error("connection closed")]
     Closed,
     #[error("no answer to a keep-alive query")]

@@ -71,13 +71,21 @@ async fn a_session_level_search_path_does_not_survive_the_checkout() {
     let b = provision_tenant(&setup).await;
     let db = TenantDb::new(pool.clone());
 
-    // Request code cannot reach a bare connection (see the compile_fail doc test on
-    // TenantDb), but SQL inside a committed transaction could still run a plain SET.
+    // Request code cannot reach a bare connection (see the compile_fail doc tests on
+    // TenantDb and Scoped), and a scoped transaction refuses SQL touching the search path.
     {
         let mut conn = db.connect().await.unwrap();
         let tx = conn.tenant(&a).await.unwrap();
-        tx.batch_execute(&format!("SET search_path = {}", a.schema().quoted())).await.unwrap();
+        let sql = format!("SET search_path = {}", a.schema().quoted());
+        assert!(matches!(tx.execute(sql.as_str(), &[]).await, Err(crm_tenant::DbError::Refused(_))));
+        assert!(matches!(tx.prepare_cached("set SEARCH_PATH to public").await, Err(crm_tenant::DbError::Refused(_))));
         tx.commit().await.unwrap();
+    }
+    // Even a session-level SET that got through (system code on a raw pooled connection)
+    // does not survive the checkout.
+    {
+        let client = pool.get().await.unwrap();
+        client.batch_execute(&format!("SET search_path = {}", a.schema().quoted())).await.unwrap();
     }
     // The next scoped transaction on the same (only) connection is scoped to its own tenant...
     {

@@ -5,9 +5,11 @@
 //! parallel, in any order, and in separate processes (nextest).
 
 mod database;
+pub mod http;
 mod platform;
 mod servers;
 
+pub use http::{Response, TestClient, bad_fields, error_code};
 pub use database::{TestDatabase, create_database, with_database};
 pub use servers::{NatsServer, PostgresServer, free_port, tail, temp_dir, unique_suffix};
 pub use platform::{EventProbe, TEST_ISSUER, TEST_JWT_SECRET, TEST_OPERATOR_TOKEN, TestPlatform, nats_url};

@@ -501,12 +501,12 @@ where
 /// Either the platform operator or an authenticated user, for endpoints open to both
 /// (e.g. `PATCH /tenants/{id}`: admins rename, the operator changes the status).
 #[derive(Debug, Clone)]
-pub enum Caller {
+pub enum Principal {
     Operator,
     User(Box<AuthUser>),
 }
 
-impl<S> FromRequestParts<S> for Caller
+impl<S> FromRequestParts<S> for Principal
 where
     AuthState: FromRef<S>,
     S: Send + Sync,

@@ -300,6 +300,7 @@ impl From<crm_tenant::DbError> for ApiError {
                 Self::unavailable("database unavailable")
             }
             crm_tenant::DbError::Query(e) => e.into(),
+            refused @ crm_tenant::DbError::Refused(_) => Self::internal(refused),
         }
     }
 }
@@ -425,5 +426,14 @@ mod tests {
         let json = r#"{"error":"x","code":"CONFLICT","details":{"constraint":"users_email_key"},"request_id":"r"}"#;
         let body: ErrorBody = serde_json::from_str(json).unwrap();
         assert_eq!(codes::status_of(&body.code), Some(StatusCode::CONFLICT));
+    }
+}
+
+impl From<crm_events::PublishError> for ApiError {
+    fn from(err: crm_events::PublishError) -> Self {
+        match err {
+            crm_events::PublishError::Db(e) => e.into(),
+            encode @ crm_events::PublishError::Encode(_) => Self::internal(encode),
+        }
     }
 }

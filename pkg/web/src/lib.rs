@@ -4,6 +4,9 @@
 //! * [`AppJson`], [`AppQuery`], [`AppPath`]: extractors whose rejections use that shape;
 //!   [`Created`], [`NoContent`].
 //! * [`auth`]: JWTs, the [`AuthUser`] extractor, token guards, the platform operator.
+//! * [`Caller`] (the one caller type) and [`Can`] (`Can<perm::DealsWrite>`: the permission
+//!   check in the handler's signature, once per request).
+//! * [`openapi`]: the finishing pass every service's generated document goes through.
 //! * [`revocation`]: [`RevocationGuard`], refusing tokens issued before a role change or
 //!   deactivation (requirement 2.4).
 //! * [`permissions`]: the role/permission matrix (`user.require(Resource::Deals, Action::Write)`).
@@ -28,7 +31,8 @@ mod app;
 pub mod auth;
 mod error;
 mod extract;
-mod forward;
+mod caller;
+pub mod openapi;
 pub mod observability;
 pub mod pagination;
 pub mod permissions;
@@ -40,11 +44,11 @@ pub mod validate;
 
 pub use app::{CorsConfig, InvalidCorsOrigin, Limits, finish_router, finish_router_with, serve, shutdown_signal};
 pub use auth::{
-    AuthState, AuthUser, Caller, Claims, GuardChain, JwtKeys, NoGuard, PlatformOperator, Role, Secret,
+    AuthState, AuthUser, Claims, Principal, GuardChain, JwtKeys, NoGuard, PlatformOperator, Role, Secret,
     TenantStatusGuard, TokenGuard, TokenType,
 };
 pub use error::{ApiError, ErrorBody, FieldErrors, codes};
-pub use forward::Forward;
+pub use caller::{Can, Caller, Permission, perm};
 pub use query::QueryParams;
 pub use extract::{AppJson, AppPath, AppQuery, ClientIp, Created, NoContent};
 pub use observability::{init_tracing, metrics_handle};

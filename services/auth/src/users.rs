@@ -19,6 +19,7 @@ use crate::tenancy::Member;
 pub const LAST_ADMIN: &str = "LAST_ADMIN";
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct UserListParams {
     /// admin, manager, sales_rep, viewer
     pub role: Option<String>,
@@ -35,12 +36,14 @@ pub struct UserListParams {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct BatchParams {
     /// Comma-separated user ids, at most 500.
     pub ids: Option<String>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuditParams {
     pub limit: Option<String>,
     pub cursor: Option<String>,

@@ -189,6 +189,7 @@ impl DealPatch {
 /// `GET /deals` query string. Values are parsed by hand so that each bad one is reported
 /// by name.
 #[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct DealListParams {
     /// Stage key.
     pub stage: Option<String>,
@@ -275,6 +276,7 @@ impl DealListParams {
 
 /// `GET /deals/pipeline` query string.
 #[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PipelineParams {
     /// Deals shown per stage, 0-100 (default 10).
     pub per_stage: Option<String>,
@@ -308,6 +310,7 @@ impl PipelineParams {
 
 /// `GET /deals/forecast` query string.
 #[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ForecastParams {
     /// `month` (default) or `quarter`.
     pub group_by: Option<String>,
@@ -354,6 +357,7 @@ impl ForecastParams {
 
 /// `GET /deals/basic?ids=1,2,3` (at most 500 ids).
 #[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct BasicParams {
     pub ids: Option<String>,
 }
@@ -453,6 +457,7 @@ impl StageConfigInput {
 
 /// `DELETE /pipeline/stages/{key}?move_to=<key>`.
 #[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct StageDeleteParams {
     /// Where the stage's deals go (a stage of the same kind); without it a stage holding
     /// deals is not deleted (409).

@@ -58,6 +58,7 @@ pub struct InvitationRequest {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct InvitationListParams {
     /// pending, accepted, expired, revoked
     pub status: Option<String>,

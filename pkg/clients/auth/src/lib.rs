@@ -1,5 +1,6 @@
 //! auth-service's public contract: its DTOs (seed 004) and a typed client.
 
+pub mod subjects;
 use std::collections::HashMap;
 use std::sync::Mutex;
 

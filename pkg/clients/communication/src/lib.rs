@@ -1,6 +1,7 @@
 //! communication-service's public contract: its DTOs (seed 004, section 5), the payloads of
 //! its events (API.md "Events") and a typed client.
 
+pub mod subjects;
 mod dto;
 
 use std::collections::HashMap;

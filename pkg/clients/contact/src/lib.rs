@@ -1,5 +1,6 @@
 //! contact-service's public contract: its DTOs (seed 004, section 3) and a typed client.
 
+pub mod subjects;
 mod client;
 mod dto;
 mod mock;

@@ -1,6 +1,7 @@
 //! deal-service's public contract: its DTOs (seed 004, section 4), the payloads of its
 //! events (API.md "Events") and a typed client.
 
+pub mod subjects;
 mod client;
 mod dto;
 mod mock;

@@ -1,5 +1,6 @@
 //! tenant-service's public contract: its DTOs (seed 004) and a typed client.
 
+pub mod subjects;
 mod client;
 mod dto;
 mod mock;

@@ -17,6 +17,7 @@ use crate::repo::{self, ACTIVITY_SORTS, ActivityFilter, Cursor};
 
 /// Query parameters of `GET /activities` (all optional).
 #[derive(Debug, serde::Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[allow(dead_code)]
 pub struct ActivityListParams {
     /// email, call, meeting, note, task

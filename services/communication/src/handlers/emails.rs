@@ -221,6 +221,7 @@ pub async fn open_pixel(State(state): State<AppState>, AppPath(file): AppPath<St
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ClickParams {
     /// The target URL, as signed into the email.
     pub u: String,

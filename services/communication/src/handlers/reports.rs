@@ -17,6 +17,7 @@ use crate::repo::{self, TimelineCursor, TimelineItem};
 pub const TIMELINE_TYPES: &[&str] = &["email", "call", "meeting", "note", "task", "reminder", "follow_up"];
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[allow(dead_code)]
 pub struct TimelineParams {
     /// Comma-separated or repeated: email, call, meeting, note, task, reminder, follow_up.
@@ -76,6 +77,7 @@ pub async fn timeline(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[allow(dead_code)]
 pub struct ReportParams {
     /// Start (inclusive, RFC 3339); default 30 days before `to`.

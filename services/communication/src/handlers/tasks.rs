@@ -19,6 +19,7 @@ pub const DUE_SOON_MINUTES: i64 = 15;
 
 /// Query parameters of `GET /tasks` and `GET /tasks/mine` (all optional).
 #[derive(Debug, serde::Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[allow(dead_code)]
 pub struct TaskListParams {
     /// pending, in_progress, completed, cancelled (`/tasks/mine`: open ones unless given)

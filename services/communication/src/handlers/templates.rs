@@ -34,6 +34,7 @@ pub struct TemplateRequest {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[allow(dead_code)]
 pub struct TemplateListParams {
     pub category: Option<String>,

@@ -14,6 +14,7 @@ use crate::repo::{self, COMPANY_SORTS, CompanyFilter, ListCursor};
 
 /// Query of `GET /companies` (documentation; parsed by hand for field errors).
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct CompanyListQuery {
     /// Substring or typo-tolerant match on the name.
     pub search: Option<String>,
@@ -31,6 +32,7 @@ pub struct CompanyListQuery {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct IdsQuery {
     /// Comma-separated, at most 500.
     pub ids: Option<String>,

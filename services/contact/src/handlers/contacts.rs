@@ -21,6 +21,7 @@ use crate::repo::{self, CONTACT_SORTS, ContactFilter, ListCursor, StatusChange, 
 
 /// Query of `GET /contacts` (documentation; parsed by hand for field errors).
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ContactListQuery {
     /// Typo-tolerant search over first/last/full name, email and company name, ranked by
     /// relevance (no `sort` with it).

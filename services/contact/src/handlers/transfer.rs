@@ -17,6 +17,7 @@ use crate::import::{ImportReport, Importer, OnDuplicate};
 use crate::repo;
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ImportQuery {
     /// skip (default), update or create; a duplicate is a row whose email (case-insensitively)
     /// is already used.
