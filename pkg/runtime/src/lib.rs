@@ -25,6 +25,26 @@ use crm_web::{
 use futures::future::BoxFuture;
 use tokio::sync::watch;
 
+pub mod settings;
+pub use settings::SettingsError;
+
+/// A background task a service needs besides its routes (event consumers, refills):
+/// returned by the service's `build`, started by whoever serves it.
+pub struct Task {
+    pub name: &'static str,
+    pub future: BoxFuture<'static, ()>,
+}
+
+/// What a service's `build` returns: its API routes (without system routes and layers),
+/// its finished OpenAPI document and its background tasks, explicitly, so building has
+/// no side effects.
+pub struct Built {
+    pub name: &'static str,
+    pub router: Router,
+    pub openapi: serde_json::Value,
+    pub tasks: Vec<Task>,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error("configuration: {0}")]
@@ -177,14 +197,29 @@ impl Platform {
         });
     }
 
-    /// Runs a durable event consumer ([`crm_events::run_consumer`]) on the platform's pool
-    /// until shutdown (consumers are system tasks: they scope their own transactions).
-    pub fn spawn_consumer(
-        &self,
-        spec: crm_events::ConsumerSpec,
-        handler: Arc<dyn crm_events::EventHandler>,
-    ) -> tokio::task::JoinHandle<()> {
-        tokio::spawn(crm_events::run_consumer(self.pool.clone(), self.jetstream.clone(), spec, handler, self.shutdown()))
+    /// A durable event consumer ([`crm_events::run_consumer`]) on the platform's pool that
+    /// runs until shutdown once started (consumers are system tasks: they scope their own
+    /// transactions).
+    pub fn consumer_task(&self, spec: crm_events::ConsumerSpec, handler: Arc<dyn crm_events::EventHandler>) -> Task {
+        let name = "event consumer";
+        Task { name, future: Box::pin(crm_events::run_consumer(self.pool.clone(), self.jetstream.clone(), spec, handler, self.shutdown())) }
+    }
+
+    /// Starts a service's background tasks.
+    pub fn spawn_tasks(&self, tasks: Vec<Task>) {
+        for task in tasks {
+            tracing::debug!(task = task.name, "background task started");
+            tokio::spawn(task.future);
+        }
+    }
+
+    /// Serves one built service on its port (`PORT` overrides `default_port`), with its
+    /// background tasks: a service binary's `main` is `Platform::start` + this.
+    pub async fn run(&self, built: Built, default_port: u16) -> Result<(), StartError> {
+        let Built { name, router, openapi, tasks } = built;
+        self.spawn_tasks(tasks);
+        let router = self.finish(name, router, openapi);
+        self.serve(name, router, default_port).await
     }
 
     /// `/health`, `/ready`, ... state for one service.
