@@ -46,6 +46,56 @@ pub mod codes {
     pub const SERVICE_UNAVAILABLE: &str = "SERVICE_UNAVAILABLE";
     pub const TIMEOUT: &str = "TIMEOUT";
 
+    // Codes of one service's rules; the registry is shared so clients decode every code.
+    /// A CSV file that cannot be read (encoding, header, duplicate column, line too long).
+    pub const INVALID_CSV: &str = "INVALID_CSV";
+    /// An email click-tracking link that was not signed by us.
+    pub const INVALID_TRACKING_LINK: &str = "INVALID_TRACKING_LINK";
+    /// A password reset token that is invalid, used or expired.
+    pub const INVALID_RESET_TOKEN: &str = "INVALID_RESET_TOKEN";
+    /// Login with a wrong email or password (never says which).
+    pub const INVALID_CREDENTIALS: &str = "INVALID_CREDENTIALS";
+    /// A rotated refresh token presented again: the session is revoked.
+    pub const REFRESH_TOKEN_REUSED: &str = "REFRESH_TOKEN_REUSED";
+    /// Self-service tenant signup is switched off (`TENANT_SIGNUP`).
+    pub const SIGNUP_CLOSED: &str = "SIGNUP_CLOSED";
+    /// No such invitation.
+    pub const INVITATION_NOT_FOUND: &str = "INVITATION_NOT_FOUND";
+    /// The email already belongs to a user of the tenant.
+    pub const EMAIL_TAKEN: &str = "EMAIL_TAKEN";
+    /// The subdomain is taken or reserved.
+    pub const SUBDOMAIN_TAKEN: &str = "SUBDOMAIN_TAKEN";
+    /// A pending invitation for the email exists.
+    pub const INVITATION_PENDING: &str = "INVITATION_PENDING";
+    /// The invitation was already accepted or revoked.
+    pub const INVITATION_NOT_PENDING: &str = "INVITATION_NOT_PENDING";
+    /// The tenant's last active admin cannot be demoted or deactivated.
+    pub const LAST_ADMIN: &str = "LAST_ADMIN";
+    /// A pipeline stage with that key exists.
+    pub const STAGE_EXISTS: &str = "STAGE_EXISTS";
+    /// The stage holds deals (or its kind cannot change while it does).
+    pub const STAGE_IN_USE: &str = "STAGE_IN_USE";
+    /// The pipeline's last open stage cannot be removed.
+    pub const LAST_OPEN_STAGE: &str = "LAST_OPEN_STAGE";
+    /// An email template with that name exists.
+    pub const TEMPLATE_NAME_TAKEN: &str = "TEMPLATE_NAME_TAKEN";
+    /// The invitation expired.
+    pub const INVITATION_EXPIRED: &str = "INVITATION_EXPIRED";
+    /// The invitation was revoked.
+    pub const INVITATION_REVOKED: &str = "INVITATION_REVOKED";
+    /// No pipeline stage has that key.
+    pub const UNKNOWN_STAGE: &str = "UNKNOWN_STAGE";
+    /// A won or lost deal changes stage only with `"reopen": true`.
+    pub const DEAL_CLOSED: &str = "DEAL_CLOSED";
+    /// Deals cannot move to a stage of another kind when a stage is deleted.
+    pub const INVALID_STAGE_MOVE: &str = "INVALID_STAGE_MOVE";
+    /// A template uses variables that do not exist.
+    pub const UNKNOWN_TEMPLATE_VARIABLE: &str = "UNKNOWN_TEMPLATE_VARIABLE";
+    /// A template placeholder is not closed.
+    pub const TEMPLATE_SYNTAX_ERROR: &str = "TEMPLATE_SYNTAX_ERROR";
+    /// The email template is not active.
+    pub const TEMPLATE_INACTIVE: &str = "TEMPLATE_INACTIVE";
+
     /// Every shared code with the status it is sent with. Services may add their own codes
     /// (e.g. `INVALID_STAGE_TRANSITION` with 422) through [`super::ApiError::conflict`] and
     /// [`super::ApiError::unprocessable`]; the status then tells the client the category.
@@ -71,6 +121,30 @@ pub mod codes {
         (NOT_IMPLEMENTED, StatusCode::NOT_IMPLEMENTED),
         (SERVICE_UNAVAILABLE, StatusCode::SERVICE_UNAVAILABLE),
         (TIMEOUT, StatusCode::SERVICE_UNAVAILABLE),
+        (INVALID_CSV, StatusCode::BAD_REQUEST),
+        (INVALID_TRACKING_LINK, StatusCode::BAD_REQUEST),
+        (INVALID_RESET_TOKEN, StatusCode::BAD_REQUEST),
+        (INVALID_CREDENTIALS, StatusCode::UNAUTHORIZED),
+        (REFRESH_TOKEN_REUSED, StatusCode::UNAUTHORIZED),
+        (SIGNUP_CLOSED, StatusCode::FORBIDDEN),
+        (INVITATION_NOT_FOUND, StatusCode::NOT_FOUND),
+        (EMAIL_TAKEN, StatusCode::CONFLICT),
+        (SUBDOMAIN_TAKEN, StatusCode::CONFLICT),
+        (INVITATION_PENDING, StatusCode::CONFLICT),
+        (INVITATION_NOT_PENDING, StatusCode::CONFLICT),
+        (LAST_ADMIN, StatusCode::CONFLICT),
+        (STAGE_EXISTS, StatusCode::CONFLICT),
+        (STAGE_IN_USE, StatusCode::CONFLICT),
+        (LAST_OPEN_STAGE, StatusCode::CONFLICT),
+        (TEMPLATE_NAME_TAKEN, StatusCode::CONFLICT),
+        (INVITATION_EXPIRED, StatusCode::GONE),
+        (INVITATION_REVOKED, StatusCode::GONE),
+        (UNKNOWN_STAGE, StatusCode::UNPROCESSABLE_ENTITY),
+        (DEAL_CLOSED, StatusCode::UNPROCESSABLE_ENTITY),
+        (INVALID_STAGE_MOVE, StatusCode::UNPROCESSABLE_ENTITY),
+        (UNKNOWN_TEMPLATE_VARIABLE, StatusCode::UNPROCESSABLE_ENTITY),
+        (TEMPLATE_SYNTAX_ERROR, StatusCode::UNPROCESSABLE_ENTITY),
+        (TEMPLATE_INACTIVE, StatusCode::UNPROCESSABLE_ENTITY),
     ];
 
     /// The status a shared code is sent with.
