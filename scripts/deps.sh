@@ -1,14 +1,21 @@
 #!/usr/bin/env bash
-# Make sure everything the platform needs at runtime is installed, running and reachable:
-#   - PostgreSQL (with pg_trgm), trusting local TCP connections from 127.0.0.1 / ::1
+# Make sure everything the platform needs to build and run is installed, running and reachable:
+#   - what building the workspace needs besides Rust: a C compiler and linker (gcc, libc6-dev;
+#     rustc links with `cc`, and ring and aws-lc-sys compile C), pkg-config, ca-certificates
+#     (cargo downloads crates over HTTPS), and curl (the README walkthrough)
+#   - PostgreSQL (with pg_trgm and unaccent from postgresql-contrib), trusting local TCP
+#     connections from 127.0.0.1 / ::1; when no cluster serves the asked local port, one is
+#     created for it (a free cluster name) and configured like the existing default cluster
 #   - nats-server with JetStream
 #   - the databases the caller asks for, each with the pg_trgm extension
-# and report whether the Rust toolchain is usable.
+# and check that the Rust toolchain compiles and links a program.
 #
 # Idempotent: on a machine where all of this already runs it only checks (and creates missing
-# databases). On a fresh Debian/Ubuntu machine it installs the Debian packages it needs
-# (postgresql, postgresql-contrib, nats-server) and starts the servers. Must run as root, or as a
-# user with sudo, whenever something has to be installed, started or reconfigured.
+# databases). On a fresh Debian 12 / Ubuntu 22.04+ machine it installs the Debian packages it
+# needs (gcc, libc6-dev, pkg-config, ca-certificates, curl, postgresql, postgresql-contrib,
+# nats-server) and starts the servers. Must run as root, or as a user with sudo, whenever
+# something has to be installed, started or reconfigured. The Rust toolchain itself (rustup) is
+# not installed.
 #
 # Usage: scripts/deps.sh [DBNAME...]
 #   Databases to create: the arguments; else the database named in DATABASE_URL; else crm and
@@ -152,11 +159,7 @@ check_rust() {
         elif [[ "$(printf '%s\n%s\n' "$need" "${have%%-*}" | sort -V | head -n1)" != "$need" ]]; then
             problem="rustc $have is older than the workspace's rust-version $need"
         else
-            local nextest="cargo-nextest not installed: test.sh falls back to cargo test"
-            if cargo nextest --version >/dev/null 2>&1; then
-                nextest="$(cargo nextest --version 2>/dev/null | head -n1 | awk '{print $1" "$2}')"
-            fi
-            status rust ok "rustc $have, $nextest"
+            RUST_VERSION="$have"
             return 0
         fi
     fi
@@ -171,17 +174,78 @@ check_rust() {
     printf '  %s\n' "${help[@]}" >&2
 }
 
+# Compiles, links and runs a tiny Rust program: `rustc --version` alone passes on a machine
+# without a linker, where every build then stops at "linker `cc` not found".
+check_rust_links() {
+    [[ -n ${RUST_VERSION:-} ]] || return 0
+    local dir out
+    dir="$(mktemp -d /tmp/crm-deps-rustc.XXXXXX)"
+    printf 'fn main() { println!("linked"); }\n' >"$dir/probe.rs"
+    if rustc --edition 2021 -o "$dir/probe" "$dir/probe.rs" >"$dir/log" 2>&1 &&
+        out="$("$dir/probe" 2>&1)" && [[ $out == linked ]]; then
+        rm -rf "$dir"
+    else
+        local log
+        log="$(grep -v '^ *= note: *"' "$dir/log" | head -n 12)"
+        rm -rf "$dir"
+        status rust ERROR "rustc $RUST_VERSION cannot compile and link a program"
+        local help=("$log" "a C toolchain is needed to link: apt-get install gcc libc6-dev (this script installs"
+            "them when it finds cargo or DEPS_REQUIRE_RUST=1 is set)")
+        if [[ ${DEPS_REQUIRE_RUST:-0} == 1 ]]; then
+            die "rustc cannot link a program" "${help[@]}"
+        fi
+        printf '  %s\n' "${help[@]}" >&2
+        return 0
+    fi
+    local nextest="cargo-nextest not installed: test.sh falls back to cargo test"
+    if cargo nextest --version >/dev/null 2>&1; then
+        nextest="$(cargo nextest --version 2>/dev/null | head -n1 | awk '{print $1" "$2}')"
+    fi
+    status rust ok "rustc $RUST_VERSION (compiles and links), $nextest"
+}
+
 # ---------------------------------------------------------------------------------------------
 # Packages
 # ---------------------------------------------------------------------------------------------
 NATS_BIN=/usr/sbin/nats-server
 [[ -x $NATS_BIN ]] || NATS_BIN="$(command -v nats-server 2>/dev/null || echo /usr/sbin/nats-server)"
 
+# True when `cc` compiles and links a C program (what rustc's linking and the C parts of ring
+# and aws-lc-sys need).
+c_toolchain_works() {
+    command -v cc >/dev/null 2>&1 || return 1
+    local dir rc=0
+    dir="$(mktemp -d /tmp/crm-deps-cc.XXXXXX)"
+    printf 'int main(void) { return 0; }\n' >"$dir/probe.c"
+    cc -o "$dir/probe" "$dir/probe.c" >/dev/null 2>&1 && "$dir/probe" || rc=1
+    rm -rf "$dir"
+    return "$rc"
+}
+
+# Debian packages the build needs besides the Rust toolchain. aws-lc-sys (TLS, via lettre and
+# jsonwebtoken) builds with its cc-based builder and pregenerated bindings on x86_64 and
+# aarch64 Linux, so neither cmake nor clang is needed there; other architectures fall back
+# to its CMake build.
+build_packages() {
+    # Only where Rust code is built (test.sh and run.sh set DEPS_REQUIRE_RUST=1).
+    [[ -n ${RUST_VERSION:-} || ${DEPS_REQUIRE_RUST:-0} == 1 ]] || return 0
+    c_toolchain_works || printf '%s\n' gcc libc6-dev
+    command -v pkg-config >/dev/null 2>&1 || printf '%s\n' pkg-config
+    case "$(uname -m)" in
+        x86_64 | aarch64) ;;
+        *) command -v cmake >/dev/null 2>&1 || printf '%s\n' cmake ;;
+    esac
+}
+
 install_missing_packages() {
     local pkgs=()
+    mapfile -t pkgs < <(build_packages)
+    [[ -s /etc/ssl/certs/ca-certificates.crt ]] || pkgs+=(ca-certificates)
+    command -v curl >/dev/null 2>&1 || pkgs+=(curl)
     if is_local_host "$PG_HOST"; then
         if ! compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null ||
             ! compgen -G '/usr/share/postgresql/*/extension/pg_trgm.control' >/dev/null ||
+            ! compgen -G '/usr/share/postgresql/*/extension/unaccent.control' >/dev/null ||
             ! command -v pg_ctlcluster >/dev/null || ! command -v psql >/dev/null; then
             pkgs+=(postgresql postgresql-contrib)
         fi
@@ -240,22 +304,71 @@ listen_covers_host() {
     return 1
 }
 
+# Settings of the reference cluster that are its own and must not be copied to another one.
+CLUSTER_OWN_SETTINGS='port|data_directory|hba_file|ident_file|external_pid_file|cluster_name|unix_socket_directories|stats_temp_directory'
+
+# No cluster serves $PG_PORT: create one for it, configured like the existing default cluster
+# (the one on 5432, else the first listed) when there is one: its pg_hba.conf (so local
+# connections authenticate the same way) and its conf.d settings, minus the cluster's own
+# (port, paths, name). Extensions come from the version's packages (postgresql-contrib).
+create_cluster() {
+    local ver ref ref_ver ref_cl name n=1
+    if [[ $PG_HOST != /* ]] && tcp_open "$PG_HOST" "$PG_PORT"; then
+        die "something that is not a PostgreSQL cluster of this machine listens on $PG_HOST:$PG_PORT" \
+            "(pg_lsclusters lists none on that port) - stop it, or ask for another port"
+    fi
+    ref="$(pg_lsclusters -h 2>/dev/null | awk '$3 == 5432 {print $1, $2; exit}')"
+    [[ -n $ref ]] || ref="$(pg_lsclusters -h 2>/dev/null | awk '{print $1, $2; exit}')"
+    ver="$(find /usr/lib/postgresql -mindepth 3 -maxdepth 3 -path '*/bin/postgres' 2>/dev/null |
+        awk -F/ '{print $5}' | sort -V | tail -n1)"
+    [[ -n $ver ]] || die "PostgreSQL server binaries not found under /usr/lib/postgresql"
+    if [[ -z $ref ]]; then
+        name=main # a fresh installation without any cluster: Debian's default name
+    else
+        name="crm$PG_PORT"
+        while [[ -e /etc/postgresql/$ver/$name || -e /var/lib/postgresql/$ver/$name ]]; do
+            n=$((n + 1))
+            name="crm${PG_PORT}_$n"
+        done
+    fi
+    printf 'deps.sh: no PostgreSQL cluster serves port %s: creating cluster %s/%s for it%s ...\n' \
+        "$PG_PORT" "$ver" "$name" "${ref:+ (configured like ${ref/ //})}"
+    local log
+    log="$(mktemp /tmp/crm-deps-pgcreate.XXXXXX)"
+    if ! as_root pg_createcluster -p "$PG_PORT" "$ver" "$name" >"$log" 2>&1; then
+        cat "$log" >&2
+        die "pg_createcluster -p $PG_PORT $ver $name failed"
+    fi
+    rm -f "$log"
+    if [[ -n $ref ]]; then
+        read -r ref_ver ref_cl <<<"$ref"
+        local from="/etc/postgresql/$ref_ver/$ref_cl" to="/etc/postgresql/$ver/$name" hba conf
+        hba="$(pg_conftool -s "$ref_ver" "$ref_cl" show hba_file 2>/dev/null || true)"
+        hba="${hba//\'/}"
+        hba="${hba:-$from/pg_hba.conf}"
+        if as_root test -f "$hba"; then
+            as_root cp "$hba" "$to/pg_hba.conf"
+            as_root chown postgres:postgres "$to/pg_hba.conf"
+        fi
+        if as_root test -d "$from/conf.d" && as_root grep -qE "^[[:space:]]*include_dir[[:space:]]*=[[:space:]]*'conf\.d'" "$to/postgresql.conf"; then
+            as_root mkdir -p "$to/conf.d"
+            while IFS= read -r conf; do
+                [[ -n $conf ]] || continue
+                # shellcheck disable=SC2016 # $1/$2/$3 expand in the inner shell
+                as_root sh -c 'grep -vE "^[[:space:]]*($1)[[:space:]]*=" "$2" > "$3"' sh \
+                    "$CLUSTER_OWN_SETTINGS" "$conf" "$to/conf.d/${conf##*/}" || true
+                as_root chown postgres:postgres "$to/conf.d/${conf##*/}"
+            done < <(as_root find "$from/conf.d" -maxdepth 1 -name '*.conf' -type f)
+        fi
+    fi
+    PG_ACTION="created and started cluster $ver/$name${ref:+ (configured like ${ref/ //})}"
+}
+
 start_postgres() {
     local line ver cl st
     line="$(cluster_for_port)"
     if [[ -z $line ]]; then
-        if [[ -n "$(pg_lsclusters -h 2>/dev/null)" ]]; then
-            die "no PostgreSQL cluster is configured for port $PG_PORT; existing clusters:" \
-                "$(pg_lsclusters 2>/dev/null)" \
-                "set PGPORT (or DATABASE_URL) to one of their ports, or create one with:" \
-                "pg_createcluster -p $PG_PORT <version> <name>"
-        fi
-        ver="$(find /usr/lib/postgresql -mindepth 3 -maxdepth 3 -path '*/bin/postgres' 2>/dev/null |
-            awk -F/ '{print $5}' | sort -V | tail -n1)"
-        [[ -n $ver ]] || die "PostgreSQL server binaries not found under /usr/lib/postgresql"
-        printf 'deps.sh: creating PostgreSQL cluster %s/main on port %s ...\n' "$ver" "$PG_PORT"
-        as_root pg_createcluster -p "$PG_PORT" "$ver" main >/dev/null
-        PG_ACTION="created and started cluster $ver/main"
+        create_cluster
         line="$(cluster_for_port)"
         [[ -n $line ]] || die "pg_createcluster did not create a cluster on port $PG_PORT"
     fi
@@ -458,6 +571,7 @@ ensure_nats() {
 # ---------------------------------------------------------------------------------------------
 check_rust
 install_missing_packages
+check_rust_links
 ensure_postgres
 ensure_databases
 ensure_nats
