@@ -11,7 +11,12 @@
 #   NATS_URL              [nats://127.0.0.1:4222]
 #   JWT_SECRET            [generated once into .data/jwt_secret]
 #   PLATFORM_ADMIN_TOKEN  [generated once into .data/platform_admin_token]
+#   LOG_LEVEL             [warn: start-up info lines would bury the demo login]
+#   LOG_FORMAT            [pretty when stderr is a terminal, else json]
 #   and the rest of the configuration in README.md.
+#
+# The demo login is the last thing printed. The `./crm` wrapper at the repository root runs
+# the operator commands (`./crm --help`) against the same database and token.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -43,6 +48,10 @@ if [[ -z ${PLATFORM_ADMIN_TOKEN:-} ]]; then
     admin_token_from=".data/platform_admin_token"
 fi
 export JWT_SECRET PLATFORM_ADMIN_TOKEN
+export LOG_LEVEL="${LOG_LEVEL:-warn}"
+if [[ -z ${LOG_FORMAT:-} && -t 2 ]]; then
+    export LOG_FORMAT=pretty
+fi
 
 DEPS_REQUIRE_RUST=1 ./scripts/deps.sh
 
@@ -50,5 +59,6 @@ printf '\n==> building crm (cargo build --release --bin crm)\n'
 cargo build --release --bin crm
 crm="${CARGO_TARGET_DIR:-target}/release/crm"
 
-printf '\n==> serving (crm serve --demo: seeds the demo tenant once up); the platform admin token is in %s\n' "$admin_token_from"
+printf '\n==> serving (crm serve --demo: seeds the demo tenant once up, then prints its login; Ctrl-C stops)\n'
+printf '    platform admin token: %s; logs at LOG_LEVEL=%s\n' "$admin_token_from" "$LOG_LEVEL"
 exec "$crm" serve --demo "$@"
