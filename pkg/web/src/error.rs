@@ -402,6 +402,8 @@ impl From<tokio_postgres::Error> for ApiError {
             Self::bad_request("invalid value").with_details(json!({ "constraint": constraint, "column": db.column() }))
         } else if [
             SqlState::STRING_DATA_RIGHT_TRUNCATION,
+            SqlState::CHARACTER_NOT_IN_REPERTOIRE, // NUL in text: refused by the extractors first
+            SqlState::UNTRANSLATABLE_CHARACTER,
             SqlState::INVALID_TEXT_REPRESENTATION,
             SqlState::NUMERIC_VALUE_OUT_OF_RANGE,
             SqlState::DATETIME_FIELD_OVERFLOW,

@@ -168,10 +168,18 @@ async fn malformed_json_is_400_with_request_id() {
 
 #[tokio::test]
 async fn missing_field_and_wrong_type_are_400() {
+    // Field-level faults are VALIDATION_FAILED naming the field, like every validation.
     let reply = send(app(), json_req("/items", r#"{"name":"a"}"#)).await;
-    assert_error(&reply, StatusCode::BAD_REQUEST, "BAD_REQUEST");
-    assert!(reply.body["error"].as_str().unwrap().contains("missing field `qty`"), "{}", reply.body);
+    assert_error(&reply, StatusCode::BAD_REQUEST, "VALIDATION_FAILED");
+    assert_eq!(reply.body["details"]["fields"]["qty"], "required", "{}", reply.body);
     let reply = send(app(), json_req("/items", r#"{"name":"a","qty":"many"}"#)).await;
+    assert_error(&reply, StatusCode::BAD_REQUEST, "VALIDATION_FAILED");
+    assert!(reply.body["details"]["fields"]["qty"].is_string(), "{}", reply.body);
+    let reply = send(app(), json_req("/items", r#"{"name":"a\u0000","qty":1}"#)).await;
+    assert_error(&reply, StatusCode::BAD_REQUEST, "VALIDATION_FAILED");
+    assert!(reply.body["details"]["fields"]["name"].is_string(), "{}", reply.body);
+    // Malformed JSON stays BAD_REQUEST.
+    let reply = send(app(), json_req("/items", r#"{"name":"#)).await;
     assert_error(&reply, StatusCode::BAD_REQUEST, "BAD_REQUEST");
 }
 
