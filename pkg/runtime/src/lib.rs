@@ -20,8 +20,11 @@ use crm_events::{OutboxRelay, RelayConfig, ensure_stream, subscribe_invalidation
 use crm_tenant::{TenantDb, TenantRegistry};
 use crm_web::{
     AuthState, CorsConfig, CursorCodec, GuardChain, JwtKeys, ReadyCheck, RevocationConfig, RevocationGuard, Secret, SystemState,
-    TenantStatusGuard,
+    TenantHosts, TenantStatusGuard,
 };
+
+/// `BASE_DOMAIN` when unset.
+pub const DEFAULT_BASE_DOMAIN: &str = "crm.localhost";
 use futures::future::BoxFuture;
 use tokio::sync::watch;
 
@@ -68,6 +71,9 @@ pub struct PlatformConfig {
     pub bind_host: String,
     /// Migrate at start (`MIGRATE_ON_START`, default true; the k8s Job runs `crm migrate`).
     pub migrate_on_start: bool,
+    /// Tenants' addresses are `<subdomain>.<BASE_DOMAIN>` (default `crm.localhost`): a token
+    /// used on another tenant's address is refused (403 `TENANT_MISMATCH`) by every service.
+    pub base_domain: String,
 }
 
 impl PlatformConfig {
@@ -86,6 +92,7 @@ impl PlatformConfig {
             cors,
             bind_host: env_or("BIND_ADDR", "127.0.0.1"),
             migrate_on_start: std::env::var("MIGRATE_ON_START").map(|v| v != "false" && v != "0").unwrap_or(true),
+            base_domain: settings::string("BASE_DOMAIN", DEFAULT_BASE_DOMAIN).to_ascii_lowercase(),
         })
     }
 }
@@ -130,7 +137,11 @@ impl Platform {
         }
         revocations.spawn(db.clone());
         let guards = GuardChain(vec![Arc::new(TenantStatusGuard::new(registry.clone())), revocations.clone()]);
-        let auth = AuthState::new(keys).with_guard(Arc::new(guards)).with_platform_token(config.platform_token.clone());
+        let hosts = TenantHosts { base_domain: config.base_domain.clone(), registry: registry.clone() };
+        let auth = AuthState::new(keys)
+            .with_guard(Arc::new(guards))
+            .with_platform_token(config.platform_token.clone())
+            .with_hosts(hosts);
         // Cursors are signed with a key derived from the JWT secret: one secret to manage.
         let cursors = Arc::new(CursorCodec::new(format!("cursor-key:{}", config.jwt_secret.expose()).as_bytes()));
 

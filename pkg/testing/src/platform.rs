@@ -10,7 +10,7 @@ use axum::Router;
 use crm_database::Pool;
 use crm_events::{Envelope, OutboxRelay, RelayConfig, ensure_stream};
 use crm_tenant::{TenantDb, TenantId, TenantRegistry};
-use crm_web::{
+use crm_web::{TenantHosts, 
     AuthState, Claims, CorsConfig, CursorCodec, GuardChain, JwtKeys, RevocationConfig, RevocationGuard, Role, Secret, TenantStatusGuard,
     TokenType,
 };
@@ -61,7 +61,11 @@ impl TestPlatform {
         let revocations = Arc::new(RevocationGuard::new(RevocationConfig::default()));
         revocations.sync(&db).await.expect("load the token revocation state");
         let guards = GuardChain(vec![Arc::new(TenantStatusGuard::new(registry.clone())), revocations.clone()]);
-        let auth = AuthState::new(keys).with_guard(Arc::new(guards)).with_platform_token(Some(Secret::new(TEST_OPERATOR_TOKEN)));
+        let hosts = TenantHosts { base_domain: crm_runtime::DEFAULT_BASE_DOMAIN.to_owned(), registry: registry.clone() };
+        let auth = AuthState::new(keys)
+            .with_guard(Arc::new(guards))
+            .with_platform_token(Some(Secret::new(TEST_OPERATOR_TOKEN)))
+            .with_hosts(hosts);
         let keys = auth.keys.clone();
         let nats = async_nats::connect(nats_url()).await.expect("NATS at NATS_URL (scripts/deps.sh starts it)");
         let poller = revocations.spawn(db.clone());

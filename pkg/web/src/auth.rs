@@ -345,12 +345,50 @@ pub struct AuthState {
     pub guard: Arc<dyn TokenGuard>,
     /// `PLATFORM_ADMIN_TOKEN`; `None` disables platform operator access.
     pub platform_token: Option<Secret>,
+    /// Tenant addresses (`<subdomain>.<BASE_DOMAIN>` in `Host`): a token used on another
+    /// tenant's address is refused with 403 `TENANT_MISMATCH`, in every service.
+    pub hosts: Option<TenantHosts>,
+}
+
+/// The base domain tenants live under and the registry that maps subdomains to tenants.
+#[derive(Clone)]
+pub struct TenantHosts {
+    pub base_domain: String,
+    pub registry: Arc<TenantRegistry>,
+}
+
+impl TenantHosts {
+    /// 403 `TENANT_MISMATCH` when `Host` is a tenant address (`acme.<base>`) of a tenant other
+    /// than `token_tenant` (or of no tenant at all); `Ok` for any other host (an IP, the bare
+    /// base domain, another domain). 503 when the registry cannot be read.
+    pub async fn check(&self, parts: &Parts, token_tenant: &TenantId) -> Result<(), ApiError> {
+        let host = parts.headers.get(axum::http::header::HOST).and_then(|h| h.to_str().ok()).or_else(|| parts.uri.host());
+        let Some(subdomain) = host.and_then(|h| crm_tenant::resolve::subdomain_from_host(h, &self.base_domain)) else {
+            return Ok(());
+        };
+        match self.registry.by_subdomain(&subdomain).await? {
+            Some(record) if record.id == *token_tenant => Ok(()),
+            _ => {
+                tracing::info!(security_event = "tenant_mismatch", %subdomain, "token used on another tenant's address");
+                Err(ApiError::new(
+                    axum::http::StatusCode::FORBIDDEN,
+                    codes::TENANT_MISMATCH,
+                    "this address belongs to another tenant than the token",
+                ))
+            }
+        }
+    }
 }
 
 impl AuthState {
     /// No guard and no platform operator; add them with the `with_` methods.
     pub fn new(keys: JwtKeys) -> Self {
-        Self { keys: Arc::new(keys), guard: Arc::new(NoGuard), platform_token: None }
+        Self { keys: Arc::new(keys), guard: Arc::new(NoGuard), platform_token: None, hosts: None }
+    }
+
+    pub fn with_hosts(mut self, hosts: TenantHosts) -> Self {
+        self.hosts = Some(hosts);
+        self
     }
 
     pub fn with_guard(mut self, guard: Arc<dyn TokenGuard>) -> Self {
@@ -395,6 +433,9 @@ impl AuthUser {
             tracing::info!(security_event = "tenant_mismatch", "X-Tenant-ID does not match the token");
             ApiError::new(axum::http::StatusCode::FORBIDDEN, codes::TENANT_MISMATCH, e.to_string())
         })?;
+        if let Some(hosts) = &auth.hosts {
+            hosts.check(parts, &user.tenant_id).await?;
+        }
         auth.guard.check(&user).await?;
         Ok(user)
     }

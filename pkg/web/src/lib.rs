@@ -44,7 +44,7 @@ pub mod validate;
 
 pub use app::{CorsConfig, InvalidCorsOrigin, Limits, finish_router, finish_router_with, serve, shutdown_signal};
 pub use auth::{
-    AuthState, AuthUser, Claims, Principal, GuardChain, JwtKeys, NoGuard, PlatformOperator, Role, Secret,
+    AuthState, AuthUser, Claims, Principal, TenantHosts, GuardChain, JwtKeys, NoGuard, PlatformOperator, Role, Secret,
     TenantStatusGuard, TokenGuard, TokenType,
 };
 pub use error::{ApiError, ErrorBody, FieldErrors, codes};
