@@ -6,58 +6,42 @@
 //! services at each other with the `*_SERVICE_URL` variables accordingly.
 
 use axum::Router;
-use crm_runtime::Platform;
+use crm_runtime::{Built, Platform, SettingsError, settings};
 
 use super::CmdResult;
 
-/// One service of the platform: name, default port, API routes, OpenAPI document.
-struct Service {
-    name: &'static str,
-    port: u16,
-    api: Router,
-    openapi: serde_json::Value,
+/// Every setting of the five services, read and validated once, before anything starts.
+struct Settings {
+    tenant: tenant_service::Settings,
+    auth: auth_service::Settings,
+    contact: contact_service::Settings,
+    deal: deal_service::Settings,
+    communication: communication_service::Settings,
+    /// `CRM_PORT_OFFSET`: added to every port `crm serve` listens on.
+    port_offset: u16,
 }
 
-fn services(platform: &Platform) -> Result<Vec<Service>, String> {
-    Ok(vec![
-        Service {
-            name: tenant_service::SERVICE,
-            port: tenant_service::DEFAULT_PORT,
-            api: tenant_service::build(platform)?,
-            openapi: tenant_service::openapi(),
-        },
-        Service {
-            name: auth_service::SERVICE,
-            port: auth_service::DEFAULT_PORT,
-            api: auth_service::build(platform)?,
-            openapi: auth_service::openapi(),
-        },
-        Service {
-            name: contact_service::SERVICE,
-            port: contact_service::DEFAULT_PORT,
-            api: contact_service::build(platform)?,
-            openapi: contact_service::openapi(),
-        },
-        Service {
-            name: deal_service::SERVICE,
-            port: deal_service::DEFAULT_PORT,
-            api: deal_service::build(platform)?,
-            openapi: deal_service::openapi(),
-        },
-        Service {
-            name: communication_service::SERVICE,
-            port: communication_service::DEFAULT_PORT,
-            api: communication_service::build(platform)?,
-            openapi: communication_service::openapi(),
-        },
-    ])
-}
+impl Settings {
+    fn from_env() -> Result<Self, SettingsError> {
+        Ok(Self {
+            tenant: tenant_service::Settings::from_env()?,
+            auth: auth_service::Settings::from_env()?,
+            contact: contact_service::Settings::from_env()?,
+            deal: deal_service::Settings::from_env()?,
+            communication: communication_service::Settings::from_env()?,
+            port_offset: settings::number("CRM_PORT_OFFSET", 0, "must be a port offset (0-65535)")?,
+        })
+    }
 
-/// `CRM_PORT_OFFSET`: added to every port `crm serve` listens on.
-fn port_offset() -> Result<u16, String> {
-    match std::env::var("CRM_PORT_OFFSET") {
-        Ok(v) if !v.trim().is_empty() => v.trim().parse().map_err(|_| format!("CRM_PORT_OFFSET {v:?} is not a port offset (0-65535)")),
-        _ => Ok(0),
+    /// The five services, built, with their default ports.
+    fn build(self, platform: &Platform) -> Vec<(Built, u16)> {
+        vec![
+            (tenant_service::build(platform, self.tenant), tenant_service::DEFAULT_PORT),
+            (auth_service::build(platform, self.auth), auth_service::DEFAULT_PORT),
+            (contact_service::build(platform, self.contact), contact_service::DEFAULT_PORT),
+            (deal_service::build(platform, self.deal), deal_service::DEFAULT_PORT),
+            (communication_service::build(platform, self.communication), communication_service::DEFAULT_PORT),
+        ]
     }
 }
 
@@ -66,13 +50,10 @@ fn shifted(port: u16, offset: u16) -> Result<u16, String> {
 }
 
 pub async fn run(port: u16, demo: bool) -> CmdResult {
-    let offset = port_offset()?;
+    let settings = Settings::from_env()?;
+    let offset = settings.port_offset;
     let port = shifted(port, offset)?;
     let platform = Platform::start("crm").await?;
-    let mut services = services(&platform)?;
-    for service in &mut services {
-        service.port = shifted(service.port, offset)?;
-    }
 
     let mut combined = Router::new();
     let mut openapi = serde_json::json!({
@@ -82,13 +63,15 @@ pub async fn run(port: u16, demo: bool) -> CmdResult {
         "components": {"schemas": {}},
     });
     let mut servers = tokio::task::JoinSet::new();
-    for service in services {
-        combined = combined.merge(service.api.clone());
-        merge_openapi(&mut openapi, &service.openapi);
-        let router = platform.finish(service.name, service.api, service.openapi);
-        let listener = platform.bind(service.port).await?;
-        tracing::info!(service = service.name, port = service.port, "listening");
-        servers.spawn(crm_web_serve(router, listener, platform.clone()));
+    for (built, default_port) in settings.build(&platform) {
+        let Built { name, router, openapi: doc, tasks } = built;
+        platform.spawn_tasks(tasks);
+        combined = combined.merge(router.clone());
+        crm_web::openapi::merge(&mut openapi, &doc);
+        let port = shifted(default_port, offset)?;
+        let listener = platform.bind(port).await?;
+        tracing::info!(service = name, port, "listening");
+        servers.spawn(crm_web_serve(platform.finish(name, router, doc), listener, platform.clone()));
     }
     let combined = platform.finish("crm", combined, openapi);
     let listener = platform.bind(port).await?;
@@ -110,15 +93,4 @@ pub async fn run(port: u16, demo: bool) -> CmdResult {
 
 async fn crm_web_serve(router: Router, listener: tokio::net::TcpListener, platform: Platform) -> Result<(), std::io::Error> {
     crm_web::serve(router, listener, platform.shutdown()).await
-}
-
-/// Adds a service's paths and schemas to the combined document.
-fn merge_openapi(into: &mut serde_json::Value, doc: &serde_json::Value) {
-    for section in [&["paths"][..], &["components", "schemas"][..]] {
-        let source = section.iter().try_fold(doc, |v, key| v.get(key)).and_then(|v| v.as_object());
-        let target = section.iter().try_fold(&mut *into, |v, key| v.get_mut(key)).and_then(|v| v.as_object_mut());
-        if let (Some(source), Some(target)) = (source, target) {
-            target.extend(source.iter().map(|(k, v)| (k.clone(), v.clone())));
-        }
-    }
 }
