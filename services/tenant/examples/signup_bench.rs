@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use crm_testing::{TEST_OPERATOR_TOKEN, TestPlatform};
 use futures::StreamExt;
 use serde_json::json;
-use tenant_service::{AppState, TenantConfig};
+use tenant_service::{AppState, Schemas, Settings};
 
 fn stats(label: &str, mut times: Vec<Duration>) {
     times.sort();
@@ -38,7 +38,15 @@ async fn signup(http: &reqwest::Client, url: &str) -> Duration {
 #[tokio::main]
 async fn main() {
     let platform = TestPlatform::start().await;
-    let state = AppState::new(platform.db.clone(), platform.auth.clone(), platform.registry.clone(), platform.cursors.clone(), TenantConfig::default());
+    let schemas = Schemas::connect(&crm_testing::test_db_config()).expect("database settings");
+    let state = AppState::new(
+        platform.db.clone(),
+        schemas.clone(),
+        platform.auth.clone(),
+        platform.registry.clone(),
+        platform.cursors.clone(),
+        Settings::default(),
+    );
     let url = platform.serve("tenant-service", tenant_service::router(state)).await;
     let http = reqwest::Client::new();
 
@@ -58,12 +66,15 @@ async fn main() {
     // signups arriving seconds apart do in production.
     let spare_state = AppState::new(
         platform.db.clone(),
+        schemas,
         platform.auth.clone(),
         platform.registry.clone(),
         platform.cursors.clone(),
-        TenantConfig { spare_schemas: 1, ..TenantConfig::default() },
+        Settings { spare_schemas: 1, ..Settings::default() },
     );
-    tenant_service::spares::spawn_refill(platform.db.clone(), 1, spare_state.spares_taken.clone());
+    for task in spare_state.tasks() {
+        tokio::spawn(task.future);
+    }
     let spare_url = platform.serve("tenant-service", tenant_service::router(spare_state)).await;
     let client = platform.pool.get().await.expect("connection");
     let mut with_spares = Vec::new();

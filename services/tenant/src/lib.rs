@@ -1,133 +1,193 @@
 //! tenant-service (:8081): the tenant registry, signup with schema provisioning, tenant
 //! administration and invitations. Its tables live in schema `platform`.
+//!
+//! Layers: [`handlers`] (extract, call one service function, answer) -> [`service`] (one
+//! module per resource: rules, the platform transaction, outbox events) -> `repo` (SQL
+//! only, on `&PlatformTx`). Tenant schema DDL, which needs a raw transaction, is confined
+//! to [`schemas`]; the spare-schema refill is a background [`Task`] returned by [`build`].
 
 use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::FromRef;
-use axum::routing::{get, post};
+use crm_runtime::settings::{self, SettingsError};
+use crm_runtime::{Built, Platform, Task};
 use crm_tenant::{TenantDb, TenantRegistry};
 use crm_web::{AuthState, CursorCodec};
 use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 mod domain;
 pub mod handlers;
+pub mod input;
 mod repo;
+pub mod schemas;
+pub mod service;
 pub mod spares;
+
+pub use schemas::Schemas;
 
 pub const SERVICE: &str = "tenant-service";
 pub const DEFAULT_PORT: u16 = 8081;
 
-/// Settings of tenant-service (env: `TENANT_SIGNUP`, `SIGNUP_LIMIT_PER_HOUR`, `INVITATION_TTL_DAYS`).
+/// Every setting tenant-service reads, read once at start by [`Settings::from_env`].
 #[derive(Debug, Clone)]
-pub struct TenantConfig {
-    /// `TENANT_SIGNUP=closed` requires the platform operator token for signup.
+pub struct Settings {
+    /// `TENANT_SIGNUP`: `open` (default) or `closed`; closed requires the platform operator
+    /// token for signup.
     pub signup_open: bool,
-    /// Open signups accepted per client IP and hour.
+    /// `SIGNUP_LIMIT_PER_HOUR` (default 10): open signups accepted per client IP and hour.
     pub signup_per_ip_per_hour: i32,
+    /// `INVITATION_TTL_DAYS` (default 7).
     pub invitation_ttl: chrono::Duration,
-    /// Spare tenant schemas kept ready for signups (`TENANT_SPARE_SCHEMAS`); 0 provisions
-    /// inline on every signup.
+    /// `TENANT_SPARE_SCHEMAS` (default 2): spare tenant schemas kept ready for signups; 0
+    /// provisions inline on every signup.
     pub spare_schemas: i64,
 }
 
-impl Default for TenantConfig {
+/// The defaults of the environment, except no spare schemas (tests opt in).
+impl Default for Settings {
     fn default() -> Self {
         Self { signup_open: true, signup_per_ip_per_hour: 10, invitation_ttl: chrono::Duration::days(7), spare_schemas: 0 }
     }
 }
 
-impl TenantConfig {
-    pub fn from_env() -> Result<Self, String> {
-        let mut config = Self::default();
-        match std::env::var("TENANT_SIGNUP").as_deref() {
-            Err(_) | Ok("") | Ok("open") => {}
-            Ok("closed") => config.signup_open = false,
-            Ok(other) => return Err(format!("TENANT_SIGNUP must be open or closed, got {other:?}")),
-        }
-        if let Ok(v) = std::env::var("SIGNUP_LIMIT_PER_HOUR") {
-            config.signup_per_ip_per_hour = v.parse().map_err(|_| format!("SIGNUP_LIMIT_PER_HOUR must be a number, got {v:?}"))?;
-        }
-        config.spare_schemas = match std::env::var("TENANT_SPARE_SCHEMAS") {
-            Ok(v) => v.parse().map_err(|_| format!("TENANT_SPARE_SCHEMAS must be a number, got {v:?}"))?,
-            Err(_) => 2,
+impl Settings {
+    pub fn from_env() -> Result<Self, SettingsError> {
+        let signup_open = match settings::var("TENANT_SIGNUP").as_deref() {
+            None | Some("open") => true,
+            Some("closed") => false,
+            Some(_) => return Err(SettingsError::new("TENANT_SIGNUP", "must be open or closed")),
         };
-        if let Ok(v) = std::env::var("INVITATION_TTL_DAYS") {
-            let days: i64 = v.parse().map_err(|_| format!("INVITATION_TTL_DAYS must be a number, got {v:?}"))?;
-            config.invitation_ttl = chrono::Duration::days(days);
-        }
-        Ok(config)
+        let days: i64 = settings::number("INVITATION_TTL_DAYS", 7, "must be a whole number of days")?;
+        Ok(Self {
+            signup_open,
+            signup_per_ip_per_hour: settings::number("SIGNUP_LIMIT_PER_HOUR", 10, "must be a whole number")?,
+            invitation_ttl: chrono::Duration::days(days),
+            spare_schemas: settings::number("TENANT_SPARE_SCHEMAS", 2, "must be a whole number")?,
+        })
     }
 }
 
 #[derive(Clone, FromRef)]
 pub struct AppState {
     pub db: TenantDb,
+    /// Tenant schema DDL (system-level, see [`schemas`]).
+    pub schemas: Schemas,
     pub auth: AuthState,
     pub registry: Arc<TenantRegistry>,
     pub cursors: Arc<CursorCodec>,
-    pub config: Arc<TenantConfig>,
+    pub settings: Arc<Settings>,
     /// Wakes the spare refill task after a signup took a spare.
     pub spares_taken: Arc<tokio::sync::Notify>,
 }
 
+impl AppState {
+    pub fn new(
+        db: TenantDb,
+        schemas: Schemas,
+        auth: AuthState,
+        registry: Arc<TenantRegistry>,
+        cursors: Arc<CursorCodec>,
+        settings: Settings,
+    ) -> Self {
+        Self { db, schemas, auth, registry, cursors, settings: Arc::new(settings), spares_taken: Arc::new(tokio::sync::Notify::new()) }
+    }
+
+    /// The spare-schema refill, when spares are configured.
+    pub fn tasks(&self) -> Vec<Task> {
+        if self.settings.spare_schemas > 0 {
+            vec![spares::refill_task(self.db.clone(), self.schemas.clone(), self.settings.spare_schemas, self.spares_taken.clone())]
+        } else {
+            Vec::new()
+        }
+    }
+}
+
+/// Info, tags and schemas; the paths come from [`api`].
 #[derive(OpenApi)]
 #[openapi(
     info(title = "tenant-service", description = "Tenant registry, signup and provisioning, invitations"),
-    paths(
-        handlers::signup,
-        handlers::by_subdomain,
-        handlers::get_tenant,
-        handlers::get_basic,
-        handlers::patch_tenant,
-        handlers::delete_tenant,
-        handlers::create_invitation,
-        handlers::list_invitations,
-        handlers::revoke_invitation,
-        handlers::invitation_by_token,
-        handlers::accept_invitation,
-    ),
-    components(schemas(crm_client_tenant::TenantDetails, crm_client_tenant::TenantBasicInfo, crm_client_tenant::InvitationInfo))
+    tags((name = "tenants", description = "Signup, lookup and administration of tenants"),
+        (name = "invitations", description = "Invitations to join a tenant")),
+    components(schemas(
+        crm_client_tenant::TenantDetails,
+        crm_client_tenant::TenantBasicInfo,
+        crm_client_tenant::InvitationInfo,
+        crm_client_tenant::AcceptInvitation,
+        input::NewTenant,
+        input::TenantPatch,
+        input::NewInvitation,
+        service::tenants::SignupResponse,
+        service::tenants::TenantLookup,
+        crm_web::Page<crm_client_tenant::InvitationInfo>,
+    ))
 )]
 pub struct ApiDoc;
 
-impl AppState {
-    pub fn new(db: TenantDb, auth: AuthState, registry: Arc<TenantRegistry>, cursors: Arc<CursorCodec>, config: TenantConfig) -> Self {
-        Self { db, auth, registry, cursors, config: Arc::new(config), spares_taken: Arc::new(tokio::sync::Notify::new()) }
-    }
-}
-
-/// Builds the service's state from the shared platform pieces and returns its API routes.
-pub fn build(platform: &crm_runtime::Platform) -> Result<Router, String> {
-    let state = AppState::new(
-        platform.db.clone(),
-        platform.auth.clone(),
-        platform.registry.clone(),
-        platform.cursors.clone(),
-        TenantConfig::from_env()?,
-    );
-    if state.config.spare_schemas > 0 {
-        spares::spawn_refill(state.db.clone(), state.config.spare_schemas, state.spares_taken.clone());
-    }
-    Ok(router(state))
-}
-
-/// The OpenAPI document as JSON.
-pub fn openapi() -> serde_json::Value {
-    serde_json::to_value(ApiDoc::openapi()).unwrap_or_default()
+/// Routes and documented operations from ONE list (utoipa-axum).
+fn api() -> OpenApiRouter<AppState> {
+    use handlers::*;
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(signup))
+        .routes(routes!(by_subdomain))
+        .routes(routes!(get_tenant, patch_tenant, delete_tenant))
+        .routes(routes!(get_basic))
+        .routes(routes!(create_invitation, list_invitations))
+        .routes(routes!(revoke_invitation))
+        .routes(routes!(invitation_by_token))
+        .routes(routes!(accept_invitation))
 }
 
 /// The service's API routes (system routes and layers are added by the caller).
 pub fn router(state: AppState) -> Router {
-    use handlers::*;
-    Router::new()
-        .route("/api/v1/tenants", post(signup))
-        .route("/api/v1/tenants/by-subdomain/{subdomain}", get(by_subdomain))
-        .route("/api/v1/tenants/{id}", get(get_tenant).patch(patch_tenant).delete(delete_tenant))
-        .route("/api/v1/tenants/{id}/basic", get(get_basic))
-        .route("/api/v1/tenants/{id}/invitations", post(create_invitation).get(list_invitations))
-        .route("/api/v1/tenants/{id}/invitations/{invitation_id}", axum::routing::delete(revoke_invitation))
-        .route("/api/v1/invitations/{token}", get(invitation_by_token))
-        .route("/api/v1/invitations/{token}/accept", post(accept_invitation))
-        .with_state(state)
+    api().split_for_parts().0.with_state(state)
+}
+
+/// The finished OpenAPI document as JSON.
+pub fn openapi() -> serde_json::Value {
+    crm_web::openapi::finish(api().split_for_parts().1, SERVICE)
+}
+
+/// The service from the shared platform pieces and its settings: routes, document and the
+/// spare-schema refill task (returned, not started).
+pub fn build(platform: &Platform, settings: Settings) -> Built {
+    // Same database settings as the platform's pool, which were valid when it was built.
+    let schemas = Schemas::connect(&platform.config.db).expect("the platform's database settings build a pool");
+    let state = AppState::new(platform.db.clone(), schemas, platform.auth.clone(), platform.registry.clone(), platform.cursors.clone(), settings);
+    let tasks = state.tasks();
+    Built { name: SERVICE, router: router(state), openapi: openapi(), tasks }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_document_is_sound_and_lists_every_route() {
+        let doc = openapi();
+        assert_eq!(crm_web::openapi::faults(&doc), Vec::<String>::new());
+        let routes = [
+            ("post", "/api/v1/tenants"),
+            ("get", "/api/v1/tenants/by-subdomain/{subdomain}"),
+            ("get", "/api/v1/tenants/{id}"),
+            ("patch", "/api/v1/tenants/{id}"),
+            ("delete", "/api/v1/tenants/{id}"),
+            ("get", "/api/v1/tenants/{id}/basic"),
+            ("post", "/api/v1/tenants/{id}/invitations"),
+            ("get", "/api/v1/tenants/{id}/invitations"),
+            ("delete", "/api/v1/tenants/{id}/invitations/{invitation_id}"),
+            ("get", "/api/v1/invitations/{token}"),
+            ("post", "/api/v1/invitations/{token}/accept"),
+        ];
+        let paths = doc["paths"].as_object().expect("paths");
+        let documented: usize = paths.values().map(|item| item.as_object().map_or(0, |ops| ops.len())).sum();
+        assert_eq!(documented, routes.len(), "{:?}", paths.keys().collect::<Vec<_>>());
+        for (method, path) in routes {
+            let op = &doc["paths"][path][method];
+            assert!(op.is_object(), "{method} {path} is documented");
+            assert!(op["operationId"].as_str().is_some_and(|id| id.starts_with("tenant_")), "{method} {path}");
+        }
+    }
 }

@@ -1,24 +1,30 @@
+use std::ops::Deref;
 use std::time::Duration;
 
 use crm_tenant::TenantId;
-use crm_testing::{TEST_OPERATOR_TOKEN, TestPlatform};
+use crm_testing::{TEST_OPERATOR_TOKEN, TestClient, TestPlatform};
 use crm_web::Role;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use tenant_service::{AppState, SERVICE, TenantConfig};
+use tenant_service::{AppState, SERVICE, Schemas, Settings};
+
+pub use crm_testing::{Response, error_code};
 
 pub const EVENT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// tenant-service on a free port, with the shared test client (`url`, `http` through
+/// `Deref`); the request helpers below take an optional bearer.
 pub struct TestApp {
-    pub url: String,
-    pub http: reqwest::Client,
+    pub client: TestClient,
     pub platform: TestPlatform,
+    pub state: AppState,
 }
 
-pub struct Response {
-    pub status: StatusCode,
-    pub headers: reqwest::header::HeaderMap,
-    pub body: Value,
+impl Deref for TestApp {
+    type Target = TestClient;
+    fn deref(&self) -> &TestClient {
+        &self.client
+    }
 }
 
 /// A signed-up tenant: its id, subdomain and the admin invitation token.
@@ -29,14 +35,15 @@ pub struct Tenant {
 }
 
 pub async fn spawn_app() -> TestApp {
-    spawn_app_with(TenantConfig::default()).await
+    spawn_app_with(Settings::default()).await
 }
 
-pub async fn spawn_app_with(config: TenantConfig) -> TestApp {
+pub async fn spawn_app_with(settings: Settings) -> TestApp {
     let platform = TestPlatform::start().await;
-    let state = AppState::new(platform.db.clone(), platform.auth.clone(), platform.registry.clone(), platform.cursors.clone(), config);
-    let url = platform.serve(SERVICE, tenant_service::router(state)).await;
-    TestApp { url, http: reqwest::Client::new(), platform }
+    let schemas = Schemas::connect(&crm_testing::test_db_config()).expect("test database settings");
+    let state = AppState::new(platform.db.clone(), schemas, platform.auth.clone(), platform.registry.clone(), platform.cursors.clone(), settings);
+    let url = platform.serve(SERVICE, tenant_service::router(state.clone())).await;
+    TestApp { client: TestClient::new(url), platform, state }
 }
 
 pub fn unique_subdomain() -> String {
@@ -44,36 +51,20 @@ pub fn unique_subdomain() -> String {
 }
 
 impl TestApp {
-    pub async fn request(&self, method: Method, path: &str, bearer: Option<&str>, body: Option<Value>) -> Response {
-        let mut req = self.http.request(method, format!("{}{}", self.url, path));
-        if let Some(token) = bearer {
-            req = req.bearer_auth(token);
-        }
-        if let Some(body) = body {
-            req = req.json(&body);
-        }
-        let resp = req.send().await.expect("request");
-        let status = resp.status();
-        let headers = resp.headers().clone();
-        let text = resp.text().await.expect("body");
-        let body = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
-        Response { status, headers, body }
-    }
-
     pub async fn get(&self, path: &str, bearer: Option<&str>) -> Response {
-        self.request(Method::GET, path, bearer, None).await
+        self.client.request(Method::GET, path, bearer, None).await
     }
 
     pub async fn post(&self, path: &str, bearer: Option<&str>, body: Value) -> Response {
-        self.request(Method::POST, path, bearer, Some(body)).await
+        self.client.request(Method::POST, path, bearer, Some(body)).await
     }
 
     pub async fn patch(&self, path: &str, bearer: Option<&str>, body: Value) -> Response {
-        self.request(Method::PATCH, path, bearer, Some(body)).await
+        self.client.request(Method::PATCH, path, bearer, Some(body)).await
     }
 
     pub async fn delete(&self, path: &str, bearer: Option<&str>) -> Response {
-        self.request(Method::DELETE, path, bearer, None).await
+        self.client.request(Method::DELETE, path, bearer, None).await
     }
 
     /// Signs up a tenant as the platform operator (no per-IP limit in the way of parallel tests).
@@ -111,11 +102,4 @@ impl TestApp {
             .map(|r| r.get(0))
             .collect()
     }
-}
-
-/// Asserts the stable error shape and returns its code.
-pub fn error_code(r: &Response) -> &str {
-    assert!(r.body["error"].is_string(), "error shape: {}", r.body);
-    assert!(r.body["request_id"].is_string(), "error shape: {}", r.body);
-    r.body["code"].as_str().expect("code")
 }

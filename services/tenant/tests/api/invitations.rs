@@ -1,3 +1,4 @@
+use crm_client_tenant::subjects::{TENANT_USER_INVITED, TENANT_USER_JOINED};
 use crm_web::Role;
 use reqwest::StatusCode;
 use serde_json::json;
@@ -12,7 +13,7 @@ async fn admins_and_managers_invite_with_the_rules_of_the_matrix() {
     let path = format!("/api/v1/tenants/{}/invitations", a.id);
     let admin = app.token(&a.id, Role::Admin);
     let manager = app.token(&a.id, Role::Manager);
-    let mut invited = app.platform.events("tenant.user_invited").await;
+    let mut invited = app.platform.events(TENANT_USER_INVITED).await;
 
     let r = app.post(&path, Some(&manager), json!({"email": "Rep@Acme.example", "role": "sales_rep"})).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
@@ -20,7 +21,7 @@ async fn admins_and_managers_invite_with_the_rules_of_the_matrix() {
     assert_eq!(r.body["role"], "sales_rep");
     assert_eq!(r.body["tenant_id"], a.id.to_string());
     let token = r.body["token"].as_str().unwrap().to_owned();
-    let event = invited.wait_for(&a.id, "tenant.user_invited", EVENT_TIMEOUT).await;
+    let event = invited.wait_for(&a.id, TENANT_USER_INVITED, EVENT_TIMEOUT).await;
     assert!(event.data["token"].is_string());
 
     let r = app.post(&path, Some(&admin), json!({"email": "rep@acme.example", "role": "viewer"})).await;
@@ -99,7 +100,7 @@ async fn acceptance_is_for_services_exactly_once_and_not_after_expiry() {
     let b = app.signup().await;
     let accept = format!("/api/v1/invitations/{}/accept", a.invitation_token);
     let service = app.token(&a.id, Role::Service);
-    let mut joined = app.platform.events("tenant.user_joined").await;
+    let mut joined = app.platform.events(TENANT_USER_JOINED).await;
 
     assert_eq!(app.post(&accept, Some(&app.token(&a.id, Role::Admin)), json!({})).await.status, StatusCode::FORBIDDEN);
     assert_eq!(app.post(&accept, Some(&app.token(&b.id, Role::Service)), json!({})).await.status, StatusCode::NOT_FOUND);
@@ -112,7 +113,7 @@ async fn acceptance_is_for_services_exactly_once_and_not_after_expiry() {
     let mut statuses = [first.status, second.status];
     statuses.sort();
     assert_eq!(statuses, [StatusCode::OK, StatusCode::CONFLICT], "exactly once");
-    let event = joined.wait_for(&a.id, "tenant.user_joined", EVENT_TIMEOUT).await;
+    let event = joined.wait_for(&a.id, TENANT_USER_JOINED, EVENT_TIMEOUT).await;
     assert_eq!(event.data["status"], "accepted");
     assert_eq!(app.get(&format!("/api/v1/invitations/{}", a.invitation_token), None).await.body["status"], "accepted");
 

@@ -1,16 +1,17 @@
+use crm_client_tenant::subjects::{TENANT_CREATED, TENANT_DELETED, TENANT_UPDATED, TENANT_USER_INVITED};
 use crm_testing::TEST_OPERATOR_TOKEN;
 use crm_web::Role;
 use reqwest::StatusCode;
 use serde_json::json;
-use tenant_service::TenantConfig;
+use tenant_service::Settings;
 
 use crate::helpers::{EVENT_TIMEOUT, error_code, spawn_app, spawn_app_with, unique_subdomain};
 
 #[tokio::test]
 async fn signup_provisions_the_schema_and_returns_an_admin_invitation() {
     let app = spawn_app().await;
-    let mut created = app.platform.events("tenant.created").await;
-    let mut invited = app.platform.events("tenant.user_invited").await;
+    let mut created = app.platform.events(TENANT_CREATED).await;
+    let mut invited = app.platform.events(TENANT_USER_INVITED).await;
     let subdomain = unique_subdomain();
     let r = app
         .post("/api/v1/tenants", None, json!({"name": "  Acme Inc ", "subdomain": subdomain.to_uppercase(), "admin_email": "Boss@Acme.Example"}))
@@ -34,10 +35,10 @@ async fn signup_provisions_the_schema_and_returns_an_admin_invitation() {
     }
     assert!(tables.contains(&"outbox".to_owned()));
 
-    let event = created.wait_for(&id, "tenant.created", EVENT_TIMEOUT).await;
+    let event = created.wait_for(&id, TENANT_CREATED, EVENT_TIMEOUT).await;
     assert_eq!(event.data["subdomain"], subdomain);
     assert_eq!(event.data["status"], "active");
-    let event = invited.wait_for(&id, "tenant.user_invited", EVENT_TIMEOUT).await;
+    let event = invited.wait_for(&id, TENANT_USER_INVITED, EVENT_TIMEOUT).await;
     assert_eq!(event.data["token"], invitation["token"], "the email sender gets the token");
 }
 
@@ -110,7 +111,7 @@ async fn a_taken_subdomain_is_a_conflict_even_when_racing() {
 
 #[tokio::test]
 async fn closed_signup_needs_the_operator_and_open_signup_is_rate_limited() {
-    let closed = spawn_app_with(TenantConfig { signup_open: false, ..TenantConfig::default() }).await;
+    let closed = spawn_app_with(Settings { signup_open: false, ..Settings::default() }).await;
     let body = json!({"name": "X", "subdomain": unique_subdomain(), "admin_email": "a@b.co"});
     let r = closed.post("/api/v1/tenants", None, body.clone()).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
@@ -120,7 +121,7 @@ async fn closed_signup_needs_the_operator_and_open_signup_is_rate_limited() {
 
     // The per-IP window is shared by every test of the run (all from 127.0.0.1): a limit of
     // zero shows the refusal without depending on what other tests did.
-    let limited = spawn_app_with(TenantConfig { signup_per_ip_per_hour: 0, ..TenantConfig::default() }).await;
+    let limited = spawn_app_with(Settings { signup_per_ip_per_hour: 0, ..Settings::default() }).await;
     let r = limited.post("/api/v1/tenants", None, json!({"name": "X", "subdomain": unique_subdomain(), "admin_email": "a@b.co"})).await;
     assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(error_code(&r), "RATE_LIMITED");
@@ -177,12 +178,12 @@ async fn admins_rename_and_only_the_operator_suspends_with_immediate_effect() {
     let b = app.signup().await;
     let path = format!("/api/v1/tenants/{}", a.id);
     let admin = app.token(&a.id, Role::Admin);
-    let mut updated = app.platform.events("tenant.updated").await;
+    let mut updated = app.platform.events(TENANT_UPDATED).await;
 
     let r = app.patch(&path, Some(&admin), json!({"name": "Acme Renamed"})).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(r.body["name"], "Acme Renamed");
-    let event = updated.wait_for(&a.id, "tenant.updated", crate::helpers::EVENT_TIMEOUT).await;
+    let event = updated.wait_for(&a.id, TENANT_UPDATED, crate::helpers::EVENT_TIMEOUT).await;
     assert_eq!(event.data["name"], "Acme Renamed");
 
     assert_eq!(app.patch(&path, Some(&app.token(&a.id, Role::Manager)), json!({"name": "X"})).await.status, StatusCode::FORBIDDEN);
@@ -216,13 +217,13 @@ async fn the_operator_deletes_a_tenant_with_its_schema() {
     let app = spawn_app().await;
     let a = app.signup().await;
     let path = format!("/api/v1/tenants/{}", a.id);
-    let mut deleted = app.platform.events("tenant.deleted").await;
+    let mut deleted = app.platform.events(TENANT_DELETED).await;
     assert_eq!(app.delete(&path, Some(&app.token(&a.id, Role::Admin))).await.status, StatusCode::UNAUTHORIZED);
     assert!(!app.schema_tables(&a.id).await.is_empty());
 
     assert_eq!(app.delete(&path, Some(TEST_OPERATOR_TOKEN)).await.status, StatusCode::NO_CONTENT);
     assert!(app.schema_tables(&a.id).await.is_empty(), "schema dropped");
-    deleted.wait_for(&a.id, "tenant.deleted", crate::helpers::EVENT_TIMEOUT).await;
+    deleted.wait_for(&a.id, TENANT_DELETED, crate::helpers::EVENT_TIMEOUT).await;
     assert_eq!(app.get(&path, Some(TEST_OPERATOR_TOKEN)).await.status, StatusCode::NOT_FOUND);
     assert_eq!(app.delete(&path, Some(TEST_OPERATOR_TOKEN)).await.status, StatusCode::NOT_FOUND);
     let r = app.get(&path, Some(&app.token(&a.id, Role::Admin))).await;
@@ -231,8 +232,7 @@ async fn the_operator_deletes_a_tenant_with_its_schema() {
 
 #[tokio::test]
 async fn the_openapi_document_lists_every_route() {
-    use utoipa::OpenApi;
-    let doc = serde_json::to_value(tenant_service::ApiDoc::openapi()).unwrap();
+    let doc = tenant_service::openapi();
     let paths = doc["paths"].as_object().unwrap();
     for p in ["/api/v1/tenants", "/api/v1/tenants/{id}", "/api/v1/invitations/{token}/accept", "/api/v1/tenants/{id}/invitations"] {
         assert!(paths.contains_key(p), "{p}");
@@ -242,8 +242,8 @@ async fn the_openapi_document_lists_every_route() {
 #[tokio::test]
 async fn signups_take_spare_schemas_ready_in_advance() {
     // Only this test's app uses spares, so the spare it makes is the one its signup takes.
-    let app = spawn_app_with(TenantConfig { spare_schemas: 1, ..TenantConfig::default() }).await;
-    let spare = tenant_service::spares::create_spare(&app.platform.db).await.expect("spare");
+    let app = spawn_app_with(Settings { spare_schemas: 1, ..Settings::default() }).await;
+    let spare = tenant_service::spares::create_spare(&app.state.db, &app.state.schemas).await.expect("spare");
     assert!(!app.schema_tables(&spare).await.is_empty(), "a spare is a fully migrated schema");
 
     let mut ours = None;

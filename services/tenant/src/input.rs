@@ -1,0 +1,43 @@
+//! Request bodies and query strings of tenant-service (write inputs: `NewX` to create,
+//! `XPatch` to change part of one).
+
+use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
+
+/// `POST /tenants`: sign up a tenant.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct NewTenant {
+    pub name: String,
+    /// 3-63 characters of `[a-z0-9-]`, not starting or ending with `-`, not reserved.
+    pub subdomain: String,
+    pub admin_email: String,
+}
+
+/// `PATCH /tenants/{id}`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TenantPatch {
+    pub name: Option<String>,
+    /// `active` or `suspended`; platform operator only.
+    pub status: Option<String>,
+}
+
+/// `POST /tenants/{id}/invitations`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct NewInvitation {
+    pub email: String,
+    /// admin, manager, sales_rep, viewer
+    pub role: String,
+}
+
+/// `GET /tenants/{id}/invitations`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct InvitationListParams {
+    /// pending, accepted, expired, revoked
+    pub status: Option<String>,
+    pub limit: Option<String>,
+    pub cursor: Option<String>,
+    /// `false` omits `total_count`.
+    pub count: Option<bool>,
+}
