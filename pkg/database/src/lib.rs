@@ -5,6 +5,7 @@
 //! `crm_tenant::TenantDb`, which only hands out tenant-scoped transactions.
 
 mod config;
+mod error;
 mod health;
 pub mod ident;
 pub mod migrate;
@@ -12,6 +13,7 @@ mod pool;
 pub mod schema;
 
 pub use config::{ConfigError, DbConfig};
+pub use error::{DbProblem, DbProblemKind, DbTarget, create_database_if_missing, error_chain};
 pub use deadpool_postgres::{Pool, PoolError};
 pub use health::{DbHealth, PoolStats, health_check};
 pub use pool::{PoolBuildError, create_pool};
