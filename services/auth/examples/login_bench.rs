@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use auth_service::{AppState, AuthConfig, PasswordHasher};
+use auth_service::{AppState, PasswordHasher, Settings};
 use crm_client_tenant::{ClientConfig, HttpTenantClient};
 use crm_testing::{TEST_OPERATOR_TOKEN, TestPlatform};
 use serde_json::{Value, json};
@@ -41,13 +41,13 @@ fn stats(mut ms: Vec<f64>) -> Stats {
 }
 
 async fn serve_auth(platform: &TestPlatform, tenant_url: &str, concurrency: usize, cost: u32) -> String {
-    let config = AuthConfig { bcrypt_cost: cost, hash_concurrency: concurrency, ..AuthConfig::default() };
+    let settings = Settings { bcrypt_cost: cost, hash_concurrency: concurrency, ..Settings::default() };
     let state = AppState::new(
         platform.db.clone(),
         platform.auth.clone(),
         platform.registry.clone(),
         platform.cursors.clone(),
-        config,
+        settings,
         Arc::new(HttpTenantClient::new(ClientConfig::new(tenant_url))),
     );
     platform.serve("auth-service", auth_service::router(state)).await
@@ -85,7 +85,7 @@ async fn main() {
     let me_clients: usize = env_or("ME_CLIENTS", 4);
     let cost: u32 = env_or("BCRYPT_COST", 12);
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    let default_concurrency = AuthConfig::default().hash_concurrency;
+    let default_concurrency = Settings::default().hash_concurrency;
     let mut concurrencies = vec![default_concurrency];
     if cores != default_concurrency {
         concurrencies.push(cores);
@@ -103,7 +103,14 @@ async fn main() {
     };
 
     let platform = TestPlatform::start().await;
-    let tenant_state = tenant_service::AppState::new(platform.db.clone(), platform.auth.clone(), platform.registry.clone(), platform.cursors.clone(), tenant_service::TenantConfig::default());
+    let tenant_state = tenant_service::AppState::new(
+        platform.db.clone(),
+        tenant_service::Schemas::connect(&crm_testing::test_db_config()).expect("test database settings"),
+        platform.auth.clone(),
+        platform.registry.clone(),
+        platform.cursors.clone(),
+        tenant_service::Settings::default(),
+    );
     let tenant_url = platform.serve("tenant-service", tenant_service::router(tenant_state)).await;
     let http = reqwest::Client::builder().pool_max_idle_per_host(256).build().expect("client");
 

@@ -2,6 +2,7 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use crm_client_auth::{UserBasicInfo, UserDetails};
 use crm_tenant::TenantId;
 use crm_web::FieldErrors;
 use rand::RngCore;
@@ -67,6 +68,17 @@ pub fn reset_token_tenant(token: &str) -> Option<TenantId> {
     (secret.len() == 43 && secret.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
         .then(|| TenantId::parse(tenant).ok())
         .flatten()
+}
+
+/// Who a user is, as events and lookups tell it.
+pub fn basic(user: &UserDetails) -> UserBasicInfo {
+    UserBasicInfo {
+        id: user.id,
+        email: user.email.clone(),
+        first_name: user.first_name.clone(),
+        last_name: user.last_name.clone(),
+        role: user.role.clone(),
+    }
 }
 
 #[cfg(test)]

@@ -1,12 +1,17 @@
 //! Request and response helpers of auth-service.
 
+use std::net::SocketAddr;
+
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{FromRequest, Request};
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::StatusCode;
+use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
-use crm_web::{ApiError, AppJson};
+use crm_web::{ApiError, AppJson, codes};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+
+use crate::AppState;
 
 /// A JSON body that may hold secrets (passwords, tokens). Like [`AppJson`], but a body of
 /// the wrong shape is refused without quoting the offending value: serde's messages quote it
@@ -42,7 +47,14 @@ where
             Ok(axum::Json(value)) => Ok(Self(value)),
             Err(JsonRejection::JsonDataError(e)) => Err(ApiError::bad_request(redact(&e.body_text()))),
             Err(JsonRejection::JsonSyntaxError(_)) => Err(ApiError::bad_request("invalid request body: malformed JSON")),
-            Err(other) => Err(other.into()),
+            // As crm_web's JSON rejections: 415 without a JSON content type, 413 over the limit.
+            Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                codes::UNSUPPORTED_MEDIA_TYPE,
+                "expected a request body with Content-Type: application/json",
+            )),
+            Err(JsonRejection::BytesRejection(e)) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(ApiError::payload_too_large()),
+            Err(other) => Err(ApiError::bad_request(other.body_text())),
         }
     }
 }
@@ -53,6 +65,26 @@ pub struct Accepted<T>(pub T);
 impl<T: Serialize> IntoResponse for Accepted<T> {
     fn into_response(self) -> Response {
         (StatusCode::ACCEPTED, AppJson(self.0)).into_response()
+    }
+}
+
+/// The caller's address for throttling and security logs: the TCP peer, or the first
+/// `X-Forwarded-For` hop when [`crate::Settings::trust_forwarded_for`] (behind an ingress).
+/// As `crm_web::ClientIp`, with the setting read once at start instead of per request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientIp(pub String);
+
+impl FromRequestParts<AppState> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let from_header = state
+            .settings
+            .trust_forwarded_for
+            .then(|| parts.headers.get("x-forwarded-for")?.to_str().ok()?.split(',').next().map(|s| s.trim().to_owned()))
+            .flatten();
+        let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string());
+        Ok(Self(from_header.or(peer).unwrap_or_else(|| "unknown".to_owned())))
     }
 }
 

@@ -9,32 +9,35 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
 use axum::extract::FromRef;
-use axum::routing::{get, post};
-use crm_client_tenant::TenantClient;
+use crm_client_tenant::{ClientConfig, HttpTenantClient, TenantClient};
+use crm_runtime::settings::{self, SettingsError};
+use crm_runtime::{Built, Platform};
 use crm_tenant::{TenantDb, TenantRegistry};
 use crm_web::{AuthState, CursorCodec};
 use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 mod domain;
 mod extract;
 pub mod handlers;
+pub mod input;
 pub mod password;
 mod repo;
+mod service;
 mod tenancy;
-mod tokens;
-pub mod users;
 
 pub use password::PasswordHasher;
 
 pub const SERVICE: &str = "auth-service";
 pub const DEFAULT_PORT: u16 = 8080;
 
-/// Settings of auth-service, from the environment (see [`AuthConfig::from_env`]).
+/// Every setting of auth-service, read once at start by [`Settings::from_env`] (nothing
+/// else in this crate reads the environment).
 #[derive(Debug, Clone)]
-pub struct AuthConfig {
-    /// `BCRYPT_COST` (default 12; tests use 4).
+pub struct Settings {
+    /// `BCRYPT_COST` (default 12, 4 to 31; tests use 4).
     pub bcrypt_cost: u32,
     /// `BCRYPT_CONCURRENCY`: password hashes computed at the same time (default: cores - 1,
     /// at least 1), so logins never take every core from the other requests.
@@ -54,9 +57,15 @@ pub struct AuthConfig {
     pub reset_requests_per_hour: i32,
     /// Lifetime of the service token sent to tenant-service when accepting an invitation.
     pub service_token_ttl: Duration,
+    /// `TRUST_FORWARDED_FOR` (default false): the client address for throttling is the first
+    /// `X-Forwarded-For` hop (behind an ingress) instead of the TCP peer.
+    pub trust_forwarded_for: bool,
+    /// `TENANT_SERVICE_URL` (default `http://127.0.0.1:8081`): invitations are read and
+    /// accepted there.
+    pub tenant_service_url: String,
 }
 
-impl Default for AuthConfig {
+impl Default for Settings {
     fn default() -> Self {
         let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
         Self {
@@ -70,50 +79,39 @@ impl Default for AuthConfig {
             login_window_secs: 15 * 60,
             reset_requests_per_hour: 5,
             service_token_ttl: Duration::from_secs(60),
+            trust_forwarded_for: false,
+            tenant_service_url: "http://127.0.0.1:8081".to_owned(),
         }
     }
 }
 
-impl AuthConfig {
-    pub fn from_env() -> Result<Self, String> {
-        let mut c = Self::default();
-        if let Some(cost) = env_parse::<u32>("BCRYPT_COST")? {
-            if !(4..=31).contains(&cost) {
-                return Err(format!("BCRYPT_COST must be between 4 and 31, got {cost}"));
-            }
-            c.bcrypt_cost = cost;
-        }
-        if let Some(n) = env_parse::<usize>("BCRYPT_CONCURRENCY")? {
-            c.hash_concurrency = n.max(1);
-        }
-        if let Some(s) = env_parse::<u64>("JWT_ACCESS_TTL_SECS")? {
-            c.access_ttl = Duration::from_secs(s);
-        }
-        if let Some(s) = env_parse::<u64>("JWT_REFRESH_TTL_SECS")? {
-            c.refresh_ttl = Duration::from_secs(s);
-        }
-        if let Some(s) = env_parse::<u64>("PASSWORD_RESET_TTL_SECS")? {
-            c.reset_ttl = Duration::from_secs(s);
-        }
-        if let Ok(v) = std::env::var("BASE_DOMAIN")
-            && !v.trim().is_empty()
-        {
-            c.base_domain = v.trim().to_ascii_lowercase();
-        }
-        if let Some(n) = env_parse::<i32>("LOGIN_MAX_FAILURES")? {
-            c.login_max_failures = n.max(1);
-        }
-        if let Some(s) = env_parse::<i64>("LOGIN_WINDOW_SECS")? {
-            c.login_window_secs = s.max(1);
-        }
-        Ok(c)
-    }
+/// A duration given in whole seconds, with a default.
+fn seconds(name: &'static str, default: Duration) -> Result<Duration, SettingsError> {
+    settings::number(name, default.as_secs(), "must be a whole number of seconds").map(Duration::from_secs)
 }
 
-fn env_parse<T: std::str::FromStr>(name: &str) -> Result<Option<T>, String> {
-    match std::env::var(name) {
-        Ok(v) if !v.trim().is_empty() => v.trim().parse().map(Some).map_err(|_| format!("{name} must be a number, got {v:?}")),
-        _ => Ok(None),
+impl Settings {
+    /// The defaults, overridden by the environment; errors name the variable and the rule.
+    pub fn from_env() -> Result<Self, SettingsError> {
+        let d = Self::default();
+        const COST_RULE: &str = "must be a whole number between 4 and 31";
+        let bcrypt_cost: u32 = settings::number("BCRYPT_COST", d.bcrypt_cost, COST_RULE)?;
+        if !(4..=31).contains(&bcrypt_cost) {
+            return Err(SettingsError::new("BCRYPT_COST", COST_RULE));
+        }
+        Ok(Self {
+            bcrypt_cost,
+            hash_concurrency: settings::number("BCRYPT_CONCURRENCY", d.hash_concurrency, "must be a whole number")?.max(1),
+            access_ttl: seconds("JWT_ACCESS_TTL_SECS", d.access_ttl)?,
+            refresh_ttl: seconds("JWT_REFRESH_TTL_SECS", d.refresh_ttl)?,
+            reset_ttl: seconds("PASSWORD_RESET_TTL_SECS", d.reset_ttl)?,
+            base_domain: settings::string("BASE_DOMAIN", &d.base_domain).to_ascii_lowercase(),
+            login_max_failures: settings::number("LOGIN_MAX_FAILURES", d.login_max_failures, "must be a whole number")?.max(1),
+            login_window_secs: settings::number("LOGIN_WINDOW_SECS", d.login_window_secs, "must be a whole number of seconds")?.max(1),
+            trust_forwarded_for: settings::flag("TRUST_FORWARDED_FOR", d.trust_forwarded_for)?,
+            tenant_service_url: settings::url("TENANT_SERVICE_URL", &d.tenant_service_url)?,
+            ..d
+        })
     }
 }
 
@@ -123,44 +121,31 @@ pub struct AppState {
     pub auth: AuthState,
     pub registry: Arc<TenantRegistry>,
     pub cursors: Arc<CursorCodec>,
-    pub config: Arc<AuthConfig>,
+    pub settings: Arc<Settings>,
     pub tenants: Arc<dyn TenantClient>,
     pub hasher: Arc<PasswordHasher>,
 }
 
 impl AppState {
-    /// State from the shared pieces; the hasher is built from `config`.
+    /// State from the shared pieces; the hasher is built from `settings`.
     pub fn new(
         db: TenantDb,
         auth: AuthState,
         registry: Arc<TenantRegistry>,
         cursors: Arc<CursorCodec>,
-        config: AuthConfig,
+        settings: Settings,
         tenants: Arc<dyn TenantClient>,
     ) -> Self {
-        let hasher = Arc::new(PasswordHasher::new(config.bcrypt_cost, config.hash_concurrency));
-        Self { db, auth, registry, cursors, config: Arc::new(config), tenants, hasher }
+        let hasher = Arc::new(PasswordHasher::new(settings.bcrypt_cost, settings.hash_concurrency));
+        Self { db, auth, registry, cursors, settings: Arc::new(settings), tenants, hasher }
     }
 }
 
+/// Info, tags and the schemas no operation names; the paths come from [`api`].
 #[derive(OpenApi)]
 #[openapi(
     info(title = "auth-service", description = "Users, login, tokens, password reset, user administration"),
-    paths(
-        handlers::register,
-        handlers::login,
-        handlers::refresh,
-        handlers::logout,
-        handlers::password_reset,
-        handlers::password_reset_confirm,
-        handlers::me,
-        users::list_users,
-        users::get_user,
-        users::get_basic,
-        users::batch_basic,
-        users::patch_user,
-        users::user_audit,
-    ),
+    tags((name = "auth", description = "Registration, login, tokens, password reset"), (name = "users", description = "User administration")),
     components(schemas(
         crm_client_auth::UserBasicInfo,
         crm_client_auth::UserDetails,
@@ -169,88 +154,102 @@ impl AppState {
         crm_client_auth::MeResponse,
         crm_client_auth::UserAuditEntry,
         crm_client_auth::UserBatch,
+        input::RegisterRequest,
+        input::LoginRequest,
+        input::RefreshRequest,
+        input::PasswordResetRequest,
+        input::PasswordResetConfirm,
+        input::AcceptedBody,
+        input::UserPatch,
     ))
 )]
 pub struct ApiDoc;
 
+/// Routes and documented operations from ONE list (utoipa-axum).
+fn api() -> OpenApiRouter<AppState> {
+    use handlers::{auth, users};
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(auth::register))
+        .routes(routes!(auth::login))
+        .routes(routes!(auth::refresh))
+        .routes(routes!(auth::logout))
+        .routes(routes!(auth::password_reset))
+        .routes(routes!(auth::password_reset_confirm))
+        .routes(routes!(auth::me))
+        .routes(routes!(users::list_users))
+        .routes(routes!(users::batch_basic))
+        .routes(routes!(users::get_user, users::patch_user))
+        .routes(routes!(users::get_basic))
+        .routes(routes!(users::user_audit))
+}
+
 /// The service's API routes (system routes and layers are added by the caller).
-/// Builds the service from the shared platform pieces (tenant-service reached over HTTP at
-/// `TENANT_SERVICE_URL`) and returns its API routes.
-pub fn build(platform: &crm_runtime::Platform) -> Result<Router, String> {
-    let config = AuthConfig::from_env()?;
-    tracing::info!(bcrypt_cost = config.bcrypt_cost, hash_concurrency = config.hash_concurrency, base_domain = %config.base_domain, "auth-service configured");
-    let state = AppState::new(
-        platform.db.clone(),
-        platform.auth.clone(),
-        platform.registry.clone(),
-        platform.cursors.clone(),
-        config,
-        std::sync::Arc::new(crm_client_tenant::HttpTenantClient::from_env()),
-    );
-    Ok(router(state))
+pub fn router(state: AppState) -> axum::Router {
+    api().split_for_parts().0.with_state(state)
 }
 
-/// The OpenAPI document as JSON.
+/// The finished OpenAPI document as JSON.
 pub fn openapi() -> serde_json::Value {
-    use utoipa::OpenApi;
-    serde_json::to_value(ApiDoc::openapi()).unwrap_or_default()
+    crm_web::openapi::finish(api().split_for_parts().1, SERVICE)
 }
 
-pub fn router(state: AppState) -> Router {
-    use handlers::*;
-    use users::*;
-    Router::new()
-        .route("/api/v1/auth/register", post(register))
-        .route("/api/v1/auth/login", post(login))
-        .route("/api/v1/auth/refresh", post(refresh))
-        .route("/api/v1/auth/logout", post(logout))
-        .route("/api/v1/auth/password-reset", post(password_reset))
-        .route("/api/v1/auth/password-reset/confirm", post(password_reset_confirm))
-        .route("/api/v1/auth/me", get(me))
-        .route("/api/v1/users", get(list_users))
-        .route("/api/v1/users/basic", get(batch_basic))
-        .route("/api/v1/users/{id}", get(get_user).patch(patch_user))
-        .route("/api/v1/users/{id}/basic", get(get_basic))
-        .route("/api/v1/users/{id}/audit", get(user_audit))
-        .with_state(state)
+/// The service from the shared platform pieces and its settings (tenant-service reached
+/// over HTTP at `settings.tenant_service_url`). No background tasks.
+pub fn build(platform: &Platform, settings: Settings) -> Built {
+    tracing::info!(bcrypt_cost = settings.bcrypt_cost, hash_concurrency = settings.hash_concurrency, base_domain = %settings.base_domain, "auth-service configured");
+    let tenants = Arc::new(HttpTenantClient::new(ClientConfig::new(settings.tenant_service_url.clone())));
+    let state = AppState::new(platform.db.clone(), platform.auth.clone(), platform.registry.clone(), platform.cursors.clone(), settings, tenants);
+    Built { name: SERVICE, router: router(state), openapi: openapi(), tasks: Vec::new() }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    const OPERATIONS: &[(&str, &str)] = &[
+        ("/api/v1/auth/register", "post"),
+        ("/api/v1/auth/login", "post"),
+        ("/api/v1/auth/refresh", "post"),
+        ("/api/v1/auth/logout", "post"),
+        ("/api/v1/auth/password-reset", "post"),
+        ("/api/v1/auth/password-reset/confirm", "post"),
+        ("/api/v1/auth/me", "get"),
+        ("/api/v1/users", "get"),
+        ("/api/v1/users/basic", "get"),
+        ("/api/v1/users/{id}", "get"),
+        ("/api/v1/users/{id}", "patch"),
+        ("/api/v1/users/{id}/basic", "get"),
+        ("/api/v1/users/{id}/audit", "get"),
+    ];
+
     #[test]
-    fn openapi_lists_every_route() {
-        let doc = serde_json::to_value(ApiDoc::openapi()).expect("OpenAPI as JSON");
+    fn the_document_has_no_faults() {
+        let doc = openapi();
+        assert_eq!(crm_web::openapi::faults(&doc), Vec::<String>::new(), "{doc:#}");
+    }
+
+    #[test]
+    fn every_route_has_its_document_entry() {
+        let doc = openapi();
         let paths = doc["paths"].as_object().expect("paths");
-        for path in [
-            "/api/v1/auth/register",
-            "/api/v1/auth/login",
-            "/api/v1/auth/refresh",
-            "/api/v1/auth/logout",
-            "/api/v1/auth/password-reset",
-            "/api/v1/auth/password-reset/confirm",
-            "/api/v1/auth/me",
-            "/api/v1/users",
-            "/api/v1/users/basic",
-            "/api/v1/users/{id}",
-            "/api/v1/users/{id}/basic",
-            "/api/v1/users/{id}/audit",
-        ] {
-            assert!(paths.contains_key(path), "{path}");
+        let documented: usize = paths.values().map(|item| item.as_object().map_or(0, |ops| ops.len())).sum();
+        for (path, method) in OPERATIONS {
+            assert!(paths.get(*path).and_then(|item| item.get(*method)).is_some(), "{method} {path}");
         }
-        assert!(paths["/api/v1/users/{id}"].get("patch").is_some());
+        assert_eq!(documented, OPERATIONS.len(), "{:?}", paths.keys().collect::<Vec<_>>());
         assert!(doc["components"]["schemas"]["LoginResponse"].is_object());
+        assert_eq!(doc["paths"]["/api/v1/users/{id}"]["patch"]["operationId"], "auth_patch_user");
     }
 
     #[test]
     fn defaults_follow_the_issue() {
-        let c = AuthConfig::default();
+        let c = Settings::default();
         assert_eq!(c.bcrypt_cost, 12);
         assert_eq!(c.access_ttl, Duration::from_secs(86400));
         assert_eq!(c.refresh_ttl, Duration::from_secs(7 * 86400));
         assert_eq!(c.reset_ttl, Duration::from_secs(3600));
         assert_eq!((c.login_max_failures, c.login_window_secs), (5, 900));
         assert!(c.hash_concurrency >= 1);
+        assert!(!c.trust_forwarded_for);
     }
 }

@@ -5,8 +5,8 @@ use crm_runtime::Platform;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let settings = auth_service::Settings::from_env()?; // read first: a bad setting fails before anything starts
     let platform = Platform::start(SERVICE).await?;
-    let router = platform.finish(SERVICE, auth_service::build(&platform)?, auth_service::openapi());
-    platform.serve(SERVICE, router, DEFAULT_PORT).await?;
+    platform.run(auth_service::build(&platform, settings), DEFAULT_PORT).await?;
     Ok(())
 }

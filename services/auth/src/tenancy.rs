@@ -3,7 +3,7 @@
 //! * Public endpoints (login, password reset): the `Host` subdomain (`acme.<BASE_DOMAIN>`), a
 //!   `tenant` body field (subdomain or id) or the `X-Tenant-ID` header; when several are
 //!   given they must agree.
-//! * Authenticated endpoints: the token's tenant ([`Member`]); an `X-Tenant-ID` header or a
+//! * Authenticated endpoints: the token's tenant ([`Member`] around `Caller` or `Can<P>`); an `X-Tenant-ID` header or a
 //!   tenant subdomain in `Host` naming another tenant is refused with 403 `TENANT_MISMATCH`.
 
 use axum::extract::FromRequestParts;
@@ -35,7 +35,7 @@ impl FromRequestParts<AppState> for TenantHints {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         Ok(Self {
-            subdomain: host_subdomain(parts, &state.config.base_domain),
+            subdomain: host_subdomain(parts, &state.settings.base_domain),
             header: parts
                 .headers
                 .get(&crm_web::auth::X_TENANT_ID)
@@ -97,17 +97,22 @@ pub async fn active_tenant(state: &AppState, id: &TenantId) -> Result<TenantReco
     Ok(tenant)
 }
 
-/// An authenticated member of a tenant: [`AuthUser`] (token, `X-Tenant-ID`, guards) plus the
-/// `Host` rule: a request sent to another tenant's subdomain is refused.
+/// An authenticated member of a tenant: `C` ([`crm_web::Caller`] or
+/// `crm_web::Can<perm::X>`, which verify the token and check the permission) plus the `Host`
+/// rule: a request sent to another tenant's subdomain is refused (403 `TENANT_MISMATCH`),
+/// before the permission is checked. The token is verified once (cached by `AuthUser`).
 #[derive(Debug, Clone)]
-pub struct Member(pub AuthUser);
+pub struct Member<C>(pub C);
 
-impl FromRequestParts<AppState> for Member {
+impl<C> FromRequestParts<AppState> for Member<C>
+where
+    C: FromRequestParts<AppState, Rejection = ApiError> + Send,
+{
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let user = AuthUser::from_request_parts(parts, state).await?;
-        if let Some(subdomain) = host_subdomain(parts, &state.config.base_domain) {
+        if let Some(subdomain) = host_subdomain(parts, &state.settings.base_domain) {
             let host_tenant = state.registry.by_subdomain(&subdomain).await?;
             if host_tenant.map(|t| t.id) != Some(user.tenant_id) {
                 tracing::warn!(security_event = "tenant_mismatch", subdomain, "token used on another tenant's address");
@@ -118,6 +123,6 @@ impl FromRequestParts<AppState> for Member {
                 ));
             }
         }
-        Ok(Self(user))
+        Ok(Self(C::from_request_parts(parts, state).await?))
     }
 }

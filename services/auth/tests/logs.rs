@@ -11,6 +11,7 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crm_client_auth::subjects;
 use crm_testing::TEST_JWT_SECRET;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -78,9 +79,9 @@ async fn login_registration_and_reset_flows_log_no_secret() {
     let (_, refreshed) = app.post("/api/v1/auth/refresh", None, json!({"refresh_token": login["refresh_token"]})).await;
     bodies.push(app.post("/api/v1/auth/refresh", None, json!({"refresh_token": login["refresh_token"]})).await.1);
     bodies.push(app.get("/api/v1/auth/me", "not.a.token").await.1);
-    let mut requested = app.platform.events("user.password_reset_requested").await;
+    let mut requested = app.platform.events(subjects::USER_PASSWORD_RESET_REQUESTED).await;
     bodies.push(app.post("/api/v1/auth/password-reset", None, json!({"email": user.email, "tenant": subdomain})).await.1);
-    let reset_token = requested.wait_for(&tenant.id, "user.password_reset_requested", Duration::from_secs(10)).await.data["reset_token"]
+    let reset_token = requested.wait_for(&tenant.id, subjects::USER_PASSWORD_RESET_REQUESTED, Duration::from_secs(10)).await.data["reset_token"]
         .as_str()
         .unwrap()
         .to_owned();

@@ -1,7 +1,6 @@
-//! All SQL of auth-service. Every function takes the request's tenant-scoped transaction
-//! (tables unqualified, in the tenant schema); the only platform table written,
-//! `platform.token_revocations`, is schema-qualified so it commits with the change it
-//! records.
+//! Users (`users`), their audit trail (`user_audit`) and the token revocations their access
+//! changes write (`platform.token_revocations`, schema-qualified so it commits with the
+//! change it records).
 
 use chrono::{DateTime, Utc};
 use crm_client_auth::{UserAuditEntry, UserBasicInfo, UserDetails};
@@ -9,7 +8,7 @@ use crm_tenant::TenantTx;
 use tokio_postgres::Row;
 use tokio_postgres::types::{ToSql, Type};
 
-type Result<T> = std::result::Result<T, tokio_postgres::Error>;
+use super::Result;
 
 const USER_COLUMNS: &str = "id, email, first_name, last_name, role, status, email_verified, last_login_at, created_at";
 
@@ -24,16 +23,6 @@ fn user_from(row: &Row) -> UserDetails {
         email_verified: row.get(6),
         last_login_at: row.get(7),
         created_at: row.get(8),
-    }
-}
-
-pub fn basic(user: &UserDetails) -> UserBasicInfo {
-    UserBasicInfo {
-        id: user.id,
-        email: user.email.clone(),
-        first_name: user.first_name.clone(),
-        last_name: user.last_name.clone(),
-        role: user.role.clone(),
     }
 }
 
@@ -56,7 +45,7 @@ pub async fn insert_user(tx: &TenantTx<'_>, new: &NewUser<'_>) -> Result<UserDet
     );
     let row = tx
         .query_one(
-            &sql,
+            sql.as_str(),
             &[
                 &new.email,
                 &new.password_hash,
@@ -151,14 +140,14 @@ pub async fn update_user(tx: &TenantTx<'_>, id: i32, update: &UserForUpdate<'_>)
                 role = coalesce($4, role), status = coalesce($5, status), updated_at = now()
          WHERE id = $1 RETURNING {USER_COLUMNS}"
     );
-    let row = tx.query_one(&sql, &[&id, &update.first_name, &update.last_name, &update.role, &update.status]).await?;
+    let row = tx.query_one(sql.as_str(), &[&id, &update.first_name, &update.last_name, &update.role, &update.status]).await?;
     Ok(user_from(&row))
 }
 
 /// Sets a new password hash; returns the user.
 pub async fn set_password(tx: &TenantTx<'_>, id: i32, password_hash: &str) -> Result<Option<UserDetails>> {
     let sql = format!("UPDATE users SET password_hash = $2, updated_at = now() WHERE id = $1 RETURNING {USER_COLUMNS}");
-    Ok(tx.query_opt(&sql, &[&id, &password_hash]).await?.as_ref().map(user_from))
+    Ok(tx.query_opt(sql.as_str(), &[&id, &password_hash]).await?.as_ref().map(user_from))
 }
 
 /// Filters of `GET /users`.
@@ -250,14 +239,14 @@ pub async fn list_users(
         [&filter.role, &filter.status, &filter.search, &after_id, &after_text, &after_at, &(limit + 1)];
     // $5/$6 are unused by some sorts: their types are given here instead of inferred.
     let types = [Type::TEXT, Type::TEXT, Type::TEXT, Type::INT4, Type::TEXT, Type::TIMESTAMPTZ, Type::INT8];
-    let stmt = tx.prepare_typed_cached(&sql, &types).await?;
+    let stmt = tx.prepare_typed_cached(sql.as_str(), &types).await?;
     let rows = tx.query(&stmt, &params).await?;
     Ok(rows.iter().map(user_from).collect())
 }
 
 pub async fn count_users(tx: &TenantTx<'_>, filter: &UserFilter<'_>) -> Result<i64> {
     let sql = format!("SELECT count(*) FROM users WHERE {USER_FILTER}");
-    Ok(tx.query_one(&sql, &[&filter.role, &filter.status, &filter.search]).await?.get(0))
+    Ok(tx.query_one(sql.as_str(), &[&filter.role, &filter.status, &filter.search]).await?.get(0))
 }
 
 pub async fn insert_audit(
@@ -319,108 +308,4 @@ pub async fn record_revocation(tx: &TenantTx<'_>, user_id: i32, deactivated: boo
         .await?;
     tx.execute(&stmt, &[&tx.tenant_id().to_string(), &user_id, &deactivated]).await?;
     Ok(())
-}
-
-// ---- refresh tokens ----------------------------------------------------------------------
-
-pub struct NewRefreshToken<'a> {
-    pub jti: &'a str,
-    pub token_hash: &'a str,
-    pub user_id: i32,
-    pub family_id: &'a str,
-    pub expires_at: DateTime<Utc>,
-}
-
-pub async fn insert_refresh(tx: &TenantTx<'_>, new: &NewRefreshToken<'_>) -> Result<()> {
-    let stmt = tx
-        .prepare_cached(
-            "INSERT INTO refresh_tokens (jti, token_hash, user_id, family_id, expires_at) VALUES ($1, $2, $3, $4, $5)",
-        )
-        .await?;
-    tx.execute(&stmt, &[&new.jti, &new.token_hash, &new.user_id, &new.family_id, &new.expires_at]).await?;
-    Ok(())
-}
-
-pub struct RefreshRow {
-    pub jti: String,
-    pub user_id: i32,
-    pub family_id: String,
-    pub replaced_by: Option<String>,
-    pub revoked_at: Option<DateTime<Utc>>,
-}
-
-/// The stored refresh token with this hash, locked (two refreshes of one token serialize:
-/// the second sees it rotated).
-pub async fn refresh_for_update(tx: &TenantTx<'_>, token_hash: &str) -> Result<Option<RefreshRow>> {
-    let stmt = tx
-        .prepare_cached(
-            "SELECT jti, user_id, family_id, replaced_by, revoked_at FROM refresh_tokens WHERE token_hash = $1 FOR UPDATE",
-        )
-        .await?;
-    Ok(tx.query_opt(&stmt, &[&token_hash]).await?.map(|r| RefreshRow {
-        jti: r.get(0),
-        user_id: r.get(1),
-        family_id: r.get(2),
-        replaced_by: r.get(3),
-        revoked_at: r.get(4),
-    }))
-}
-
-pub async fn mark_rotated(tx: &TenantTx<'_>, jti: &str, replaced_by: &str) -> Result<()> {
-    let stmt =
-        tx.prepare_cached("UPDATE refresh_tokens SET revoked_at = now(), replaced_by = $2 WHERE jti = $1").await?;
-    tx.execute(&stmt, &[&jti, &replaced_by]).await?;
-    Ok(())
-}
-
-/// Revokes every live token of a family; returns how many.
-pub async fn revoke_family(tx: &TenantTx<'_>, family_id: &str) -> Result<u64> {
-    let stmt = tx
-        .prepare_cached("UPDATE refresh_tokens SET revoked_at = now() WHERE family_id = $1 AND revoked_at IS NULL")
-        .await?;
-    tx.execute(&stmt, &[&family_id]).await
-}
-
-/// Revokes every live refresh token of a user (deactivation, password reset).
-pub async fn revoke_user_refresh(tx: &TenantTx<'_>, user_id: i32) -> Result<u64> {
-    let stmt = tx
-        .prepare_cached("UPDATE refresh_tokens SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL")
-        .await?;
-    tx.execute(&stmt, &[&user_id]).await
-}
-
-// ---- password reset tokens ---------------------------------------------------------------
-
-pub async fn insert_reset(tx: &TenantTx<'_>, id: &str, user_id: i32, token_hash: &str, expires_at: DateTime<Utc>) -> Result<()> {
-    let stmt = tx
-        .prepare_cached("INSERT INTO password_reset_tokens (id, user_id, token, expires_at) VALUES ($1, $2, $3, $4)")
-        .await?;
-    tx.execute(&stmt, &[&id, &user_id, &token_hash, &expires_at]).await?;
-    Ok(())
-}
-
-/// Whether the token is usable now (unused, unexpired), without using it.
-pub async fn reset_is_valid(tx: &TenantTx<'_>, token_hash: &str) -> Result<bool> {
-    let stmt = tx
-        .prepare_cached(
-            "SELECT EXISTS (SELECT 1 FROM password_reset_tokens WHERE token = $1 AND NOT used AND expires_at > now())",
-        )
-        .await?;
-    Ok(tx.query_one(&stmt, &[&token_hash]).await?.get(0))
-}
-
-/// Uses the token (exactly once under concurrency) and every other open token of the same
-/// user; returns the user id, or `None` when the token is unknown, used or expired.
-pub async fn consume_reset(tx: &TenantTx<'_>, token_hash: &str) -> Result<Option<i32>> {
-    let stmt = tx
-        .prepare_cached(
-            "UPDATE password_reset_tokens SET used = true
-             WHERE token = $1 AND NOT used AND expires_at > now() RETURNING user_id",
-        )
-        .await?;
-    let Some(user_id) = tx.query_opt(&stmt, &[&token_hash]).await?.map(|r| r.get::<_, i32>(0)) else {
-        return Ok(None);
-    };
-    tx.execute("UPDATE password_reset_tokens SET used = true WHERE user_id = $1 AND NOT used", &[&user_id]).await?;
-    Ok(Some(user_id))
 }

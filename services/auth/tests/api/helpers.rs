@@ -1,15 +1,16 @@
 //! Test app: the real tenant-service and auth-service routers served on free ports in this
-//! process (real HTTP between them), over the test database and the local NATS.
+//! process (real HTTP between them), over the test database and the local NATS. Requests go
+//! through `crm_testing::TestClient`.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use auth_service::{AppState, AuthConfig};
+use auth_service::{AppState, Settings};
 use crm_client_auth::LoginResponse;
 use crm_client_tenant::{ClientConfig, HttpTenantClient};
 use crm_tenant::TenantId;
-use crm_testing::{TEST_OPERATOR_TOKEN, TestPlatform};
-use reqwest::{Method, RequestBuilder, Response, StatusCode};
+use crm_testing::{TEST_OPERATOR_TOKEN, TestClient, TestPlatform};
+use reqwest::{Method, RequestBuilder, StatusCode};
 use serde_json::{Value, json};
 
 pub const PASSWORD: &str = "correct horse battery";
@@ -17,8 +18,10 @@ pub const BASE_DOMAIN: &str = "crm.localhost";
 
 pub struct TestApp {
     pub platform: TestPlatform,
-    pub auth_url: String,
-    pub tenant_url: String,
+    /// auth-service.
+    pub api: TestClient,
+    /// tenant-service.
+    pub tenant_api: TestClient,
     pub http: reqwest::Client,
 }
 
@@ -51,34 +54,48 @@ impl Session {
     }
 }
 
-pub fn test_config() -> AuthConfig {
-    AuthConfig { bcrypt_cost: 4, hash_concurrency: 2, base_domain: BASE_DOMAIN.to_owned(), ..AuthConfig::default() }
+pub fn test_settings() -> Settings {
+    Settings { bcrypt_cost: 4, hash_concurrency: 2, base_domain: BASE_DOMAIN.to_owned(), ..Settings::default() }
+}
+
+/// The state of a real tenant-service on `platform` (default settings).
+pub fn tenant_state(platform: &TestPlatform) -> tenant_service::AppState {
+    tenant_service::AppState::new(
+        platform.db.clone(),
+        tenant_service::Schemas::connect(&crm_testing::test_db_config()).expect("test database settings"),
+        platform.auth.clone(),
+        platform.registry.clone(),
+        platform.cursors.clone(),
+        tenant_service::Settings::default(),
+    )
 }
 
 pub async fn spawn_app() -> TestApp {
-    spawn_app_with(test_config()).await
+    spawn_app_with(test_settings()).await
 }
 
-pub async fn spawn_app_with(config: AuthConfig) -> TestApp {
+pub async fn spawn_app_with(settings: Settings) -> TestApp {
     let platform = TestPlatform::start().await;
-    let tenant_state = tenant_service::AppState::new(platform.db.clone(), platform.auth.clone(), platform.registry.clone(), platform.cursors.clone(), tenant_service::TenantConfig::default());
+    let tenant_state = tenant_state(&platform);
     let tenant_url = platform.serve("tenant-service", tenant_service::router(tenant_state)).await;
     let state = AppState::new(
         platform.db.clone(),
         platform.auth.clone(),
         platform.registry.clone(),
         platform.cursors.clone(),
-        config,
+        settings,
         Arc::new(HttpTenantClient::new(ClientConfig::new(tenant_url.clone()))),
     );
     let auth_url = platform.serve("auth-service", auth_service::router(state)).await;
-    TestApp { platform, auth_url, tenant_url, http: reqwest::Client::new() }
+    let api = TestClient::new(auth_url);
+    let tenant_api = TestClient::new(tenant_url);
+    let http = api.http.clone();
+    TestApp { platform, api, tenant_api, http }
 }
 
-pub async fn json(resp: Response) -> (StatusCode, Value) {
-    let status = resp.status();
-    let body = resp.json::<Value>().await.unwrap_or(Value::Null);
-    (status, body)
+/// Status and body of a response, as the tests compare them.
+fn parts(resp: crm_testing::Response) -> (StatusCode, Value) {
+    (resp.status, resp.body)
 }
 
 pub fn unique(prefix: &str) -> String {
@@ -86,24 +103,26 @@ pub fn unique(prefix: &str) -> String {
 }
 
 impl TestApp {
+    /// A request to auth-service, for anything the shortcuts below do not cover.
     pub fn request(&self, method: Method, path: &str, token: Option<&str>) -> RequestBuilder {
-        let req = self.http.request(method, format!("{}{path}", self.auth_url));
-        match token {
-            Some(t) => req.bearer_auth(t),
-            None => req,
-        }
+        self.api.builder(method, path, token)
+    }
+
+    /// Sends a built request (to any service) and reads status and body.
+    pub async fn send(&self, req: RequestBuilder) -> (StatusCode, Value) {
+        parts(self.api.send(req).await)
     }
 
     pub async fn get(&self, path: &str, token: &str) -> (StatusCode, Value) {
-        json(self.request(Method::GET, path, Some(token)).send().await.expect("request")).await
+        parts(self.api.get(path, token).await)
     }
 
     pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> (StatusCode, Value) {
-        json(self.request(Method::POST, path, token).json(&body).send().await.expect("request")).await
+        parts(self.api.request(Method::POST, path, token, Some(body)).await)
     }
 
     pub async fn patch(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
-        json(self.request(Method::PATCH, path, Some(token)).json(&body).send().await.expect("request")).await
+        parts(self.api.patch(path, token, body).await)
     }
 
     /// Signs up a tenant (as the platform operator: no signup throttle) and returns its id,
@@ -111,15 +130,11 @@ impl TestApp {
     pub async fn signup(&self) -> (TenantId, String, String) {
         let subdomain = unique("t");
         let subdomain = subdomain[..subdomain.len().min(30)].to_owned();
-        let resp = self
-            .http
-            .post(format!("{}/api/v1/tenants", self.tenant_url))
-            .bearer_auth(TEST_OPERATOR_TOKEN)
-            .json(&json!({"name": "Acme", "subdomain": subdomain, "admin_email": format!("admin@{subdomain}.io")}))
-            .send()
-            .await
-            .expect("signup");
-        let (status, body) = json(resp).await;
+        let (status, body) = parts(
+            self.tenant_api
+                .post("/api/v1/tenants", TEST_OPERATOR_TOKEN, json!({"name": "Acme", "subdomain": subdomain, "admin_email": format!("admin@{subdomain}.io")}))
+                .await,
+        );
         assert_eq!(status, StatusCode::CREATED, "{body}");
         let id = TenantId::parse(body["tenant"]["id"].as_str().expect("tenant id")).expect("ulid");
         self.platform.watch_tenant(&id);
@@ -146,15 +161,8 @@ impl TestApp {
 
     /// An invitation for `email` with `role`, made by the tenant's admin.
     pub async fn invite(&self, tenant: &Tenant, email: &str, role: &str) -> String {
-        let resp = self
-            .http
-            .post(format!("{}/api/v1/tenants/{}/invitations", self.tenant_url, tenant.id))
-            .bearer_auth(tenant.admin.access())
-            .json(&json!({"email": email, "role": role}))
-            .send()
-            .await
-            .expect("invite");
-        let (status, body) = json(resp).await;
+        let path = format!("/api/v1/tenants/{}/invitations", tenant.id);
+        let (status, body) = parts(self.tenant_api.post(&path, tenant.admin.access(), json!({"email": email, "role": role})).await);
         assert_eq!(status, StatusCode::CREATED, "{body}");
         body["token"].as_str().expect("token").to_owned()
     }

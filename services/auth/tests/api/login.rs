@@ -1,16 +1,17 @@
 use std::time::Duration;
 
+use crm_client_auth::subjects;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{BASE_DOMAIN, PASSWORD, json as body_of, spawn_app};
+use crate::helpers::{BASE_DOMAIN, PASSWORD, spawn_app};
 
 #[tokio::test]
 async fn login_with_the_tenant_from_the_body_the_host_or_the_header() {
     let app = spawn_app().await;
     let tenant = app.tenant().await;
     let user = app.user(&tenant, "sales_rep").await;
-    let mut logins = app.platform.events("user.login").await;
+    let mut logins = app.platform.events(subjects::USER_LOGIN).await;
 
     let (status, body) = app.login(&tenant, &user.email.to_uppercase(), PASSWORD).await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -41,7 +42,7 @@ async fn login_with_the_tenant_from_the_body_the_host_or_the_header() {
         .unwrap();
     assert_eq!(by_header.status(), StatusCode::OK);
 
-    let event = logins.wait_for(&tenant.id, "user.login", Duration::from_secs(10)).await;
+    let event = logins.wait_for(&tenant.id, subjects::USER_LOGIN, Duration::from_secs(10)).await;
     assert_eq!(event.data["id"], user.id());
     assert_eq!(event.actor.as_deref(), Some(user.id().to_string().as_str()));
 }
@@ -123,16 +124,13 @@ async fn five_failures_per_ip_and_email_then_429_with_retry_after() {
     }
     // The 6th attempt is refused before the password is even checked, right or wrong.
     let resp = app
-        .request(reqwest::Method::POST, "/api/v1/auth/login", None)
-        .json(&json!({"email": user.email, "password": PASSWORD, "tenant": tenant.subdomain}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
-    let retry_after: u64 = resp.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+        .api
+        .request(reqwest::Method::POST, "/api/v1/auth/login", None, Some(json!({"email": user.email, "password": PASSWORD, "tenant": tenant.subdomain})))
+        .await;
+    assert_eq!(resp.status, StatusCode::TOO_MANY_REQUESTS);
+    let retry_after: u64 = resp.header("retry-after").unwrap().parse().unwrap();
     assert!((1..=900).contains(&retry_after), "{retry_after}");
-    let (_, body) = body_of(resp).await;
-    assert_eq!(body["code"], "RATE_LIMITED");
+    assert_eq!(resp.body["code"], "RATE_LIMITED");
 
     // Another account from the same address is not affected; successes do not count.
     for _ in 0..6 {

@@ -1,15 +1,16 @@
 use std::time::Duration;
 
+use crm_client_auth::subjects;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{PASSWORD, json, spawn_app, unique};
+use crate::helpers::{PASSWORD, spawn_app, unique};
 
 #[tokio::test]
 async fn registration_by_invitation_creates_the_user_with_the_invited_role() {
     let app = spawn_app().await;
     let (tenant, subdomain, admin_token) = app.signup().await;
-    let mut created = app.platform.events("user.created").await;
+    let mut created = app.platform.events(subjects::USER_CREATED).await;
     let (status, body) = app.register(&admin_token, PASSWORD).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     assert_eq!(body["token_type"], "Bearer");
@@ -28,13 +29,13 @@ async fn registration_by_invitation_creates_the_user_with_the_invited_role() {
     assert_eq!(me["id"], body["user"]["id"]);
     assert!(me["permissions"].as_array().unwrap().contains(&json!("users:write:all")));
 
-    let event = created.wait_for(&tenant, "user.created", Duration::from_secs(10)).await;
+    let event = created.wait_for(&tenant, subjects::USER_CREATED, Duration::from_secs(10)).await;
     assert_eq!(event.data["email"], format!("admin@{subdomain}.io"));
     assert_eq!(event.data["role"], "admin");
     assert!(event.data.get("password_hash").is_none());
 
     // The invitation is used up.
-    let (status, invitation) = json(app.http.get(format!("{}/api/v1/invitations/{admin_token}", app.tenant_url)).send().await.unwrap()).await;
+    let (status, invitation) = app.send(app.tenant_api.builder(reqwest::Method::GET, &format!("/api/v1/invitations/{admin_token}"), None)).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(invitation["status"], "accepted");
     let (status, body) = app.register(&admin_token, PASSWORD).await;
@@ -108,24 +109,10 @@ async fn revoked_invitations_cannot_register() {
     let app = spawn_app().await;
     let tenant = app.tenant().await;
     let token = app.invite(&tenant, &format!("{}@x.io", unique("r")), "viewer").await;
-    let (_, list) = json(
-        app.http
-            .get(format!("{}/api/v1/tenants/{}/invitations?status=pending", app.tenant_url, tenant.id))
-            .bearer_auth(tenant.admin.access())
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let list = app.tenant_api.get(&format!("/api/v1/tenants/{}/invitations?status=pending", tenant.id), tenant.admin.access()).await.body;
     let id = list["data"][0]["id"].as_str().unwrap().to_owned();
-    let resp = app
-        .http
-        .delete(format!("{}/api/v1/tenants/{}/invitations/{id}", app.tenant_url, tenant.id))
-        .bearer_auth(tenant.admin.access())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    let resp = app.tenant_api.delete(&format!("/api/v1/tenants/{}/invitations/{id}", tenant.id), tenant.admin.access()).await;
+    assert_eq!(resp.status, StatusCode::NO_CONTENT);
     let (status, body) = app.register(&token, PASSWORD).await;
     assert_eq!(status, StatusCode::GONE, "{body}");
     assert_eq!(body["code"], "INVITATION_REVOKED");

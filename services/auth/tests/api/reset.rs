@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use crm_client_auth::subjects;
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -12,13 +13,13 @@ async fn reset_flow_changes_the_password_once_and_ends_sessions() {
     let app = spawn_app().await;
     let tenant = app.tenant().await;
     let user = app.user(&tenant, "sales_rep").await;
-    let mut requested = app.platform.events("user.password_reset_requested").await;
-    let mut done = app.platform.events("user.password_reset").await;
+    let mut requested = app.platform.events(subjects::USER_PASSWORD_RESET_REQUESTED).await;
+    let mut done = app.platform.events(subjects::USER_PASSWORD_RESET).await;
 
     let (status, body) = app.post("/api/v1/auth/password-reset", None, json!({"email": user.email, "tenant": tenant.subdomain})).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
     assert!(!body.to_string().contains("token"), "{body}");
-    let event = requested.wait_for(&tenant.id, "user.password_reset_requested", Duration::from_secs(10)).await;
+    let event = requested.wait_for(&tenant.id, subjects::USER_PASSWORD_RESET_REQUESTED, Duration::from_secs(10)).await;
     assert_eq!(event.data["id"], user.id());
     let token = event.data["reset_token"].as_str().unwrap().to_owned();
     assert!(event.data["expires_at"].is_string());
@@ -33,7 +34,7 @@ async fn reset_flow_changes_the_password_once_and_ends_sessions() {
 
     let resp = app.request(reqwest::Method::POST, "/api/v1/auth/password-reset/confirm", None).json(&json!({"token": token, "new_password": "a new password"})).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::NO_CONTENT);
-    done.wait_for(&tenant.id, "user.password_reset", Duration::from_secs(10)).await;
+    done.wait_for(&tenant.id, subjects::USER_PASSWORD_RESET, Duration::from_secs(10)).await;
 
     // Single use.
     let (status, body) = app.post("/api/v1/auth/password-reset/confirm", None, json!({"token": token, "new_password": "another password"})).await;
@@ -56,7 +57,7 @@ async fn reset_flow_changes_the_password_once_and_ends_sessions() {
 async fn reset_requests_never_tell_whether_an_account_exists() {
     let app = spawn_app().await;
     let tenant = app.tenant().await;
-    let mut requested = app.platform.events("user.password_reset_requested").await;
+    let mut requested = app.platform.events(subjects::USER_PASSWORD_RESET_REQUESTED).await;
     for body in [
         json!({"email": "nobody@nowhere.io", "tenant": tenant.subdomain}),
         json!({"email": tenant.admin.email, "tenant": "no-such-tenant-zz"}),
@@ -67,7 +68,7 @@ async fn reset_requests_never_tell_whether_an_account_exists() {
         assert_eq!(answer["message"], "if an account with this email exists, a reset link is on its way");
     }
     // Only the real account got a token.
-    assert_eq!(requested.count_within(&tenant.id, "user.password_reset_requested", Duration::from_secs(2)).await, 1);
+    assert_eq!(requested.count_within(&tenant.id, subjects::USER_PASSWORD_RESET_REQUESTED, Duration::from_secs(2)).await, 1);
     let (status, _) = app.post("/api/v1/auth/password-reset", None, json!({"email": "not an email", "tenant": tenant.subdomain})).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 }
@@ -76,10 +77,10 @@ async fn reset_requests_never_tell_whether_an_account_exists() {
 async fn expired_reset_tokens_are_refused() {
     let app = spawn_app().await;
     let tenant = app.tenant().await;
-    let mut requested = app.platform.events("user.password_reset_requested").await;
+    let mut requested = app.platform.events(subjects::USER_PASSWORD_RESET_REQUESTED).await;
     let (status, _) = app.post("/api/v1/auth/password-reset", None, json!({"email": tenant.admin.email, "tenant": tenant.subdomain})).await;
     assert_eq!(status, StatusCode::ACCEPTED);
-    let token = requested.wait_for(&tenant.id, "user.password_reset_requested", Duration::from_secs(10)).await.data["reset_token"].as_str().unwrap().to_owned();
+    let token = requested.wait_for(&tenant.id, subjects::USER_PASSWORD_RESET_REQUESTED, Duration::from_secs(10)).await.data["reset_token"].as_str().unwrap().to_owned();
     let client = app.platform.pool.get().await.unwrap();
     client
         .execute(&format!("UPDATE {}.password_reset_tokens SET expires_at = now() - interval '1 second'", tenant.id.schema().as_str()), &[])

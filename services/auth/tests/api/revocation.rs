@@ -4,18 +4,19 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crm_client_auth::subjects;
 use crm_testing::TestPlatform;
 use crm_web::{RevocationConfig, RevocationGuard};
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{json as body_of, spawn_app, until_status};
+use crate::helpers::{spawn_app, until_status};
 
 /// tenant-service served by a platform of its own (its own revocation guard, poller and
 /// subscription): "another service" that never talks to auth-service.
 async fn other_service() -> (TestPlatform, String) {
     let platform = TestPlatform::start().await;
-    let state = tenant_service::AppState::new(platform.db.clone(), platform.auth.clone(), platform.registry.clone(), platform.cursors.clone(), tenant_service::TenantConfig::default());
+    let state = crate::helpers::tenant_state(&platform);
     let url = platform.serve("tenant-service", tenant_service::router(state)).await;
     (platform, url)
 }
@@ -48,8 +49,7 @@ async fn a_demoted_user_is_refused_within_a_second_in_every_service() {
     .await;
     let elapsed = changed.elapsed();
     assert!(elapsed < Duration::from_secs(1), "{elapsed:?}");
-    let resp = app.http.get(&invitations).bearer_auth(manager.access()).send().await.unwrap();
-    let (_, body) = body_of(resp).await;
+    let (_, body) = app.send(app.http.get(&invitations).bearer_auth(manager.access())).await;
     assert_eq!(body["code"], "TOKEN_REVOKED");
 
     // A new login carries the new role: a viewer may not read invitations (403, not 401).
@@ -74,11 +74,11 @@ async fn a_deactivated_user_is_refused_everywhere_and_cannot_come_back_by_refres
     let tenant_path = format!("{other_url}/api/v1/tenants/{}", tenant.id);
     assert_eq!(app.http.get(&tenant_path).bearer_auth(rep.access()).send().await.unwrap().status(), StatusCode::OK);
 
-    let mut deactivated = app.platform.events("user.deactivated").await;
+    let mut deactivated = app.platform.events(subjects::USER_DEACTIVATED).await;
     let (status, user) = app.patch(&format!("/api/v1/users/{}", rep.id()), tenant.admin.access(), json!({"status": "inactive"})).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(user["status"], "inactive");
-    let event = deactivated.wait_for(&tenant.id, "user.deactivated", Duration::from_secs(10)).await;
+    let event = deactivated.wait_for(&tenant.id, subjects::USER_DEACTIVATED, Duration::from_secs(10)).await;
     assert_eq!(event.data["id"], rep.id());
 
     until_status(&app, "/api/v1/auth/me", rep.access(), StatusCode::UNAUTHORIZED, Duration::from_secs(1)).await;

@@ -1,5 +1,6 @@
 //! /users: list, detail, basic lookups, PATCH rules, audit trail.
 
+use crm_client_auth::subjects;
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -134,16 +135,16 @@ async fn patch_rules_and_audit_trail() {
     assert_eq!(app.patch("/api/v1/users/999", tenant.admin.access(), json!({"role": "viewer"})).await.0, StatusCode::NOT_FOUND);
 
     // Admin: role.
-    let mut updated = app.platform.events("user.updated").await;
+    let mut updated = app.platform.events(subjects::USER_UPDATED).await;
     let (status, user) = app.patch(&path, tenant.admin.access(), json!({"role": "manager"})).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(user["role"], "manager");
     // Same value again: nothing to record.
     assert_eq!(app.patch(&path, tenant.admin.access(), json!({"role": "manager"})).await.0, StatusCode::OK);
-    let event = updated.wait_for(&tenant.id, "user.updated", std::time::Duration::from_secs(10)).await;
+    let event = updated.wait_for(&tenant.id, subjects::USER_UPDATED, std::time::Duration::from_secs(10)).await;
     assert_eq!(event.data["id"], rep.id());
     // One event for the names, one for the role, none for the no-op.
-    assert_eq!(updated.count_within(&tenant.id, "user.updated", std::time::Duration::from_secs(2)).await, 2);
+    assert_eq!(updated.count_within(&tenant.id, subjects::USER_UPDATED, std::time::Duration::from_secs(2)).await, 2);
 
     let (status, audit) = app.get(&format!("{path}/audit"), tenant.admin.access()).await;
     assert_eq!(status, StatusCode::OK, "{audit}");

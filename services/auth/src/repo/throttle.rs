@@ -1,0 +1,47 @@
+//! Fixed-window hit counters in `platform.rate_limits` (login failures, reset requests),
+//! written in the use case's tenant transaction (the table is schema-qualified). Commit the
+//! transaction even when refusing, so refused attempts count.
+//!
+//! The same SQL as `crm_tenant::throttle`, which still takes a raw `Transaction` that a
+//! [`TenantTx`] no longer hands out.
+
+use crm_tenant::TenantTx;
+
+use super::Result;
+
+/// Counts one hit in the current window of `window_secs` and returns the hits so far in it
+/// and the seconds until the window ends (at least 1).
+pub async fn count_hit(tx: &TenantTx<'_>, bucket: &str, window_secs: i64) -> Result<(i32, i64)> {
+    let stmt = tx
+        .prepare_cached(
+            "WITH w AS (SELECT to_timestamp(floor(extract(epoch FROM now()) / $2::float8) * $2::float8) AS start)
+             INSERT INTO platform.rate_limits (bucket, window_start, hits)
+             SELECT $1, w.start, 1 FROM w
+             ON CONFLICT (bucket, window_start) DO UPDATE SET hits = rate_limits.hits + 1
+             RETURNING hits, ceil(extract(epoch FROM window_start + make_interval(secs => $2::float8) - now()))::bigint",
+        )
+        .await?;
+    let row = tx.query_one(&stmt, &[&bucket, &(window_secs as f64)]).await?;
+    Ok((row.get(0), row.get::<_, i64>(1).max(1)))
+}
+
+/// The hits counted so far in the current window, without counting one (0 when none), and
+/// the seconds until the window ends.
+pub async fn current_hits(tx: &TenantTx<'_>, bucket: &str, window_secs: i64) -> Result<(i32, i64)> {
+    let stmt = tx
+        .prepare_cached(
+            "WITH w AS (SELECT to_timestamp(floor(extract(epoch FROM now()) / $2::float8) * $2::float8) AS start)
+             SELECT coalesce((SELECT hits FROM platform.rate_limits r, w WHERE r.bucket = $1 AND r.window_start = w.start), 0),
+                    ceil(extract(epoch FROM (SELECT start FROM w) + make_interval(secs => $2::float8) - now()))::bigint",
+        )
+        .await?;
+    let row = tx.query_one(&stmt, &[&bucket, &(window_secs as f64)]).await?;
+    Ok((row.get(0), row.get::<_, i64>(1).max(1)))
+}
+
+/// Forgets every window of `bucket` (e.g. after a successful login).
+pub async fn reset(tx: &TenantTx<'_>, bucket: &str) -> Result<()> {
+    let stmt = tx.prepare_cached("DELETE FROM platform.rate_limits WHERE bucket = $1").await?;
+    tx.execute(&stmt, &[&bucket]).await?;
+    Ok(())
+}
