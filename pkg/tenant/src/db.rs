@@ -231,6 +231,28 @@ pub struct PlatformTx<'a> {
 }
 
 impl<'a> PlatformTx<'a> {
+    /// Creates `tenant`'s schema if needed and applies every tenant migration set, inside
+    /// this transaction: the tenant's registry row, its schema and its tables commit or
+    /// vanish together. The transaction stays scoped to `platform` afterwards.
+    pub async fn provision_schema(&self, tenant: &TenantId) -> Result<(), crm_database::migrate::MigrateError> {
+        crm_database::migrate::provision_schema(&self.inner.tx, tenant.schema().as_str()).await?;
+        self.rescope().await
+    }
+
+    /// Drops `tenant`'s schema with everything in it (and its migration registry rows),
+    /// inside this transaction.
+    pub async fn drop_schema(&self, tenant: &TenantId) -> Result<(), crm_database::migrate::MigrateError> {
+        crm_database::migrate::drop_schema(&self.inner.tx, tenant.schema().as_str()).await?;
+        self.rescope().await
+    }
+
+    /// Back to the `platform` scope after DDL that moved the search path.
+    async fn rescope(&self) -> Result<(), crm_database::migrate::MigrateError> {
+        let stmt = self.inner.tx.prepare_cached("SELECT set_config('search_path', $1 || ', public', true)").await?;
+        self.inner.tx.execute(&stmt, &[&PLATFORM_SCHEMA]).await?;
+        Ok(())
+    }
+
     pub async fn commit(self) -> Result<(), DbError> {
         Ok(self.inner.tx.commit().await?)
     }

@@ -1,13 +1,14 @@
 //! Fixed-window hit counters in `platform.rate_limits`, shared by every replica (signup
 //! throttle of tenant-service, login failures of auth-service). The functions take any
-//! transaction (a [`crate::PlatformTx`] or a [`crate::TenantTx`] derefs to one): the table is
-//! schema-qualified. Commit the transaction even when refusing, so refused attempts count.
+//! scoped transaction (a [`crate::PlatformTx`] or a [`crate::TenantTx`] derefs to a
+//! [`Scoped`]): the table is schema-qualified. Commit the transaction even when refusing, so
+//! refused attempts count.
 
-use deadpool_postgres::Transaction;
+use crate::{DbError, Scoped};
 
 /// Counts one hit in the current window of `window_secs` and returns the hits so far in it
 /// and the seconds until the window ends (at least 1).
-pub async fn count_hit(tx: &Transaction<'_>, bucket: &str, window_secs: i64) -> Result<(i32, i64), tokio_postgres::Error> {
+pub async fn count_hit(tx: &Scoped<'_>, bucket: &str, window_secs: i64) -> Result<(i32, i64), DbError> {
     let stmt = tx
         .prepare_cached(
             "WITH w AS (SELECT to_timestamp(floor(extract(epoch FROM now()) / $2::float8) * $2::float8) AS start)
@@ -23,7 +24,7 @@ pub async fn count_hit(tx: &Transaction<'_>, bucket: &str, window_secs: i64) -> 
 
 /// The hits counted so far in the current window, without counting one (0 when none), and
 /// the seconds until the window ends.
-pub async fn current_hits(tx: &Transaction<'_>, bucket: &str, window_secs: i64) -> Result<(i32, i64), tokio_postgres::Error> {
+pub async fn current_hits(tx: &Scoped<'_>, bucket: &str, window_secs: i64) -> Result<(i32, i64), DbError> {
     let stmt = tx
         .prepare_cached(
             "WITH w AS (SELECT to_timestamp(floor(extract(epoch FROM now()) / $2::float8) * $2::float8) AS start)
@@ -36,7 +37,7 @@ pub async fn current_hits(tx: &Transaction<'_>, bucket: &str, window_secs: i64) 
 }
 
 /// Forgets every window of `bucket` (e.g. after a successful login).
-pub async fn reset(tx: &Transaction<'_>, bucket: &str) -> Result<(), tokio_postgres::Error> {
+pub async fn reset(tx: &Scoped<'_>, bucket: &str) -> Result<(), DbError> {
     let stmt = tx.prepare_cached("DELETE FROM platform.rate_limits WHERE bucket = $1").await?;
     tx.execute(&stmt, &[&bucket]).await?;
     Ok(())

@@ -513,3 +513,13 @@ impl From<crm_events::PublishError> for ApiError {
         }
     }
 }
+
+/// Schema DDL (tenant provisioning, deletion): a lost connection is 503, anything else a bug.
+impl From<crm_database::migrate::MigrateError> for ApiError {
+    fn from(err: crm_database::migrate::MigrateError) -> Self {
+        match err {
+            crm_database::migrate::MigrateError::Db(e) => e.into(),
+            other => Self::internal(other),
+        }
+    }
+}

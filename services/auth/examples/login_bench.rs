@@ -105,7 +105,6 @@ async fn main() {
     let platform = TestPlatform::start().await;
     let tenant_state = tenant_service::AppState::new(
         platform.db.clone(),
-        tenant_service::Schemas::connect(&crm_testing::test_db_config()).expect("test database settings"),
         platform.auth.clone(),
         platform.registry.clone(),
         platform.cursors.clone(),

@@ -3,8 +3,9 @@
 //! * Public endpoints (login, password reset): the `Host` subdomain (`acme.<BASE_DOMAIN>`), a
 //!   `tenant` body field (subdomain or id) or the `X-Tenant-ID` header; when several are
 //!   given they must agree.
-//! * Authenticated endpoints: the token's tenant ([`Member`] around `Caller` or `Can<P>`); an `X-Tenant-ID` header or a
-//!   tenant subdomain in `Host` naming another tenant is refused with 403 `TENANT_MISMATCH`.
+//! * Authenticated endpoints: the token's tenant; an `X-Tenant-ID` header or a tenant
+//!   subdomain in `Host` naming another tenant is refused with 403 `TENANT_MISMATCH` by the
+//!   shared `AuthUser` extractor, in every service.
 
 use axum::extract::FromRequestParts;
 use axum::http::StatusCode;
@@ -12,7 +13,7 @@ use axum::http::header::HOST;
 use axum::http::request::Parts;
 use crm_tenant::resolve::subdomain_from_host;
 use crm_tenant::{TenantId, TenantRecord, TenantStatus};
-use crm_web::{ApiError, AuthUser, codes};
+use crm_web::{ApiError, codes};
 
 use crate::AppState;
 
@@ -97,32 +98,3 @@ pub async fn active_tenant(state: &AppState, id: &TenantId) -> Result<TenantReco
     Ok(tenant)
 }
 
-/// An authenticated member of a tenant: `C` ([`crm_web::Caller`] or
-/// `crm_web::Can<perm::X>`, which verify the token and check the permission) plus the `Host`
-/// rule: a request sent to another tenant's subdomain is refused (403 `TENANT_MISMATCH`),
-/// before the permission is checked. The token is verified once (cached by `AuthUser`).
-#[derive(Debug, Clone)]
-pub struct Member<C>(pub C);
-
-impl<C> FromRequestParts<AppState> for Member<C>
-where
-    C: FromRequestParts<AppState, Rejection = ApiError> + Send,
-{
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let user = AuthUser::from_request_parts(parts, state).await?;
-        if let Some(subdomain) = host_subdomain(parts, &state.settings.base_domain) {
-            let host_tenant = state.registry.by_subdomain(&subdomain).await?;
-            if host_tenant.map(|t| t.id) != Some(user.tenant_id) {
-                tracing::warn!(security_event = "tenant_mismatch", subdomain, "token used on another tenant's address");
-                return Err(ApiError::new(
-                    StatusCode::FORBIDDEN,
-                    codes::TENANT_MISMATCH,
-                    "the token belongs to another tenant than this address",
-                ));
-            }
-        }
-        Ok(Self(C::from_request_parts(parts, state).await?))
-    }
-}

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use crm_testing::{TEST_OPERATOR_TOKEN, TestPlatform};
 use futures::StreamExt;
 use serde_json::json;
-use tenant_service::{AppState, Schemas, Settings};
+use tenant_service::{AppState, Settings};
 
 fn stats(label: &str, mut times: Vec<Duration>) {
     times.sort();
@@ -38,10 +38,8 @@ async fn signup(http: &reqwest::Client, url: &str) -> Duration {
 #[tokio::main]
 async fn main() {
     let platform = TestPlatform::start().await;
-    let schemas = Schemas::connect(&crm_testing::test_db_config()).expect("database settings");
     let state = AppState::new(
         platform.db.clone(),
-        schemas.clone(),
         platform.auth.clone(),
         platform.registry.clone(),
         platform.cursors.clone(),
@@ -66,7 +64,6 @@ async fn main() {
     // signups arriving seconds apart do in production.
     let spare_state = AppState::new(
         platform.db.clone(),
-        schemas,
         platform.auth.clone(),
         platform.registry.clone(),
         platform.cursors.clone(),

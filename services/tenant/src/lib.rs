@@ -3,8 +3,9 @@
 //!
 //! Layers: [`handlers`] (extract, call one service function, answer) -> [`service`] (one
 //! module per resource: rules, the platform transaction, outbox events) -> `repo` (SQL
-//! only, on `&PlatformTx`). Tenant schema DDL, which needs a raw transaction, is confined
-//! to [`schemas`]; the spare-schema refill is a background [`Task`] returned by [`build`].
+//! only, on `&PlatformTx`; the tenant schema itself is created and dropped by
+//! `PlatformTx::{provision_schema, drop_schema}` in the same transaction). The spare-schema
+//! refill is a background [`Task`] returned by [`build`].
 
 use std::sync::Arc;
 
@@ -22,11 +23,9 @@ mod domain;
 pub mod handlers;
 pub mod input;
 mod repo;
-pub mod schemas;
 pub mod service;
 pub mod spares;
 
-pub use schemas::Schemas;
 
 pub const SERVICE: &str = "tenant-service";
 pub const DEFAULT_PORT: u16 = 8081;
@@ -73,8 +72,6 @@ impl Settings {
 #[derive(Clone, FromRef)]
 pub struct AppState {
     pub db: TenantDb,
-    /// Tenant schema DDL (system-level, see [`schemas`]).
-    pub schemas: Schemas,
     pub auth: AuthState,
     pub registry: Arc<TenantRegistry>,
     pub cursors: Arc<CursorCodec>,
@@ -86,19 +83,18 @@ pub struct AppState {
 impl AppState {
     pub fn new(
         db: TenantDb,
-        schemas: Schemas,
         auth: AuthState,
         registry: Arc<TenantRegistry>,
         cursors: Arc<CursorCodec>,
         settings: Settings,
     ) -> Self {
-        Self { db, schemas, auth, registry, cursors, settings: Arc::new(settings), spares_taken: Arc::new(tokio::sync::Notify::new()) }
+        Self { db, auth, registry, cursors, settings: Arc::new(settings), spares_taken: Arc::new(tokio::sync::Notify::new()) }
     }
 
     /// The spare-schema refill, when spares are configured.
     pub fn tasks(&self) -> Vec<Task> {
         if self.settings.spare_schemas > 0 {
-            vec![spares::refill_task(self.db.clone(), self.schemas.clone(), self.settings.spare_schemas, self.spares_taken.clone())]
+            vec![spares::refill_task(self.db.clone(), self.settings.spare_schemas, self.spares_taken.clone())]
         } else {
             Vec::new()
         }
@@ -154,8 +150,7 @@ pub fn openapi() -> serde_json::Value {
 /// spare-schema refill task (returned, not started).
 pub fn build(platform: &Platform, settings: Settings) -> Built {
     // Same database settings as the platform's pool, which were valid when it was built.
-    let schemas = Schemas::connect(&platform.config.db).expect("the platform's database settings build a pool");
-    let state = AppState::new(platform.db.clone(), schemas, platform.auth.clone(), platform.registry.clone(), platform.cursors.clone(), settings);
+    let state = AppState::new(platform.db.clone(), platform.auth.clone(), platform.registry.clone(), platform.cursors.clone(), settings);
     let tasks = state.tasks();
     Built { name: SERVICE, router: router(state), openapi: openapi(), tasks }
 }

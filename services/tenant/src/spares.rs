@@ -10,13 +10,12 @@ use tokio::sync::Notify;
 
 pub use crate::service::spares::create_spare;
 use crate::service::spares::refill;
-use crate::schemas::Schemas;
 
 /// Keeps `target` spares ready: refills at start, when woken (a signup took one) and every 30 s.
-pub fn refill_task(db: TenantDb, schemas: Schemas, target: i64, wake: Arc<Notify>) -> Task {
+pub fn refill_task(db: TenantDb, target: i64, wake: Arc<Notify>) -> Task {
     let future = async move {
         loop {
-            if let Err(e) = refill(&db, &schemas, target).await {
+            if let Err(e) = refill(&db, target).await {
                 tracing::warn!(error = %e, "could not refill spare tenant schemas");
             }
             tokio::select! {

@@ -10,7 +10,7 @@ use crate::AppState;
 use crate::extract::{Accepted, ClientIp, SecretJson};
 use crate::input::{AcceptedBody, LoginRequest, PasswordResetConfirm, PasswordResetRequest, RefreshRequest, RegisterRequest};
 use crate::service::{password_reset, registration, sessions, users};
-use crate::tenancy::{Member, TenantHints};
+use crate::tenancy::TenantHints;
 
 /// Registration by invitation: the email and role come from the invitation.
 #[utoipa::path(post, path = "/api/v1/auth/register", request_body = RegisterRequest, tag = "auth",
@@ -45,7 +45,7 @@ pub async fn refresh(State(state): State<AppState>, SecretJson(req): SecretJson<
     responses((status = 204), (status = 400), (status = 401), (status = 403)))]
 pub async fn logout(
     State(state): State<AppState>,
-    Member(caller): Member<Caller>,
+    caller: Caller,
     SecretJson(req): SecretJson<RefreshRequest>,
 ) -> Result<NoContent, ApiError> {
     sessions::logout(&state, &caller, &req).await?;
@@ -86,6 +86,6 @@ pub async fn password_reset_confirm(
 /// The caller's profile and permissions.
 #[utoipa::path(get, path = "/api/v1/auth/me", tag = "auth",
     responses((status = 200, body = MeResponse), (status = 401), (status = 403), (status = 404)))]
-pub async fn me(State(state): State<AppState>, Member(caller): Member<Caller>) -> Result<AppJson<MeResponse>, ApiError> {
+pub async fn me(State(state): State<AppState>, caller: Caller) -> Result<AppJson<MeResponse>, ApiError> {
     Ok(AppJson(users::me(&state, &caller).await?))
 }

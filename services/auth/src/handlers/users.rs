@@ -8,14 +8,13 @@ use crm_web::{ApiError, AppJson, AppPath, AppQuery, Caller, Can, Page, perm};
 use crate::AppState;
 use crate::input::{AuditParams, BatchParams, UserListParams, UserPatch};
 use crate::service::{parse_id, users};
-use crate::tenancy::Member;
 
 /// Users of the caller's tenant. Admin and manager only.
 #[utoipa::path(get, path = "/api/v1/users", params(UserListParams), tag = "users",
     responses((status = 200, body = Page<UserDetails>), (status = 400), (status = 401), (status = 403)))]
 pub async fn list_users(
     State(state): State<AppState>,
-    Member(can): Member<Can<perm::UsersRead>>,
+    can: Can<perm::UsersRead>,
     AppQuery(params): AppQuery<UserListParams>,
 ) -> Result<AppJson<Page<UserDetails>>, ApiError> {
     Ok(AppJson(users::list(&state, &can, &params).await?))
@@ -27,7 +26,7 @@ pub async fn list_users(
     responses((status = 200, body = UserDetails), (status = 401), (status = 403), (status = 404)))]
 pub async fn get_user(
     State(state): State<AppState>,
-    Member(can): Member<Can<perm::UsersRead>>,
+    can: Can<perm::UsersRead>,
     AppPath(id): AppPath<String>,
 ) -> Result<AppJson<UserDetails>, ApiError> {
     Ok(AppJson(users::get(&state, &can, parse_id(&id, "user")?).await?))
@@ -39,7 +38,7 @@ pub async fn get_user(
     responses((status = 200, body = UserBasicInfo), (status = 401), (status = 403), (status = 404)))]
 pub async fn get_basic(
     State(state): State<AppState>,
-    Member(can): Member<Can<perm::UsersRead>>,
+    can: Can<perm::UsersRead>,
     AppPath(id): AppPath<String>,
 ) -> Result<AppJson<UserBasicInfo>, ApiError> {
     Ok(AppJson(users::get_basic(&state, &can, parse_id(&id, "user")?).await?))
@@ -50,7 +49,7 @@ pub async fn get_basic(
     responses((status = 200, body = UserBatch), (status = 400), (status = 401), (status = 403)))]
 pub async fn batch_basic(
     State(state): State<AppState>,
-    Member(can): Member<Can<perm::UsersRead>>,
+    can: Can<perm::UsersRead>,
     AppQuery(params): AppQuery<BatchParams>,
 ) -> Result<AppJson<UserBatch>, ApiError> {
     Ok(AppJson(users::batch_basic(&state, &can, &params).await?))
@@ -63,7 +62,7 @@ pub async fn batch_basic(
     responses((status = 200, body = UserDetails), (status = 400), (status = 401), (status = 403), (status = 404), (status = 409)))]
 pub async fn patch_user(
     State(state): State<AppState>,
-    Member(caller): Member<Caller>,
+    caller: Caller,
     AppPath(id): AppPath<String>,
     AppJson(patch): AppJson<UserPatch>,
 ) -> Result<AppJson<UserDetails>, ApiError> {
@@ -76,7 +75,7 @@ pub async fn patch_user(
     responses((status = 200, body = Page<UserAuditEntry>), (status = 400), (status = 401), (status = 403), (status = 404)))]
 pub async fn user_audit(
     State(state): State<AppState>,
-    Member(caller): Member<Caller>,
+    caller: Caller,
     AppPath(id): AppPath<String>,
     AppQuery(params): AppQuery<AuditParams>,
 ) -> Result<AppJson<Page<UserAuditEntry>>, ApiError> {

@@ -4,7 +4,7 @@
 
 pub mod resets;
 pub mod sessions;
-pub mod throttle;
+
 pub mod users;
 
 pub use crm_tenant::DbError;

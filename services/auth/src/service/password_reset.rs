@@ -12,7 +12,8 @@ use serde::Serialize;
 use crate::AppState;
 use crate::domain::{basic, check_password, hash_token, new_reset_token, reset_token_tenant};
 use crate::input::{PasswordResetConfirm, PasswordResetRequest};
-use crate::repo::{resets, sessions, throttle, users};
+use crate::repo::{resets, sessions, users};
+use crm_tenant::throttle;
 use crate::tenancy::{TenantHints, resolve_public};
 
 /// Payload of `user.password_reset_requested`: the user, and the token for the email sender.

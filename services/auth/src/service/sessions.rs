@@ -13,7 +13,8 @@ use crate::AppState;
 use crate::domain::{MAX_PASSWORD, basic, hash_token};
 use crate::input::{LoginRequest, RefreshRequest};
 use crate::repo::sessions::{self as refresh_tokens, NewRefreshToken};
-use crate::repo::{throttle, users};
+use crate::repo::users;
+use crm_tenant::throttle;
 use crate::tenancy::{TenantHints, active_tenant, resolve_public};
 
 pub struct Session {

@@ -62,7 +62,6 @@ pub fn test_settings() -> Settings {
 pub fn tenant_state(platform: &TestPlatform) -> tenant_service::AppState {
     tenant_service::AppState::new(
         platform.db.clone(),
-        tenant_service::Schemas::connect(&crm_testing::test_db_config()).expect("test database settings"),
         platform.auth.clone(),
         platform.registry.clone(),
         platform.cursors.clone(),

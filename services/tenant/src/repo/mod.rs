@@ -1,12 +1,12 @@
 //! All SQL of tenant-service, one module per table. The tables live in schema `platform`:
 //! every function takes the caller's [`crm_tenant::PlatformTx`] (so the caller owns
 //! atomicity: a signup is row + invitation + events, all or nothing) and returns
-//! [`DbError`]. Schema DDL is not here: see [`crate::schemas`].
+//! [`DbError`]. Schema DDL is `PlatformTx::{provision_schema, drop_schema}` (crm-tenant).
 
 mod invitations;
 mod spares;
 mod tenants;
-mod throttle;
+
 
 pub use invitations::{
     InvitationCursor, InvitationInsert, accept_invitation, count_invitations, has_pending_invitation,
@@ -14,7 +14,7 @@ pub use invitations::{
 };
 pub use spares::{count_spares, insert_spare, take_spare};
 pub use tenants::{delete_tenant, insert_tenant, tenant_by_id, tenant_by_subdomain, tenant_for_update, update_tenant};
-pub use throttle::count_hit;
+pub use crm_tenant::throttle::count_hit;
 
 use crm_tenant::DbError;
 

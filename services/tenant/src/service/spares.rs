@@ -2,24 +2,25 @@
 //! creating ~130 catalog relations while the user waits (see `V3__spare_schemas.sql`).
 
 use crm_tenant::{TenantDb, TenantId};
+use crm_web::ApiError;
 
 use crate::repo;
-use crate::schemas::{SchemaChange, SchemaError, Schemas};
 
-/// Provisions one spare schema (the spare row, then the schema with every tenant migration
-/// set; see [`Schemas::change_and_commit`]) and returns the tenant id it is reserved for.
-pub async fn create_spare(db: &TenantDb, schemas: &Schemas) -> Result<TenantId, SchemaError> {
+/// Provisions one spare schema (the spare row and the schema with every tenant migration
+/// set, in one transaction) and returns the tenant id it is reserved for.
+pub async fn create_spare(db: &TenantDb) -> Result<TenantId, ApiError> {
     let id = TenantId::new();
     let mut conn = db.connect().await?;
     let tx = conn.platform().await?;
     repo::insert_spare(&tx, &id).await?;
-    schemas.change_and_commit(&id, SchemaChange::Provision, tx).await?;
+    tx.provision_schema(&id).await?;
+    tx.commit().await?;
     Ok(id)
 }
 
 /// Provisions spares until `target` are ready. Several instances may refill at once; the
 /// pool may then briefly hold a few extra.
-pub async fn refill(db: &TenantDb, schemas: &Schemas, target: i64) -> Result<(), SchemaError> {
+pub async fn refill(db: &TenantDb, target: i64) -> Result<(), ApiError> {
     let spares = {
         let mut conn = db.connect().await?;
         let tx = conn.platform().await?;
@@ -28,7 +29,7 @@ pub async fn refill(db: &TenantDb, schemas: &Schemas, target: i64) -> Result<(),
         n
     };
     for _ in spares..target {
-        create_spare(db, schemas).await?;
+        create_spare(db).await?;
     }
     Ok(())
 }

@@ -17,7 +17,6 @@ use crate::AppState;
 use crate::domain::{check_subdomain, new_token};
 use crate::input::{NewTenant, TenantPatch};
 use crate::repo::{self, InvitationInsert};
-use crate::schemas::SchemaChange;
 
 /// Open signups are counted per client IP in windows of this length.
 const SIGNUP_WINDOW_SECS: i64 = 3600;
@@ -109,9 +108,10 @@ pub async fn signup(
     invitation.token = Some(token);
     publish_platform(&tx, &id, actor.clone(), TENANT_CREATED, lookup_of(&tenant)).await?;
     publish_platform(&tx, &id, actor, TENANT_USER_INVITED, &invitation).await?;
-    // Last: the schema (for a spare, only a check that it is current: a few cheap reads),
-    // then the rows and events commit.
-    state.schemas.change_and_commit(&id, SchemaChange::Provision, tx).await?;
+    // The schema (for a spare, only a check that it is current: a few cheap reads), in the
+    // same transaction: the row, its events and its schema commit or vanish together.
+    tx.provision_schema(&id).await?;
+    tx.commit().await?;
     if spare.is_some() {
         state.spares_taken.notify_one();
     }
@@ -191,7 +191,8 @@ pub async fn delete(state: &AppState, _operator: PlatformOperator, raw_id: &str)
     let tenant = repo::tenant_for_update(&tx, &id).await?.ok_or_else(|| ApiError::not_found("tenant"))?;
     repo::delete_tenant(&tx, &id).await?;
     publish_platform(&tx, &id, Some("platform_operator".into()), TENANT_DELETED, lookup_of(&tenant)).await?;
-    state.schemas.change_and_commit(&id, SchemaChange::Drop, tx).await?;
+    tx.drop_schema(&id).await?;
+    tx.commit().await?;
     state.registry.invalidate(&id);
     tracing::info!(tenant_id = %id, "tenant deleted");
     Ok(())

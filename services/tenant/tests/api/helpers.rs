@@ -6,7 +6,7 @@ use crm_testing::{TEST_OPERATOR_TOKEN, TestClient, TestPlatform};
 use crm_web::Role;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use tenant_service::{AppState, SERVICE, Schemas, Settings};
+use tenant_service::{AppState, SERVICE, Settings};
 
 pub use crm_testing::{Response, error_code};
 
@@ -40,8 +40,7 @@ pub async fn spawn_app() -> TestApp {
 
 pub async fn spawn_app_with(settings: Settings) -> TestApp {
     let platform = TestPlatform::start().await;
-    let schemas = Schemas::connect(&crm_testing::test_db_config()).expect("test database settings");
-    let state = AppState::new(platform.db.clone(), schemas, platform.auth.clone(), platform.registry.clone(), platform.cursors.clone(), settings);
+    let state = AppState::new(platform.db.clone(), platform.auth.clone(), platform.registry.clone(), platform.cursors.clone(), settings);
     let url = platform.serve(SERVICE, tenant_service::router(state.clone())).await;
     TestApp { client: TestClient::new(url), platform, state }
 }

@@ -243,7 +243,7 @@ async fn the_openapi_document_lists_every_route() {
 async fn signups_take_spare_schemas_ready_in_advance() {
     // Only this test's app uses spares, so the spare it makes is the one its signup takes.
     let app = spawn_app_with(Settings { spare_schemas: 1, ..Settings::default() }).await;
-    let spare = tenant_service::spares::create_spare(&app.state.db, &app.state.schemas).await.expect("spare");
+    let spare = tenant_service::spares::create_spare(&app.state.db).await.expect("spare");
     assert!(!app.schema_tables(&spare).await.is_empty(), "a spare is a fully migrated schema");
 
     let mut ours = None;
