@@ -2,7 +2,7 @@
 //! operator (so validation, provisioning and events are exactly those of the API).
 
 use clap::Subcommand;
-use crm_database::{DbConfig, create_pool};
+use crm_database::{DbConfig, DbProblem, create_pool};
 use serde_json::{Value, json};
 
 use super::{CmdResult, operator_token};
@@ -11,19 +11,33 @@ use super::{CmdResult, operator_token};
 pub enum TenantCommand {
     /// Sign up a tenant and print its admin invitation token.
     Create {
+        /// Display name of the tenant, e.g. "Acme Inc".
         #[arg(long)]
         name: String,
+        /// Subdomain that identifies the tenant (lowercase letters, digits, hyphens), e.g. acme.
         #[arg(long)]
         subdomain: String,
+        /// Email address the first admin's invitation is for.
         #[arg(long)]
         admin_email: String,
     },
-    /// List tenants (read from the registry).
+    /// List tenants: id, subdomain, status, creation time and name (read from the database).
     List,
-    Suspend { id: String },
-    Activate { id: String },
+    /// Suspend a tenant: its users are refused until it is activated again; data is kept.
+    Suspend {
+        /// Tenant id (the `id` column of `crm tenant list`).
+        id: String,
+    },
+    /// Activate a suspended tenant again.
+    Activate {
+        /// Tenant id (the `id` column of `crm tenant list`).
+        id: String,
+    },
     /// Delete a tenant and ALL its data.
-    Delete { id: String },
+    Delete {
+        /// Tenant id (the `id` column of `crm tenant list`).
+        id: String,
+    },
 }
 
 fn tenant_url() -> String {
@@ -70,11 +84,13 @@ pub async fn call(method: reqwest::Method, path: &str, body: Option<Value>) -> R
 }
 
 async fn list() -> CmdResult {
-    let pool = create_pool(&DbConfig::from_env()?.with_max_connections(1))?;
-    let client = pool.get().await?;
+    let config = DbConfig::from_env()?;
+    let pool = create_pool(&config.clone().with_max_connections(1))?;
+    let client = pool.get().await.map_err(|e| DbProblem::new(&config, &e))?;
     let rows = client
         .query("SELECT id, subdomain, status, name, created_at::text FROM platform.tenants ORDER BY created_at", &[])
-        .await?;
+        .await
+        .map_err(|e| DbProblem::new(&config, &e))?;
     println!("{:<26}  {:<24}  {:<9}  {:<19}  name", "id", "subdomain", "status", "created");
     for row in rows {
         let created: String = row.get(4);

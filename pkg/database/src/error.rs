@@ -127,7 +127,7 @@ pub fn error_chain(error: &(dyn StdError + 'static)) -> String {
         last = message;
         source = e.source();
     }
-    out.replace('\n', " ")
+    out
 }
 
 fn classify(error: &(dyn StdError + 'static)) -> DbProblemKind {
@@ -257,7 +257,7 @@ mod tests {
     async fn closed_port_is_unreachable_and_retryable() {
         // Port 1 on localhost: nothing listens there.
         let config = DbConfig { url: "postgres://someone:secret@127.0.0.1:1/nowhere".into(), ..DbConfig::default() };
-        let err = tokio_postgres::connect(&config.url, tokio_postgres::NoTls).await.err().expect("nothing listens on port 1");
+        let Err(err) = tokio_postgres::connect(&config.url, tokio_postgres::NoTls).await else { panic!("nothing listens on port 1") };
         let problem = DbProblem::new(&config, &err);
         let text = problem.to_string();
         assert_eq!(problem.kind, DbProblemKind::Unreachable, "{text}");

@@ -21,7 +21,7 @@ fn with_password(url: &str, password: &str) -> String {
 async fn problem_of(url: &str) -> DbProblem {
     let config = DbConfig { url: url.to_owned(), ..DbConfig::default() };
     let pool = create_pool(&config).expect("pool");
-    let err = pool.get().await.err().expect("connecting must fail");
+    let Err(err) = pool.get().await else { panic!("connecting to {url} must fail") };
     DbProblem::new(&config, &err)
 }
 

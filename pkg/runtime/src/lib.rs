@@ -281,8 +281,11 @@ pub async fn subscribe_revocation_wakeups(
     .await
 }
 
-/// Postgres may still be starting (containers, CI): retry the first migration for a while.
+/// Postgres may still be starting (containers, CI): retry the first migration for a while
+/// while the server is unreachable. A missing database or a refused user does not fix itself:
+/// that fails at once, explained (error chain, host/port/database/user, a hint).
 async fn migrate_with_retry(pool: &Pool) -> Result<(), StartError> {
+    let config = DbConfig::from_env().unwrap_or_default();
     let mut delay = Duration::from_millis(250);
     for attempt in 1.. {
         match migrate::migrate_all(pool, TENANT_SETS, FleetOptions::default(), |_, _| {}).await {
@@ -299,12 +302,16 @@ async fn migrate_with_retry(pool: &Pool) -> Result<(), StartError> {
                 );
                 return Ok(());
             }
-            Err(e) if attempt < 20 => {
-                tracing::warn!(error = %e, attempt, "migration failed, retrying");
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(3));
+            Err(e) => {
+                let problem = crm_database::DbProblem::new(&config, &e);
+                if attempt < 20 && problem.retryable() {
+                    tracing::warn!(error = %problem.chain, attempt, "migration failed, retrying");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(3));
+                } else {
+                    return Err(StartError::Database(problem.to_string()));
+                }
             }
-            Err(e) => return Err(StartError::Database(e.to_string())),
         }
     }
     unreachable!("the loop returns")
