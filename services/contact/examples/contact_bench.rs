@@ -8,11 +8,16 @@
 //! ```
 //! Uses (creates if needed) the database `crm_bench_contact`, or `BENCH_DATABASE_URL`. Seeded
 //! tenants are kept and reused by later runs (`--reseed` starts over).
+//!
+//! Tenant data is only ever reached through scoped transactions (`TenantDb::connect()` then
+//! `.tenant(..)`, search path set transaction-locally), like request code; the raw pool is
+//! used for the database itself, the platform registry and `VACUUM` (which cannot run in a
+//! transaction; its table names are schema-qualified).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use contact_service::{AppState, ContactConfig, SERVICE};
+use contact_service::{AppState, SERVICE, Settings};
 use crm_client_auth::{MockAuthClient, UserBasicInfo};
 use crm_database::{DbConfig, Pool, create_pool, migrate};
 use crm_tenant::{TenantDb, TenantId};
@@ -182,58 +187,66 @@ async fn tenant_named(pool: &Pool, name: &str, reseed: bool) -> (TenantId, bool)
 }
 
 /// Companies and contacts generated server-side (INSERT ... SELECT), through the real
-/// triggers (search words, vocabulary).
-async fn seed(pool: &Pool, tenant: &TenantId, contacts: i64) {
+/// triggers (search words, vocabulary). One connection, so `setseed` holds for every chunk;
+/// one scoped transaction for the companies and one per chunk of contacts.
+async fn seed(pool: &Pool, db: &TenantDb, tenant: &TenantId, contacts: i64) {
     let companies = (contacts / 50).max(100);
-    let client = pool.get().await.expect("connection");
-    let schema = tenant.schema();
+    let mut conn = db.connect().await.expect("connection");
     let t = Instant::now();
-    client.batch_execute(&format!("SET search_path = {}, public; SELECT setseed(0.42);", schema.as_str())).await.expect("search path");
-    client
-        .execute(
-            "INSERT INTO companies (name, industry, created_by)
-             SELECT w[1 + (g * 7919) % array_length(w, 1)] || ' ' || w[1 + (g * 104729) % array_length(w, 1)] || ' '
-                    || k[1 + g % array_length(k, 1)] || ' ' || g, k[1 + g % array_length(k, 1)], 1
-             FROM generate_series(1, $1::int8) g, (SELECT string_to_array($2, ' ') w, string_to_array($3, ' ') k) a",
-            &[&companies, &COMPANY_WORDS, &COMPANY_KINDS],
-        )
-        .await
-        .expect("companies");
+    let tx = conn.tenant(tenant).await.expect("begin");
+    tx.execute("SELECT setseed(0.42)", &[]).await.expect("setseed");
+    tx.execute(
+        "INSERT INTO companies (name, industry, created_by)
+         SELECT w[1 + (g * 7919) % array_length(w, 1)] || ' ' || w[1 + (g * 104729) % array_length(w, 1)] || ' '
+                || k[1 + g % array_length(k, 1)] || ' ' || g, k[1 + g % array_length(k, 1)], 1
+         FROM generate_series(1, $1::int8) g, (SELECT string_to_array($2, ' ') w, string_to_array($3, ' ') k) a",
+        &[&companies, &COMPANY_WORDS, &COMPANY_KINDS],
+    )
+    .await
+    .expect("companies");
+    tx.commit().await.expect("commit companies");
     let chunk = 100_000i64;
     let mut done = 0;
     while done < contacts {
         let n = chunk.min(contacts - done);
-        client
-            .execute(
-                "INSERT INTO contacts (first_name, last_name, email, phone, company_id, owner_id, status, created_by, created_at)
-                 SELECT f, l, lower(f || '.' || l || g || '@' || (ARRAY['gmail.com','yahoo.com','outlook.com','example.com','acme.io','corp.net'])[1 + g % 6]),
-                        '+1 555 ' || lpad((g % 10000)::text, 4, '0'), 1 + (g % $4::int8)::int4, 1 + (g % 10)::int4,
-                        (ARRAY['lead','lead','prospect','customer','churned'])[1 + g % 5], 1, now() - make_interval(secs => g)
-                 FROM (SELECT g, fa[1 + floor(random() * array_length(fa, 1))::int] f, la[1 + floor(random() * array_length(la, 1))::int] l
-                       FROM generate_series($1::int8, $2::int8) g, (SELECT string_to_array($3, ' ') fa, string_to_array($5, ' ') la) a) s",
-                &[&(done + 1), &(done + n), &FIRST, &companies, &LAST],
-            )
-            .await
-            .expect("contacts");
+        let tx = conn.tenant(tenant).await.expect("begin");
+        tx.execute(
+            "INSERT INTO contacts (first_name, last_name, email, phone, company_id, owner_id, status, created_by, created_at)
+             SELECT f, l, lower(f || '.' || l || g || '@' || (ARRAY['gmail.com','yahoo.com','outlook.com','example.com','acme.io','corp.net'])[1 + g % 6]),
+                    '+1 555 ' || lpad((g % 10000)::text, 4, '0'), 1 + (g % $4::int8)::int4, 1 + (g % 10)::int4,
+                    (ARRAY['lead','lead','prospect','customer','churned'])[1 + g % 5], 1, now() - make_interval(secs => g)
+             FROM (SELECT g, fa[1 + floor(random() * array_length(fa, 1))::int] f, la[1 + floor(random() * array_length(la, 1))::int] l
+                   FROM generate_series($1::int8, $2::int8) g, (SELECT string_to_array($3, ' ') fa, string_to_array($5, ' ') la) a) s",
+            &[&(done + 1), &(done + n), &FIRST, &companies, &LAST],
+        )
+        .await
+        .expect("contacts");
+        tx.commit().await.expect("commit contacts");
         done += n;
         eprintln!("  seeded {done}/{contacts} contacts ({:.0} s)", t.elapsed().as_secs_f64());
     }
+    // VACUUM cannot run inside a transaction: a raw connection, schema-qualified names.
+    let client = pool.get().await.expect("connection");
     for table in ["contacts", "companies", "contact_search_terms"] {
-        client.batch_execute(&format!("VACUUM ANALYZE {table}")).await.expect("vacuum");
+        client.batch_execute(&format!("VACUUM ANALYZE {}.{table}", tenant.schema().as_str())).await.expect("vacuum");
     }
     eprintln!("  seeded in {:.0} s", t.elapsed().as_secs_f64());
 }
 
 /// Search queries from real rows: a full name with a transposition typo in the last name,
 /// a last name alone, a first-name prefix + last name, an email, a company name.
-async fn queries(pool: &Pool, tenant: &TenantId, n: usize) -> Vec<String> {
-    let client = pool.get().await.expect("connection");
-    let sql = format!(
-        "SELECT c.first_name, c.last_name, c.email, co.name FROM {s}.contacts c JOIN {s}.companies co ON co.id = c.company_id
-         ORDER BY md5(c.id::text) LIMIT $1",
-        s = tenant.schema().as_str()
-    );
-    let rows = client.query(&sql, &[&(n as i64)]).await.expect("sample");
+async fn queries(db: &TenantDb, tenant: &TenantId, n: usize) -> Vec<String> {
+    let mut conn = db.connect().await.expect("connection");
+    let tx = conn.tenant(tenant).await.expect("begin");
+    let rows = tx
+        .query(
+            "SELECT c.first_name, c.last_name, c.email, co.name FROM contacts c JOIN companies co ON co.id = c.company_id
+             ORDER BY md5(c.id::text) LIMIT $1",
+            &[&(n as i64)],
+        )
+        .await
+        .expect("sample");
+    tx.commit().await.expect("commit");
     rows.iter()
         .enumerate()
         .map(|(i, r)| {
@@ -282,12 +295,13 @@ async fn main() {
     for id in 1..=10 {
         users = users.with_user(UserBasicInfo { id, email: format!("u{id}@x.io"), first_name: format!("User{id}"), last_name: "Bench".into(), role: "sales_rep".into() });
     }
+    let db = TenantDb::new(pool.clone());
     let state = AppState {
-        db: TenantDb::new(pool.clone()),
+        db: db.clone(),
         auth,
         cursors: Arc::new(CursorCodec::new(b"bench")),
         users: Arc::new(users),
-        config: Arc::new(ContactConfig::default()),
+        settings: Arc::new(Settings::default()),
     };
     let router = crm_web::finish_router(contact_service::router(state), SERVICE, CorsConfig::default());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -300,10 +314,10 @@ async fn main() {
         let (tenant, fresh) = tenant_named(&pool, &format!("contact-bench-{size}"), args.reseed).await;
         if fresh {
             eprintln!("seeding {size} contacts into {}", tenant.schema().as_str());
-            seed(&pool, &tenant, size).await;
+            seed(&pool, &db, &tenant, size).await;
         }
         let token = keys.issue(&Claims::new(TokenType::Access, 1, tenant, "u1@x.io", Role::Admin, "crm", Duration::from_secs(86_400))).expect("token");
-        let qs = Arc::new(queries(&pool, &tenant, 500).await);
+        let qs = Arc::new(queries(&db, &tenant, 500).await);
         println!("\n## {size} contacts (tenant {})\n", tenant.schema().as_str());
         println!("| measurement | requests | req/s | p50 ms | p95 ms | p99 ms | errors |\n|---|---|---|---|---|---|---|");
 
@@ -346,15 +360,14 @@ async fn main() {
         .await;
         println!("{}", stats.line());
 
-        // The same scoped SELECT without HTTP/JSON/enrichment: BEGIN, set_config, SELECT, COMMIT.
-        let raw_pool = pool.clone();
-        let schema = tenant.schema().as_str().to_owned();
-        let stats = load("raw tokio-postgres, same SELECT in a scoped tx", CLIENTS, args.secs, move |i| {
-            let (pool, schema) = (raw_pool.clone(), schema.clone());
+        // The same scoped SELECT without HTTP/JSON/enrichment: BEGIN, set_config (local),
+        // SELECT, COMMIT, through crm_tenant's scoped transaction.
+        let scoped_db = db.clone();
+        let stats = load("scoped transaction without HTTP, same SELECT", CLIENTS, args.secs, move |i| {
+            let db = scoped_db.clone();
             async move {
-                let Ok(mut client) = pool.get().await else { return false };
-                let Ok(tx) = client.transaction().await else { return false };
-                let ok = tx.execute("SELECT set_config('search_path', $1 || ', public', true)", &[&schema]).await.is_ok();
+                let Ok(mut conn) = db.connect().await else { return false };
+                let Ok(tx) = conn.tenant(&tenant).await else { return false };
                 let Ok(stmt) = tx
                     .prepare_cached(
                         "SELECT c.id, c.first_name, c.last_name, c.email, c.phone, c.job_title, c.company_id, c.owner_id, c.status, c.source,
@@ -366,7 +379,7 @@ async fn main() {
                     return false;
                 };
                 let id = (1 + i % size as u64) as i32;
-                ok && tx.query_opt(&stmt, &[&id]).await.is_ok() && tx.commit().await.is_ok()
+                tx.query_opt(&stmt, &[&id]).await.is_ok() && tx.commit().await.is_ok()
             }
         })
         .await;

@@ -1,6 +1,11 @@
-//! Input types of the API, their validation (every bad field at once), and the pure parts of
-//! fuzzy search (tokenizing, matching a query word against the tenant's vocabulary).
+//! Types of the API that are not in the client crate: write inputs (`NewX` to create or
+//! replace, `XPatch` for partial updates), their validation (every bad field at once), the
+//! service's own responses, and the pure parts of fuzzy search (tokenizing, matching a query
+//! word against the tenant's vocabulary).
 
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
 use crm_client_contact::{Address, CompanyDetails, ContactDetails, ContactStatus, CustomFields};
 use crm_web::FieldErrors;
 use serde::{Deserialize, Deserializer, Serialize};
@@ -35,7 +40,7 @@ pub struct AddressInput {
 /// Body of `POST /companies` and `PUT /companies/{id}` (PUT replaces every field).
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct CompanyInput {
+pub struct NewCompany {
     pub name: String,
     pub domain: Option<String>,
     pub industry: Option<String>,
@@ -110,7 +115,7 @@ pub struct AddressWrite {
 /// Body of `POST /contacts` and `PUT /contacts/{id}` (PUT replaces every field).
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct ContactInput {
+pub struct NewContact {
     pub first_name: String,
     #[serde(default)]
     pub last_name: String,
@@ -333,7 +338,7 @@ pub fn address(errors: &mut FieldErrors, a: Option<&AddressInput>) -> AddressWri
     }
 }
 
-impl CompanyInput {
+impl NewCompany {
     pub fn validate(self, errors: &mut FieldErrors) -> CompanyWrite {
         CompanyWrite {
             name: required_text(errors, "name", &self.name, 255),
@@ -374,8 +379,8 @@ impl CompanyPatch {
     }
 
     /// The current company with this patch applied, as a full input to validate.
-    pub fn apply(self, current: &CompanyDetails) -> CompanyInput {
-        CompanyInput {
+    pub fn apply(self, current: &CompanyDetails) -> NewCompany {
+        NewCompany {
             name: self.name.unwrap_or_else(|| current.name.clone()),
             domain: self.domain.unwrap_or_else(|| non_empty(&current.domain)),
             industry: self.industry.unwrap_or_else(|| non_empty(&current.industry)),
@@ -390,7 +395,7 @@ impl CompanyPatch {
     }
 }
 
-impl ContactInput {
+impl NewContact {
     /// `default_status` applies when `status` is absent (lead at creation, the current
     /// status on PUT).
     pub fn validate(self, errors: &mut FieldErrors, default_status: ContactStatus) -> ContactWrite {
@@ -434,8 +439,8 @@ impl ContactPatch {
             && self.tags.is_none()
     }
 
-    pub fn apply(self, current: &ContactDetails) -> ContactInput {
-        ContactInput {
+    pub fn apply(self, current: &ContactDetails) -> NewContact {
+        NewContact {
             first_name: self.first_name.unwrap_or_else(|| current.first_name.clone()),
             last_name: self.last_name.unwrap_or_else(|| current.last_name.clone()),
             email: self.email.unwrap_or_else(|| non_empty(&current.email)),
@@ -454,6 +459,52 @@ impl ContactPatch {
     }
 }
 
+
+// ---------------------------------------------------------------------------------------
+// Responses
+
+/// One entry of `GET /contacts/{id}/status-history`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct StatusHistoryEntry {
+    pub id: i64,
+    pub contact_id: i32,
+    /// `null` for the status a contact was created with.
+    pub from_status: Option<String>,
+    pub to_status: String,
+    pub reason: Option<String>,
+    pub changed_by: i32,
+    pub changed_at: DateTime<Utc>,
+}
+
+/// One tag of `GET /tags` with how many contacts and companies carry it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct TagCount {
+    pub tag: String,
+    pub contacts: i64,
+    pub companies: i64,
+}
+
+
+/// `GET /tags`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct TagList {
+    pub data: Vec<TagCount>,
+}
+
+/// `GET /contacts/stats`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ContactStats {
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    /// Current number of contacts per status (every status listed).
+    pub by_status: BTreeMap<String, i64>,
+    /// Changes lead/prospect -> customer within the period.
+    pub conversions: i64,
+    /// Contacts that became lead or prospect within the period (created so or moved there).
+    pub new_leads: i64,
+    /// conversions / new_leads (0 when there were none).
+    pub conversion_rate: f64,
+}
 
 // ---------------------------------------------------------------------------------------
 // Fuzzy search

@@ -2,46 +2,59 @@
 //! typo-tolerant search, CSV import/export and tags. Tables live in each tenant's schema
 //! (`db/schema/contact`); owner ids are auth-service users, validated and named through
 //! its client.
+//!
+//! Layers: [`handlers`] (thin: extract, `Can<perm::X>` in the signature, call one service
+//! function) -> [`service`] (one module per resource: rules, the transaction, events,
+//! auth-service) -> [`repo`] (SQL only, on `&TenantTx`). [`import`] and [`export`] read and
+//! write CSV without touching the database; [`domain`] holds the API's own types and
+//! validation.
 
 use std::sync::Arc;
 
-use axum::Router;
 use axum::extract::FromRef;
-use axum::routing::{get, post};
-use crm_client_auth::AuthClient;
+use crm_client_auth::{AuthClient, ClientConfig, HttpAuthClient};
+use crm_runtime::{Built, SettingsError, settings};
 use crm_tenant::TenantDb;
 use crm_web::{AuthState, CursorCodec};
 use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 pub mod domain;
+pub mod export;
 pub mod handlers;
 pub mod import;
-mod owners;
 pub mod repo;
+pub mod service;
 
 pub const SERVICE: &str = "contact-service";
 pub const DEFAULT_PORT: u16 = 8082;
 
-/// Settings of contact-service (env: `CONTACT_IMPORT_MAX_MB`, `CONTACT_IMPORT_BATCH`,
-/// `CONTACT_SEARCH_CANDIDATES`).
+/// Every setting of contact-service, read once at start ([`Settings::from_env`]).
 #[derive(Debug, Clone)]
-pub struct ContactConfig {
-    /// Largest CSV upload (413 beyond).
+pub struct Settings {
+    /// auth-service, which validates and names owners (`AUTH_SERVICE_URL`, default
+    /// http://127.0.0.1:8080).
+    pub auth_service_url: String,
+    /// Largest CSV upload, 413 beyond (`CONTACT_IMPORT_MAX_MB`, default 50).
     pub import_max_bytes: usize,
-    /// Rows written per statement during an import.
+    /// Rows written per statement during an import (`CONTACT_IMPORT_BATCH`, default 1000,
+    /// clamped to 1..=10,000).
     pub import_batch: usize,
     /// Longest CSV line accepted (a file with a longer one is refused as malformed).
     pub import_max_line_bytes: usize,
     /// Row errors listed in an import report (all are counted).
     pub import_max_errors: usize,
     /// Contacts ranked per search (the matches beyond are not ranked; `total_count` is
-    /// capped at this number).
+    /// capped at this number) (`CONTACT_SEARCH_CANDIDATES`, default 1000, clamped to
+    /// 20..=100,000).
     pub search_candidates: i64,
 }
 
-impl Default for ContactConfig {
+impl Default for Settings {
     fn default() -> Self {
         Self {
+            auth_service_url: "http://127.0.0.1:8080".into(),
             import_max_bytes: 50 * 1024 * 1024,
             import_batch: 1000,
             import_max_line_bytes: 64 * 1024,
@@ -51,25 +64,22 @@ impl Default for ContactConfig {
     }
 }
 
-impl ContactConfig {
-    pub fn from_env() -> Result<Self, String> {
-        let mut config = Self::default();
-        let num = |name: &str| -> Result<Option<usize>, String> {
-            match std::env::var(name) {
-                Ok(v) if !v.is_empty() => v.parse().map(Some).map_err(|_| format!("{name} must be a positive number, got {v:?}")),
-                _ => Ok(None),
-            }
-        };
-        if let Some(mb) = num("CONTACT_IMPORT_MAX_MB")? {
-            config.import_max_bytes = mb * 1024 * 1024;
-        }
-        if let Some(n) = num("CONTACT_IMPORT_BATCH")? {
-            config.import_batch = n.clamp(1, 10_000);
-        }
-        if let Some(n) = num("CONTACT_SEARCH_CANDIDATES")? {
-            config.search_candidates = n.clamp(20, 100_000) as i64;
-        }
-        Ok(config)
+impl Settings {
+    /// Reads `AUTH_SERVICE_URL`, `CONTACT_IMPORT_MAX_MB`, `CONTACT_IMPORT_BATCH` and
+    /// `CONTACT_SEARCH_CANDIDATES`; unset or empty means the default.
+    pub fn from_env() -> Result<Self, SettingsError> {
+        let d = Self::default();
+        let mb: usize = settings::number("CONTACT_IMPORT_MAX_MB", d.import_max_bytes / (1024 * 1024), "must be a positive number (megabytes)")?;
+        let batch: usize = settings::number("CONTACT_IMPORT_BATCH", d.import_batch, "must be a positive number (rows)")?;
+        let candidates: usize =
+            settings::number("CONTACT_SEARCH_CANDIDATES", d.search_candidates as usize, "must be a positive number (contacts)")?;
+        Ok(Self {
+            auth_service_url: settings::url("AUTH_SERVICE_URL", &d.auth_service_url)?,
+            import_max_bytes: mb.saturating_mul(1024 * 1024),
+            import_batch: batch.clamp(1, 10_000),
+            search_candidates: candidates.clamp(20, 100_000) as i64,
+            ..d
+        })
     }
 }
 
@@ -80,90 +90,172 @@ pub struct AppState {
     pub cursors: Arc<CursorCodec>,
     /// auth-service: validates owner ids and names owners (`HttpAuthClient` in production).
     pub users: Arc<dyn AuthClient>,
-    pub config: Arc<ContactConfig>,
+    pub settings: Arc<Settings>,
 }
 
+/// Info, tags and the schemas the operations reference but utoipa does not collect by
+/// itself; the paths come from [`api`].
 #[derive(OpenApi)]
 #[openapi(
     info(title = "contact-service", description = "Companies, contacts, fuzzy search, CSV import/export, tags"),
-    paths(
-        handlers::companies::create_company,
-        handlers::companies::list_companies,
-        handlers::companies::get_company,
-        handlers::companies::put_company,
-        handlers::companies::patch_company,
-        handlers::companies::delete_company,
-        handlers::companies::company_basic,
-        handlers::companies::companies_basic,
-        handlers::companies::company_children,
-        handlers::contacts::create_contact,
-        handlers::contacts::list_contacts,
-        handlers::contacts::get_contact,
-        handlers::contacts::put_contact,
-        handlers::contacts::patch_contact,
-        handlers::contacts::delete_contact,
-        handlers::contacts::contact_basic,
-        handlers::contacts::contacts_basic,
-        handlers::contacts::status_history,
-        handlers::contacts::contact_stats,
-        handlers::contacts::list_tags,
-        handlers::transfer::import_contacts,
-        handlers::transfer::export_contacts,
+    tags(
+        (name = "companies", description = "Companies and their hierarchy"),
+        (name = "contacts", description = "Contacts, lead status, search, CSV import/export"),
+        (name = "tags", description = "Tags of contacts and companies"),
     ),
     components(schemas(
         crm_client_contact::CompanyDetails,
         crm_client_contact::CompanyBasicInfo,
+        crm_client_contact::CompanyBatch,
         crm_client_contact::ContactDetails,
         crm_client_contact::ContactBasicInfo,
+        crm_client_contact::ContactLookup,
         crm_client_contact::Address,
         crm_client_contact::ContactStatus,
-        domain::CompanyInput,
+        crm_web::PageInfo,
+        domain::NewCompany,
         domain::CompanyPatch,
-        domain::ContactInput,
+        domain::NewContact,
         domain::ContactPatch,
         domain::AddressInput,
+        domain::ContactStats,
+        domain::StatusHistoryEntry,
+        domain::TagCount,
+        domain::TagList,
         import::ImportReport,
         import::RowError,
+        import::OnDuplicate,
     ))
 )]
 pub struct ApiDoc;
 
+/// Routes and documented operations from ONE list (utoipa-axum): a handler's
+/// `#[utoipa::path]` is both its route and its documentation.
+fn api() -> OpenApiRouter<AppState> {
+    use handlers::{companies::*, contacts::*, transfer::*};
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(list_companies, create_company))
+        .routes(routes!(companies_basic))
+        .routes(routes!(get_company, put_company, patch_company, delete_company))
+        .routes(routes!(company_basic))
+        .routes(routes!(company_children))
+        .routes(routes!(list_contacts, create_contact))
+        .routes(routes!(contacts_basic))
+        .routes(routes!(contact_stats))
+        .routes(routes!(import_contacts))
+        .routes(routes!(export_contacts))
+        .routes(routes!(get_contact, put_contact, patch_contact, delete_contact))
+        .routes(routes!(contact_basic))
+        .routes(routes!(status_history))
+        .routes(routes!(list_tags))
+}
+
 /// The service's API routes (system routes and layers are added by the caller).
-/// Builds the service from the shared platform pieces (auth-service reached over HTTP at
-/// `AUTH_SERVICE_URL`) and returns its API routes.
-pub fn build(platform: &crm_runtime::Platform) -> Result<Router, String> {
+pub fn router(state: AppState) -> axum::Router {
+    api().split_for_parts().0.with_state(state)
+}
+
+/// The finished OpenAPI document (service-prefixed operation ids, declared path
+/// parameters, error schema on every error response).
+pub fn openapi() -> serde_json::Value {
+    crm_web::openapi::finish(api().split_for_parts().1, SERVICE)
+}
+
+/// Builds the service from the shared platform pieces and its settings (auth-service
+/// reached over HTTP). No background tasks.
+pub fn build(platform: &crm_runtime::Platform, settings: Settings) -> Built {
     let state = AppState {
         db: platform.db.clone(),
         auth: platform.auth.clone(),
         cursors: platform.cursors.clone(),
-        users: std::sync::Arc::new(crm_client_auth::HttpAuthClient::from_env()),
-        config: std::sync::Arc::new(ContactConfig::from_env()?),
+        users: Arc::new(HttpAuthClient::new(ClientConfig::new(settings.auth_service_url.clone()))),
+        settings: Arc::new(settings),
     };
-    Ok(router(state))
+    Built { name: SERVICE, router: router(state), openapi: openapi(), tasks: Vec::new() }
 }
 
-/// The OpenAPI document as JSON.
-pub fn openapi() -> serde_json::Value {
-    use utoipa::OpenApi;
-    serde_json::to_value(ApiDoc::openapi()).unwrap_or_default()
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-pub fn router(state: AppState) -> Router {
-    use handlers::{companies::*, contacts::*, transfer::*};
-    Router::new()
-        .route("/api/v1/companies", post(create_company).get(list_companies))
-        .route("/api/v1/companies/basic", get(companies_basic))
-        .route("/api/v1/companies/{id}", get(get_company).put(put_company).patch(patch_company).delete(delete_company))
-        .route("/api/v1/companies/{id}/basic", get(company_basic))
-        .route("/api/v1/companies/{id}/children", get(company_children))
-        .route("/api/v1/contacts", post(create_contact).get(list_contacts))
-        .route("/api/v1/contacts/basic", get(contacts_basic))
-        .route("/api/v1/contacts/stats", get(contact_stats))
-        .route("/api/v1/contacts/import", post(import_contacts))
-        .route("/api/v1/contacts/export", get(export_contacts))
-        .route("/api/v1/contacts/{id}", get(get_contact).put(put_contact).patch(patch_contact).delete(delete_contact))
-        .route("/api/v1/contacts/{id}/basic", get(contact_basic))
-        .route("/api/v1/contacts/{id}/status-history", get(status_history))
-        .route("/api/v1/tags", get(list_tags))
-        .with_state(state)
+    #[test]
+    fn the_document_is_sound_and_documents_every_route() {
+        let doc = openapi();
+        let faults = crm_web::openapi::faults(&doc);
+        assert!(faults.is_empty(), "{faults:#?}");
+        let documented: Vec<(String, String)> = doc["paths"]
+            .as_object()
+            .expect("paths")
+            .iter()
+            .flat_map(|(path, item)| item.as_object().expect("path item").keys().map(move |m| (m.to_uppercase(), path.clone())))
+            .filter(|(m, _)| ["GET", "POST", "PUT", "PATCH", "DELETE"].contains(&m.as_str()))
+            .collect();
+        let expected = [
+            ("GET", "/api/v1/companies"),
+            ("POST", "/api/v1/companies"),
+            ("GET", "/api/v1/companies/basic"),
+            ("GET", "/api/v1/companies/{id}"),
+            ("PUT", "/api/v1/companies/{id}"),
+            ("PATCH", "/api/v1/companies/{id}"),
+            ("DELETE", "/api/v1/companies/{id}"),
+            ("GET", "/api/v1/companies/{id}/basic"),
+            ("GET", "/api/v1/companies/{id}/children"),
+            ("GET", "/api/v1/contacts"),
+            ("POST", "/api/v1/contacts"),
+            ("GET", "/api/v1/contacts/basic"),
+            ("GET", "/api/v1/contacts/stats"),
+            ("POST", "/api/v1/contacts/import"),
+            ("GET", "/api/v1/contacts/export"),
+            ("GET", "/api/v1/contacts/{id}"),
+            ("PUT", "/api/v1/contacts/{id}"),
+            ("PATCH", "/api/v1/contacts/{id}"),
+            ("DELETE", "/api/v1/contacts/{id}"),
+            ("GET", "/api/v1/contacts/{id}/basic"),
+            ("GET", "/api/v1/contacts/{id}/status-history"),
+            ("GET", "/api/v1/tags"),
+        ];
+        for (method, path) in expected {
+            assert!(documented.contains(&(method.to_owned(), path.to_owned())), "{method} {path} is not documented");
+        }
+        assert_eq!(documented.len(), expected.len(), "{documented:?}");
+        for op in doc["paths"].as_object().expect("paths").values().flat_map(|item| item.as_object().expect("item").values()) {
+            assert!(op["operationId"].as_str().is_some_and(|id| id.starts_with("contact_")), "{op}");
+        }
+        assert!(doc["components"]["schemas"]["OnDuplicate"].is_object());
+    }
+
+    #[tokio::test]
+    async fn every_documented_operation_is_routed() {
+        use tower::ServiceExt;
+        // Without state the handlers cannot run, but routing answers before them: an
+        // undocumented or unrouted path is 404/405 from the router, a routed one is 401
+        // (no token) from the permission extractor.
+        let keys = crm_web::JwtKeys::new(b"contact-service-unit-test-secret-0123456789", "crm");
+        let state = AppState {
+            db: TenantDb::new(lazy_pool()),
+            auth: AuthState::new(keys),
+            cursors: Arc::new(CursorCodec::new(b"unit")),
+            users: Arc::new(crm_client_auth::MockAuthClient::default()),
+            settings: Arc::new(Settings::default()),
+        };
+        let app = router(state);
+        let doc = openapi();
+        for (path, item) in doc["paths"].as_object().expect("paths") {
+            for method in item.as_object().expect("item").keys() {
+                let uri = path.replace("{id}", "1");
+                let req = axum::http::Request::builder()
+                    .method(method.to_uppercase().as_str())
+                    .uri(&uri)
+                    .body(axum::body::Body::empty())
+                    .expect("request");
+                let status = app.clone().oneshot(req).await.expect("response").status();
+                assert_eq!(status, axum::http::StatusCode::UNAUTHORIZED, "{method} {uri}");
+            }
+        }
+    }
+
+    /// A pool that never connects (no request in the test reaches the database).
+    fn lazy_pool() -> crm_database::Pool {
+        crm_database::create_pool(&crm_database::DbConfig::default()).expect("pool")
+    }
 }

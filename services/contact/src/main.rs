@@ -5,8 +5,9 @@ use crm_runtime::Platform;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // Read first: a bad setting fails before anything starts.
+    let settings = contact_service::Settings::from_env()?;
     let platform = Platform::start(SERVICE).await?;
-    let router = platform.finish(SERVICE, contact_service::build(&platform)?, contact_service::openapi());
-    platform.serve(SERVICE, router, DEFAULT_PORT).await?;
+    platform.run(contact_service::build(&platform, settings), DEFAULT_PORT).await?;
     Ok(())
 }

@@ -142,6 +142,17 @@ impl ContactDetails {
     }
 }
 
+/// Payload of `contact.converted` ([`crate::subjects::CONTACT_CONVERTED`]): the contact
+/// (as [`ContactBasicInfo`], flattened), the status it left and the reason given (`"import"`
+/// for a CSV import).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ContactConverted {
+    #[serde(flatten)]
+    pub contact: ContactBasicInfo,
+    pub from_status: String,
+    pub reason: Option<String>,
+}
+
 /// `{"data": [...]}` of `GET /companies/basic?ids=`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct CompanyBatch {

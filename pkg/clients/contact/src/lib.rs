@@ -1,14 +1,19 @@
-//! contact-service's public contract: its DTOs (seed 004, section 3) and a typed client.
+//! contact-service's public contract: its DTOs (seed 004, section 3), the subjects of its
+//! events ([`subjects`]) and a typed client. `MockContactClient` exists only with the `mock`
+//! feature, which other crates enable in their `[dev-dependencies]`.
 
 pub mod subjects;
 mod client;
 mod dto;
+#[cfg(any(test, feature = "mock"))]
 mod mock;
 
 pub use client::{ContactClient, HttpContactClient, MAX_BATCH};
 pub use crm_client_core::{CallContext, ClientConfig, ClientError};
 pub use dto::{
-    Address, CompanyBasicInfo, CompanyBatch, CompanyDetails, ContactBasicInfo, ContactBatch, ContactDetails,
-    ContactLookup, ContactStatus, CustomFields,
+    Address, CompanyBasicInfo, CompanyBatch, CompanyDetails, ContactBasicInfo, ContactBatch, ContactConverted,
+    ContactDetails, ContactLookup, ContactStatus, CustomFields,
 };
+/// In-memory stand-in for other services' tests (feature `mock`, dev-dependencies only).
+#[cfg(any(test, feature = "mock"))]
 pub use mock::MockContactClient;

@@ -5,6 +5,8 @@
 pub const CONTACT_CREATED: &str = "contact.created";
 pub const CONTACT_UPDATED: &str = "contact.updated";
 pub const CONTACT_DELETED: &str = "contact.deleted";
+/// Payload: [`crate::ContactConverted`]. The others carry [`crate::ContactBasicInfo`] or
+/// [`crate::CompanyBasicInfo`].
 pub const CONTACT_CONVERTED: &str = "contact.converted";
 pub const COMPANY_CREATED: &str = "company.created";
 pub const COMPANY_UPDATED: &str = "company.updated";

@@ -1,3 +1,5 @@
+use crm_client_contact::subjects::{COMPANY_CREATED, COMPANY_DELETED};
+use crm_web::codes;
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -7,8 +9,8 @@ use crate::helpers::*;
 async fn company_crud_publishes_events() {
     let app = spawn_app().await;
     let t = app.tenant().await;
-    let mut created_events = app.platform.events("company.created").await;
-    let mut deleted_events = app.platform.events("company.deleted").await;
+    let mut created_events = app.platform.events(COMPANY_CREATED).await;
+    let mut deleted_events = app.platform.events(COMPANY_DELETED).await;
 
     let body = json!({
         "name": "Acme Corp", "domain": "Acme.example", "industry": "software", "size_category": "51-200",
@@ -17,7 +19,7 @@ async fn company_crud_publishes_events() {
         "tags": ["VIP", "vip", "Partner"]
     });
     let r = app.post("/api/v1/companies", &t.manager, body).await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     let c = r.body;
     let id = c["id"].as_i64().unwrap();
     assert_eq!(c["name"], "Acme Corp");
@@ -27,7 +29,7 @@ async fn company_crud_publishes_events() {
     assert_eq!(c["tags"], json!(["partner", "vip"]));
     assert_eq!(c["created_by"], MANAGER);
     assert!(c["parent_company_id"].is_null());
-    let event = created_events.wait_for(&t.id, "company.created", EVENT_TIMEOUT).await;
+    let event = created_events.wait_for(&t.id, COMPANY_CREATED, EVENT_TIMEOUT).await;
     assert_eq!(event.data, json!({"id": id, "name": "Acme Corp"}));
 
     let r = app.get(&format!("/api/v1/companies/{id}"), &t.viewer).await;
@@ -36,24 +38,24 @@ async fn company_crud_publishes_events() {
 
     // PATCH changes only what is given; null clears.
     let r = app.patch(&format!("/api/v1/companies/{id}"), &t.rep, json!({"name": "Acme GmbH", "phone": null})).await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(r.body["name"], "Acme GmbH");
     assert_eq!(r.body["phone"], "");
     assert_eq!(r.body["domain"], "acme.example");
 
     // PUT replaces everything.
     let r = app.put(&format!("/api/v1/companies/{id}"), &t.admin, json!({"name": "Acme AG"})).await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(r.body["domain"], "");
     assert_eq!(r.body["custom_fields"], json!({}));
 
     let r = app.delete(&format!("/api/v1/companies/{id}"), &t.manager).await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
-    let event = deleted_events.wait_for(&t.id, "company.deleted", EVENT_TIMEOUT).await;
+    let event = deleted_events.wait_for(&t.id, COMPANY_DELETED, EVENT_TIMEOUT).await;
     assert_eq!(event.data["name"], "Acme AG");
     let r = app.get(&format!("/api/v1/companies/{id}"), &t.admin).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
-    assert_eq!(error_code(&r), "NOT_FOUND");
+    assert_eq!(error_code(&r), codes::NOT_FOUND);
 }
 
 #[tokio::test]
@@ -77,7 +79,7 @@ async fn company_input_is_validated_field_by_field() {
 
     for body in [json!({"name": 5}), json!({"nme": "typo"}), json!([]), json!({"name": "A", "address": "street"})] {
         let r = app.post("/api/v1/companies", &t.admin, body.clone()).await;
-        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{body}: {}", r.text);
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{body}: {}", r.body);
         error_code(&r);
     }
     let r = app.send(app.http.post(format!("{}/api/v1/companies", app.url)).bearer_auth(&t.admin).header("content-type", "application/json").body("{\"name\":")).await;
@@ -91,7 +93,7 @@ async fn company_permissions_follow_the_matrix() {
     let t = app.tenant().await;
     let r = app.post("/api/v1/companies", &t.viewer, json!({"name": "Nope"})).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
-    assert_eq!(error_code(&r), "FORBIDDEN");
+    assert_eq!(error_code(&r), codes::FORBIDDEN);
     // sales_rep writes companies (shared accounts) but deletes none.
     let c = app.create_company(&t.rep, "Shared").await;
     let id = c["id"].as_i64().unwrap();
@@ -109,7 +111,7 @@ async fn hierarchy_refuses_cycles_and_lists_children() {
     let t = app.tenant().await;
     let r = app.post("/api/v1/companies", &t.admin, json!({"name": "Orphan", "parent_company_id": 999})).await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(error_code(&r), "REFERENCE_NOT_FOUND");
+    assert_eq!(error_code(&r), codes::REFERENCE_NOT_FOUND);
 
     let a = app.create_company(&t.admin, "Holding").await["id"].as_i64().unwrap();
     let b = app.post("/api/v1/companies", &t.admin, json!({"name": "Sub B", "parent_company_id": a})).await.body["id"].as_i64().unwrap();
@@ -118,7 +120,7 @@ async fn hierarchy_refuses_cycles_and_lists_children() {
 
     for (id, parent) in [(a, c), (a, a), (b, c)] {
         let r = app.patch(&format!("/api/v1/companies/{id}"), &t.admin, json!({"parent_company_id": parent})).await;
-        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{id} -> {parent}: {}", r.text);
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{id} -> {parent}: {}", r.body);
         assert_eq!(error_code(&r), "COMPANY_CYCLE");
     }
     let r = app.get(&format!("/api/v1/companies/{a}/children"), &t.viewer).await;
@@ -148,7 +150,7 @@ async fn other_tenants_see_nothing_and_change_nothing() {
         app.put(&format!("/api/v1/companies/{id}"), &b.admin, json!({"name": "Pwned"})).await,
         app.delete(&format!("/api/v1/companies/{id}"), &b.admin).await,
     ] {
-        assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text);
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.body);
     }
     assert_eq!(app.get(&format!("/api/v1/companies/basic?ids={id}"), &b.admin).await.body["data"], json!([]));
     assert_eq!(app.get("/api/v1/companies", &b.admin).await.body["pagination"]["total_count"], 0);
@@ -170,7 +172,7 @@ async fn lists_filter_sort_and_paginate() {
     let mut next = "/api/v1/companies?industry=software&limit=2".to_owned();
     loop {
         let r = app.get(&next, &t.viewer).await;
-        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
         assert_eq!(r.body["pagination"]["total_count"], 4);
         names.extend(r.body["data"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap().to_owned()));
         match r.body["pagination"]["next_cursor"].as_str() {
@@ -185,14 +187,14 @@ async fn lists_filter_sort_and_paginate() {
     assert_eq!(r.body["data"][0]["name"], "Alpha");
     assert!(r.body["pagination"].get("total_count").is_none());
     let r = app.get("/api/v1/companies?search=chrlie", &t.viewer).await;
-    assert_eq!(r.body["data"][0]["name"], "Charlie", "{}", r.text);
+    assert_eq!(r.body["data"][0]["name"], "Charlie", "{}", r.body);
     let r = app.get("/api/v1/companies?search=%25", &t.viewer).await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.body["data"], json!([]));
 
     for bad in ["limit=0", "limit=1000", "limit=-1", "cursor=garbage", "sort=password_hash", "sort=name;drop table companies", "parent_company_id=x"] {
         let r = app.get(&format!("/api/v1/companies?{bad}"), &t.viewer).await;
-        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad}: {}", r.text);
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad}: {}", r.body);
         error_code(&r);
     }
     // A cursor made for another order is refused.

@@ -1,4 +1,6 @@
 use crm_client_auth::ClientError;
+use crm_client_contact::subjects::{CONTACT_CONVERTED, CONTACT_CREATED, CONTACT_DELETED, CONTACT_UPDATED};
+use crm_web::codes;
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -8,9 +10,9 @@ use crate::helpers::*;
 async fn contact_crud_with_enrichment_and_events() {
     let app = spawn_app().await;
     let t = app.tenant().await;
-    let mut created = app.platform.events("contact.created").await;
-    let mut updated = app.platform.events("contact.updated").await;
-    let mut deleted = app.platform.events("contact.deleted").await;
+    let mut created = app.platform.events(CONTACT_CREATED).await;
+    let mut updated = app.platform.events(CONTACT_UPDATED).await;
+    let mut deleted = app.platform.events(CONTACT_DELETED).await;
     let company = app.create_company(&t.admin, "Initech").await["id"].as_i64().unwrap();
 
     let r = app
@@ -22,7 +24,7 @@ async fn contact_crud_with_enrichment_and_events() {
                    "address": {"city": "Austin", "state": "TX"}, "custom_fields": {"stapler": false}, "notes": "TPS", "tags": ["Hot"]}),
         )
         .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     let c = r.body;
     let id = c["id"].as_i64().unwrap();
     assert_eq!(c["company_name"], "Initech");
@@ -31,7 +33,7 @@ async fn contact_crud_with_enrichment_and_events() {
     assert_eq!(c["created_by"], MANAGER);
     assert_eq!(c["address"]["city"], "Austin");
     assert_eq!(c["tags"], json!(["hot"]));
-    let e = created.wait_for(&t.id, "contact.created", EVENT_TIMEOUT).await;
+    let e = created.wait_for(&t.id, CONTACT_CREATED, EVENT_TIMEOUT).await;
     assert_eq!(e.data, json!({"id": id, "first_name": "Peter", "last_name": "Gibbons", "email": "Peter@Initech.example"}));
     assert_eq!(e.actor.as_deref(), Some("2"));
 
@@ -45,15 +47,15 @@ async fn contact_crud_with_enrichment_and_events() {
     assert_eq!(own["email"], "");
 
     let r = app.patch(&format!("/api/v1/contacts/{id}"), &t.manager, json!({"job_title": "Manager", "company_id": null})).await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(r.body["job_title"], "Manager");
     assert!(r.body["company_name"].is_null());
     assert_eq!(r.body["phone"], "+1 555 0100");
-    let e = updated.wait_for(&t.id, "contact.updated", EVENT_TIMEOUT).await;
+    let e = updated.wait_for(&t.id, CONTACT_UPDATED, EVENT_TIMEOUT).await;
     assert_eq!(e.data["id"], id);
 
     let r = app.put(&format!("/api/v1/contacts/{id}"), &t.manager, json!({"first_name": "Pete", "email": "pete@initech.example"})).await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(r.body["phone"], "");
     assert_eq!(r.body["owner_id"], REP, "an absent owner_id keeps the owner on PUT");
 
@@ -66,7 +68,7 @@ async fn contact_crud_with_enrichment_and_events() {
     assert_eq!(app.auth_calls() - before, 1);
 
     assert_eq!(app.delete(&format!("/api/v1/contacts/{id}"), &t.manager).await.status, StatusCode::NO_CONTENT);
-    deleted.wait_for(&t.id, "contact.deleted", EVENT_TIMEOUT).await;
+    deleted.wait_for(&t.id, CONTACT_DELETED, EVENT_TIMEOUT).await;
     assert_eq!(app.get(&format!("/api/v1/contacts/{id}"), &t.manager).await.status, StatusCode::NOT_FOUND);
     assert_eq!(app.delete(&format!("/api/v1/contacts/{id}"), &t.manager).await.status, StatusCode::NOT_FOUND);
 }
@@ -90,7 +92,7 @@ async fn contact_input_errors_name_every_field() {
     assert_eq!(r.body["details"]["fields"]["company_id"], "no such company");
     let r = app.post("/api/v1/contacts", &t.admin, json!({"first_name": "A", "owner_id": 777})).await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(error_code(&r), "REFERENCE_NOT_FOUND");
+    assert_eq!(error_code(&r), codes::REFERENCE_NOT_FOUND);
     let id = app.create_contact(&t.admin, json!({"first_name": "A"})).await["id"].as_i64().unwrap();
     assert_eq!(bad_fields(&app.patch(&format!("/api/v1/contacts/{id}"), &t.admin, json!({})).await), ["body"]);
     assert_eq!(bad_fields(&app.patch(&format!("/api/v1/contacts/{id}"), &t.admin, json!({"status": "won"})).await), ["status"]);
@@ -104,7 +106,7 @@ async fn email_is_unique_per_tenant_case_insensitively() {
     app.create_contact(&t.admin, json!({"first_name": "A", "email": "Sam@Example.com"})).await;
     let r = app.post("/api/v1/contacts", &t.admin, json!({"first_name": "B", "email": "sam@example.COM"})).await;
     assert_eq!(r.status, StatusCode::CONFLICT);
-    assert_eq!(error_code(&r), "EMAIL_TAKEN");
+    assert_eq!(error_code(&r), codes::EMAIL_TAKEN);
     let b = app.create_contact(&t.admin, json!({"first_name": "B", "email": "b@example.com"})).await["id"].as_i64().unwrap();
     let r = app.patch(&format!("/api/v1/contacts/{b}"), &t.admin, json!({"email": "SAM@example.com"})).await;
     assert_eq!(r.status, StatusCode::CONFLICT);
@@ -120,7 +122,7 @@ async fn roles_limit_writes() {
     let t = app.tenant().await;
     let r = app.post("/api/v1/contacts", &t.viewer, json!({"first_name": "V"})).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
-    assert_eq!(error_code(&r), "FORBIDDEN");
+    assert_eq!(error_code(&r), codes::FORBIDDEN);
     let theirs = app.create_contact(&t.manager, json!({"first_name": "Managed", "owner_id": OTHER_REP})).await["id"].as_i64().unwrap();
     let mine = app.create_contact(&t.rep, json!({"first_name": "Mine"})).await["id"].as_i64().unwrap();
 
@@ -152,7 +154,7 @@ async fn other_tenants_get_404_and_change_nothing() {
         app.put(&format!("/api/v1/contacts/{id}"), &b.admin, json!({"first_name": "Mallory"})).await,
         app.delete(&format!("/api/v1/contacts/{id}"), &b.admin).await,
     ] {
-        assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text);
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.body);
     }
     assert_eq!(app.get(&format!("/api/v1/contacts/basic?ids={id}"), &b.admin).await.body["data"], json!([]));
     assert_eq!(app.get("/api/v1/contacts?search=alice", &b.admin).await.body["data"], json!([]));
@@ -185,13 +187,13 @@ async fn a_failing_auth_service_degrades_names_and_refuses_unchecked_owners() {
 async fn status_changes_are_recorded_and_conversions_counted() {
     let app = spawn_app().await;
     let t = app.tenant().await;
-    let mut converted = app.platform.events("contact.converted").await;
+    let mut converted = app.platform.events(CONTACT_CONVERTED).await;
     let id = app.create_contact(&t.rep, json!({"first_name": "Lena", "email": "lena@x.example"})).await["id"].as_i64().unwrap();
     let r = app.patch(&format!("/api/v1/contacts/{id}"), &t.rep, json!({"status": "prospect", "status_reason": "replied"})).await;
     assert_eq!(r.body["status"], "prospect");
     let r = app.patch(&format!("/api/v1/contacts/{id}"), &t.manager, json!({"status": "customer", "status_reason": "signed"})).await;
     assert_eq!(r.status, StatusCode::OK);
-    let e = converted.wait_for(&t.id, "contact.converted", EVENT_TIMEOUT).await;
+    let e = converted.wait_for(&t.id, CONTACT_CONVERTED, EVENT_TIMEOUT).await;
     assert_eq!(e.data["id"], id);
     assert_eq!(e.data["from_status"], "prospect");
     assert_eq!(e.data["reason"], "signed");
@@ -215,7 +217,7 @@ async fn status_changes_are_recorded_and_conversions_counted() {
     );
     app.create_contact(&t.rep, json!({"first_name": "Other"})).await;
     let r = app.get("/api/v1/contacts/stats", &t.viewer).await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(r.body["by_status"]["customer"], 1);
     assert_eq!(r.body["by_status"]["lead"], 1);
     assert_eq!(r.body["by_status"]["churned"], 0);
@@ -263,7 +265,7 @@ async fn lists_filter_sort_paginate_and_tags() {
 
     for bad in ["status=vip", "owner_id=abc", "created_after=soon", "sort=email", "sort=-id%20desc", "limit=101", "cursor=x.y", "search=%20x%20", "search=jo&sort=first_name"] {
         let r = app.get(&format!("/api/v1/contacts?{bad}"), &t.viewer).await;
-        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad}: {}", r.text);
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad}: {}", r.body);
         error_code(&r);
     }
     let tags = app.get("/api/v1/tags", &t.viewer).await;

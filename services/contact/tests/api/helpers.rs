@@ -1,9 +1,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use contact_service::{AppState, ContactConfig, SERVICE};
+use contact_service::{AppState, SERVICE, Settings};
 use crm_client_auth::{MockAuthClient, UserBasicInfo};
 use crm_tenant::TenantId;
+pub use crm_testing::{Response, TestClient, bad_fields, error_code};
 use crm_testing::TestPlatform;
 use crm_web::Role;
 use reqwest::{Method, StatusCode};
@@ -18,17 +19,20 @@ pub const REP: i32 = 3;
 pub const OTHER_REP: i32 = 4;
 pub const VIEWER: i32 = 5;
 
+/// The service under test: the shared [`TestClient`] (`app.get(..)`, `app.post(..)`,
+/// `app.send(app.builder(..))`, `app.url`, `app.http` through `Deref`), the platform and the
+/// mock auth-service.
 pub struct TestApp {
-    pub url: String,
-    pub http: reqwest::Client,
+    pub client: TestClient,
     pub platform: TestPlatform,
     pub users: Arc<MockAuthClient>,
 }
 
-pub struct Response {
-    pub status: StatusCode,
-    pub body: Value,
-    pub text: String,
+impl std::ops::Deref for TestApp {
+    type Target = TestClient;
+    fn deref(&self) -> &TestClient {
+        &self.client
+    }
 }
 
 /// A fresh tenant with a token per role.
@@ -42,10 +46,10 @@ pub struct Tenant {
 }
 
 pub async fn spawn_app() -> TestApp {
-    spawn_app_with(ContactConfig::default()).await
+    spawn_app_with(Settings::default()).await
 }
 
-pub async fn spawn_app_with(config: ContactConfig) -> TestApp {
+pub async fn spawn_app_with(settings: Settings) -> TestApp {
     let platform = TestPlatform::start().await;
     let mut users = MockAuthClient::default();
     for (id, first, role) in [(ADMIN, "Ada", "admin"), (MANAGER, "Max", "manager"), (REP, "Rita", "sales_rep"), (OTHER_REP, "Otto", "sales_rep"), (VIEWER, "Vic", "viewer")] {
@@ -57,10 +61,10 @@ pub async fn spawn_app_with(config: ContactConfig) -> TestApp {
         auth: platform.auth.clone(),
         cursors: platform.cursors.clone(),
         users: users.clone(),
-        config: Arc::new(config),
+        settings: Arc::new(settings),
     };
     let url = platform.serve(SERVICE, contact_service::router(state)).await;
-    TestApp { url, http: reqwest::Client::new(), platform, users }
+    TestApp { client: TestClient::new(url), platform, users }
 }
 
 impl TestApp {
@@ -76,63 +80,18 @@ impl TestApp {
         }
     }
 
-    pub async fn send(&self, req: reqwest::RequestBuilder) -> Response {
-        let resp = req.send().await.expect("request");
-        let status = resp.status();
-        let text = resp.text().await.expect("body");
-        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Response { status, body, text }
-    }
-
-    pub async fn request(&self, method: Method, path: &str, token: &str, body: Option<Value>) -> Response {
-        let mut req = self.http.request(method, format!("{}{}", self.url, path)).bearer_auth(token);
-        if let Some(body) = body {
-            req = req.json(&body);
-        }
-        self.send(req).await
-    }
-
-    pub async fn get(&self, path: &str, token: &str) -> Response {
-        self.request(Method::GET, path, token, None).await
-    }
-
-    pub async fn post(&self, path: &str, token: &str, body: Value) -> Response {
-        self.request(Method::POST, path, token, Some(body)).await
-    }
-
-    pub async fn put(&self, path: &str, token: &str, body: Value) -> Response {
-        self.request(Method::PUT, path, token, Some(body)).await
-    }
-
-    pub async fn patch(&self, path: &str, token: &str, body: Value) -> Response {
-        self.request(Method::PATCH, path, token, Some(body)).await
-    }
-
-    pub async fn delete(&self, path: &str, token: &str) -> Response {
-        self.request(Method::DELETE, path, token, None).await
-    }
-
     /// Uploads a CSV body to the import endpoint.
     pub async fn import(&self, token: &str, query: &str, body: impl Into<reqwest::Body>) -> Response {
-        let req = self
-            .http
-            .post(format!("{}/api/v1/contacts/import{query}", self.url))
-            .bearer_auth(token)
-            .header("content-type", "text/csv")
-            .body(body);
+        let req = self.builder(Method::POST, &format!("/api/v1/contacts/import{query}"), Some(token)).header("content-type", "text/csv").body(body);
         self.send(req).await
     }
 
     pub async fn create_company(&self, token: &str, name: &str) -> Value {
-        let r = self.post("/api/v1/companies", token, json!({"name": name})).await;
-        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
-        r.body
+        self.post("/api/v1/companies", token, json!({"name": name})).await.expect(StatusCode::CREATED)
     }
 
     pub async fn create_contact(&self, token: &str, body: Value) -> Value {
-        let r = self.post("/api/v1/contacts", token, body).await;
-        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
-        r.body
+        self.post("/api/v1/contacts", token, body).await.expect(StatusCode::CREATED)
     }
 
     /// Rows of a table of the tenant, read directly.
@@ -145,20 +104,6 @@ impl TestApp {
     pub fn auth_calls(&self) -> usize {
         *self.users.calls.lock().unwrap_or_else(|e| e.into_inner())
     }
-}
-
-/// Asserts the stable error shape and returns its code.
-pub fn error_code(r: &Response) -> &str {
-    assert!(r.body["error"].is_string(), "error shape: {} {}", r.status, r.text);
-    assert!(r.body["request_id"].is_string(), "error shape: {}", r.text);
-    r.body["code"].as_str().expect("code")
-}
-
-/// The field names of a 400 `VALIDATION_FAILED`.
-pub fn bad_fields(r: &Response) -> Vec<String> {
-    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
-    assert_eq!(error_code(r), "VALIDATION_FAILED");
-    r.body["details"]["fields"].as_object().expect("fields").keys().cloned().collect()
 }
 
 pub fn ids(page: &Value) -> Vec<i64> {

@@ -1,3 +1,5 @@
+use crm_client_contact::subjects::CONTACT_CREATED;
+use crm_web::codes;
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -7,7 +9,7 @@ use crate::helpers::*;
 async fn import_counts_duplicates_and_bad_rows_exactly() {
     let app = spawn_app().await;
     let t = app.tenant().await;
-    let mut created_events = app.platform.events("contact.created").await;
+    let mut created_events = app.platform.events(CONTACT_CREATED).await;
     app.create_contact(&t.admin, json!({"first_name": "Old", "last_name": "Timer", "email": "old@example.com", "phone": "111"})).await;
     let csv = "\u{feff}First Name,Last Name,E-Mail,Company,Status,Tags,custom.Tier,Favourite Colour\n\
                Ada,Lovelace,ada@example.com,Analytical Engines,lead,math;history,gold,blue\n\
@@ -19,7 +21,7 @@ async fn import_counts_duplicates_and_bad_rows_exactly() {
                Weird,Status,weird@example.com,,vip,,,\n\
                \"Quoted, Name\",\"Multi\nLine\",quoted@example.com,,,,,\n";
     let r = app.import(&t.manager, "", csv).await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     let rep = &r.body;
     assert_eq!((rep["rows"].as_i64(), rep["created"].as_i64(), rep["updated"].as_i64(), rep["skipped"].as_i64(), rep["failed"].as_i64()), (Some(8), Some(3), Some(0), Some(2), Some(3)), "{rep}");
     assert_eq!(rep["companies_created"], 1);
@@ -39,11 +41,11 @@ async fn import_counts_duplicates_and_bad_rows_exactly() {
     let quoted = app.get("/api/v1/contacts?search=quoted", &t.viewer).await.body["data"][0].clone();
     assert_eq!(quoted["last_name"], "Multi\nLine");
     // One event per created contact (the probe also sees the contact created before the import).
-    assert_eq!(created_events.count_within(&t.id, "contact.created", EVENT_TIMEOUT / 5).await, 4);
+    assert_eq!(created_events.count_within(&t.id, CONTACT_CREATED, EVENT_TIMEOUT / 5).await, 4);
 
     // update: duplicates update the existing contact with the non-empty cells.
     let r = app.import(&t.manager, "?on_duplicate=update", "email,phone,status,job_title\nold@example.com,,customer,CEO\nnew@example.com,222,,\n").await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!((r.body["created"].as_i64(), r.body["updated"].as_i64(), r.body["failed"].as_i64()), (Some(0), Some(1), Some(1)), "{}", r.body);
     assert_eq!(r.body["errors"][0], json!({"row": 3, "field": "first_name", "message": "required"}));
     let old = app.get("/api/v1/contacts?search=timer", &t.viewer).await.body["data"][0].clone();
@@ -84,9 +86,9 @@ async fn malformed_files_import_nothing() {
     ];
     for (name, body, reason) in cases {
         let r = app.import(&t.admin, "", body).await;
-        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{name}: {}", r.text);
-        assert_eq!(error_code(&r), "INVALID_CSV", "{name}");
-        assert_eq!(r.body["details"]["reason"], reason, "{name}: {}", r.text);
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{name}: {}", r.body);
+        assert_eq!(error_code(&r), codes::INVALID_CSV, "{name}");
+        assert_eq!(r.body["details"]["reason"], reason, "{name}: {}", r.body);
         assert_eq!(app.count(&t.id, "contacts").await, 0, "{name}");
         assert_eq!(app.count(&t.id, "outbox").await, 0, "{name}");
     }
@@ -96,14 +98,14 @@ async fn malformed_files_import_nothing() {
 
 #[tokio::test]
 async fn oversized_uploads_get_413() {
-    let app = spawn_app_with(contact_service::ContactConfig { import_max_bytes: 64 * 1024, ..Default::default() }).await;
+    let app = spawn_app_with(contact_service::Settings { import_max_bytes: 64 * 1024, ..Default::default() }).await;
     let t = app.tenant().await;
     let mut body = String::from("first_name,email\n");
     for i in 0..5000 {
         body.push_str(&format!("R{i},r{i}@example.com\n"));
     }
     let r = app.import(&t.admin, "", body.clone()).await;
-    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", r.text);
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", r.body);
     // Streamed without a Content-Length: stopped while reading.
     let stream = futures::stream::iter(body.into_bytes().chunks(4096).map(|c| Ok::<_, std::io::Error>(c.to_vec())).collect::<Vec<_>>());
     let req = app
@@ -113,7 +115,7 @@ async fn oversized_uploads_get_413() {
         .header("content-type", "text/csv")
         .body(reqwest::Body::wrap_stream(stream));
     let r = app.send(req).await;
-    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", r.text);
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", r.body);
     assert_eq!(app.count(&t.id, "contacts").await, 0);
 }
 
@@ -125,7 +127,7 @@ async fn import_respects_roles_and_owners() {
     app.create_contact(&t.manager, json!({"first_name": "Theirs", "email": "theirs@example.com", "owner_id": OTHER_REP})).await;
     let csv = format!("first_name,email,owner_id\nMine,mine@example.com,\nGift,gift@example.com,{OTHER_REP}\nTheirs,theirs@example.com,\n");
     let r = app.import(&t.rep, "?on_duplicate=update", csv).await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!((r.body["created"].as_i64(), r.body["updated"].as_i64(), r.body["failed"].as_i64()), (Some(1), Some(0), Some(2)), "{}", r.body);
     let r = app.import(&t.admin, "", "first_name,owner_id,company_id\nA,777,\nB,,999\n").await;
     let fields: Vec<&str> = r.body["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
@@ -135,18 +137,18 @@ async fn import_respects_roles_and_owners() {
 
 #[tokio::test]
 async fn export_streams_every_contact_and_reimports() {
-    let app = spawn_app_with(contact_service::ContactConfig { import_batch: 7, ..Default::default() }).await;
+    let app = spawn_app_with(contact_service::Settings { import_batch: 7, ..Default::default() }).await;
     let t = app.tenant().await;
     let mut csv = String::from("first_name,last_name,email,company,tags\n");
     for i in 0..2500 {
         csv.push_str(&format!("First{i},Last{i},p{i}@example.com,Co {},\"a,b\"\n", i % 3));
     }
     let r = app.import(&t.admin, "", csv).await;
-    assert_eq!(r.body["created"], 2500, "{}", r.text);
+    assert_eq!(r.body["created"], 2500, "{}", r.body);
     assert_eq!(r.body["companies_created"], 3);
     let r = app.send(app.http.get(format!("{}/api/v1/contacts/export", app.url)).bearer_auth(&t.viewer)).await;
     assert_eq!(r.status, StatusCode::OK);
-    let mut reader = csv::Reader::from_reader(r.text.as_bytes());
+    let mut reader = csv::Reader::from_reader(r.body.as_str().expect("csv body").as_bytes());
     let headers = reader.headers().unwrap().clone();
     assert_eq!(&headers[1], "first_name");
     let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
@@ -155,9 +157,9 @@ async fn export_streams_every_contact_and_reimports() {
     assert_eq!(&rows[0][7], "Co 0");
     assert_eq!(&rows[0][16], "a,b");
     // The export is a valid import: every row is a duplicate now.
-    let again = app.import(&t.admin, "", r.text.clone()).await;
+    let again = app.import(&t.admin, "", r.body.as_str().expect("csv body").to_owned()).await;
     assert_eq!((again.body["skipped"].as_i64(), again.body["created"].as_i64()), (Some(2500), Some(0)), "{}", again.body);
     let other = app.tenant().await;
     let r = app.send(app.http.get(format!("{}/api/v1/contacts/export", app.url)).bearer_auth(&other.admin)).await;
-    assert_eq!(r.text.lines().count(), 1, "header only for an empty tenant");
+    assert_eq!(r.body.as_str().expect("csv body").lines().count(), 1, "header only for an empty tenant");
 }

@@ -1,0 +1,101 @@
+//! All SQL of contact-service, one module per resource. Every function takes the caller's
+//! tenant-scoped transaction (`&TenantTx`: search path = the tenant's schema, then `public`
+//! for pg_trgm), so the service layer owns atomicity; columns are always listed explicitly.
+//! Errors are [`DbError`]s; the service layer maps them (`ApiError: From<DbError>`).
+
+pub mod companies;
+pub mod contacts;
+
+use chrono::{DateTime, Utc};
+use crm_tenant::{DbError, TenantTx};
+use serde::{Deserialize, Serialize};
+use tokio_postgres::Row;
+use tokio_postgres::types::{Json, ToSql};
+
+type DbResult<T> = Result<T, DbError>;
+
+/// A statement assembled from optional parts, with its parameters.
+#[derive(Default)]
+struct Query {
+    sql: String,
+    params: Vec<Box<dyn ToSql + Sync + Send>>,
+}
+
+impl Query {
+    /// Adds a parameter and returns its placeholder (`$n`).
+    fn bind(&mut self, value: impl ToSql + Sync + Send + 'static) -> String {
+        self.params.push(Box::new(value));
+        format!("${}", self.params.len())
+    }
+
+    fn refs(&self) -> Vec<&(dyn ToSql + Sync)> {
+        self.params.iter().map(|p| p.as_ref() as &(dyn ToSql + Sync)).collect()
+    }
+
+    async fn rows(&self, tx: &TenantTx<'_>) -> DbResult<Vec<Row>> {
+        let stmt = tx.prepare_cached(&self.sql).await?;
+        tx.query(&stmt, &self.refs()).await
+    }
+}
+
+fn text(row: &Row, i: usize) -> String {
+    row.get::<_, Option<String>>(i).unwrap_or_default()
+}
+
+/// Keyset position in a list: the sort value of the last row and its id.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ListCursor {
+    /// Sort field and direction the cursor was made for.
+    pub k: String,
+    pub desc: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub t: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ts: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub s: Option<f32>,
+    pub id: i32,
+}
+
+fn where_clause(conds: &[String]) -> String {
+    if conds.is_empty() { String::new() } else { format!("WHERE {}", conds.join(" AND ")) }
+}
+
+/// Keyset condition and ORDER BY for `column` (text or timestamptz) in `desc` order.
+fn keyset(q: &mut Query, conds: &mut Vec<String>, column: &str, is_time: bool, desc: bool, after: Option<&ListCursor>) -> String {
+    let (op, dir) = if desc { ("<", "DESC") } else { (">", "ASC") };
+    if let Some(c) = after {
+        let value = if is_time { q.bind(c.ts.unwrap_or_default()) } else { q.bind(c.t.clone().unwrap_or_default()) };
+        let id = q.bind(c.id);
+        conds.push(format!("({column}, c.id) {op} ({value}, {id})"));
+    }
+    format!("ORDER BY {column} {dir}, c.id {dir}")
+}
+
+pub async fn set_similarity_threshold(tx: &TenantTx<'_>, threshold: f32) -> DbResult<()> {
+    let stmt = tx.prepare_cached("SELECT set_config('pg_trgm.similarity_threshold', $1, true)").await?;
+    tx.execute(&stmt, &[&threshold.to_string()]).await?;
+    Ok(())
+}
+
+/// Writes many events into the tenant's outbox with one statement (the import: one statement,
+/// and so one firing of the outbox's statement trigger, per batch instead of per row). Same
+/// row shape as `crm_events::enqueue`: id, subject (= type), the whole envelope as payload.
+pub async fn enqueue_many(tx: &TenantTx<'_>, events: &[crm_events::Envelope]) -> DbResult<()> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<&str> = events.iter().map(|e| e.id.as_str()).collect();
+    let subjects: Vec<&str> = events.iter().map(|e| e.r#type.as_str()).collect();
+    let payloads: Vec<Json<&crm_events::Envelope>> = events.iter().map(Json).collect();
+    let stmt = tx
+        .prepare_cached(
+            "INSERT INTO outbox (id, subject, payload)
+             SELECT u.id, u.subject, u.payload FROM unnest($1::text[], $2::text[], $3::jsonb[]) WITH ORDINALITY AS u(id, subject, payload, ord)
+             ORDER BY u.ord",
+        )
+        .await?;
+    tx.execute(&stmt, &[&ids, &subjects, &payloads]).await?;
+    Ok(())
+}
+
