@@ -1,8 +1,8 @@
 //! `crm`: the whole platform in one binary, and its operator CLI.
 //!
 //! * `crm serve [--demo]`  every service on its own port, and all of them on one port (8000)
-//! * `crm migrate`         platform + every tenant schema, with progress and a summary
-//!                         (`--create-database` creates the database first when missing)
+//! * `crm migrate`         platform + every tenant schema, with progress and a summary;
+//!   `--create-database` creates the database first when it is missing
 //! * `crm tenant ...`      create / list / suspend / activate / delete tenants (platform operator)
 //! * `crm demo`            seed a demo tenant into a running platform and print how to log in
 

@@ -10,10 +10,11 @@ use super::CmdResult;
 
 pub async fn run(concurrency: usize, create_database: bool) -> CmdResult {
     let config = DbConfig::from_env()?.with_application_name("crm-migrate");
-    if create_database && create_database_if_missing(&config).await? {
-        if let Some(target) = crm_database::DbTarget::from_url(&config.url) {
-            println!("created {target}");
-        }
+    if create_database
+        && create_database_if_missing(&config).await?
+        && let Some(target) = crm_database::DbTarget::from_url(&config.url)
+    {
+        println!("created {target}");
     }
     let pool = create_pool(&config.clone().with_max_connections(concurrency + 2))?;
     let summary = migrate::migrate_all(&pool, TENANT_SETS, FleetOptions { concurrency }, |done, total| {
