@@ -17,15 +17,15 @@ use std::time::{Duration, Instant};
 
 use async_nats::jetstream::{self, consumer::{AckPolicy, DeliverPolicy, pull}};
 use chrono::NaiveDate;
-use communication_service::mailer::FileSink;
 use communication_service::tracking::Tracker;
-use communication_service::{Clients, CommunicationConfig, ConsumerDeps, consumers};
+use communication_service::{AppState, Clients, Settings, consumers};
 use crm_client_auth::MockAuthClient;
 use crm_client_contact::MockContactClient;
+use crm_client_deal::subjects::DEAL_CLOSED_WON;
 use crm_client_deal::{DealBasicInfo, DealClosedEvent, MockDealClient};
 use crm_events::{ConsumerSpec, Envelope, EventHandler, OutboxRelay, RelayConfig, enqueue, ensure_stream, run_consumer};
 use crm_tenant::{TenantDb, TenantId, TenantRegistry};
-use crm_web::JwtKeys;
+use crm_web::{AuthState, CursorCodec, JwtKeys};
 
 const SECRET: &str = "closure-bench-secret-0123456789-0123456789";
 
@@ -119,13 +119,13 @@ fn closed_won(tenant: &TenantId, deal_id: i32) -> Envelope {
         actual_close_date: NaiveDate::from_ymd_opt(2026, 11, 20).unwrap_or_default(),
         close_reason: None,
     };
-    Envelope::new("deal.closed_won", tenant, Some("1".into()), data).expect("envelope")
+    Envelope::new(DEAL_CLOSED_WON, tenant, Some("1".into()), data).expect("envelope")
 }
 
 /// The deal.closed_won consumer of communication-service, on a fresh durable consumer.
-async fn start_consumer(js: &jetstream::Context, deps: &ConsumerDeps) -> (ConsumerSpec, Arc<dyn EventHandler>) {
+async fn start_consumer(js: &jetstream::Context, state: &AppState) -> (ConsumerSpec, Arc<dyn EventHandler>) {
     let prefix = format!("bench-{}", ulid::Ulid::generate().to_string().to_ascii_lowercase());
-    let (spec, handler) = consumers(deps, &prefix).into_iter().find(|(s, _)| s.filter_subject == "deal.closed_won").expect("the consumer");
+    let (spec, handler) = consumers(state, &prefix).into_iter().find(|(s, _)| s.filter_subject == DEAL_CLOSED_WON).expect("the consumer");
     precreate(js, &spec).await;
     (spec, handler)
 }
@@ -152,14 +152,16 @@ async fn main() {
     let url = std::env::var("NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into());
     let js = jetstream::new(async_nats::connect(url).await.expect("NATS"));
     ensure_stream(&js).await.expect("stream");
-    let config = Arc::new(CommunicationConfig::default());
-    let deps = ConsumerDeps {
-        clients: Clients { auth: Arc::new(MockAuthClient::default()), contacts: Arc::new(MockContactClient::default()), deals: Arc::new(MockDealClient::default()) },
-        keys: Arc::new(JwtKeys::new(SECRET.as_bytes(), "crm")),
+    let settings = Settings { sink_dir: std::env::temp_dir().join("closure-bench-mail"), ..Settings::default() };
+    let state = AppState {
+        db: db.clone(),
+        auth: AuthState::new(JwtKeys::new(SECRET.as_bytes(), "crm")),
         registry: Arc::new(TenantRegistry::new(db.clone(), Duration::from_secs(30))),
-        mailer: Arc::new(FileSink::new(std::env::temp_dir().join("closure-bench-mail"), config.from.clone())),
-        tracker: Arc::new(Tracker::new(SECRET.as_bytes(), &config.public_base_url)),
-        config,
+        cursors: Arc::new(CursorCodec::new(SECRET.as_bytes())),
+        clients: Clients { auth: Arc::new(MockAuthClient::default()), contacts: Arc::new(MockContactClient::default()), deals: Arc::new(MockDealClient::default()) },
+        tracker: Arc::new(Tracker::new(SECRET.as_bytes(), &settings.public_base_url)),
+        mailer: settings.mailer(),
+        settings: Arc::new(settings),
     };
     let reader = pool.get().await.expect("db");
     let tenant = crm_testing::provision_tenant(&pool).await;
@@ -169,7 +171,7 @@ async fn main() {
     tokio::spawn(OutboxRelay::new(pool.clone(), listen, js.clone(), relay_config).run(std::future::pending()));
 
     // The real consumer and, as the baseline, a no-op consumer on a subject of its own.
-    let (spec, handler) = start_consumer(&js, &deps).await;
+    let (spec, handler) = start_consumer(&js, &state).await;
     tokio::spawn(run_consumer(pool.clone(), js.clone(), spec, handler, std::future::pending()));
     let noop_subject = format!("deal.bench_noop_{}", ulid::Ulid::generate().to_string().to_ascii_lowercase());
     let noop = ConsumerSpec::new(format!("bench-noop-{}", ulid::Ulid::generate().to_string().to_ascii_lowercase()), noop_subject.clone());
@@ -214,7 +216,7 @@ async fn main() {
     // 3. Consumer alone on a backlog already in JetStream (real handler, then no-op).
     let backlog = crm_testing::provision_tenant(&pool).await;
     let schema = backlog.schema().quoted();
-    let (spec, handler) = start_consumer(&js, &deps).await;
+    let (spec, handler) = start_consumer(&js, &state).await;
     publish_backlog(&js, (0..n).map(|i| closed_won(&backlog, i as i32 + 1))).await;
     let started = Instant::now();
     tokio::spawn(run_consumer(pool.clone(), js.clone(), spec, handler, std::future::pending()));

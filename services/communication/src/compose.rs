@@ -14,9 +14,6 @@ use serde_json::json;
 use crate::enrich::Clients;
 use crate::render::{self, Escape, TEMPLATE_VARIABLES, TemplateError, Values};
 
-pub const UNKNOWN_VARIABLE: &str = "UNKNOWN_TEMPLATE_VARIABLE";
-pub const TEMPLATE_SYNTAX: &str = "TEMPLATE_SYNTAX_ERROR";
-
 /// Subject and bodies of an email before rendering.
 #[derive(Debug, Clone)]
 pub struct Content {
@@ -45,10 +42,10 @@ pub fn check_variables(content: &Content) -> Result<Vec<String>, ApiError> {
         }
     }
     if !syntax.is_empty() {
-        return Err(ApiError::unprocessable(TEMPLATE_SYNTAX, "a template placeholder is not closed").with_details(json!({ "fields": syntax })));
+        return Err(ApiError::unprocessable(codes::TEMPLATE_SYNTAX_ERROR, "a template placeholder is not closed").with_details(json!({ "fields": syntax })));
     }
     if !unknown.is_empty() {
-        return Err(ApiError::unprocessable(UNKNOWN_VARIABLE, "the template uses unknown variables")
+        return Err(ApiError::unprocessable(codes::UNKNOWN_TEMPLATE_VARIABLE, "the template uses unknown variables")
             .with_details(json!({ "fields": unknown, "allowed": TEMPLATE_VARIABLES })));
     }
     Ok(used.into_iter().collect())
@@ -139,7 +136,7 @@ pub struct Rendered {
 /// body, one is derived from the HTML.
 pub fn render_content(content: &Content, values: &Values) -> Result<Rendered, ApiError> {
     let mut missing = BTreeSet::new();
-    let syntax = |e: TemplateError| ApiError::unprocessable(TEMPLATE_SYNTAX, e.to_string());
+    let syntax = |e: TemplateError| ApiError::unprocessable(codes::TEMPLATE_SYNTAX_ERROR, e.to_string());
     let subject = render::render(&content.subject, values, Escape::None, &mut missing).map_err(syntax)?;
     let body_html = render::render(&content.body_html, values, Escape::Html, &mut missing).map_err(syntax)?;
     let body_text = match &content.body_text {

@@ -1,5 +1,6 @@
-//! Input rules: enumerations, lengths, and the checks that turn request bodies into the
-//! rows the repository writes. Every problem is collected into [`FieldErrors`].
+//! Inputs and their rules: the request bodies (`NewX` to create, `XPatch` to change some
+//! fields), enumerations, lengths, and the checks that turn bodies into the rows the
+//! repository writes. Every problem is collected into [`FieldErrors`].
 
 use chrono::{DateTime, Utc};
 use crm_client_communication::{ActivityDetails, CustomFields, NewActivity, NewTask, TaskDetails};
@@ -332,6 +333,52 @@ impl TaskPatch {
             custom_fields: Some(self.custom_fields.unwrap_or_else(|| current.custom_fields.clone())),
         }
     }
+}
+
+/// Body of `POST /email-templates` and `PUT /email-templates/{id}`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewEmailTemplate {
+    pub name: String,
+    /// May use variables, e.g. `Proposal for {{contact.company_name}}`.
+    pub subject: String,
+    /// Values are HTML-escaped when rendered.
+    pub body_html: String,
+    /// Derived from the HTML body when absent.
+    #[serde(default)]
+    pub body_text: Option<String>,
+    /// welcome, follow_up, proposal, ...
+    #[serde(default)]
+    pub category: Option<String>,
+    #[serde(default)]
+    pub is_active: Option<bool>,
+}
+
+/// Body of `POST /email-templates/{id}/preview`.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PreviewRequest {
+    #[serde(default)]
+    pub contact_id: Option<i32>,
+    #[serde(default)]
+    pub deal_id: Option<i32>,
+}
+
+/// Body of `POST /emails`: a template, or subject and bodies (variables allowed in both).
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewEmail {
+    pub contact_id: i32,
+    #[serde(default)]
+    pub template_id: Option<i32>,
+    #[serde(default)]
+    pub subject: Option<String>,
+    #[serde(default)]
+    pub body_html: Option<String>,
+    #[serde(default)]
+    pub body_text: Option<String>,
+    #[serde(default)]
+    pub deal_id: Option<i32>,
 }
 
 #[cfg(test)]

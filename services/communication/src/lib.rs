@@ -2,20 +2,27 @@
 //! email templates, sending with open/click tracking, activity reports, and the consumers
 //! that turn `deal.closed_won`, `tenant.user_invited` and `user.password_reset_requested`
 //! into activities, tasks and emails.
+//!
+//! Layers: [`handlers`] (extract, call one use case, answer) -> [`service`] (rules, the
+//! transaction, events, other services' clients) -> `repo` (SQL only, on the tenant-scoped
+//! transaction). [`consumers`] call the same use cases for events.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::FromRef;
-use axum::routing::{get, post};
 use crm_client_auth::HttpAuthClient;
 use crm_client_contact::HttpContactClient;
+use crm_client_core::ClientConfig;
 use crm_client_deal::HttpDealClient;
+use crm_runtime::{Built, SettingsError, settings};
 use crm_tenant::{TenantDb, TenantRegistry};
 use crm_web::{AuthState, CursorCodec};
 use lettre::message::Mailbox;
 use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 pub mod compose;
 pub mod consumers;
@@ -25,23 +32,25 @@ pub mod handlers;
 pub mod mailer;
 pub mod render;
 mod repo;
+pub mod service;
 pub mod tracking;
 
-pub use consumers::{ConsumerDeps, consumers};
+pub use consumers::consumers;
 pub use enrich::Clients;
-pub use repo::TimelineItem;
+pub use repo::timeline::TimelineItem;
 
 pub const SERVICE: &str = "communication-service";
 pub const DEFAULT_PORT: u16 = 8084;
 /// Prefix of the durable consumer names in production.
 pub const CONSUMER_PREFIX: &str = "communication";
 
-/// Settings of communication-service (see [`CommunicationConfig::from_env`]).
+/// Settings of communication-service, read once at start by [`Settings::from_env`]
+/// (nothing else in this crate reads the environment).
 #[derive(Debug, Clone)]
-pub struct CommunicationConfig {
-    /// `SMTP_URL` (e.g. `smtp://127.0.0.1:2525`, `smtps://user:pass@smtp.example.com`); unset:
-    /// emails go to the local sink.
-    pub smtp_url: Option<String>,
+pub struct Settings {
+    /// `SMTP_URL` (e.g. `smtp://127.0.0.1:2525`, `smtps://user:pass@smtp.example.com`);
+    /// unset: emails go to the local sink.
+    pub smtp: Option<mailer::SmtpUrl>,
     /// `EMAIL_SINK_DIR` (default `.data/mail`): one `.eml` file per message without SMTP.
     pub sink_dir: PathBuf,
     /// `EMAIL_FROM` (default `CRM <no-reply@crm.localhost>`).
@@ -50,45 +59,64 @@ pub struct CommunicationConfig {
     pub public_base_url: String,
     /// `APP_BASE_URL` (default: `PUBLIC_BASE_URL`): the web app, for invitation and reset links.
     pub app_base_url: String,
-    /// `FOLLOW_UP_DAYS` (default 2): due date of the follow-up task of a won deal.
+    /// `FOLLOW_UP_DAYS` (0-365, default 2): due date of the follow-up task of a won deal.
     pub follow_up_days: i64,
+    /// `AUTH_SERVICE_URL` (default `http://127.0.0.1:8080`).
+    pub auth_url: String,
+    /// `CONTACT_SERVICE_URL` (default `http://127.0.0.1:8082`).
+    pub contact_url: String,
+    /// `DEAL_SERVICE_URL` (default `http://127.0.0.1:8083`).
+    pub deal_url: String,
 }
 
-impl Default for CommunicationConfig {
+const DEFAULT_PUBLIC_BASE_URL: &str = "http://127.0.0.1:8000";
+
+impl Default for Settings {
+    /// What a laptop run needs: no SMTP (the local sink), local URLs.
     fn default() -> Self {
         let from = Mailbox::new(Some("CRM".to_owned()), lettre::Address::new("no-reply", "crm.localhost").unwrap_or_else(|_| unreachable!("a valid address")));
         Self {
-            smtp_url: None,
+            smtp: None,
             sink_dir: PathBuf::from(".data/mail"),
             from,
-            public_base_url: "http://127.0.0.1:8000".to_owned(),
-            app_base_url: "http://127.0.0.1:8000".to_owned(),
+            public_base_url: DEFAULT_PUBLIC_BASE_URL.to_owned(),
+            app_base_url: DEFAULT_PUBLIC_BASE_URL.to_owned(),
             follow_up_days: 2,
+            auth_url: "http://127.0.0.1:8080".to_owned(),
+            contact_url: "http://127.0.0.1:8082".to_owned(),
+            deal_url: "http://127.0.0.1:8083".to_owned(),
         }
     }
 }
 
-fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok().map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
-}
-
-impl CommunicationConfig {
-    pub fn from_env() -> Result<Self, String> {
-        let mut c = Self { smtp_url: env("SMTP_URL"), ..Self::default() };
-        if let Some(dir) = env("EMAIL_SINK_DIR") {
-            c.sink_dir = PathBuf::from(dir);
+impl Settings {
+    pub fn from_env() -> Result<Self, SettingsError> {
+        let defaults = Self::default();
+        let smtp = match settings::var("SMTP_URL") {
+            Some(url) => Some(mailer::SmtpUrl::parse(&url).map_err(|e| SettingsError::new("SMTP_URL", e))?),
+            None => None,
+        };
+        let from = match settings::var("EMAIL_FROM") {
+            Some(from) => from.parse().map_err(|_| SettingsError::new("EMAIL_FROM", "must be an email address, e.g. `CRM <no-reply@example.com>`"))?,
+            None => defaults.from,
+        };
+        let public_base_url = settings::url("PUBLIC_BASE_URL", DEFAULT_PUBLIC_BASE_URL)?;
+        let follow_up_rule = "must be a whole number of days, 0-365";
+        let follow_up_days: i64 = settings::number("FOLLOW_UP_DAYS", defaults.follow_up_days, follow_up_rule)?;
+        if !(0..=365).contains(&follow_up_days) {
+            return Err(SettingsError::new("FOLLOW_UP_DAYS", follow_up_rule));
         }
-        if let Some(from) = env("EMAIL_FROM") {
-            c.from = from.parse().map_err(|_| format!("EMAIL_FROM is not an email address: {from:?}"))?;
-        }
-        if let Some(url) = env("PUBLIC_BASE_URL") {
-            c.public_base_url = url.trim_end_matches('/').to_owned();
-        }
-        c.app_base_url = env("APP_BASE_URL").map(|u| u.trim_end_matches('/').to_owned()).unwrap_or_else(|| c.public_base_url.clone());
-        if let Some(days) = env("FOLLOW_UP_DAYS") {
-            c.follow_up_days = days.parse().ok().filter(|d| (0..=365).contains(d)).ok_or(format!("FOLLOW_UP_DAYS must be 0-365, got {days:?}"))?;
-        }
-        Ok(c)
+        Ok(Self {
+            smtp,
+            sink_dir: settings::var("EMAIL_SINK_DIR").map(PathBuf::from).unwrap_or(defaults.sink_dir),
+            from,
+            app_base_url: settings::url("APP_BASE_URL", &public_base_url)?,
+            public_base_url,
+            follow_up_days,
+            auth_url: settings::url("AUTH_SERVICE_URL", &defaults.auth_url)?,
+            contact_url: settings::url("CONTACT_SERVICE_URL", &defaults.contact_url)?,
+            deal_url: settings::url("DEAL_SERVICE_URL", &defaults.deal_url)?,
+        })
     }
 
     /// The domain of generated `Message-ID`s: the sender's.
@@ -97,11 +125,20 @@ impl CommunicationConfig {
     }
 
     /// SMTP when configured, else the file sink.
-    pub fn mailer(&self) -> Result<Arc<dyn mailer::Mailer>, String> {
-        Ok(match &self.smtp_url {
-            Some(url) => Arc::new(mailer::SmtpMailer::new(url, self.from.clone())?),
+    pub fn mailer(&self) -> Arc<dyn mailer::Mailer> {
+        match &self.smtp {
+            Some(url) => Arc::new(mailer::SmtpMailer::new(url, self.from.clone())),
             None => Arc::new(mailer::FileSink::new(&self.sink_dir, self.from.clone())),
-        })
+        }
+    }
+
+    /// The HTTP clients of auth-, contact- and deal-service.
+    pub fn clients(&self) -> Clients {
+        Clients {
+            auth: Arc::new(HttpAuthClient::new(ClientConfig::new(&self.auth_url))),
+            contacts: Arc::new(HttpContactClient::new(ClientConfig::new(&self.contact_url))),
+            deals: Arc::new(HttpDealClient::new(ClientConfig::new(&self.deal_url))),
+        }
     }
 }
 
@@ -111,150 +148,185 @@ pub struct AppState {
     pub auth: AuthState,
     pub registry: Arc<TenantRegistry>,
     pub cursors: Arc<CursorCodec>,
-    pub config: Arc<CommunicationConfig>,
+    pub settings: Arc<Settings>,
     pub clients: Clients,
     pub tracker: Arc<tracking::Tracker>,
+    pub mailer: Arc<dyn mailer::Mailer>,
 }
 
+/// Info, tags and the schemas of the document; the paths come from [`api`].
 #[derive(OpenApi)]
 #[openapi(
     info(title = "communication-service", description = "Activities, timeline, tasks, email templates, sending and tracking, reports"),
-    paths(
-        handlers::activities::create,
-        handlers::activities::list,
-        handlers::activities::get,
-        handlers::activities::replace,
-        handlers::activities::patch,
-        handlers::activities::delete,
-        handlers::reports::timeline,
-        handlers::reports::activities,
-        handlers::tasks::create,
-        handlers::tasks::list,
-        handlers::tasks::mine,
-        handlers::tasks::get,
-        handlers::tasks::replace,
-        handlers::tasks::patch,
-        handlers::tasks::delete,
-        handlers::templates::create,
-        handlers::templates::list,
-        handlers::templates::get,
-        handlers::templates::replace,
-        handlers::templates::delete,
-        handlers::templates::preview,
-        handlers::emails::send,
-        handlers::emails::get,
-        handlers::emails::open_pixel,
-        handlers::emails::click,
+    tags(
+        (name = "activities", description = "Calls, meetings, emails, notes and tasks logged against contacts, companies and deals"),
+        (name = "timeline", description = "A contact's activities, emails and tasks"),
+        (name = "reports", description = "Activity metrics"),
+        (name = "tasks", description = "Tasks and reminders"),
+        (name = "email-templates", description = "Email templates with variables"),
+        (name = "emails", description = "Sending emails to contacts"),
+        (name = "tracking", description = "Open and click tracking (no authentication)"),
     ),
     components(schemas(
         crm_client_communication::ActivityInfo,
         crm_client_communication::ActivityDetails,
+        crm_client_communication::NewActivity,
         crm_client_communication::TaskInfo,
         crm_client_communication::TaskDetails,
+        crm_client_communication::NewTask,
         crm_client_communication::EmailTemplateInfo,
         crm_client_communication::EmailTemplateDetails,
         crm_client_communication::EmailStatus,
         crm_client_communication::EmailEvent,
         crm_client_communication::SentEmail,
+        domain::ActivityPatch,
+        domain::TaskPatch,
+        domain::NewEmailTemplate,
+        domain::PreviewRequest,
+        domain::NewEmail,
+        compose::Rendered,
+        service::reports::ActivityReport,
+        service::reports::Count,
+        service::reports::OwnerCount,
+        service::reports::NextActions,
         TimelineItem,
+        crm_web::PageInfo,
     ))
 )]
-pub struct ApiDoc;
+struct ApiDoc;
 
-/// The OpenAPI document as JSON.
-pub fn openapi() -> serde_json::Value {
-    serde_json::to_value(ApiDoc::openapi()).unwrap_or_default()
-}
-
-/// Builds the service from the shared platform pieces: HTTP clients of auth, contact and
-/// deal services (`*_SERVICE_URL`), the mailer, and the event consumers (spawned here).
-pub fn build(platform: &crm_runtime::Platform) -> Result<Router, String> {
-    let config = Arc::new(CommunicationConfig::from_env()?);
-    let clients = Clients {
-        auth: Arc::new(HttpAuthClient::from_env()),
-        contacts: Arc::new(HttpContactClient::from_env()),
-        deals: Arc::new(HttpDealClient::from_env()),
-    };
-    let tracker = Arc::new(tracking::Tracker::new(platform.config.jwt_secret.expose().as_bytes(), &config.public_base_url));
-    let deps = ConsumerDeps {
-        clients: clients.clone(),
-        keys: platform.auth.keys.clone(),
-        registry: platform.registry.clone(),
-        mailer: config.mailer()?,
-        tracker: tracker.clone(),
-        config: config.clone(),
-    };
-    match &config.smtp_url {
-        Some(_) => tracing::info!("emails are delivered through SMTP_URL"),
-        None => tracing::info!(dir = %config.sink_dir.display(), "SMTP_URL not set: emails are written to the local sink"),
-    }
-    for (spec, handler) in consumers(&deps, CONSUMER_PREFIX) {
-        platform.spawn_consumer(spec, handler);
-    }
-    let state = AppState {
-        db: platform.db.clone(),
-        auth: platform.auth.clone(),
-        registry: platform.registry.clone(),
-        cursors: platform.cursors.clone(),
-        config,
-        clients,
-        tracker,
-    };
-    Ok(router(state))
+/// Routes and documented operations from ONE list (utoipa-axum): handlers sharing a path
+/// are in one `routes!`.
+fn api() -> OpenApiRouter<AppState> {
+    use handlers::*;
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(activities::create_activity, activities::list_activities))
+        .routes(routes!(activities::get_activity, activities::replace_activity, activities::patch_activity, activities::delete_activity))
+        .routes(routes!(reports::contact_timeline))
+        .routes(routes!(reports::activity_report))
+        .routes(routes!(tasks::create_task, tasks::list_tasks))
+        .routes(routes!(tasks::list_my_tasks))
+        .routes(routes!(tasks::get_task, tasks::replace_task, tasks::patch_task, tasks::delete_task))
+        .routes(routes!(templates::create_email_template, templates::list_email_templates))
+        .routes(routes!(templates::get_email_template, templates::replace_email_template, templates::delete_email_template))
+        .routes(routes!(templates::preview_email_template))
+        .routes(routes!(emails::send_email))
+        .routes(routes!(emails::get_email))
+        .routes(routes!(tracking::track_open))
+        .routes(routes!(tracking::track_click))
 }
 
 /// The service's API routes (system routes and layers are added by the caller).
 pub fn router(state: AppState) -> Router {
-    use handlers::*;
-    Router::new()
-        .route("/api/v1/activities", post(activities::create).get(activities::list))
-        .route("/api/v1/activities/{id}", get(activities::get).put(activities::replace).patch(activities::patch).delete(activities::delete))
-        .route("/api/v1/contacts/{id}/timeline", get(reports::timeline))
-        .route("/api/v1/reports/activities", get(reports::activities))
-        .route("/api/v1/tasks", post(tasks::create).get(tasks::list))
-        .route("/api/v1/tasks/mine", get(tasks::mine))
-        .route("/api/v1/tasks/{id}", get(tasks::get).put(tasks::replace).patch(tasks::patch).delete(tasks::delete))
-        .route("/api/v1/email-templates", post(templates::create).get(templates::list))
-        .route("/api/v1/email-templates/{id}", get(templates::get).put(templates::replace).delete(templates::delete))
-        .route("/api/v1/email-templates/{id}/preview", post(templates::preview))
-        .route("/api/v1/emails", post(emails::send))
-        .route("/api/v1/emails/{id}", get(emails::get))
-        .route("/api/v1/t/o/{token}", get(emails::open_pixel))
-        .route("/api/v1/t/c/{token}", get(emails::click))
-        .with_state(state)
+    api().split_for_parts().0.with_state(state)
+}
+
+/// The finished OpenAPI document as JSON.
+pub fn openapi() -> serde_json::Value {
+    crm_web::openapi::finish(api().split_for_parts().1, SERVICE)
+}
+
+/// The state of the service from the shared platform pieces and its settings.
+pub fn state(platform: &crm_runtime::Platform, settings: Settings) -> AppState {
+    let tracker = Arc::new(tracking::Tracker::new(platform.config.jwt_secret.expose().as_bytes(), &settings.public_base_url));
+    AppState {
+        db: platform.db.clone(),
+        auth: platform.auth.clone(),
+        registry: platform.registry.clone(),
+        cursors: platform.cursors.clone(),
+        clients: settings.clients(),
+        mailer: settings.mailer(),
+        tracker,
+        settings: Arc::new(settings),
+    }
+}
+
+/// Builds the service: its router and document, and its event consumers as tasks (started
+/// by whoever serves it, not here).
+pub fn build(platform: &crm_runtime::Platform, settings: Settings) -> Built {
+    match &settings.smtp {
+        Some(url) => tracing::info!(smtp = ?url, "emails are delivered through SMTP_URL"),
+        None => tracing::info!(dir = %settings.sink_dir.display(), "SMTP_URL not set: emails are written to the local sink"),
+    }
+    let state = state(platform, settings);
+    let tasks = consumers(&state, CONSUMER_PREFIX).into_iter().map(|(spec, handler)| platform.consumer_task(spec, handler)).collect();
+    Built { name: SERVICE, router: router(state), openapi: openapi(), tasks }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    /// Every operation of the router, as (method, documented path).
+    const OPERATIONS: &[(&str, &str)] = &[
+        ("post", "/api/v1/activities"),
+        ("get", "/api/v1/activities"),
+        ("get", "/api/v1/activities/{id}"),
+        ("put", "/api/v1/activities/{id}"),
+        ("patch", "/api/v1/activities/{id}"),
+        ("delete", "/api/v1/activities/{id}"),
+        ("get", "/api/v1/contacts/{id}/timeline"),
+        ("get", "/api/v1/reports/activities"),
+        ("post", "/api/v1/tasks"),
+        ("get", "/api/v1/tasks"),
+        ("get", "/api/v1/tasks/mine"),
+        ("get", "/api/v1/tasks/{id}"),
+        ("put", "/api/v1/tasks/{id}"),
+        ("patch", "/api/v1/tasks/{id}"),
+        ("delete", "/api/v1/tasks/{id}"),
+        ("post", "/api/v1/email-templates"),
+        ("get", "/api/v1/email-templates"),
+        ("get", "/api/v1/email-templates/{id}"),
+        ("put", "/api/v1/email-templates/{id}"),
+        ("delete", "/api/v1/email-templates/{id}"),
+        ("post", "/api/v1/email-templates/{id}/preview"),
+        ("post", "/api/v1/emails"),
+        ("get", "/api/v1/emails/{id}"),
+        ("get", "/api/v1/t/o/{file}"),
+        ("get", "/api/v1/t/c/{token}"),
+    ];
+
     #[test]
-    fn openapi_lists_every_route() {
-        let doc = super::openapi();
-        let paths = doc["paths"].as_object().expect("paths");
-        for path in [
-            "/api/v1/activities",
-            "/api/v1/activities/{id}",
-            "/api/v1/contacts/{id}/timeline",
-            "/api/v1/reports/activities",
-            "/api/v1/tasks",
-            "/api/v1/tasks/mine",
-            "/api/v1/tasks/{id}",
-            "/api/v1/email-templates",
-            "/api/v1/email-templates/{id}",
-            "/api/v1/email-templates/{id}/preview",
-            "/api/v1/emails",
-            "/api/v1/emails/{id}",
-            "/api/v1/t/o/{token}.gif",
-            "/api/v1/t/c/{token}",
-        ] {
-            assert!(paths.contains_key(path), "{path} missing from {:?}", paths.keys().collect::<Vec<_>>());
-        }
+    fn the_document_has_no_structural_faults() {
+        let doc = openapi();
+        assert_eq!(crm_web::openapi::faults(&doc), Vec::<String>::new());
     }
 
     #[test]
-    fn config_defaults_work_locally() {
-        let c = super::CommunicationConfig::default();
-        assert_eq!(c.message_id_domain(), "crm.localhost");
-        assert!(c.smtp_url.is_none());
-        assert_eq!(c.sink_dir, std::path::PathBuf::from(".data/mail"));
+    fn every_route_has_its_document_entry() {
+        let doc = openapi();
+        let paths = doc["paths"].as_object().expect("paths");
+        let mut documented = Vec::new();
+        for (path, item) in paths {
+            for method in item.as_object().expect("path item").keys() {
+                documented.push((method.clone(), path.clone()));
+                let op = &item[method];
+                assert!(op["operationId"].as_str().is_some_and(|id| id.starts_with("communication_")), "{method} {path}: {op}");
+                assert!(op["responses"].as_object().is_some_and(|r| r.keys().any(|s| s.starts_with('2') || s.starts_with('3'))), "{method} {path}");
+            }
+        }
+        documented.sort();
+        let mut expected: Vec<(String, String)> = OPERATIONS.iter().map(|(m, p)| (m.to_string(), p.to_string())).collect();
+        expected.sort();
+        assert_eq!(documented, expected);
+    }
+
+    #[test]
+    fn path_ids_are_declared_as_integers() {
+        let doc = openapi();
+        let params = doc["paths"]["/api/v1/activities/{id}"]["get"]["parameters"].as_array().expect("parameters");
+        let id = params.iter().find(|p| p["name"] == "id").expect("id");
+        assert_eq!((id["in"].as_str(), id["schema"]["type"].as_str()), (Some("path"), Some("integer")));
+        let query = doc["paths"]["/api/v1/activities"]["get"]["parameters"].as_array().expect("parameters");
+        assert!(query.iter().all(|p| p["in"] == "query"), "{query:?}");
+    }
+
+    #[test]
+    fn settings_defaults_work_locally() {
+        let s = Settings::default();
+        assert_eq!(s.message_id_domain(), "crm.localhost");
+        assert!(s.smtp.is_none());
+        assert_eq!(s.sink_dir, PathBuf::from(".data/mail"));
+        assert_eq!(s.app_base_url, s.public_base_url);
     }
 }

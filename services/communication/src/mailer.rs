@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use lettre::message::{Mailbox, MultiPart, SinglePart, header::ContentType};
+use lettre::transport::smtp::AsyncSmtpTransportBuilder;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 /// One message ready to go. `message_id` is without angle brackets (`<ulid>@<domain>`).
@@ -51,20 +52,41 @@ pub fn build_message(from: &Mailbox, email: &OutgoingEmail) -> Result<Message, M
     built.map_err(|e| MailError::Build(e.to_string()))
 }
 
-/// SMTP delivery (`SMTP_URL`, e.g. `smtp://127.0.0.1:2525`, `smtps://user:pass@host`,
-/// `smtp://host:587?tls=required`).
+/// `SMTP_URL` (e.g. `smtp://127.0.0.1:2525`, `smtps://user:pass@host`,
+/// `smtp://host:587?tls=required`), parsed once at start. It may hold a password: its
+/// `Debug` shows scheme and host only.
+#[derive(Clone)]
+pub struct SmtpUrl {
+    shown: String,
+    transport: AsyncSmtpTransportBuilder,
+}
+
+impl SmtpUrl {
+    pub fn parse(url: &str) -> Result<Self, String> {
+        let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url).map_err(|e| format!("not a valid SMTP URL ({e})"))?;
+        let (scheme, rest) = url.split_once("://").unwrap_or(("smtp", url));
+        let host = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+        let host = host.split(['/', '?']).next().unwrap_or_default();
+        Ok(Self { shown: format!("{scheme}://{host}"), transport })
+    }
+}
+
+impl std::fmt::Debug for SmtpUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SmtpUrl({})", self.shown)
+    }
+}
+
+/// SMTP delivery to [`SmtpUrl`].
 pub struct SmtpMailer {
     transport: AsyncSmtpTransport<Tokio1Executor>,
     from: Mailbox,
 }
 
 impl SmtpMailer {
-    pub fn new(url: &str, from: Mailbox) -> Result<Self, String> {
-        let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
-            .map_err(|e| format!("SMTP_URL is not a valid SMTP URL: {e}"))?
-            .timeout(Some(Duration::from_secs(15)))
-            .build();
-        Ok(Self { transport, from })
+    pub fn new(url: &SmtpUrl, from: Mailbox) -> Self {
+        let transport = url.transport.clone().timeout(Some(Duration::from_secs(15))).build();
+        Self { transport, from }
     }
 }
 
@@ -129,5 +151,12 @@ mod tests {
         let bad = OutgoingEmail { to: "not an address".into(), ..email };
         assert!(matches!(sink.send(&bad).await, Err(MailError::Address(_))));
         let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn smtp_urls_are_checked_and_never_show_their_password() {
+        let url = SmtpUrl::parse("smtps://user:secret@smtp.example.com:465?tls=required").unwrap();
+        assert_eq!(format!("{url:?}"), "SmtpUrl(smtps://smtp.example.com:465)");
+        assert!(SmtpUrl::parse("http://example.com").is_err());
     }
 }

@@ -1,12 +1,13 @@
 //! communication-service binary: wiring only.
 
-use communication_service::{DEFAULT_PORT, SERVICE};
+use communication_service::{DEFAULT_PORT, SERVICE, Settings};
 use crm_runtime::Platform;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // Read first: a bad setting fails before anything starts.
+    let settings = Settings::from_env()?;
     let platform = Platform::start(SERVICE).await?;
-    let router = platform.finish(SERVICE, communication_service::build(&platform)?, communication_service::openapi());
-    platform.serve(SERVICE, router, DEFAULT_PORT).await?;
+    platform.run(communication_service::build(&platform, settings), DEFAULT_PORT).await?;
     Ok(())
 }

@@ -1,3 +1,4 @@
+use crm_client_communication::subjects::ACTIVITY_LOGGED;
 use crm_client_core::ClientError;
 use crm_web::Role;
 use reqwest::{Method, StatusCode};
@@ -9,7 +10,7 @@ use crate::helpers::*;
 async fn log_an_activity_with_names_and_event() {
     let app = spawn_app().await;
     let t = app.tenant().await;
-    let mut events = app.platform.events("activity.logged").await;
+    let mut events = app.platform.events(ACTIVITY_LOGGED).await;
     let r = app
         .post(
             "/api/v1/activities",
@@ -33,7 +34,7 @@ async fn log_an_activity_with_names_and_event() {
     assert_eq!(a["needs_review"], false);
     assert_eq!(a["custom_fields"]["channel"], "phone");
 
-    let event = events.wait_for(&t.id, "activity.logged", WAIT).await;
+    let event = events.wait_for(&t.id, ACTIVITY_LOGGED, WAIT).await;
     assert_eq!(event.data["id"], a["id"]);
     assert_eq!(event.data["subject"], "Discovery call");
     assert_eq!(event.data["contact_id"], ADA);
@@ -173,14 +174,14 @@ async fn update_patch_and_delete() {
     assert!(r.body["completed_at"].is_null());
     let path = format!("/api/v1/activities/{}", r.body["id"]);
 
-    let mut events = app.platform.events("activity.logged").await;
+    let mut events = app.platform.events(ACTIVITY_LOGGED).await;
     let done = app.patch(&path, &t.admin, json!({"status": "completed", "outcome": "interested", "description": "Went well"})).await;
     assert_eq!(done.status, StatusCode::OK, "{}", done.body);
     assert_eq!(done.body["status"], "completed");
     assert!(done.body["completed_at"].is_string());
     assert_eq!(done.body["description"], "Went well");
     assert_eq!(done.body["scheduled_at"], "2030-01-02T10:00:00Z");
-    let event = events.wait_for(&t.id, "activity.logged", WAIT).await;
+    let event = events.wait_for(&t.id, ACTIVITY_LOGGED, WAIT).await;
     assert_eq!(event.data["id"], r.body["id"]);
 
     let cleared = app.patch(&path, &t.admin, json!({"description": null, "contact_id": null, "deal_id": BIG_DEAL})).await;

@@ -1,5 +1,8 @@
 
 use chrono::{NaiveDate, Utc};
+use crm_client_auth::subjects::USER_PASSWORD_RESET_REQUESTED;
+use crm_client_communication::subjects::ACTIVITY_LOGGED;
+use crm_client_deal::subjects::DEAL_CLOSED_WON;
 use crm_client_deal::{DealBasicInfo, DealClosedEvent};
 use crm_events::Envelope;
 use crm_testing::wait_until;
@@ -18,7 +21,7 @@ pub fn closed_won(tenant: &crm_tenant::TenantId, deal_id: i32, title: &str, owne
         actual_close_date: NaiveDate::from_ymd_opt(2026, 3, 14).unwrap_or_default(),
         close_reason: None,
     };
-    Envelope::new("deal.closed_won", tenant, Some(ADMIN.to_string()), data).expect("envelope")
+    Envelope::new(DEAL_CLOSED_WON, tenant, Some(ADMIN.to_string()), data).expect("envelope")
 }
 
 async fn wait_for_rows(app: &TestApp, tenant: &crm_tenant::TenantId, table: &str, condition: &str, n: i64) {
@@ -32,7 +35,7 @@ async fn wait_for_rows(app: &TestApp, tenant: &crm_tenant::TenantId, table: &str
 async fn deal_closed_won_logs_an_activity_and_a_follow_up_task_once() {
     let app = spawn_app().await;
     let t = app.tenant().await;
-    let mut logged = app.platform.events("activity.logged").await;
+    let mut logged = app.platform.events(ACTIVITY_LOGGED).await;
     let event = closed_won(&t.id, 501, "Renewal 2026", Some(REP));
     assert!(!app.publish(&event, &event.id).await);
     wait_for_rows(&app, &t.id, "tasks", "deal_id = 501", 1).await;
@@ -46,8 +49,8 @@ async fn deal_closed_won_logs_an_activity_and_a_follow_up_task_once() {
     assert_eq!(a["outcome"], "won");
     assert_eq!((a["contact_id"].as_i64(), a["company_id"].as_i64(), a["owner_id"].as_i64()), (Some(ADA as i64), Some(ACME as i64), Some(REP as i64)));
     assert_eq!(a["contact_name"], "Ada <b> Lovelace");
-    assert_eq!(a["custom_fields"]["event"], "deal.closed_won");
-    let published = logged.wait_for(&t.id, "activity.logged", WAIT).await;
+    assert_eq!(a["custom_fields"]["event"], DEAL_CLOSED_WON);
+    let published = logged.wait_for(&t.id, ACTIVITY_LOGGED, WAIT).await;
     assert_eq!(published.data["id"], a["id"]);
 
     let rep = app.token(&t, REP, Role::SalesRep);
@@ -88,7 +91,7 @@ async fn a_won_deal_without_owner_falls_back_to_the_actor() {
 async fn a_poison_message_is_retried_then_parked_and_does_not_block() {
     let app = spawn_app().await;
     let t = app.tenant().await;
-    let poison = Envelope::new("deal.closed_won", &t.id, None, json!({"not": "a deal"})).expect("envelope");
+    let poison = Envelope::new(DEAL_CLOSED_WON, &t.id, None, json!({"not": "a deal"})).expect("envelope");
     app.publish(&poison, &poison.id).await;
     let after = closed_won(&t.id, 504, "After the poison", Some(REP));
     app.publish(&after, &after.id).await;
@@ -102,12 +105,10 @@ async fn a_poison_message_is_retried_then_parked_and_does_not_block() {
 async fn an_invitation_sends_an_email_with_a_working_token() {
     let app = spawn_app().await;
     let t = app.tenant().await;
-    let tenant_state = tenant_service::AppState::new(app.platform.db.clone(), app.platform.auth.clone(), app.platform.registry.clone(), app.platform.cursors.clone(), tenant_service::TenantConfig::default());
-    let tenant_url = app.platform.serve(tenant_service::SERVICE, tenant_service::router(tenant_state)).await;
+    let tenant_state = tenant_service::AppState::new(app.platform.db.clone(), app.platform.auth.clone(), app.platform.registry.clone(), app.platform.cursors.clone(), tenant_service::Settings::default());
+    let tenant_service = TestClient::new(app.platform.serve(tenant_service::SERVICE, tenant_service::router(tenant_state)).await);
     let invited = format!("new.{}@example.com", ulid::Ulid::generate().to_string().to_ascii_lowercase());
-    let r = app
-        .request(reqwest::Method::POST, &format!("{tenant_url}/api/v1/tenants/{}/invitations", t.id), Some(&t.admin), Some(json!({"email": invited, "role": "sales_rep"})))
-        .await;
+    let r = tenant_service.post(&format!("/api/v1/tenants/{}/invitations", t.id), &t.admin, json!({"email": invited, "role": "sales_rep"})).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
 
     let mail = app.smtp.wait_for(&invited, "register?invitation=").await;
@@ -117,7 +118,7 @@ async fn an_invitation_sends_an_email_with_a_working_token() {
     let start = text.find("register?invitation=").expect("link") + "register?invitation=".len();
     let token: String = text[start..].chars().take_while(|c| c.is_ascii_alphanumeric() || "-_.~".contains(*c)).collect();
     assert_eq!(token, r.body["token"].as_str().expect("token"), "the emailed token is the invitation's");
-    let lookup = app.request(reqwest::Method::GET, &format!("{tenant_url}/api/v1/invitations/{token}"), None, None).await;
+    let lookup = tenant_service.request(reqwest::Method::GET, &format!("/api/v1/invitations/{token}"), None, None).await;
     assert_eq!(lookup.status, StatusCode::OK, "{}", lookup.body);
     assert_eq!(lookup.body["email"], invited.as_str());
     assert_eq!(lookup.body["status"], "pending");
@@ -132,7 +133,7 @@ async fn a_password_reset_request_sends_one_reset_email() {
     let reset = |email: &str| {
         let data = json!({"id": 9, "email": email, "first_name": "Rita", "last_name": "Reset", "role": "viewer",
             "reset_token": format!("rst_{}", ulid::Ulid::generate()), "expires_at": Utc::now() + chrono::Duration::hours(1)});
-        Envelope::new("user.password_reset_requested", &t.id, None, data).expect("envelope")
+        Envelope::new(USER_PASSWORD_RESET_REQUESTED, &t.id, None, data).expect("envelope")
     };
     let event = reset("rita@example.com");
     app.publish(&event, &event.id).await;

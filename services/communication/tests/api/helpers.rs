@@ -1,26 +1,25 @@
 //! Test app: communication-service's router on a free port over the test database and the
 //! local NATS, its event consumers running, mock clients of auth, contact and deal services
 //! (the tests with the real services are in `real_services.rs`), and a small SMTP server
-//! receiving what the service sends.
+//! receiving what the service sends. Requests go through `crm_testing::TestClient`.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, pull};
-use communication_service::mailer::{FileSink, Mailer, SmtpMailer};
+use communication_service::mailer::SmtpUrl;
 use communication_service::tracking::Tracker;
-use communication_service::{AppState, Clients, CommunicationConfig, ConsumerDeps, SERVICE, consumers};
+use communication_service::{AppState, Clients, SERVICE, Settings, consumers};
 use crm_client_auth::{AuthClient, MockAuthClient, UserBasicInfo};
 use crm_client_contact::{CompanyDetails, ContactClient, ContactDetails, ContactStatus, MockContactClient};
 use crm_client_deal::{DealClient, DealResponse, MockDealClient};
 use crm_events::{ConsumerSpec, Envelope, EventHandler, HandlerError};
 use crm_tenant::{TenantId, TenantTx};
+pub use crm_testing::{Response, TestClient, error_code};
 use crm_testing::{TEST_JWT_SECRET, TestPlatform, wait_until};
 use crm_web::Role;
 use futures::future::BoxFuture;
-use reqwest::{Method, StatusCode};
-use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 pub const WAIT: Duration = Duration::from_secs(15);
@@ -36,9 +35,8 @@ pub const BIG_DEAL: i32 = 20;
 pub const PUBLIC_URL: &str = "https://crm.test";
 
 pub struct TestApp {
-    pub url: String,
-    /// Does not follow redirects (click tracking answers 302).
-    pub http: reqwest::Client,
+    /// The service's URL; does not follow redirects (click tracking answers 302).
+    pub client: TestClient,
     pub platform: TestPlatform,
     pub users: Arc<MockAuthClient>,
     pub contacts: Arc<MockContactClient>,
@@ -60,10 +58,12 @@ impl Drop for TestApp {
     }
 }
 
-pub struct Response {
-    pub status: StatusCode,
-    pub headers: reqwest::header::HeaderMap,
-    pub body: Value,
+/// `app.get(..)`, `app.post(..)`, ...: requests to the service under test.
+impl std::ops::Deref for TestApp {
+    type Target = TestClient;
+    fn deref(&self) -> &TestClient {
+        &self.client
+    }
 }
 
 pub struct Tenant {
@@ -101,31 +101,29 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         contacts: contacts.clone() as Arc<dyn ContactClient>,
         deals: deals.clone() as Arc<dyn DealClient>,
     });
-    let config = Arc::new(CommunicationConfig {
+    let settings = Settings {
         public_base_url: PUBLIC_URL.into(),
         app_base_url: "https://app.crm.test".into(),
-        smtp_url: options.sink_dir.is_none().then(|| smtp.url()),
+        smtp: options.sink_dir.is_none().then(|| SmtpUrl::parse(&smtp.url()).expect("SMTP URL")),
         sink_dir: options.sink_dir.clone().unwrap_or_default(),
-        ..CommunicationConfig::default()
-    });
-    let mailer: Arc<dyn Mailer> = match &options.sink_dir {
-        Some(dir) => Arc::new(FileSink::new(dir, config.from.clone())),
-        None => Arc::new(SmtpMailer::new(&smtp.url(), config.from.clone()).expect("SMTP URL")),
+        ..Settings::default()
     };
     let tracker = Tracker::new(TEST_JWT_SECRET.as_bytes(), PUBLIC_URL);
-    let deps = ConsumerDeps {
-        clients: clients.clone(),
-        keys: platform.keys.clone(),
+    let state = AppState {
+        db: platform.db.clone(),
+        auth: platform.auth.clone(),
         registry: platform.registry.clone(),
-        mailer,
+        cursors: platform.cursors.clone(),
+        mailer: settings.mailer(),
+        settings: Arc::new(settings),
+        clients,
         tracker: Arc::new(tracker.clone()),
-        config: config.clone(),
     };
     let tenants = Arc::new(Mutex::new(HashSet::new()));
     let prefix = format!("test-comm-{}", ulid::Ulid::generate().to_string().to_ascii_lowercase());
     let mut tasks = Vec::new();
     let mut durables = Vec::new();
-    for (mut spec, handler) in consumers(&deps, &prefix) {
+    for (mut spec, handler) in consumers(&state, &prefix) {
         if options.fast_retries {
             spec.backoff = vec![Duration::from_millis(50), Duration::from_millis(100)];
             spec.max_deliver = 3;
@@ -135,18 +133,10 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         let handler: Arc<dyn EventHandler> = Arc::new(OnlyTenants { tenants: tenants.clone(), inner: handler });
         tasks.push(tokio::spawn(crm_events::run_consumer(platform.pool.clone(), platform.jetstream.clone(), spec, handler, std::future::pending())));
     }
-    let state = AppState {
-        db: platform.db.clone(),
-        auth: platform.auth.clone(),
-        registry: platform.registry.clone(),
-        cursors: platform.cursors.clone(),
-        config,
-        clients,
-        tracker: Arc::new(tracker.clone()),
-    };
     let url = platform.serve(SERVICE, communication_service::router(state)).await;
     let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
-    let app = TestApp { url, http, platform, users, contacts, deals, smtp, tracker, tenants, tasks, durables };
+    let client = TestClient { url, http };
+    let app = TestApp { client, platform, users, contacts, deals, smtp, tracker, tenants, tasks, durables };
     app.seed_mocks();
     app
 }
@@ -303,47 +293,6 @@ impl TestApp {
         (*self.users.calls.lock().unwrap(), self.contacts.calls(), self.deals.calls())
     }
 
-    pub async fn request(&self, method: Method, path: &str, bearer: Option<&str>, body: Option<Value>) -> Response {
-        let url = if path.starts_with("http") { path.to_owned() } else { format!("{}{}", self.url, path) };
-        let mut req = self.http.request(method, url);
-        if let Some(token) = bearer {
-            req = req.bearer_auth(token);
-        }
-        if let Some(body) = body {
-            req = req.json(&body);
-        }
-        let resp = req.send().await.expect("request");
-        let status = resp.status();
-        let headers = resp.headers().clone();
-        let bytes = resp.bytes().await.expect("body");
-        let body = if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
-        };
-        Response { status, headers, body }
-    }
-
-    pub async fn get(&self, path: &str, bearer: &str) -> Response {
-        self.request(Method::GET, path, Some(bearer), None).await
-    }
-
-    pub async fn post(&self, path: &str, bearer: &str, body: Value) -> Response {
-        self.request(Method::POST, path, Some(bearer), Some(body)).await
-    }
-
-    pub async fn put(&self, path: &str, bearer: &str, body: Value) -> Response {
-        self.request(Method::PUT, path, Some(bearer), Some(body)).await
-    }
-
-    pub async fn patch(&self, path: &str, bearer: &str, body: Value) -> Response {
-        self.request(Method::PATCH, path, Some(bearer), Some(body)).await
-    }
-
-    pub async fn delete(&self, path: &str, bearer: &str) -> Response {
-        self.request(Method::DELETE, path, Some(bearer), None).await
-    }
-
     /// Rows of a tenant table matching `condition` (test assertions on what changed).
     pub async fn count(&self, tenant: &TenantId, table: &str, condition: &str) -> i64 {
         let client = self.platform.pool.get().await.expect("connection");
@@ -367,12 +316,6 @@ impl TestApp {
             .expect("publish ack");
         ack.duplicate
     }
-}
-
-pub fn error_code(r: &Response) -> &str {
-    assert!(r.body["error"].is_string(), "error shape: {}", r.body);
-    assert!(r.body["request_id"].is_string(), "error shape: {}", r.body);
-    r.body["code"].as_str().expect("code")
 }
 
 pub fn field_error<'a>(r: &'a Response, field: &str) -> &'a str {

@@ -11,6 +11,7 @@ use crm_client_auth::HttpAuthClient;
 use crm_client_contact::HttpContactClient;
 use crm_client_core::ClientConfig;
 use crm_client_deal::HttpDealClient;
+use crm_client_deal::subjects::DEAL_CLOSED_WON;
 use crm_client_tenant::MockTenantClient;
 use crm_events::Envelope;
 use crm_testing::{TestPlatform, wait_until};
@@ -35,7 +36,7 @@ async fn spawn_real() -> (TestApp, Services) {
         platform.auth.clone(),
         platform.registry.clone(),
         platform.cursors.clone(),
-        auth_service::AuthConfig { bcrypt_cost: 4, ..auth_service::AuthConfig::default() },
+        auth_service::Settings { bcrypt_cost: 4, ..auth_service::Settings::default() },
         Arc::new(MockTenantClient::default()),
     );
     let auth = platform.serve(auth_service::SERVICE, auth_service::router(auth_state)).await;
@@ -45,7 +46,7 @@ async fn spawn_real() -> (TestApp, Services) {
         auth: platform.auth.clone(),
         cursors: platform.cursors.clone(),
         users: Arc::new(HttpAuthClient::new(client(&auth))),
-        config: Arc::new(contact_service::ContactConfig::default()),
+        settings: Arc::new(contact_service::Settings::default()),
     };
     let contact = platform.serve(contact_service::SERVICE, contact_service::router(contact_state)).await;
     let lookups = deal_service::Lookups {
@@ -71,7 +72,8 @@ async fn spawn_real() -> (TestApp, Services) {
 
 impl Services {
     async fn call(&self, app: &TestApp, method: Method, url: String, token: &str, body: Option<Value>) -> Response {
-        app.request(method, &url, Some(token), body).await
+        // `url` is absolute (another service's): a client with no base URL of its own.
+        TestClient { url: String::new(), http: app.http.clone() }.request(method, &url, Some(token), body).await
     }
 
     async fn create(&self, app: &TestApp, base: &str, path: &str, token: &str, body: Value) -> Value {
@@ -141,7 +143,7 @@ async fn closing_a_deal_on_deal_service_logs_the_activity_and_task_once() {
     // new message id, then close a second deal: once that one is visible, the redelivery
     // was handled, and it created nothing.
     let client = app.platform.pool.get().await.expect("connection");
-    let sql = format!("SELECT payload FROM {}.outbox WHERE subject = 'deal.closed_won'", t.id.schema().quoted());
+    let sql = format!("SELECT payload FROM {}.outbox WHERE subject = '{DEAL_CLOSED_WON}'", t.id.schema().quoted());
     let payload: Value = client.query_one(&sql, &[]).await.expect("the published event").get(0);
     let event: Envelope = serde_json::from_value(payload).expect("envelope");
     assert!(!app.publish(&event, &format!("{}-redelivered", event.id)).await);

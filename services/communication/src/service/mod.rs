@@ -1,0 +1,82 @@
+//! The use cases of communication-service, one module per resource. A request's use case
+//! takes the caller's proof of permission ([`crm_web::Can`], checked by the handler's
+//! extractor; rules beyond the matrix, such as "a sales rep changes only its own
+//! activities", are checked here on the rows) and parsed input, and runs in one
+//! tenant-scoped transaction: read, apply the rules, write, enqueue the events
+//! ([`crm_events::publish`]), commit. References are verified before the transaction and
+//! names looked up after it (no remote call holds a row lock).
+//!
+//! The use cases of events ([`crate::consumers`]) run in the consumer's transaction, which
+//! also records the event as processed.
+
+pub mod activities;
+pub mod emails;
+pub mod reports;
+pub mod tasks;
+pub mod templates;
+pub mod tracking;
+
+use axum::http::StatusCode;
+use crm_web::pagination::SortDir;
+use crm_web::{ApiError, CursorCodec, FieldErrors, QueryParams, codes};
+
+use crate::repo::{Cursor, Dir};
+
+/// The one parser of path ids: anything that is not a positive `i32` cannot exist, so it is
+/// simply not found (404 `"{what} not found"`, no hint about valid ids).
+pub fn parse_id(raw: &str, what: &str) -> Result<i32, ApiError> {
+    raw.parse::<i32>().ok().filter(|id| *id > 0).ok_or_else(|| ApiError::not_found(what))
+}
+
+/// `?sort=` from a whitelist (`-` for descending) plus `?cursor=` made for that same sort.
+fn sort_and_cursor(
+    params: &QueryParams,
+    errors: &mut FieldErrors,
+    cursors: &CursorCodec,
+    allowed: &[&'static str],
+    default: (&'static str, SortDir),
+) -> Result<(&'static str, Dir, Option<Cursor>), ApiError> {
+    let (field, dir) = match crm_web::pagination::parse_sort(params.one("sort"), allowed, default) {
+        Ok(sort) => sort,
+        Err(_) => {
+            errors.add("sort", format!("must be one of: {} (prefix - for descending)", allowed.join(", ")));
+            default
+        }
+    };
+    let dir = match dir {
+        SortDir::Asc => Dir::Asc,
+        SortDir::Desc => Dir::Desc,
+    };
+    let key = sort_key(field, dir);
+    let cursor: Option<Cursor> = crm_web::pagination::parse_cursor(cursors, params.one("cursor"))?;
+    if cursor.as_ref().is_some_and(|c| c.sort != key) {
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, codes::INVALID_CURSOR, "the cursor belongs to another sort"));
+    }
+    Ok((field, dir, cursor))
+}
+
+fn sort_key(field: &str, dir: Dir) -> String {
+    match dir {
+        Dir::Asc => field.to_owned(),
+        Dir::Desc => format!("-{field}"),
+    }
+}
+
+/// "insert returned no row" where a row must come back (no source event to conflict on).
+fn no_row() -> ApiError {
+    ApiError::internal("insert returned no row")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_id;
+
+    #[test]
+    fn ids_that_cannot_exist_are_not_found() {
+        assert_eq!(parse_id("42", "activity").unwrap(), 42);
+        for raw in ["0", "-1", "abc", "", "2147483648", "1.5", " 1"] {
+            let err = parse_id(raw, "activity").unwrap_err();
+            assert_eq!(err.status(), axum::http::StatusCode::NOT_FOUND, "{raw:?}");
+        }
+    }
+}

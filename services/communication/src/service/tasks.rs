@@ -1,0 +1,140 @@
+//! Tasks: create, list (filters incl. `overdue`, `due_before`, `due_soon` for reminders),
+//! the caller's own (`/tasks/mine`), read, replace, patch (complete or cancel with
+//! `{"status": ...}`), delete.
+
+use chrono::{Duration, Utc};
+use crm_client_communication::{NewTask, TaskDetails};
+use crm_web::pagination::SortDir;
+use crm_web::{ApiError, Can, Caller, FieldErrors, Page, QueryParams, parse_limit, perm};
+
+use super::{no_row, sort_and_cursor, sort_key};
+use crate::AppState;
+use crate::domain::{PRIORITIES, TASK_STATUSES, TASK_TYPES, TaskPatch, TaskWrite, check_task};
+use crate::enrich::{RefFields, Refs};
+use crate::repo::Cursor;
+use crate::repo::tasks::{self as repo, TASK_SORTS, TaskFilter};
+
+/// How far ahead `?due_soon=true` looks by default (`due_soon_minutes` changes it).
+pub const DUE_SOON_MINUTES: i64 = 15;
+
+async fn verify_refs(state: &AppState, caller: &Caller, write: &TaskWrite, before: Option<&TaskDetails>) -> Result<(), ApiError> {
+    let mut refs = Refs::default();
+    let old = before.map(|b| &b.task);
+    if old.is_none_or(|o| o.assigned_to != write.assigned_to) {
+        refs.users.insert(write.assigned_to);
+    }
+    refs.contacts.extend(write.contact_id.filter(|id| old.is_none_or(|o| o.contact_id != Some(*id))));
+    refs.deals.extend(write.deal_id.filter(|id| old.is_none_or(|o| o.deal_id != Some(*id))));
+    let fields = RefFields { contact: Some("contact_id"), deal: Some("deal_id"), user: Some("assigned_to"), company: None };
+    // Tasks have no review flag: an unverifiable reference is accepted as given.
+    state.clients.verify(&caller.ctx, &refs, &fields).await.map(|_| ())
+}
+
+pub async fn create(state: &AppState, can: &Can<perm::TasksWrite>, input: NewTask) -> Result<TaskDetails, ApiError> {
+    let mut errors = FieldErrors::new();
+    let write = check_task(&mut errors, input, can.user_id, None, Utc::now());
+    errors.into_result()?;
+    verify_refs(state, can, &write, None).await?;
+    let mut conn = state.db.connect().await?;
+    let tx = conn.tenant(&can.tenant_id).await?;
+    let task = repo::insert(&tx, &write, Some(can.user_id), None).await?.ok_or_else(no_row)?;
+    tx.commit().await?;
+    Ok(task)
+}
+
+/// `GET /tasks`.
+pub async fn list(state: &AppState, can: &Can<perm::TasksRead>, params: &QueryParams) -> Result<Page<TaskDetails>, ApiError> {
+    list_with(state, can, params, false).await
+}
+
+/// `GET /tasks/mine`: the caller's tasks (open ones unless `status` is given).
+pub async fn mine(state: &AppState, can: &Can<perm::TasksRead>, params: &QueryParams) -> Result<Page<TaskDetails>, ApiError> {
+    list_with(state, can, params, true).await
+}
+
+async fn list_with(state: &AppState, can: &Can<perm::TasksRead>, params: &QueryParams, mine: bool) -> Result<Page<TaskDetails>, ApiError> {
+    let mut errors = FieldErrors::new();
+    let now = Utc::now();
+    let status = params.choice(&mut errors, "status", TASK_STATUSES);
+    let due_soon_minutes = match params.one("due_soon_minutes") {
+        None => DUE_SOON_MINUTES,
+        Some(raw) => raw.trim().parse::<i64>().ok().filter(|m| (0..=60 * 24 * 365).contains(m)).unwrap_or_else(|| {
+            errors.add("due_soon_minutes", "must be a number of minutes between 0 and 525600");
+            DUE_SOON_MINUTES
+        }),
+    };
+    let assigned_to = if mine { Some(can.user_id) } else { params.id(&mut errors, "assigned_to") };
+    let filter = TaskFilter {
+        open: mine && status.is_none(),
+        status,
+        priority: params.choice(&mut errors, "priority", PRIORITIES),
+        r#type: params.choice(&mut errors, "type", TASK_TYPES),
+        assigned_to,
+        contact_id: params.id(&mut errors, "contact_id"),
+        deal_id: params.id(&mut errors, "deal_id"),
+        due_before: params.time(&mut errors, "due_before"),
+        overdue: params.flag(&mut errors, "overdue").unwrap_or(false),
+        due_soon_before: params.flag(&mut errors, "due_soon").unwrap_or(false).then(|| now + Duration::minutes(due_soon_minutes)),
+    };
+    let limit = parse_limit(params.one("limit")).unwrap_or_else(|_| {
+        errors.add("limit", "must be an integer between 1 and 100");
+        0
+    });
+    let (sort, dir, after) = sort_and_cursor(params, &mut errors, &state.cursors, TASK_SORTS, ("due_date", SortDir::Asc))?;
+    errors.into_result()?;
+
+    let mut conn = state.db.connect().await?;
+    let tx = conn.tenant(&can.tenant_id).await?;
+    let rows = repo::list(&tx, &filter, sort, dir, after.as_ref(), limit).await?;
+    let total = if params.count() { Some(repo::count(&tx, &filter).await?) } else { None };
+    tx.commit().await?;
+    let key = sort_key(sort, dir);
+    let page = Page::from_overfetch(rows, limit, total, |last| state.cursors.encode(&Cursor { sort: key, at: last.at, id: last.row.task.id }));
+    Ok(Page { data: page.data.into_iter().map(|k| k.row).collect(), pagination: page.pagination })
+}
+
+pub async fn get(state: &AppState, can: &Can<perm::TasksRead>, id: i32) -> Result<TaskDetails, ApiError> {
+    let mut conn = state.db.connect().await?;
+    let tx = conn.tenant(&can.tenant_id).await?;
+    let task = repo::by_id(&tx, id).await?.ok_or_else(|| ApiError::not_found("task"))?;
+    tx.commit().await?;
+    Ok(task)
+}
+
+/// PUT: the body replaces the task.
+pub async fn replace(state: &AppState, can: &Can<perm::TasksWrite>, id: i32, input: NewTask) -> Result<TaskDetails, ApiError> {
+    modify(state, can, id, |_| input).await
+}
+
+/// PATCH: only the fields present change.
+pub async fn patch(state: &AppState, can: &Can<perm::TasksWrite>, id: i32, patch: TaskPatch) -> Result<TaskDetails, ApiError> {
+    modify(state, can, id, |current| patch.apply(current)).await
+}
+
+async fn modify(state: &AppState, can: &Can<perm::TasksWrite>, id: i32, build: impl FnOnce(&TaskDetails) -> NewTask) -> Result<TaskDetails, ApiError> {
+    let mut conn = state.db.connect().await?;
+    let tx = conn.tenant(&can.tenant_id).await?;
+    let current = repo::for_update(&tx, id).await?.ok_or_else(|| ApiError::not_found("task"))?;
+    if !can.reaches([Some(current.task.assigned_to), current.created_by]) {
+        return Err(ApiError::forbidden("a sales rep may only change tasks assigned to or created by them"));
+    }
+    let mut errors = FieldErrors::new();
+    let write = check_task(&mut errors, build(&current), current.task.assigned_to, current.completed_at, Utc::now());
+    errors.into_result()?;
+    verify_refs(state, can, &write, Some(&current)).await?;
+    let task = repo::update(&tx, id, &write).await?;
+    tx.commit().await?;
+    Ok(task)
+}
+
+pub async fn delete(state: &AppState, can: &Can<perm::TasksDelete>, id: i32) -> Result<(), ApiError> {
+    let mut conn = state.db.connect().await?;
+    let tx = conn.tenant(&can.tenant_id).await?;
+    let current = repo::for_update(&tx, id).await?.ok_or_else(|| ApiError::not_found("task"))?;
+    if !can.reaches([Some(current.task.assigned_to), current.created_by]) {
+        return Err(ApiError::forbidden("a sales rep may only delete tasks assigned to or created by them"));
+    }
+    repo::delete(&tx, id).await?;
+    tx.commit().await?;
+    Ok(())
+}
