@@ -74,6 +74,8 @@ pub struct PlatformConfig {
     /// Tenants' addresses are `<subdomain>.<BASE_DOMAIN>` (default `crm.localhost`): a token
     /// used on another tenant's address is refused (403 `TENANT_MISMATCH`) by every service.
     pub base_domain: String,
+    /// `TRUST_FORWARDED_FOR` (default false): client addresses from `X-Forwarded-For`.
+    pub trust_forwarded_for: bool,
 }
 
 impl PlatformConfig {
@@ -93,6 +95,7 @@ impl PlatformConfig {
             bind_host: env_or("BIND_ADDR", "127.0.0.1"),
             migrate_on_start: std::env::var("MIGRATE_ON_START").map(|v| v != "false" && v != "0").unwrap_or(true),
             base_domain: settings::string("BASE_DOMAIN", DEFAULT_BASE_DOMAIN).to_ascii_lowercase(),
+            trust_forwarded_for: settings::flag("TRUST_FORWARDED_FOR", false).map_err(|e| StartError::Config(e.to_string()))?,
         })
     }
 }
@@ -141,7 +144,8 @@ impl Platform {
         let auth = AuthState::new(keys)
             .with_guard(Arc::new(guards))
             .with_platform_token(config.platform_token.clone())
-            .with_hosts(hosts);
+            .with_hosts(hosts)
+            .with_trust_forwarded_for(config.trust_forwarded_for);
         // Cursors are signed with a key derived from the JWT secret: one secret to manage.
         let cursors = Arc::new(CursorCodec::new(format!("cursor-key:{}", config.jwt_secret.expose()).as_bytes()));
 

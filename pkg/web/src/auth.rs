@@ -348,6 +348,9 @@ pub struct AuthState {
     /// Tenant addresses (`<subdomain>.<BASE_DOMAIN>` in `Host`): a token used on another
     /// tenant's address is refused with 403 `TENANT_MISMATCH`, in every service.
     pub hosts: Option<TenantHosts>,
+    /// Take the client address from `X-Forwarded-For` (`TRUST_FORWARDED_FOR`; only behind
+    /// an ingress that sets it), see [`crate::ClientIp`].
+    pub trust_forwarded_for: bool,
 }
 
 /// The base domain tenants live under and the registry that maps subdomains to tenants.
@@ -383,7 +386,12 @@ impl TenantHosts {
 impl AuthState {
     /// No guard and no platform operator; add them with the `with_` methods.
     pub fn new(keys: JwtKeys) -> Self {
-        Self { keys: Arc::new(keys), guard: Arc::new(NoGuard), platform_token: None, hosts: None }
+        Self { keys: Arc::new(keys), guard: Arc::new(NoGuard), platform_token: None, hosts: None, trust_forwarded_for: false }
+    }
+
+    pub fn with_trust_forwarded_for(mut self, trust: bool) -> Self {
+        self.trust_forwarded_for = trust;
+        self
     }
 
     pub fn with_hosts(mut self, hosts: TenantHosts) -> Self {

@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 
 use axum::body::Bytes;
 use axum::extract::rejection::PathRejection;
-use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, RawPathParams, Request};
+use axum::extract::{ConnectInfo, FromRef, FromRequest, FromRequestParts, RawPathParams, Request};
 use axum::http::header::CONTENT_TYPE;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
@@ -130,7 +130,19 @@ fn field_error(path: &str, message: &str) -> ApiError {
         return ApiError::validation([(format!("{prefix}{field}"), "unknown field".to_owned())]);
     }
     let field = if path == "." || path.is_empty() { "body".to_owned() } else { path.to_owned() };
-    ApiError::validation([(field, message.to_owned())])
+    ApiError::validation([(field, redact(message))])
+}
+
+/// serde quotes the offending value (`invalid type: string "hunter22", expected u32`); the
+/// value may be a password, so only what was expected is kept.
+fn redact(message: &str) -> String {
+    let expected = message.split_once(", expected ").map(|(_, e)| e);
+    let kind = ["invalid type", "invalid value", "invalid length", "unknown variant"].into_iter().find(|k| message.starts_with(k));
+    match (kind, expected) {
+        (Some("unknown variant"), Some(e)) => format!("unknown value, expected {e}"),
+        (Some(kind), Some(e)) => format!("{kind}, expected {e}"),
+        _ => message.to_owned(),
+    }
 }
 
 /// Query string extractor. Rejections: 400 `VALIDATION_FAILED` naming each bad parameter
@@ -221,17 +233,22 @@ impl IntoResponse for NoContent {
     }
 }
 
-/// The caller's address for rate limiting: the TCP peer, or the first `X-Forwarded-For`
-/// hop when `TRUST_FORWARDED_FOR` is set (behind an ingress).
+/// The caller's address for rate limiting and security logs: the TCP peer, or the first
+/// `X-Forwarded-For` hop when [`crate::AuthState::trust_forwarded_for`] is set
+/// (`TRUST_FORWARDED_FOR`, read once at start; behind an ingress).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientIp(pub String);
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+impl<S> FromRequestParts<S> for ClientIp
+where
+    crate::AuthState: FromRef<S>,
+    S: Send + Sync,
+{
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let forwarded = std::env::var("TRUST_FORWARDED_FOR").is_ok_and(|v| v == "true" || v == "1");
-        let from_header = forwarded
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let from_header = crate::AuthState::from_ref(state)
+            .trust_forwarded_for
             .then(|| parts.headers.get("x-forwarded-for")?.to_str().ok()?.split(',').next().map(|s| s.trim().to_owned()))
             .flatten();
         let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string());
@@ -290,6 +307,8 @@ mod tests {
             let err = decode_json::<Body>(body.as_bytes()).unwrap_err();
             assert_eq!(fields(&err), vec![field.to_owned()], "{body}");
         }
+        let err = decode_json::<Body>(br#"{"name": "x", "value": "hunter22"}"#).unwrap_err();
+        assert!(!err.details().unwrap().to_string().contains("hunter22"), "values are never quoted: {err:?}");
         let err = decode_json::<Body>(b"{\"name\": ").unwrap_err();
         assert_eq!(err.code(), codes::BAD_REQUEST);
         let err = decode_json::<Body>(b"{\"name\": \"x\"} trailing").unwrap_err();

@@ -57,9 +57,6 @@ pub struct Settings {
     pub reset_requests_per_hour: i32,
     /// Lifetime of the service token sent to tenant-service when accepting an invitation.
     pub service_token_ttl: Duration,
-    /// `TRUST_FORWARDED_FOR` (default false): the client address for throttling is the first
-    /// `X-Forwarded-For` hop (behind an ingress) instead of the TCP peer.
-    pub trust_forwarded_for: bool,
     /// `TENANT_SERVICE_URL` (default `http://127.0.0.1:8081`): invitations are read and
     /// accepted there.
     pub tenant_service_url: String,
@@ -79,7 +76,6 @@ impl Default for Settings {
             login_window_secs: 15 * 60,
             reset_requests_per_hour: 5,
             service_token_ttl: Duration::from_secs(60),
-            trust_forwarded_for: false,
             tenant_service_url: "http://127.0.0.1:8081".to_owned(),
         }
     }
@@ -108,7 +104,6 @@ impl Settings {
             base_domain: settings::string("BASE_DOMAIN", &d.base_domain).to_ascii_lowercase(),
             login_max_failures: settings::number("LOGIN_MAX_FAILURES", d.login_max_failures, "must be a whole number")?.max(1),
             login_window_secs: settings::number("LOGIN_WINDOW_SECS", d.login_window_secs, "must be a whole number of seconds")?.max(1),
-            trust_forwarded_for: settings::flag("TRUST_FORWARDED_FOR", d.trust_forwarded_for)?,
             tenant_service_url: settings::url("TENANT_SERVICE_URL", &d.tenant_service_url)?,
             ..d
         })
@@ -250,6 +245,5 @@ mod tests {
         assert_eq!(c.reset_ttl, Duration::from_secs(3600));
         assert_eq!((c.login_max_failures, c.login_window_secs), (5, 900));
         assert!(c.hash_concurrency >= 1);
-        assert!(!c.trust_forwarded_for);
     }
 }

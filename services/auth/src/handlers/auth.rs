@@ -7,7 +7,8 @@ use crm_client_auth::{LoginResponse, MeResponse};
 use crm_web::{ApiError, AppJson, Caller, Created, NoContent};
 
 use crate::AppState;
-use crate::extract::{Accepted, ClientIp, SecretJson};
+use crate::extract::Accepted;
+use crm_web::ClientIp;
 use crate::input::{AcceptedBody, LoginRequest, PasswordResetConfirm, PasswordResetRequest, RefreshRequest, RegisterRequest};
 use crate::service::{password_reset, registration, sessions, users};
 use crate::tenancy::TenantHints;
@@ -15,7 +16,7 @@ use crate::tenancy::TenantHints;
 /// Registration by invitation: the email and role come from the invitation.
 #[utoipa::path(post, path = "/api/v1/auth/register", request_body = RegisterRequest, tag = "auth",
     responses((status = 201, body = LoginResponse), (status = 400), (status = 403), (status = 404), (status = 409), (status = 410), (status = 503)))]
-pub async fn register(State(state): State<AppState>, SecretJson(req): SecretJson<RegisterRequest>) -> Result<Created<LoginResponse>, ApiError> {
+pub async fn register(State(state): State<AppState>, AppJson(req): AppJson<RegisterRequest>) -> Result<Created<LoginResponse>, ApiError> {
     Ok(Created(registration::register(&state, &req).await?))
 }
 
@@ -27,7 +28,7 @@ pub async fn login(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     hints: TenantHints,
-    SecretJson(req): SecretJson<LoginRequest>,
+    AppJson(req): AppJson<LoginRequest>,
 ) -> Result<AppJson<LoginResponse>, ApiError> {
     Ok(AppJson(sessions::login(&state, &ip, &hints, &req).await?))
 }
@@ -36,7 +37,7 @@ pub async fn login(
 /// revokes its whole family: whoever holds the newer token must sign in again too.
 #[utoipa::path(post, path = "/api/v1/auth/refresh", request_body = RefreshRequest, tag = "auth",
     responses((status = 200, body = LoginResponse), (status = 400), (status = 401), (status = 403)))]
-pub async fn refresh(State(state): State<AppState>, SecretJson(req): SecretJson<RefreshRequest>) -> Result<AppJson<LoginResponse>, ApiError> {
+pub async fn refresh(State(state): State<AppState>, AppJson(req): AppJson<RefreshRequest>) -> Result<AppJson<LoginResponse>, ApiError> {
     Ok(AppJson(sessions::refresh(&state, &req).await?))
 }
 
@@ -46,7 +47,7 @@ pub async fn refresh(State(state): State<AppState>, SecretJson(req): SecretJson<
 pub async fn logout(
     State(state): State<AppState>,
     caller: Caller,
-    SecretJson(req): SecretJson<RefreshRequest>,
+    AppJson(req): AppJson<RefreshRequest>,
 ) -> Result<NoContent, ApiError> {
     sessions::logout(&state, &caller, &req).await?;
     Ok(NoContent)
@@ -77,7 +78,7 @@ pub async fn password_reset(
 pub async fn password_reset_confirm(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
-    SecretJson(req): SecretJson<PasswordResetConfirm>,
+    AppJson(req): AppJson<PasswordResetConfirm>,
 ) -> Result<NoContent, ApiError> {
     password_reset::confirm_reset(&state, &ip, &req).await?;
     Ok(NoContent)
