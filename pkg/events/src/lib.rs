@@ -21,6 +21,6 @@ mod stream;
 pub use consumer::{ConsumerSpec, EventHandler, HandlerError, run_consumer};
 pub use envelope::Envelope;
 pub use invalidate::subscribe_invalidations;
-pub use outbox::{OutboxWriter, PublishError, enqueue, publish, publish_platform};
+pub use outbox::{OutboxWriter, PublishError, enqueue, publish, publish_many, publish_platform};
 pub use relay::{OUTBOX_CHANNEL, OutboxRelay, RelayConfig, RelayError, TENANT_HEADER, drain_schema};
 pub use stream::{DUPLICATE_WINDOW, STREAM_NAME, STREAM_SUBJECTS, ensure_stream, stream_config};

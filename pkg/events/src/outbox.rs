@@ -76,3 +76,32 @@ pub async fn publish_platform(
     enqueue(tx, &event).await?;
     Ok(())
 }
+
+/// As [`publish`] for many events of one transaction, in one statement (CSV import: a batch
+/// of rows and their events), in the given order.
+pub async fn publish_many(
+    tx: &TenantTx<'_>,
+    actor: Option<i32>,
+    events: impl IntoIterator<Item = (&str, serde_json::Value)>,
+) -> Result<(), PublishError> {
+    let actor = actor.map(|a| a.to_string());
+    let envelopes = events
+        .into_iter()
+        .map(|(event_type, data)| Envelope::new(event_type, tx.tenant_id(), actor.clone(), data))
+        .collect::<Result<Vec<_>, _>>()?;
+    if envelopes.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<&str> = envelopes.iter().map(|e| e.id.as_str()).collect();
+    let subjects: Vec<&str> = envelopes.iter().map(|e| e.r#type.as_str()).collect();
+    let payloads: Vec<Json<&Envelope>> = envelopes.iter().map(Json).collect();
+    let stmt = tx
+        .prepare_cached(
+            "INSERT INTO outbox (id, subject, payload)
+             SELECT u.id, u.subject, u.payload FROM unnest($1::text[], $2::text[], $3::jsonb[]) WITH ORDINALITY AS u(id, subject, payload, ord)
+             ORDER BY u.ord",
+        )
+        .await?;
+    tx.execute(&stmt, &[&ids, &subjects, &payloads]).await?;
+    Ok(())
+}

@@ -91,6 +91,10 @@ pub mod codes {
     pub const INVALID_STAGE_MOVE: &str = "INVALID_STAGE_MOVE";
     /// A template uses variables that do not exist.
     pub const UNKNOWN_TEMPLATE_VARIABLE: &str = "UNKNOWN_TEMPLATE_VARIABLE";
+    /// An email to a contact that has no email address.
+    pub const CONTACT_HAS_NO_EMAIL: &str = "CONTACT_HAS_NO_EMAIL";
+    /// A company cannot be its own ancestor (parent_company_id).
+    pub const COMPANY_CYCLE: &str = "COMPANY_CYCLE";
     /// A template placeholder is not closed.
     pub const TEMPLATE_SYNTAX_ERROR: &str = "TEMPLATE_SYNTAX_ERROR";
     /// The email template is not active.
@@ -144,6 +148,8 @@ pub mod codes {
         (INVALID_STAGE_MOVE, StatusCode::UNPROCESSABLE_ENTITY),
         (UNKNOWN_TEMPLATE_VARIABLE, StatusCode::UNPROCESSABLE_ENTITY),
         (TEMPLATE_SYNTAX_ERROR, StatusCode::UNPROCESSABLE_ENTITY),
+        (COMPANY_CYCLE, StatusCode::UNPROCESSABLE_ENTITY),
+        (CONTACT_HAS_NO_EMAIL, StatusCode::UNPROCESSABLE_ENTITY),
         (TEMPLATE_INACTIVE, StatusCode::UNPROCESSABLE_ENTITY),
     ];
 

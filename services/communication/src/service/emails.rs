@@ -81,7 +81,7 @@ pub async fn send(state: &AppState, can: &Can<perm::EmailsWrite>, input: NewEmai
     let context = compose::gather(&state.clients, &can.ctx, can, Some(input.contact_id), deal_id).await?;
     let Some(contact) = context.contact else { return Err(ApiError::internal("contact lookup returned nothing")) };
     if contact.email.trim().is_empty() {
-        return Err(ApiError::unprocessable("CONTACT_HAS_NO_EMAIL", "the contact has no email address"));
+        return Err(ApiError::unprocessable(crm_web::codes::CONTACT_HAS_NO_EMAIL, "the contact has no email address"));
     }
     let rendered = compose::render_content(&content, &context.values)?;
     let subject: String = rendered.subject.chars().take(MAX_SUBJECT).collect();

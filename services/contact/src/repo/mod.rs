@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use crm_tenant::{DbError, TenantTx};
 use serde::{Deserialize, Serialize};
 use tokio_postgres::Row;
-use tokio_postgres::types::{Json, ToSql};
+use tokio_postgres::types::ToSql;
 
 type DbResult<T> = Result<T, DbError>;
 
@@ -75,27 +75,6 @@ fn keyset(q: &mut Query, conds: &mut Vec<String>, column: &str, is_time: bool, d
 pub async fn set_similarity_threshold(tx: &TenantTx<'_>, threshold: f32) -> DbResult<()> {
     let stmt = tx.prepare_cached("SELECT set_config('pg_trgm.similarity_threshold', $1, true)").await?;
     tx.execute(&stmt, &[&threshold.to_string()]).await?;
-    Ok(())
-}
-
-/// Writes many events into the tenant's outbox with one statement (the import: one statement,
-/// and so one firing of the outbox's statement trigger, per batch instead of per row). Same
-/// row shape as `crm_events::enqueue`: id, subject (= type), the whole envelope as payload.
-pub async fn enqueue_many(tx: &TenantTx<'_>, events: &[crm_events::Envelope]) -> DbResult<()> {
-    if events.is_empty() {
-        return Ok(());
-    }
-    let ids: Vec<&str> = events.iter().map(|e| e.id.as_str()).collect();
-    let subjects: Vec<&str> = events.iter().map(|e| e.r#type.as_str()).collect();
-    let payloads: Vec<Json<&crm_events::Envelope>> = events.iter().map(Json).collect();
-    let stmt = tx
-        .prepare_cached(
-            "INSERT INTO outbox (id, subject, payload)
-             SELECT u.id, u.subject, u.payload FROM unnest($1::text[], $2::text[], $3::jsonb[]) WITH ORDINALITY AS u(id, subject, payload, ord)
-             ORDER BY u.ord",
-        )
-        .await?;
-    tx.execute(&stmt, &[&ids, &subjects, &payloads]).await?;
     Ok(())
 }
 

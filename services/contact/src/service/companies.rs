@@ -56,8 +56,7 @@ async fn check_parent(tx: &TenantTx<'_>, id: Option<i32>, parent: Option<i32>) -
     if let Some(id) = id {
         repo::lock_company_tree(tx).await?;
         if repo::is_ancestor_or_self(tx, id, parent).await? {
-            // `COMPANY_CYCLE` is not in `crm_web::codes` yet (reported): the literal stays until it is.
-            return Err(ApiError::unprocessable("COMPANY_CYCLE", "a company cannot be its own ancestor")
+            return Err(ApiError::unprocessable(crm_web::codes::COMPANY_CYCLE, "a company cannot be its own ancestor")
                 .with_details(serde_json::json!({"fields": {"parent_company_id": "would create a cycle"}})));
         }
     }

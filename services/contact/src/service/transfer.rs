@@ -9,7 +9,7 @@ use axum::body::{Body, Bytes};
 use crm_client_auth::AuthClient;
 use crm_client_contact::subjects::{COMPANY_CREATED, CONTACT_CONVERTED, CONTACT_CREATED, CONTACT_UPDATED};
 use crm_client_contact::{ContactConverted, ContactDetails, ContactStatus};
-use crm_events::{Envelope, publish};
+use crm_events::publish;
 use crm_tenant::{TenantDb, TenantId, TenantTx};
 use crm_web::{ApiError, Can, Scope, perm};
 use futures::Stream;
@@ -20,7 +20,7 @@ use crate::domain::ContactWrite;
 use crate::export::csv_chunk;
 use crate::import::{ImportReport, ImportRow, OnDuplicate, Parsed, RowError, Upload, errors_at, merge, write_of};
 use crate::repo::contacts::{self as repo, StatusChange};
-use crate::repo::{self as db, companies};
+use crate::repo::companies;
 
 /// A CSV upload as the handler hands it over.
 pub struct CsvUpload {
@@ -212,13 +212,7 @@ impl Importer<'_> {
             }
             events.push((CONTACT_UPDATED, serde_json::to_value(c.basic()).map_err(ApiError::internal)?));
         }
-        let actor = Some(self.can.user_id.to_string());
-        let envelopes = events
-            .into_iter()
-            .map(|(kind, data)| Envelope::new(kind, tx.tenant_id(), actor.clone(), data))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(ApiError::internal)?;
-        db::enqueue_many(tx, &envelopes).await?;
+        crm_events::publish_many(tx, Some(self.can.user_id), events).await?;
         Ok(())
     }
 
