@@ -181,20 +181,6 @@ impl Claims {
     }
 }
 
-/// The `iss` of our tokens unless `JWT_ISSUER` says otherwise.
-pub const DEFAULT_ISSUER: &str = "crm-auth";
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct MissingJwtSecret;
-
-impl fmt::Display for MissingJwtSecret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("JWT_SECRET must be set (the HS256 key shared by every service)")
-    }
-}
-
-impl std::error::Error for MissingJwtSecret {}
-
 /// Signs and verifies tokens. HS256 only: the algorithm is never taken from the token.
 pub struct JwtKeys {
     encoding: EncodingKey,
@@ -225,17 +211,6 @@ impl JwtKeys {
             issuer,
             validation,
         }
-    }
-
-    /// `JWT_SECRET` (required) and `JWT_ISSUER` (default [`DEFAULT_ISSUER`]), the same in every
-    /// service.
-    pub fn from_env() -> Result<Self, MissingJwtSecret> {
-        let secret = Secret::from_env("JWT_SECRET").ok_or(MissingJwtSecret)?;
-        if secret.expose().len() < 32 {
-            tracing::warn!("JWT_SECRET is shorter than 32 bytes; use a long random value in production");
-        }
-        let issuer = std::env::var("JWT_ISSUER").unwrap_or_else(|_| DEFAULT_ISSUER.to_owned());
-        Ok(Self::new(secret.expose().as_bytes(), issuer))
     }
 
     pub fn issuer(&self) -> &str {

@@ -118,10 +118,6 @@ impl HttpAuthClient {
     pub fn new(config: ClientConfig) -> Self {
         Self { http: HttpClient::new(config) }
     }
-
-    pub fn from_env() -> Self {
-        Self::new(ClientConfig::from_env("AUTH_SERVICE_URL", "http://127.0.0.1:8080"))
-    }
 }
 
 #[async_trait]

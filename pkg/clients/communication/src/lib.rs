@@ -39,10 +39,6 @@ impl HttpCommunicationClient {
     pub fn new(config: ClientConfig) -> Self {
         Self { http: HttpClient::new(config) }
     }
-
-    pub fn from_env() -> Self {
-        Self::new(ClientConfig::from_env("COMMUNICATION_SERVICE_URL", "http://127.0.0.1:8084"))
-    }
 }
 
 #[async_trait]

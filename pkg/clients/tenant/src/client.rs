@@ -25,10 +25,6 @@ impl HttpTenantClient {
     pub fn new(config: ClientConfig) -> Self {
         Self { http: HttpClient::new(config) }
     }
-
-    pub fn from_env() -> Self {
-        Self::new(ClientConfig::from_env("TENANT_SERVICE_URL", "http://127.0.0.1:8081"))
-    }
 }
 
 /// Path segments come from callers' input (subdomains, tokens): keep them one segment.
