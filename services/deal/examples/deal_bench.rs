@@ -46,34 +46,40 @@ const COMPANIES: i32 = 500;
 const CONTACTS: i32 = 2000;
 const USERS: i32 = 20;
 
+/// Seeds the tenant in one tenant-scoped transaction (`crm_tenant`: the search path is set
+/// for the transaction only; no session-level `SET search_path`).
 async fn seed(platform: &TestPlatform, tenant: &TenantId, deals: i32) {
-    let client = platform.pool.get().await.expect("connection");
-    let schema = tenant.schema();
-    let s = schema.as_str();
     let started = Instant::now();
-    client
-        .batch_execute(&format!(
-            "BEGIN; SET LOCAL search_path = \"{s}\", public;
-             INSERT INTO users (email, password_hash, first_name, last_name, role, status)
+    let mut conn = platform.db.connect().await.expect("connection");
+    let tx = conn.tenant(tenant).await.expect("tenant transaction");
+    let statements = [
+        format!(
+            "INSERT INTO users (email, password_hash, first_name, last_name, role, status)
                SELECT 'user' || g || '@bench.example', 'x', 'Owner', 'No' || g, CASE WHEN g = 1 THEN 'admin' ELSE 'sales_rep' END, 'active'
-               FROM generate_series(1, {USERS}) g;
-             INSERT INTO companies (name, created_by) SELECT 'Company ' || g, 1 FROM generate_series(1, {COMPANIES}) g;
-             INSERT INTO contacts (first_name, last_name, company_id, owner_id, created_by)
-               SELECT 'Person', 'No' || g, 1 + g % {COMPANIES}, 1 + g % {USERS}, 1 FROM generate_series(1, {CONTACTS}) g;
-             INSERT INTO deals (title, value, currency, stage_key, probability, expected_close_date, actual_close_date,
+               FROM generate_series(1, {USERS}) g"
+        ),
+        format!("INSERT INTO companies (name, created_by) SELECT 'Company ' || g, 1 FROM generate_series(1, {COMPANIES}) g"),
+        format!(
+            "INSERT INTO contacts (first_name, last_name, company_id, owner_id, created_by)
+               SELECT 'Person', 'No' || g, 1 + g % {COMPANIES}, 1 + g % {USERS}, 1 FROM generate_series(1, {CONTACTS}) g"
+        ),
+        format!(
+            "INSERT INTO deals (title, value, currency, stage_key, probability, expected_close_date, actual_close_date,
                                 owner_id, company_id, primary_contact_id, created_by, created_at, updated_at)
                SELECT 'Deal ' || g, round((random() * 100000)::numeric, 2), 'USD', s.key, s.probability,
                       current_date + (g % 365 - 100), CASE WHEN s.kind <> 'open' THEN current_date - (g % 200) END,
                       1 + g % {USERS}, 1 + g % {COMPANIES}, 1 + g % {CONTACTS}, 1,
                       now() - make_interval(mins => g), now() - make_interval(secs => g)
                FROM generate_series(1, {deals}) g
-               CROSS JOIN LATERAL (SELECT key, probability, kind FROM pipeline_stages ORDER BY position OFFSET g % 6 LIMIT 1) s;
-             INSERT INTO deal_stage_history (deal_id, to_stage, changed_by) SELECT id, stage_key, 1 FROM deals;
-             ANALYZE users; ANALYZE companies; ANALYZE contacts; ANALYZE deals; ANALYZE deal_stage_history;
-             COMMIT;"
-        ))
-        .await
-        .expect("seed");
+               CROSS JOIN LATERAL (SELECT key, probability, kind FROM pipeline_stages ORDER BY position OFFSET g % 6 LIMIT 1) s"
+        ),
+        "INSERT INTO deal_stage_history (deal_id, to_stage, changed_by) SELECT id, stage_key, 1 FROM deals".to_owned(),
+        "ANALYZE users, companies, contacts, deals, deal_stage_history".to_owned(),
+    ];
+    for sql in &statements {
+        tx.execute(sql.as_str(), &[]).await.expect("seed");
+    }
+    tx.commit().await.expect("commit the seed");
     println!("seeded {deals} deals, {COMPANIES} companies, {CONTACTS} contacts, {USERS} users in {:.1} s", started.elapsed().as_secs_f64());
 }
 
@@ -160,7 +166,7 @@ async fn main() {
                 platform.auth.clone(),
                 platform.registry.clone(),
                 platform.cursors.clone(),
-                auth_service::AuthConfig { bcrypt_cost: 4, ..auth_service::AuthConfig::default() },
+                auth_service::Settings { bcrypt_cost: 4, ..auth_service::Settings::default() },
                 Arc::new(MockTenantClient::default()),
             );
             let auth_url = platform.serve(auth_service::SERVICE, auth_service::router(auth_state)).await;
@@ -169,7 +175,7 @@ async fn main() {
                 auth: platform.auth.clone(),
                 cursors: platform.cursors.clone(),
                 users: Arc::new(HttpAuthClient::new(ClientConfig::new(&auth_url))),
-                config: Arc::new(contact_service::ContactConfig::default()),
+                settings: Arc::new(contact_service::Settings::default()),
             };
             let contact_url = platform.serve(contact_service::SERVICE, contact_service::router(contact_state)).await;
             let config = |url: &str| ClientConfig { timeout, ..ClientConfig::new(url) };

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use crm_client_deal::{PipelineStageInfo, StageKind};
-use crm_web::{ApiError, FieldErrors};
+use crm_web::{ApiError, FieldErrors, codes};
 use serde::{Deserialize, Deserializer};
 
 /// An amount of money, exact to the cent (stored NUMERIC(15,2), at most 13 integer digits).
@@ -194,7 +194,7 @@ impl Stages {
     /// An existing stage, or 422 `UNKNOWN_STAGE`.
     pub fn require(&self, key: &str) -> Result<&PipelineStageInfo, ApiError> {
         self.get(key).ok_or_else(|| {
-            ApiError::unprocessable("UNKNOWN_STAGE", format!("stage {key:?} is not configured"))
+            ApiError::unprocessable(codes::UNKNOWN_STAGE, format!("stage {key:?} is not configured"))
                 .with_details(serde_json::json!({ "fields": { "stage": "unknown stage" }, "stages": self.keys() }))
         })
     }
@@ -204,7 +204,7 @@ impl Stages {
         self.0
             .iter()
             .find(|s| s.kind == StageKind::Open)
-            .ok_or_else(|| ApiError::unprocessable("UNKNOWN_STAGE", "the pipeline has no open stage"))
+            .ok_or_else(|| ApiError::unprocessable(codes::UNKNOWN_STAGE, "the pipeline has no open stage"))
     }
 
     pub fn keys(&self) -> Vec<&str> {
@@ -261,7 +261,7 @@ pub fn apply_stage_rules(
         && !input.reopen
     {
         return Err(ApiError::unprocessable(
-            "DEAL_CLOSED",
+            codes::DEAL_CLOSED,
             format!("the deal is {} ({}): send \"reopen\": true to move it", c.stage.kind.as_str(), c.stage.key),
         ));
     }
@@ -440,7 +440,7 @@ mod tests {
         let current = || CurrentStage { stage: &won, probability: 100, actual_close_date: date, close_reason: None };
         let err = apply_stage_rules(Some(current()), &lead, StageInput::default(), today()).unwrap_err();
         assert_eq!(err.status(), axum::http::StatusCode::UNPROCESSABLE_ENTITY);
-        assert_eq!(err.code(), "DEAL_CLOSED");
+        assert_eq!(err.code(), codes::DEAL_CLOSED);
         let out = apply_stage_rules(Some(current()), &lead, StageInput { reopen: true, ..Default::default() }, today()).unwrap();
         assert_eq!((out.actual_close_date, out.probability, out.changed), (None, 10, true));
         // Staying in the closed stage keeps the close date and needs no reopen.
@@ -452,9 +452,9 @@ mod tests {
     fn close_fields_belong_to_closed_deals() {
         let (lead, won) = (stage("lead", StageKind::Open, 10), stage("closed_won", StageKind::Won, 100));
         let input = StageInput { close_reason: Some(Some("x".into())), ..Default::default() };
-        assert_eq!(apply_stage_rules(None, &won, input, today()).unwrap_err().code(), "VALIDATION_FAILED");
+        assert_eq!(apply_stage_rules(None, &won, input, today()).unwrap_err().code(), codes::VALIDATION_FAILED);
         let input = StageInput { actual_close_date: Some(Some(today())), ..Default::default() };
-        assert_eq!(apply_stage_rules(None, &lead, input, today()).unwrap_err().code(), "VALIDATION_FAILED");
+        assert_eq!(apply_stage_rules(None, &lead, input, today()).unwrap_err().code(), codes::VALIDATION_FAILED);
     }
 
     #[test]

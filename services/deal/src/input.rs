@@ -16,7 +16,7 @@ use crate::repo::{BoardFilter, DealFilter};
 /// `POST /deals` and `PUT /deals/{id}` (PUT replaces every field: absent means empty).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct DealInput {
+pub struct NewDeal {
     pub title: String,
     pub description: Option<String>,
     /// At most 2 decimals, >= 0.
@@ -106,7 +106,7 @@ fn text(errors: &mut FieldErrors, field: &str, raw: Option<&str>, max: usize) ->
     check_text(errors, field, raw, max)
 }
 
-impl DealInput {
+impl NewDeal {
     /// `is_put`: the stage is required and the owner does not default to the caller.
     pub fn parse(self, is_put: bool) -> Result<DealChanges, ApiError> {
         let mut e = FieldErrors::new();
@@ -390,13 +390,13 @@ impl BasicParams {
 /// `POST /deals/{id}/contacts`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct DealContactInput {
+pub struct NewDealContact {
     pub contact_id: i64,
     /// decision_maker, influencer, user, other (default).
     pub role: Option<String>,
 }
 
-impl DealContactInput {
+impl NewDealContact {
     pub fn parse(&self) -> Result<(i32, String), ApiError> {
         let mut e = FieldErrors::new();
         let id = check_id(&mut e, "contact_id", Some(self.contact_id));
@@ -409,7 +409,7 @@ impl DealContactInput {
 /// `POST /pipeline/stages` and `PUT /pipeline/stages/{key}` (PUT may rename the key).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct StageConfigInput {
+pub struct NewStage {
     /// Required on POST; on PUT a different key renames the stage (deals follow).
     pub key: Option<String>,
     pub name: String,
@@ -421,7 +421,7 @@ pub struct StageConfigInput {
     pub kind: String,
 }
 
-impl StageConfigInput {
+impl NewStage {
     /// `current_key`: the stage a PUT replaces; `next_position` for POST without one.
     pub fn parse(&self, current_key: Option<&str>, next_position: i32) -> Result<PipelineStageInfo, ApiError> {
         let mut e = FieldErrors::new();

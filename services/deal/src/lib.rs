@@ -3,19 +3,26 @@
 //! (`pipeline_stages`); responses carry the names of the referenced contact, company and
 //! owner, looked up in one batch per service; pipeline totals and the forecast are
 //! aggregated in SQL; every change publishes its event through the outbox.
+//!
+//! Layers: [`handlers`] (extract, with the permission in the signature; call one service
+//! function; answer) -> [`service`] (one module per resource: rules, row scope, the
+//! transaction, events, calls to contact-/auth-service through [`lookup`]) -> `repo`
+//! (SQL only, on a tenant-scoped transaction). Routes and the OpenAPI document come from
+//! one list ([`router`], [`openapi`]).
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
 use axum::extract::FromRef;
-use axum::routing::get;
 use crm_client_auth::{AuthClient, HttpAuthClient};
 use crm_client_contact::{ContactClient, HttpContactClient};
 use crm_client_core::ClientConfig;
+use crm_runtime::{Built, SettingsError, settings};
 use crm_tenant::TenantDb;
 use crm_web::{AuthState, CursorCodec};
 use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 mod domain;
 pub mod handlers;
@@ -30,29 +37,24 @@ pub use lookup::Lookups;
 pub const SERVICE: &str = "deal-service";
 pub const DEFAULT_PORT: u16 = 8083;
 
-/// Settings of deal-service (env: `AUTH_SERVICE_URL`, `CONTACT_SERVICE_URL`,
-/// `ENRICHMENT_TIMEOUT_MS`).
+/// Every setting deal-service reads, read once at start by [`Settings::from_env`].
 #[derive(Debug, Clone)]
-pub struct DealConfig {
+pub struct Settings {
+    /// `AUTH_SERVICE_URL` (default http://127.0.0.1:8080): owner names and checks.
     pub auth_url: String,
+    /// `CONTACT_SERVICE_URL` (default http://127.0.0.1:8082): contact and company names and checks.
     pub contact_url: String,
-    /// Longest a response waits for names from contact-/auth-service (default 800 ms).
+    /// `ENRICHMENT_TIMEOUT_MS` (default 800): longest a response waits for names from
+    /// contact-/auth-service.
     pub enrichment_timeout: Duration,
 }
 
-impl DealConfig {
-    pub fn from_env() -> Result<Self, String> {
-        let url = |var: &str, default: &str| std::env::var(var).ok().filter(|v| !v.is_empty()).unwrap_or_else(|| default.to_owned());
-        let timeout_ms = match std::env::var("ENRICHMENT_TIMEOUT_MS") {
-            Ok(v) if !v.trim().is_empty() => {
-                v.trim().parse::<u64>().map_err(|_| format!("ENRICHMENT_TIMEOUT_MS must be a number, got {v:?}"))?
-            }
-            _ => 800,
-        };
+impl Settings {
+    pub fn from_env() -> Result<Self, SettingsError> {
         Ok(Self {
-            auth_url: url("AUTH_SERVICE_URL", "http://127.0.0.1:8080"),
-            contact_url: url("CONTACT_SERVICE_URL", "http://127.0.0.1:8082"),
-            enrichment_timeout: Duration::from_millis(timeout_ms),
+            auth_url: settings::url("AUTH_SERVICE_URL", "http://127.0.0.1:8080")?,
+            contact_url: settings::url("CONTACT_SERVICE_URL", "http://127.0.0.1:8082")?,
+            enrichment_timeout: settings::millis("ENRICHMENT_TIMEOUT_MS", 800, 1)?,
         })
     }
 
@@ -75,28 +77,11 @@ pub struct AppState {
     pub lookups: Arc<Lookups>,
 }
 
+/// The document's frame: info, tags and schemas. Its paths come from [`api`].
 #[derive(OpenApi)]
 #[openapi(
     info(title = "deal-service", description = "Sales pipeline: deals, stages, deal contacts, pipeline view, forecast"),
-    paths(
-        handlers::create_deal,
-        handlers::list_deals,
-        handlers::get_deal,
-        handlers::put_deal,
-        handlers::patch_deal,
-        handlers::delete_deal,
-        handlers::get_basic,
-        handlers::batch_basic,
-        handlers::pipeline,
-        handlers::forecast,
-        handlers::add_deal_contact,
-        handlers::list_deal_contacts,
-        handlers::remove_deal_contact,
-        handlers::list_stages,
-        handlers::create_stage,
-        handlers::update_stage,
-        handlers::delete_stage,
-    ),
+    tags((name = "deals", description = "Deals and their contacts"), (name = "pipeline", description = "Pipeline view, forecast and stage configuration")),
     components(schemas(
         crm_client_deal::DealBasicInfo,
         crm_client_deal::DealResponse,
@@ -114,70 +99,103 @@ pub struct AppState {
         crm_client_deal::DealContactInfo,
         crm_client_deal::DealStageChangedEvent,
         crm_client_deal::DealClosedEvent,
-        input::DealInput,
+        crm_web::PageInfo,
+        input::NewDeal,
         input::DealPatch,
-        input::DealContactInput,
-        input::StageConfigInput,
+        input::NewDealContact,
+        input::NewStage,
         handlers::StageList,
         handlers::DealContactList,
     ))
 )]
 pub struct ApiDoc;
 
-/// Builds the service's state from the shared platform pieces and returns its API routes.
-pub fn build(platform: &crm_runtime::Platform) -> Result<Router, String> {
-    let config = DealConfig::from_env()?;
+/// Routes and documented operations from ONE list (utoipa-axum): a handler is served
+/// exactly where its `#[utoipa::path]` says. Handlers sharing a path share a `routes!`.
+fn api() -> OpenApiRouter<AppState> {
+    use handlers::*;
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(list_deals, create_deal))
+        .routes(routes!(batch_basic))
+        .routes(routes!(pipeline))
+        .routes(routes!(forecast))
+        .routes(routes!(get_deal, put_deal, patch_deal, delete_deal))
+        .routes(routes!(get_basic))
+        .routes(routes!(list_deal_contacts, add_deal_contact))
+        .routes(routes!(remove_deal_contact))
+        .routes(routes!(list_stages, create_stage))
+        .routes(routes!(update_stage, delete_stage))
+}
+
+/// The service's API routes (system routes and layers are added by the caller).
+pub fn router(state: AppState) -> axum::Router {
+    api().split_for_parts().0.with_state(state)
+}
+
+/// The finished OpenAPI document of the routes [`router`] serves.
+pub fn openapi() -> serde_json::Value {
+    crm_web::openapi::finish(api().split_for_parts().1, SERVICE)
+}
+
+/// The service from the shared platform pieces and its settings: its routes, its document
+/// and its background tasks (none: deal-service consumes no events).
+pub fn build(platform: &crm_runtime::Platform, settings: Settings) -> Built {
     let state = AppState {
         db: platform.db.clone(),
         auth: platform.auth.clone(),
         cursors: platform.cursors.clone(),
-        lookups: Arc::new(config.lookups()),
+        lookups: Arc::new(settings.lookups()),
     };
-    Ok(router(state))
-}
-
-/// The OpenAPI document as JSON.
-pub fn openapi() -> serde_json::Value {
-    serde_json::to_value(ApiDoc::openapi()).unwrap_or_default()
-}
-
-/// The service's API routes (system routes and layers are added by the caller).
-pub fn router(state: AppState) -> Router {
-    use handlers::*;
-    Router::new()
-        .route("/api/v1/deals", get(list_deals).post(create_deal))
-        .route("/api/v1/deals/basic", get(batch_basic))
-        .route("/api/v1/deals/pipeline", get(pipeline))
-        .route("/api/v1/deals/forecast", get(forecast))
-        .route("/api/v1/deals/{id}", get(get_deal).put(put_deal).patch(patch_deal).delete(delete_deal))
-        .route("/api/v1/deals/{id}/basic", get(get_basic))
-        .route("/api/v1/deals/{id}/contacts", get(list_deal_contacts).post(add_deal_contact))
-        .route("/api/v1/deals/{id}/contacts/{contact_id}", axum::routing::delete(remove_deal_contact))
-        .route("/api/v1/pipeline/stages", get(list_stages).post(create_stage))
-        .route("/api/v1/pipeline/stages/{key}", axum::routing::put(update_stage).delete(delete_stage))
-        .with_state(state)
+    Built { name: SERVICE, router: router(state), openapi: openapi(), tasks: Vec::new() }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
-    fn the_openapi_document_lists_every_route() {
-        let doc = super::openapi();
-        let paths = doc["paths"].as_object().expect("paths");
-        for path in [
-            "/api/v1/deals",
-            "/api/v1/deals/{id}",
-            "/api/v1/deals/basic",
-            "/api/v1/deals/{id}/basic",
-            "/api/v1/deals/pipeline",
-            "/api/v1/deals/forecast",
-            "/api/v1/deals/{id}/contacts",
-            "/api/v1/deals/{id}/contacts/{contact_id}",
-            "/api/v1/pipeline/stages",
-            "/api/v1/pipeline/stages/{key}",
-        ] {
-            assert!(paths.contains_key(path), "{path}");
-        }
+    fn the_openapi_document_has_no_structural_faults() {
+        let doc = openapi();
+        let faults = crm_web::openapi::faults(&doc);
+        assert!(faults.is_empty(), "{faults:#?}");
         assert!(doc["components"]["schemas"]["DealResponse"].is_object());
+        assert!(doc["components"]["schemas"]["NewDeal"].is_object());
+    }
+
+    #[test]
+    fn every_route_has_its_document_entry() {
+        let doc = openapi();
+        let paths = doc["paths"].as_object().expect("paths");
+        let expected: &[(&str, &[&str])] = &[
+            ("/api/v1/deals", &["get", "post"]),
+            ("/api/v1/deals/basic", &["get"]),
+            ("/api/v1/deals/pipeline", &["get"]),
+            ("/api/v1/deals/forecast", &["get"]),
+            ("/api/v1/deals/{id}", &["get", "put", "patch", "delete"]),
+            ("/api/v1/deals/{id}/basic", &["get"]),
+            ("/api/v1/deals/{id}/contacts", &["get", "post"]),
+            ("/api/v1/deals/{id}/contacts/{contact_id}", &["delete"]),
+            ("/api/v1/pipeline/stages", &["get", "post"]),
+            ("/api/v1/pipeline/stages/{key}", &["put", "delete"]),
+        ];
+        assert_eq!(paths.len(), expected.len(), "{:?}", paths.keys().collect::<Vec<_>>());
+        for (path, methods) in expected {
+            let item = paths.get(*path).unwrap_or_else(|| panic!("{path} not documented"));
+            for method in *methods {
+                let op = &item[*method];
+                assert!(op.is_object(), "{method} {path} not documented");
+                let id = op["operationId"].as_str().unwrap_or_default();
+                assert!(id.starts_with("deal"), "{method} {path}: operation id {id:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn settings_name_the_variable_and_the_rule() {
+        // Unset variables take their defaults.
+        let s = Settings::from_env().expect("defaults");
+        assert!(s.enrichment_timeout >= Duration::from_millis(1));
+        let err = settings::millis("CRM_DEAL_TEST_UNSET", 0, 1).unwrap_err();
+        assert_eq!(err.var, "CRM_DEAL_TEST_UNSET");
     }
 }

@@ -5,8 +5,9 @@ use deal_service::{DEFAULT_PORT, SERVICE};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // Read first: a bad setting fails before anything starts.
+    let settings = deal_service::Settings::from_env()?;
     let platform = Platform::start(SERVICE).await?;
-    let router = platform.finish(SERVICE, deal_service::build(&platform)?, deal_service::openapi());
-    platform.serve(SERVICE, router, DEFAULT_PORT).await?;
+    platform.run(deal_service::build(&platform, settings), DEFAULT_PORT).await?;
     Ok(())
 }

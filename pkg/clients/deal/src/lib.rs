@@ -1,9 +1,11 @@
 //! deal-service's public contract: its DTOs (seed 004, section 4), the payloads of its
-//! events (API.md "Events") and a typed client.
+//! events (API.md "Events") with their subjects, and a typed client; `MockDealClient`
+//! with the `mock` feature (tests only).
 
 pub mod subjects;
 mod client;
 mod dto;
+#[cfg(any(test, feature = "mock"))]
 mod mock;
 
 pub use client::{DealClient, HttpDealClient, MAX_BATCH};
@@ -13,4 +15,5 @@ pub use dto::{
     ForecastResponse, ForecastTotals, PipelineStage, PipelineStageInfo, PipelineTotals, PipelineViewResponse, StageKind,
     StageHistoryEntry, Unscheduled,
 };
+#[cfg(any(test, feature = "mock"))]
 pub use mock::MockDealClient;

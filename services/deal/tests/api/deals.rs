@@ -2,6 +2,7 @@
 
 use chrono::Duration;
 use crm_client_core::ClientError;
+use crm_client_deal::subjects;
 use crm_web::Role;
 use reqwest::StatusCode;
 use serde_json::json;
@@ -12,7 +13,7 @@ use crate::helpers::{ADMIN, EVENT_TIMEOUT, bad_fields, error_code, spawn_app, to
 async fn create_returns_the_deal_with_defaults_names_and_calculated_fields() {
     let app = spawn_app().await;
     let t = app.tenant().await;
-    let mut created = app.platform.events("deal.created").await;
+    let mut created = app.platform.events(subjects::DEAL_CREATED).await;
     app.add_company(10, "Acme Corp");
     app.add_contact(20, "Grace", "Hopper");
     app.add_user(2, "Bob", "Seller");
@@ -46,7 +47,7 @@ async fn create_returns_the_deal_with_defaults_names_and_calculated_fields() {
     assert_eq!(d["deal_source"], "referral");
     assert_eq!(d["custom_fields"]["region"], "emea");
 
-    let event = created.wait_for(&t.id, "deal.created", EVENT_TIMEOUT).await;
+    let event = created.wait_for(&t.id, subjects::DEAL_CREATED, EVENT_TIMEOUT).await;
     assert_eq!(event.data, json!({"id": d["id"], "title": "Big renewal", "stage": "lead", "value": 1234.56}));
     assert_eq!(event.actor.as_deref(), Some("1"));
 
@@ -155,7 +156,7 @@ async fn referenced_company_contact_and_owner_must_exist() {
 async fn stage_changes_follow_the_rules_and_are_recorded() {
     let app = spawn_app().await;
     let t = app.tenant().await;
-    let mut changed = app.platform.events("deal.stage_changed").await;
+    let mut changed = app.platform.events(subjects::DEAL_STAGE_CHANGED).await;
     let d = app.create_deal(&t.admin, json!({"title": "Deal", "value": 1000})).await;
     let path = format!("/api/v1/deals/{}", d["id"]);
 
@@ -169,7 +170,7 @@ async fn stage_changes_follow_the_rules_and_are_recorded() {
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(r.body["probability"], 50, "the new stage's probability");
     assert_eq!(r.body["weighted_value"], 500.0);
-    let event = changed.wait_for(&t.id, "deal.stage_changed", EVENT_TIMEOUT).await;
+    let event = changed.wait_for(&t.id, subjects::DEAL_STAGE_CHANGED, EVENT_TIMEOUT).await;
     assert_eq!(event.data["from_stage"], "lead");
     assert_eq!(event.data["to_stage"], "proposal");
     assert_eq!(event.data["id"], d["id"]);
@@ -224,7 +225,7 @@ async fn closing_won_publishes_exactly_one_closed_won_event() {
     let t = app.tenant().await;
     app.add_company(10, "Acme");
     app.add_contact(20, "Grace", "Hopper");
-    let mut won = app.platform.events("deal.closed_won").await;
+    let mut won = app.platform.events(subjects::DEAL_CLOSED_WON).await;
     let d = app.create_deal(&t.admin, json!({"title": "Win me", "value": 999.99, "company_id": 10, "primary_contact_id": 20})).await;
     let path = format!("/api/v1/deals/{}", d["id"]);
     let given = today() - Duration::days(2);
@@ -236,20 +237,20 @@ async fn closing_won_publishes_exactly_one_closed_won_event() {
     let r = app.patch(&path, &t.admin, json!({"description": "signed"})).await;
     assert_eq!(r.status, StatusCode::OK);
 
-    let event = won.wait_for(&t.id, "deal.closed_won", EVENT_TIMEOUT).await;
+    let event = won.wait_for(&t.id, subjects::DEAL_CLOSED_WON, EVENT_TIMEOUT).await;
     assert_eq!(
         event.data,
         json!({"id": d["id"], "title": "Win me", "stage": "closed_won", "value": 999.99, "owner_id": ADMIN,
                "company_id": 10, "primary_contact_id": 20, "actual_close_date": given.to_string(), "close_reason": null})
     );
-    assert_eq!(won.count_within(&t.id, "deal.closed_won", std::time::Duration::from_millis(1500)).await, 1);
+    assert_eq!(won.count_within(&t.id, subjects::DEAL_CLOSED_WON, std::time::Duration::from_millis(1500)).await, 1);
 }
 
 #[tokio::test]
 async fn closing_lost_publishes_closed_lost_and_the_event_commits_with_the_change() {
     let app = spawn_app().await;
     let t = app.tenant().await;
-    let mut lost = app.platform.events("deal.closed_lost").await;
+    let mut lost = app.platform.events(subjects::DEAL_CLOSED_LOST).await;
     let d = app.create_deal(&t.admin, json!({"title": "Lose me"})).await;
     let path = format!("/api/v1/deals/{}", d["id"]);
     // A refused change (unknown reference) writes neither the deal nor an event.
@@ -258,16 +259,16 @@ async fn closing_lost_publishes_closed_lost_and_the_event_commits_with_the_chang
     assert_eq!(app.get(&path, &t.admin).await.body["stage"], "lead");
     let r = app.patch(&path, &t.admin, json!({"stage": "closed_lost", "close_reason": "competitor"})).await;
     assert_eq!(r.status, StatusCode::OK);
-    let event = lost.wait_for(&t.id, "deal.closed_lost", EVENT_TIMEOUT).await;
+    let event = lost.wait_for(&t.id, subjects::DEAL_CLOSED_LOST, EVENT_TIMEOUT).await;
     assert_eq!(event.data["close_reason"], "competitor");
     assert_eq!(event.data["actual_close_date"], today().to_string());
-    assert_eq!(lost.count_within(&t.id, "deal.closed_lost", std::time::Duration::from_millis(1000)).await, 1);
+    assert_eq!(lost.count_within(&t.id, subjects::DEAL_CLOSED_LOST, std::time::Duration::from_millis(1000)).await, 1);
 
     // Created directly as won: deal.created and deal.closed_won.
-    let mut won = app.platform.events("deal.closed_won").await;
+    let mut won = app.platform.events(subjects::DEAL_CLOSED_WON).await;
     let d = app.create_deal(&t.admin, json!({"title": "Already won", "stage": "closed_won", "value": 5})).await;
     assert_eq!(d["actual_close_date"], today().to_string());
-    let event = won.wait_for(&t.id, "deal.closed_won", EVENT_TIMEOUT).await;
+    let event = won.wait_for(&t.id, subjects::DEAL_CLOSED_WON, EVENT_TIMEOUT).await;
     assert_eq!(event.data["id"], d["id"]);
 }
 
@@ -276,7 +277,7 @@ async fn patch_changes_only_given_fields_and_null_clears() {
     let app = spawn_app().await;
     let t = app.tenant().await;
     app.add_company(10, "Acme");
-    let mut updated = app.platform.events("deal.updated").await;
+    let mut updated = app.platform.events(subjects::DEAL_UPDATED).await;
     let d = app.create_deal(&t.admin, json!({"title": "T", "value": 10, "company_id": 10, "description": "d"})).await;
     let path = format!("/api/v1/deals/{}", d["id"]);
     let r = app.patch(&path, &t.admin, json!({"value": null, "company_id": null, "title": "T2"})).await;
@@ -284,7 +285,7 @@ async fn patch_changes_only_given_fields_and_null_clears() {
     assert!(r.body["value"].is_null() && r.body["company_id"].is_null() && r.body["company_name"].is_null());
     assert_eq!(r.body["description"], "d", "absent fields stay");
     assert_eq!(r.body["title"], "T2");
-    let event = updated.wait_for(&t.id, "deal.updated", EVENT_TIMEOUT).await;
+    let event = updated.wait_for(&t.id, subjects::DEAL_UPDATED, EVENT_TIMEOUT).await;
     assert_eq!(event.data["title"], "T2");
 
     let r = app.patch(&path, &t.admin, json!({})).await;
@@ -316,13 +317,13 @@ async fn put_replaces_the_deal() {
 async fn delete_removes_the_deal_and_publishes_deal_deleted() {
     let app = spawn_app().await;
     let t = app.tenant().await;
-    let mut deleted = app.platform.events("deal.deleted").await;
+    let mut deleted = app.platform.events(subjects::DEAL_DELETED).await;
     let d = app.create_deal(&t.admin, json!({"title": "Gone", "value": 3})).await;
     let path = format!("/api/v1/deals/{}", d["id"]);
     assert_eq!(app.delete(&path, &t.admin).await.status, StatusCode::NO_CONTENT);
     assert_eq!(app.get(&path, &t.admin).await.status, StatusCode::NOT_FOUND);
     assert_eq!(app.delete(&path, &t.admin).await.status, StatusCode::NOT_FOUND);
-    let event = deleted.wait_for(&t.id, "deal.deleted", EVENT_TIMEOUT).await;
+    let event = deleted.wait_for(&t.id, subjects::DEAL_DELETED, EVENT_TIMEOUT).await;
     assert_eq!(event.data, json!({"id": d["id"], "title": "Gone", "stage": "lead", "value": 3.0}));
 }
 

@@ -1,34 +1,40 @@
 //! Test app: deal-service's router served on a free port over the test database and the
-//! local NATS, with mock contact and auth clients (counting their calls). The tests with
-//! the real services running are in `real_services.rs`.
+//! local NATS, with mock contact and auth clients (counting their calls), reached through
+//! `crm_testing::TestClient` (`app.get(..)`, `app.post(..)`, ..). The tests with the real
+//! services running are in `real_services.rs`.
 
+use std::ops::Deref;
 use std::sync::Arc;
 use std::time::Duration;
 
 use crm_client_auth::{MockAuthClient, UserBasicInfo};
 use crm_client_contact::{CompanyDetails, ContactDetails, ContactStatus, MockContactClient};
 use crm_tenant::TenantId;
-use crm_testing::TestPlatform;
+use crm_testing::{TestClient, TestPlatform};
 use crm_web::Role;
 use deal_service::{AppState, Lookups, SERVICE};
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use serde_json::{Value, json};
+
+pub use crm_testing::{bad_fields, error_code};
 
 pub const EVENT_TIMEOUT: Duration = Duration::from_secs(10);
 /// The user id every tenant's admin token carries.
 pub const ADMIN: i32 = 1;
 
+/// deal-service under test; derefs to its [`TestClient`].
 pub struct TestApp {
-    pub url: String,
-    pub http: reqwest::Client,
+    pub client: TestClient,
     pub platform: TestPlatform,
     pub contacts: Arc<MockContactClient>,
     pub users: Arc<MockAuthClient>,
 }
 
-pub struct Response {
-    pub status: StatusCode,
-    pub body: Value,
+impl Deref for TestApp {
+    type Target = TestClient;
+    fn deref(&self) -> &TestClient {
+        &self.client
+    }
 }
 
 /// A provisioned tenant (its outbox relayed) and an admin token.
@@ -49,7 +55,7 @@ pub async fn spawn_app() -> TestApp {
         lookups: Arc::new(lookups),
     };
     let url = platform.serve(SERVICE, deal_service::router(state)).await;
-    let app = TestApp { url, http: reqwest::Client::new(), platform, contacts, users };
+    let app = TestApp { client: TestClient::new(url), platform, contacts, users };
     app.add_user(ADMIN, "Ada", "Admin");
     app
 }
@@ -137,41 +143,6 @@ impl TestApp {
         *self.users.calls.lock().unwrap()
     }
 
-    pub async fn request(&self, method: Method, path: &str, bearer: Option<&str>, body: Option<Value>) -> Response {
-        let mut req = self.http.request(method, format!("{}{}", self.url, path));
-        if let Some(token) = bearer {
-            req = req.bearer_auth(token);
-        }
-        if let Some(body) = body {
-            req = req.json(&body);
-        }
-        let resp = req.send().await.expect("request");
-        let status = resp.status();
-        let text = resp.text().await.expect("body");
-        let body = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
-        Response { status, body }
-    }
-
-    pub async fn get(&self, path: &str, bearer: &str) -> Response {
-        self.request(Method::GET, path, Some(bearer), None).await
-    }
-
-    pub async fn post(&self, path: &str, bearer: &str, body: Value) -> Response {
-        self.request(Method::POST, path, Some(bearer), Some(body)).await
-    }
-
-    pub async fn patch(&self, path: &str, bearer: &str, body: Value) -> Response {
-        self.request(Method::PATCH, path, Some(bearer), Some(body)).await
-    }
-
-    pub async fn put(&self, path: &str, bearer: &str, body: Value) -> Response {
-        self.request(Method::PUT, path, Some(bearer), Some(body)).await
-    }
-
-    pub async fn delete(&self, path: &str, bearer: &str) -> Response {
-        self.request(Method::DELETE, path, Some(bearer), None).await
-    }
-
     /// Creates a deal (201 expected) and returns it.
     pub async fn create_deal(&self, bearer: &str, body: Value) -> Value {
         let r = self.post("/api/v1/deals", bearer, body).await;
@@ -182,20 +153,6 @@ impl TestApp {
     pub async fn deal(&self, bearer: &str, title: &str) -> i64 {
         self.create_deal(bearer, json!({ "title": title })).await["id"].as_i64().expect("id")
     }
-}
-
-/// Asserts the stable error shape and returns its code.
-pub fn error_code(r: &Response) -> &str {
-    assert!(r.body["error"].is_string(), "error shape: {}", r.body);
-    assert!(r.body["request_id"].is_string(), "error shape: {}", r.body);
-    r.body["code"].as_str().expect("code")
-}
-
-/// The fields named in a 400 `VALIDATION_FAILED`.
-pub fn bad_fields(r: &Response) -> Vec<String> {
-    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
-    assert_eq!(error_code(r), "VALIDATION_FAILED", "{}", r.body);
-    r.body["details"]["fields"].as_object().expect("fields").keys().cloned().collect()
 }
 
 pub fn today() -> chrono::NaiveDate {

@@ -12,9 +12,10 @@ use axum::middleware::Next;
 use crm_client_auth::HttpAuthClient;
 use crm_client_contact::HttpContactClient;
 use crm_client_core::ClientConfig;
+use crm_client_deal::subjects;
 use crm_client_tenant::MockTenantClient;
 use crm_tenant::TenantId;
-use crm_testing::TestPlatform;
+use crm_testing::{TestClient, TestPlatform};
 use crm_web::{CorsConfig, Role};
 use deal_service::{AppState, Lookups, SERVICE};
 use reqwest::StatusCode;
@@ -63,10 +64,9 @@ impl Served {
 
 struct RealApp {
     platform: TestPlatform,
-    deal_url: String,
+    deal: TestClient,
     auth: Served,
     contact: Served,
-    http: reqwest::Client,
 }
 
 async fn spawn_real() -> RealApp {
@@ -76,7 +76,7 @@ async fn spawn_real() -> RealApp {
         platform.auth.clone(),
         platform.registry.clone(),
         platform.cursors.clone(),
-        auth_service::AuthConfig { bcrypt_cost: 4, ..auth_service::AuthConfig::default() },
+        auth_service::Settings { bcrypt_cost: 4, ..auth_service::Settings::default() },
         Arc::new(MockTenantClient::default()),
     );
     let auth = Served::start(auth_service::SERVICE, auth_service::router(auth_state)).await;
@@ -85,7 +85,7 @@ async fn spawn_real() -> RealApp {
         auth: platform.auth.clone(),
         cursors: platform.cursors.clone(),
         users: Arc::new(HttpAuthClient::new(ClientConfig::new(&auth.url))),
-        config: Arc::new(contact_service::ContactConfig::default()),
+        settings: Arc::new(contact_service::Settings::default()),
     };
     let contact = Served::start(contact_service::SERVICE, contact_service::router(contact_state)).await;
     let timeout = Duration::from_secs(1);
@@ -102,7 +102,7 @@ async fn spawn_real() -> RealApp {
         lookups: Arc::new(lookups),
     };
     let deal_url = platform.serve(SERVICE, deal_service::router(state)).await;
-    RealApp { platform, deal_url, auth, contact, http: reqwest::Client::new() }
+    RealApp { platform, deal: TestClient::new(deal_url), auth, contact }
 }
 
 impl RealApp {
@@ -123,32 +123,23 @@ impl RealApp {
         (tenant, admin)
     }
 
-    async fn send(&self, method: reqwest::Method, url: String, token: &str, body: Option<Value>) -> (StatusCode, Value) {
-        let mut req = self.http.request(method, url).bearer_auth(token);
-        if let Some(body) = body {
-            req = req.json(&body);
-        }
-        let resp = req.send().await.expect("request");
-        let status = resp.status();
-        (status, resp.json().await.unwrap_or(Value::Null))
-    }
-
     async fn contact_service(&self, path: &str, token: &str, body: Value) -> i64 {
-        let (status, body) = self.send(reqwest::Method::POST, format!("{}{path}", self.contact.url), token, Some(body)).await;
-        assert_eq!(status, StatusCode::CREATED, "contact-service {path}: {body}");
-        body["id"].as_i64().expect("id")
+        let r = TestClient::new(&self.contact.url).post(path, token, body).await;
+        assert_eq!(r.status, StatusCode::CREATED, "contact-service {path}: {}", r.body);
+        r.body["id"].as_i64().expect("id")
     }
 
     async fn deals(&self, method: reqwest::Method, path: &str, token: &str, body: Option<Value>) -> (StatusCode, Value) {
-        self.send(method, format!("{}/api/v1/deals{path}", self.deal_url), token, body).await
+        let r = self.deal.request(method, &format!("/api/v1/deals{path}"), Some(token), body).await;
+        (r.status, r.body)
     }
 
     /// Whether contact-service answers contacts and companies in one request
     /// (`GET /contacts/basic?ids=..&company_ids=..`).
     async fn contact_service_combines(&self, token: &str, contact: i64, company: i64) -> bool {
-        let url = format!("{}/api/v1/contacts/basic?ids={contact}&company_ids={company}", self.contact.url);
-        let (_, body) = self.send(reqwest::Method::GET, url, token, None).await;
-        body.get("companies").is_some()
+        let path = format!("/api/v1/contacts/basic?ids={contact}&company_ids={company}");
+        let r = TestClient::new(&self.contact.url).get(&path, token).await;
+        r.body.get("companies").is_some()
     }
 }
 
@@ -222,7 +213,7 @@ async fn closing_won_with_real_services_publishes_one_event_read_from_jetstream(
     let (tenant, admin) = app.tenant_with_users(2).await;
     let company = app.contact_service("/api/v1/companies", &admin, json!({"name": "Initech"})).await;
     let contact = app.contact_service("/api/v1/contacts", &admin, json!({"first_name": "Peter", "last_name": "Gibbons", "company_id": company})).await;
-    let mut won = app.platform.events("deal.closed_won").await;
+    let mut won = app.platform.events(subjects::DEAL_CLOSED_WON).await;
     let body = json!({"title": "TPS reports", "value": 4200.5, "company_id": company, "primary_contact_id": contact, "owner_id": 2});
     let (status, deal) = app.deals(reqwest::Method::POST, "", &admin, Some(body)).await;
     assert_eq!(status, StatusCode::CREATED, "{deal}");
@@ -230,11 +221,11 @@ async fn closing_won_with_real_services_publishes_one_event_read_from_jetstream(
     assert_eq!(deal["owner_name"], "Owner No2");
     let (status, closed) = app.deals(reqwest::Method::PATCH, &format!("/{}", deal["id"]), &admin, Some(json!({"stage": "closed_won"}))).await;
     assert_eq!(status, StatusCode::OK, "{closed}");
-    let event = won.wait_for(&tenant, "deal.closed_won", Duration::from_secs(10)).await;
+    let event = won.wait_for(&tenant, subjects::DEAL_CLOSED_WON, Duration::from_secs(10)).await;
     assert_eq!(event.data["id"], deal["id"]);
     assert_eq!(event.data["company_id"], company);
     assert_eq!(event.data["primary_contact_id"], contact);
     assert_eq!(event.data["owner_id"], 2);
     assert_eq!(event.data["value"], 4200.5);
-    assert_eq!(won.count_within(&tenant, "deal.closed_won", Duration::from_millis(1500)).await, 1, "exactly one");
+    assert_eq!(won.count_within(&tenant, subjects::DEAL_CLOSED_WON, Duration::from_millis(1500)).await, 1, "exactly one");
 }

@@ -1,5 +1,6 @@
 //! `/pipeline/stages`: the per-tenant stage configuration (admin only).
 
+use crm_client_deal::subjects;
 use crm_web::Role;
 use reqwest::StatusCode;
 use serde_json::json;
@@ -93,7 +94,7 @@ async fn admins_add_rename_and_reorder_stages() {
 async fn a_stage_holding_deals_is_deleted_only_when_its_deals_move() {
     let app = spawn_app().await;
     let t = app.tenant().await;
-    let mut changed = app.platform.events("deal.stage_changed").await;
+    let mut changed = app.platform.events(subjects::DEAL_STAGE_CHANGED).await;
     let d = app.create_deal(&t.admin, json!({"title": "In proposal", "stage": "proposal"})).await;
     let r = app.delete("/api/v1/pipeline/stages/proposal", &t.admin).await;
     assert_eq!(r.status, StatusCode::CONFLICT);
@@ -115,7 +116,7 @@ async fn a_stage_holding_deals_is_deleted_only_when_its_deals_move() {
     assert_eq!(got.body["probability"], 25);
     let history = got.body["stage_history"].as_array().unwrap();
     assert_eq!(history.last().unwrap()["from_stage"], "proposal");
-    let event = changed.wait_for(&t.id, "deal.stage_changed", EVENT_TIMEOUT).await;
+    let event = changed.wait_for(&t.id, subjects::DEAL_STAGE_CHANGED, EVENT_TIMEOUT).await;
     assert_eq!((event.data["from_stage"].as_str(), event.data["to_stage"].as_str()), (Some("proposal"), Some("qualified")));
     assert_eq!(app.get("/api/v1/deals/pipeline", &t.admin).await.body["stages"].as_array().unwrap().len(), 5);
     let r = app.patch(&format!("/api/v1/deals/{}", d["id"]), &t.admin, json!({"stage": "proposal"})).await;

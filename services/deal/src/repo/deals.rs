@@ -1,25 +1,18 @@
-//! All SQL of deal-service. Every function takes the caller's tenant-scoped transaction (its
-//! search path is the tenant's schema), so the caller owns atomicity: a deal, its stage
-//! history and its events commit together or not at all.
-//!
-//! Money crosses the boundary as integer cents (`(value * 100)::int8` out,
-//! `$n::int8::numeric / 100` in), so it stays exact without a decimal type; totals are
-//! summed as NUMERIC in SQL and only the results are converted.
+//! Deals and their stage history: rows, writes, lists (filters, whitelisted sorts, keyset
+//! cursors).
 
 use chrono::{DateTime, NaiveDate, Utc};
-use crm_client_deal::{PipelineStageInfo, StageHistoryEntry, StageKind};
-use deadpool_postgres::Transaction;
+use crm_client_deal::{PipelineStageInfo, StageHistoryEntry};
+use crm_tenant::{DbError, TenantTx};
 use serde::{Deserialize, Serialize};
 use tokio_postgres::Row;
 use tokio_postgres::types::{Json, ToSql};
 
 use crate::domain::{Money, like_pattern};
 
-pub type Tx<'a> = Transaction<'a>;
-type Result<T> = std::result::Result<T, tokio_postgres::Error>;
 
 /// Columns of a deal, in [`deal_from`]'s order; every query names the table `d`.
-const DEAL_COLUMNS: &str = "d.id, d.title, d.description, (d.value * 100)::int8, d.currency, d.stage_key, d.probability, \
+pub(super) const DEAL_COLUMNS: &str = "d.id, d.title, d.description, (d.value * 100)::int8, d.currency, d.stage_key, d.probability, \
      d.expected_close_date, d.actual_close_date, d.owner_id, d.company_id, d.primary_contact_id, d.source, \
      d.close_reason, d.custom_fields, d.created_at, d.updated_at, d.created_by";
 
@@ -52,7 +45,7 @@ pub struct DealFields {
     pub custom_fields: serde_json::Map<String, serde_json::Value>,
 }
 
-fn deal_from(row: &Row) -> DealRow {
+pub(super) fn deal_from(row: &Row) -> DealRow {
     let custom: Option<Json<serde_json::Map<String, serde_json::Value>>> = row.get(14);
     DealRow {
         id: row.get(0),
@@ -78,7 +71,7 @@ fn deal_from(row: &Row) -> DealRow {
     }
 }
 
-pub async fn insert_deal(tx: &Tx<'_>, f: &DealFields, created_by: i32) -> Result<DealRow> {
+pub async fn insert_deal(tx: &TenantTx<'_>, f: &DealFields, created_by: i32) -> Result<DealRow, DbError> {
     let stmt = tx
         .prepare_cached(&format!(
             "INSERT INTO deals AS d (title, description, value, currency, stage_key, probability, expected_close_date,
@@ -114,7 +107,7 @@ pub async fn insert_deal(tx: &Tx<'_>, f: &DealFields, created_by: i32) -> Result
     Ok(deal_from(&row))
 }
 
-pub async fn update_deal(tx: &Tx<'_>, id: i32, f: &DealFields) -> Result<DealRow> {
+pub async fn update_deal(tx: &TenantTx<'_>, id: i32, f: &DealFields) -> Result<DealRow, DbError> {
     let stmt = tx
         .prepare_cached(&format!(
             "UPDATE deals AS d SET title = $2, description = $3, value = $4::int8::numeric / 100, currency = $5,
@@ -151,25 +144,25 @@ pub async fn update_deal(tx: &Tx<'_>, id: i32, f: &DealFields) -> Result<DealRow
     Ok(deal_from(&row))
 }
 
-pub async fn deal_by_id(tx: &Tx<'_>, id: i32) -> Result<Option<DealRow>> {
+pub async fn deal_by_id(tx: &TenantTx<'_>, id: i32) -> Result<Option<DealRow>, DbError> {
     let stmt = tx.prepare_cached(&format!("SELECT {DEAL_COLUMNS} FROM deals d WHERE d.id = $1")).await?;
     Ok(tx.query_opt(&stmt, &[&id]).await?.as_ref().map(deal_from))
 }
 
 /// Locks the deal for the rest of the transaction (read, check the rules, write).
-pub async fn deal_for_update(tx: &Tx<'_>, id: i32) -> Result<Option<DealRow>> {
+pub async fn deal_for_update(tx: &TenantTx<'_>, id: i32) -> Result<Option<DealRow>, DbError> {
     let stmt = tx.prepare_cached(&format!("SELECT {DEAL_COLUMNS} FROM deals d WHERE d.id = $1 FOR UPDATE")).await?;
     Ok(tx.query_opt(&stmt, &[&id]).await?.as_ref().map(deal_from))
 }
 
 /// Deletes the deal (its contacts and history go with it); `None` when there is none.
-pub async fn delete_deal(tx: &Tx<'_>, id: i32) -> Result<Option<DealRow>> {
+pub async fn delete_deal(tx: &TenantTx<'_>, id: i32) -> Result<Option<DealRow>, DbError> {
     let sql = format!("DELETE FROM deals AS d WHERE d.id = $1 RETURNING {DEAL_COLUMNS}");
-    Ok(tx.query_opt(&sql, &[&id]).await?.as_ref().map(deal_from))
+    Ok(tx.query_opt(sql.as_str(), &[&id]).await?.as_ref().map(deal_from))
 }
 
 /// `(id, title, stage, value cents)` of the deals among `ids`.
-pub async fn basics_by_ids(tx: &Tx<'_>, ids: &[i32]) -> Result<Vec<(i32, String, String, Option<Money>)>> {
+pub async fn basics_by_ids(tx: &TenantTx<'_>, ids: &[i32]) -> Result<Vec<(i32, String, String, Option<Money>)>, DbError> {
     let stmt = tx
         .prepare_cached("SELECT d.id, d.title, d.stage_key, (d.value * 100)::int8 FROM deals d WHERE d.id = ANY($1) ORDER BY d.id")
         .await?;
@@ -177,10 +170,11 @@ pub async fn basics_by_ids(tx: &Tx<'_>, ids: &[i32]) -> Result<Vec<(i32, String,
     Ok(rows.iter().map(|r| (r.get(0), r.get(1), r.get(2), r.get::<_, Option<i64>>(3).map(Money::from_cents))).collect())
 }
 
+
 // ---------------------------------------------------------------------------------------
 // Stage history
 
-pub async fn insert_history(tx: &Tx<'_>, deal_id: i32, from: Option<&str>, to: &str, by: i32) -> Result<()> {
+pub async fn insert_history(tx: &TenantTx<'_>, deal_id: i32, from: Option<&str>, to: &str, by: i32) -> Result<(), DbError> {
     let stmt = tx
         .prepare_cached("INSERT INTO deal_stage_history (deal_id, from_stage, to_stage, changed_by) VALUES ($1, $2, $3, $4)")
         .await?;
@@ -188,7 +182,7 @@ pub async fn insert_history(tx: &Tx<'_>, deal_id: i32, from: Option<&str>, to: &
     Ok(())
 }
 
-pub async fn history(tx: &Tx<'_>, deal_id: i32) -> Result<Vec<StageHistoryEntry>> {
+pub async fn history(tx: &TenantTx<'_>, deal_id: i32) -> Result<Vec<StageHistoryEntry>, DbError> {
     let stmt = tx
         .prepare_cached(
             "SELECT from_stage, to_stage, changed_by, changed_at FROM deal_stage_history WHERE deal_id = $1 ORDER BY id",
@@ -200,6 +194,7 @@ pub async fn history(tx: &Tx<'_>, deal_id: i32) -> Result<Vec<StageHistoryEntry>
         .map(|r| StageHistoryEntry { from_stage: r.get(0), to_stage: r.get(1), changed_by: r.get(2), changed_at: r.get(3) })
         .collect())
 }
+
 
 // ---------------------------------------------------------------------------------------
 // Lists: filters, whitelisted sorts, keyset cursors
@@ -320,7 +315,7 @@ impl Query {
     /// Common shapes (up to 3 conditions, cursor included) use cached prepared statements;
     /// rarer combinations are prepared per call, so the per-connection statement cache
     /// stays small whatever clients send.
-    async fn run(&self, tx: &Tx<'_>, sql: &str) -> Result<Vec<Row>> {
+    async fn run(&self, tx: &TenantTx<'_>, sql: &str) -> Result<Vec<Row>, DbError> {
         if self.clauses.len() <= 3 {
             let stmt = tx.prepare_cached(sql).await?;
             tx.query(&stmt, &self.params()).await
@@ -379,13 +374,13 @@ impl Query {
 
 /// One page (`limit + 1` rows, for [`crm_web::Page::from_overfetch`]).
 pub async fn list_deals(
-    tx: &Tx<'_>,
+    tx: &TenantTx<'_>,
     filter: &DealFilter,
     sort: SortKey,
     descending: bool,
     after: Option<&DealCursor>,
     limit: i64,
-) -> Result<Vec<DealRow>> {
+) -> Result<Vec<DealRow>, DbError> {
     let mut q = Query::filtered(filter);
     let expr = sort.expr();
     let (cmp, dir) = if descending { ("<", "DESC") } else { (">", "ASC") };
@@ -405,206 +400,24 @@ pub async fn list_deals(
     Ok(q.run(tx, &sql).await?.iter().map(deal_from).collect())
 }
 
-pub async fn count_deals(tx: &Tx<'_>, filter: &DealFilter) -> Result<i64> {
+pub async fn count_deals(tx: &TenantTx<'_>, filter: &DealFilter) -> Result<i64, DbError> {
     let q = Query::filtered(filter);
     let rows = q.run(tx, &format!("SELECT count(*) FROM deals d {}", q.where_sql())).await?;
     Ok(rows.first().map_or(0, |r| r.get(0)))
 }
 
-// ---------------------------------------------------------------------------------------
-// Pipeline view and forecast: aggregated in SQL
-
-/// Optional narrowing of the pipeline view and the forecast.
-#[derive(Debug, Default)]
-pub struct BoardFilter {
-    pub owner_id: Option<i32>,
-    pub currency: Option<String>,
-}
-
-/// One stage with its aggregates, and the totals over all stages (same on every row).
-pub struct StageStats {
-    pub stage: PipelineStageInfo,
-    pub deal_count: i64,
-    pub total_value: f64,
-    pub weighted_value: f64,
-    pub all_deals: i64,
-    pub all_value: f64,
-    pub all_weighted: f64,
-}
-
-pub async fn pipeline_stats(tx: &Tx<'_>, f: &BoardFilter) -> Result<Vec<StageStats>> {
-    // `weighted_value` is stored per deal, rounded to the cent as each deal shows it
-    // (migration V2): the totals equal the sum of the deals' `weighted_value`.
-    let stmt = tx
-        .prepare_cached(
-            "WITH agg AS (
-                 SELECT d.stage_key, count(*) AS n, sum(d.value) AS total,
-                        sum(d.weighted_value) AS weighted
-                 FROM deals d
-                 WHERE ($1::int4 IS NULL OR d.owner_id = $1) AND ($2::text IS NULL OR d.currency = $2)
-                 GROUP BY d.stage_key)
-             SELECT s.key, s.name, s.position, s.probability, s.kind,
-                    coalesce(a.n, 0)::int8, coalesce(a.total, 0)::float8, coalesce(a.weighted, 0)::float8,
-                    coalesce(sum(a.n) OVER (), 0)::int8, coalesce(sum(a.total) OVER (), 0)::float8,
-                    coalesce(sum(a.weighted) OVER (), 0)::float8
-             FROM pipeline_stages s LEFT JOIN agg a ON a.stage_key = s.key
-             ORDER BY s.position, s.key",
-        )
-        .await?;
-    let rows = tx.query(&stmt, &[&f.owner_id, &f.currency]).await?;
-    Ok(rows
-        .iter()
-        .map(|r| StageStats {
-            stage: stage_from(r),
-            deal_count: r.get(5),
-            total_value: r.get(6),
-            weighted_value: r.get(7),
-            all_deals: r.get(8),
-            all_value: r.get(9),
-            all_weighted: r.get(10),
-        })
-        .collect())
-}
-
-/// The `per_stage` most recently updated deals of every stage, in pipeline order.
-pub async fn board_deals(tx: &Tx<'_>, f: &BoardFilter, per_stage: i64) -> Result<Vec<DealRow>> {
-    let stmt = tx
-        .prepare_cached(&format!(
-            "SELECT {DEAL_COLUMNS} FROM pipeline_stages s
-             CROSS JOIN LATERAL (
-                 SELECT x.id FROM deals x
-                 WHERE x.stage_key = s.key AND ($1::int4 IS NULL OR x.owner_id = $1) AND ($2::text IS NULL OR x.currency = $2)
-                 ORDER BY x.updated_at DESC, x.id DESC LIMIT $3) top
-             JOIN deals d ON d.id = top.id
-             ORDER BY s.position, s.key, d.updated_at DESC, d.id DESC"
-        ))
-        .await?;
-    Ok(tx.query(&stmt, &[&f.owner_id, &f.currency, &per_stage]).await?.iter().map(deal_from).collect())
-}
-
-/// One row of the forecast: a period (`start` = first day), the open deals without a date
-/// (`start` = None, `total` = false), or the grand total (`total` = true).
-pub struct ForecastRow {
-    pub start: Option<NaiveDate>,
-    pub total: bool,
-    pub open_count: i64,
-    pub open_value: f64,
-    pub weighted: f64,
-    pub won_count: i64,
-    pub won_value: f64,
-}
-
-/// Open deals by expected close period and won deals by actual close period (`unit` is
-/// `month` or `quarter`), within the inclusive date range, plus the grand total.
-pub async fn forecast(
-    tx: &Tx<'_>,
-    unit: &str,
-    from: Option<NaiveDate>,
-    to: Option<NaiveDate>,
-    f: &BoardFilter,
-) -> Result<Vec<ForecastRow>> {
-    let stmt = tx
-        .prepare_cached(
-            "WITH items AS (
-                 SELECT true AS open, date_trunc($1, d.expected_close_date::timestamp)::date AS p, d.value,
-                        d.weighted_value AS w
-                 FROM deals d JOIN pipeline_stages s ON s.key = d.stage_key
-                 WHERE s.kind = 'open'
-                   AND (d.expected_close_date IS NULL
-                        OR (($2::date IS NULL OR d.expected_close_date >= $2) AND ($3::date IS NULL OR d.expected_close_date <= $3)))
-                   AND ($4::int4 IS NULL OR d.owner_id = $4) AND ($5::text IS NULL OR d.currency = $5)
-                 UNION ALL
-                 SELECT false, date_trunc($1, d.actual_close_date::timestamp)::date, d.value, NULL
-                 FROM deals d JOIN pipeline_stages s ON s.key = d.stage_key
-                 WHERE s.kind = 'won' AND d.actual_close_date IS NOT NULL
-                   AND ($2::date IS NULL OR d.actual_close_date >= $2) AND ($3::date IS NULL OR d.actual_close_date <= $3)
-                   AND ($4::int4 IS NULL OR d.owner_id = $4) AND ($5::text IS NULL OR d.currency = $5))
-             SELECT p, GROUPING(p) = 1,
-                    count(*) FILTER (WHERE open), coalesce(sum(value) FILTER (WHERE open), 0)::float8,
-                    coalesce(sum(w), 0)::float8,
-                    count(*) FILTER (WHERE NOT open), coalesce(sum(value) FILTER (WHERE NOT open), 0)::float8
-             FROM items GROUP BY GROUPING SETS ((p), ())
-             ORDER BY GROUPING(p), p NULLS FIRST",
-        )
-        .await?;
-    let rows = tx.query(&stmt, &[&unit, &from, &to, &f.owner_id, &f.currency]).await?;
-    Ok(rows
-        .iter()
-        .map(|r| ForecastRow {
-            start: r.get(0),
-            total: r.get(1),
-            open_count: r.get(2),
-            open_value: r.get(3),
-            weighted: r.get(4),
-            won_count: r.get(5),
-            won_value: r.get(6),
-        })
-        .collect())
-}
 
 // ---------------------------------------------------------------------------------------
-// Stage configuration
-
-const STAGE_COLUMNS: &str = "s.key, s.name, s.position, s.probability, s.kind";
-
-fn stage_from(row: &Row) -> PipelineStageInfo {
-    let kind: String = row.get(4);
-    PipelineStageInfo {
-        key: row.get(0),
-        name: row.get(1),
-        position: row.get(2),
-        probability: row.get(3),
-        // The table's CHECK allows only these three.
-        kind: StageKind::parse(&kind).unwrap_or(StageKind::Open),
-    }
-}
-
-pub async fn list_stages(tx: &Tx<'_>) -> Result<Vec<PipelineStageInfo>> {
-    let stmt = tx.prepare_cached(&format!("SELECT {STAGE_COLUMNS} FROM pipeline_stages s ORDER BY s.position, s.key")).await?;
-    Ok(tx.query(&stmt, &[]).await?.iter().map(stage_from).collect())
-}
-
-/// Locks the stage rows (configuration changes are rare; deals referencing a stage being
-/// deleted wait or fail on the foreign key).
-pub async fn lock_stages(tx: &Tx<'_>) -> Result<Vec<PipelineStageInfo>> {
-    let sql = format!("SELECT {STAGE_COLUMNS} FROM pipeline_stages s ORDER BY s.position, s.key FOR UPDATE");
-    Ok(tx.query(&sql, &[]).await?.iter().map(stage_from).collect())
-}
-
-pub async fn insert_stage(tx: &Tx<'_>, s: &PipelineStageInfo) -> Result<PipelineStageInfo> {
-    let sql = format!(
-        "INSERT INTO pipeline_stages AS s (key, name, position, probability, kind) VALUES ($1, $2, $3, $4, $5)
-         RETURNING {STAGE_COLUMNS}"
-    );
-    Ok(stage_from(&tx.query_one(&sql, &[&s.key, &s.name, &s.position, &s.probability, &s.kind.as_str()]).await?))
-}
-
-/// Replaces stage `key` (the key itself may change: deals follow through ON UPDATE CASCADE).
-pub async fn update_stage(tx: &Tx<'_>, key: &str, s: &PipelineStageInfo) -> Result<Option<PipelineStageInfo>> {
-    let sql = format!(
-        "UPDATE pipeline_stages AS s SET key = $2, name = $3, position = $4, probability = $5, kind = $6, updated_at = now()
-         WHERE s.key = $1 RETURNING {STAGE_COLUMNS}"
-    );
-    let row = tx.query_opt(&sql, &[&key, &s.key, &s.name, &s.position, &s.probability, &s.kind.as_str()]).await?;
-    Ok(row.as_ref().map(stage_from))
-}
-
-pub async fn delete_stage(tx: &Tx<'_>, key: &str) -> Result<bool> {
-    Ok(tx.execute("DELETE FROM pipeline_stages WHERE key = $1", &[&key]).await? == 1)
-}
-
-pub async fn stage_deal_count(tx: &Tx<'_>, key: &str) -> Result<i64> {
-    Ok(tx.query_one("SELECT count(*) FROM deals WHERE stage_key = $1", &[&key]).await?.get(0))
-}
+// Moving the deals of a stage being deleted
 
 /// Moves every deal of stage `from` to `to` (with `to`'s probability), recording each move
 /// in the stage history. Returns the moved deals.
-pub async fn move_stage_deals(tx: &Tx<'_>, from: &str, to: &PipelineStageInfo, by: i32) -> Result<Vec<DealRow>> {
+pub async fn move_stage_deals(tx: &TenantTx<'_>, from: &str, to: &PipelineStageInfo, by: i32) -> Result<Vec<DealRow>, DbError> {
     let sql = format!(
         "UPDATE deals AS d SET stage_key = $2, probability = $3, updated_at = now() WHERE d.stage_key = $1
          RETURNING {DEAL_COLUMNS}"
     );
-    let moved: Vec<DealRow> = tx.query(&sql, &[&from, &to.key, &to.probability]).await?.iter().map(deal_from).collect();
+    let moved: Vec<DealRow> = tx.query(sql.as_str(), &[&from, &to.key, &to.probability]).await?.iter().map(deal_from).collect();
     let ids: Vec<i32> = moved.iter().map(|d| d.id).collect();
     tx.execute(
         "INSERT INTO deal_stage_history (deal_id, from_stage, to_stage, changed_by) SELECT unnest($1::int4[]), $2, $3, $4",
@@ -612,43 +425,4 @@ pub async fn move_stage_deals(tx: &Tx<'_>, from: &str, to: &PipelineStageInfo, b
     )
     .await?;
     Ok(moved)
-}
-
-// ---------------------------------------------------------------------------------------
-// Deal contacts
-
-pub struct DealContactRow {
-    pub deal_id: i32,
-    pub contact_id: i32,
-    pub role: String,
-    pub created_at: DateTime<Utc>,
-}
-
-fn deal_contact_from(row: &Row) -> DealContactRow {
-    DealContactRow { deal_id: row.get(0), contact_id: row.get(1), role: row.get(2), created_at: row.get(3) }
-}
-
-/// Adds the contact to the deal; `None` when it is on the deal already.
-pub async fn add_deal_contact(tx: &Tx<'_>, deal_id: i32, contact_id: i32, role: &str, by: i32) -> Result<Option<DealContactRow>> {
-    let row = tx
-        .query_opt(
-            "INSERT INTO deal_contacts (deal_id, contact_id, role, created_by) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (deal_id, contact_id) DO NOTHING RETURNING deal_id, contact_id, role, created_at",
-            &[&deal_id, &contact_id, &role, &by],
-        )
-        .await?;
-    Ok(row.as_ref().map(deal_contact_from))
-}
-
-pub async fn list_deal_contacts(tx: &Tx<'_>, deal_id: i32) -> Result<Vec<DealContactRow>> {
-    let stmt = tx
-        .prepare_cached(
-            "SELECT deal_id, contact_id, role, created_at FROM deal_contacts WHERE deal_id = $1 ORDER BY created_at, contact_id",
-        )
-        .await?;
-    Ok(tx.query(&stmt, &[&deal_id]).await?.iter().map(deal_contact_from).collect())
-}
-
-pub async fn remove_deal_contact(tx: &Tx<'_>, deal_id: i32, contact_id: i32) -> Result<bool> {
-    Ok(tx.execute("DELETE FROM deal_contacts WHERE deal_id = $1 AND contact_id = $2", &[&deal_id, &contact_id]).await? == 1)
 }
