@@ -91,6 +91,8 @@ pub mod codes {
     pub const INVALID_STAGE_MOVE: &str = "INVALID_STAGE_MOVE";
     /// A template uses variables that do not exist.
     pub const UNKNOWN_TEMPLATE_VARIABLE: &str = "UNKNOWN_TEMPLATE_VARIABLE";
+    /// The contact is already on the deal.
+    pub const CONTACT_ON_DEAL: &str = "CONTACT_ON_DEAL";
     /// An email to a contact that has no email address.
     pub const CONTACT_HAS_NO_EMAIL: &str = "CONTACT_HAS_NO_EMAIL";
     /// A company cannot be its own ancestor (parent_company_id).
@@ -149,6 +151,7 @@ pub mod codes {
         (UNKNOWN_TEMPLATE_VARIABLE, StatusCode::UNPROCESSABLE_ENTITY),
         (TEMPLATE_SYNTAX_ERROR, StatusCode::UNPROCESSABLE_ENTITY),
         (COMPANY_CYCLE, StatusCode::UNPROCESSABLE_ENTITY),
+        (CONTACT_ON_DEAL, StatusCode::CONFLICT),
         (CONTACT_HAS_NO_EMAIL, StatusCode::UNPROCESSABLE_ENTITY),
         (TEMPLATE_INACTIVE, StatusCode::UNPROCESSABLE_ENTITY),
     ];

@@ -72,11 +72,6 @@ impl ClientConfig {
             breaker_cooldown: Duration::from_secs(5),
         }
     }
-
-    /// `base_url` from the environment variable `var` (e.g. `AUTH_SERVICE_URL`), else `default`.
-    pub fn from_env(var: &str, default: &str) -> Self {
-        Self::new(std::env::var(var).ok().filter(|v| !v.is_empty()).unwrap_or_else(|| default.to_owned()))
-    }
 }
 
 /// The HTTP side of a typed client.

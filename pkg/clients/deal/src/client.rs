@@ -24,10 +24,6 @@ impl HttpDealClient {
     pub fn new(config: ClientConfig) -> Self {
         Self { http: HttpClient::new(config) }
     }
-
-    pub fn from_env() -> Self {
-        Self::new(ClientConfig::from_env("DEAL_SERVICE_URL", "http://127.0.0.1:8083"))
-    }
 }
 
 /// Deduplicated, in the caller's order, split into requests of at most [`MAX_BATCH`] ids.

@@ -41,7 +41,7 @@ pub async fn add_deal_contact(
     let tx = conn.tenant(&can.tenant_id).await?;
     let row = repo::add_deal_contact(&tx, deal_id, contact_id, &role, can.user_id)
         .await?
-        .ok_or_else(|| ApiError::conflict("CONTACT_ON_DEAL", "the contact is already on this deal"))?;
+        .ok_or_else(|| ApiError::conflict(crm_web::codes::CONTACT_ON_DEAL, "the contact is already on this deal"))?;
     tx.commit().await?;
     Ok(DealContactInfo {
         deal_id: row.deal_id,
