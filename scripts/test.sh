@@ -8,7 +8,9 @@
 #     2. every test of the workspace: `cargo nextest run` when cargo-nextest is installed (plus
 #        `cargo test --doc`, which nextest does not run), else `cargo test`;
 #     3. the README's commands and walkthrough against the running platform
-#        (scripts/check-readme.sh), one check.
+#        (scripts/check-readme.sh), one check;
+#     4. the API contract against the running platform (scripts/api-check.sh): every served
+#        OpenAPI document validated, and a bounded schema-driven fuzz pass, one check.
 #   Extra arguments (e.g. a test-name filter) go to the test runner; doc tests and the README
 #   check are then skipped. Whatever fails, every step runs, and the last line of the output is
 #   one summary over everything that ran:  N passed, M failed, K skipped
@@ -23,6 +25,7 @@
 #   LOG_LEVEL             [warn]
 #   TEST_DB_RESET         [1: drop and re-create the test database first]
 #   CHECK_README          [1: run scripts/check-readme.sh at the end; 0: skip it]
+#   CHECK_API             [1: run scripts/api-check.sh at the end; 0: skip it]
 #   INSTALL_NEXTEST       [0; 1: `cargo install --locked cargo-nextest` when it is missing,
 #                          which compiles it from source (several minutes on 2 cores)]
 set -uo pipefail
@@ -172,4 +175,11 @@ if (($# == 0)) && [[ ${CHECK_README:-1} == 1 ]]; then
 else
     SKIPPED=$((SKIPPED + 1))
     printf '\n==> README walkthrough skipped (%s)\n' "$( (($# > 0)) && echo 'test arguments given' || echo CHECK_README=0)"
+fi
+
+if (($# == 0)) && [[ ${CHECK_API:-1} == 1 ]]; then
+    run_step "API contract (OpenAPI validation, schemathesis)" check ./scripts/api-check.sh
+else
+    SKIPPED=$((SKIPPED + 1))
+    printf '\n==> API contract check skipped (%s)\n' "$( (($# > 0)) && echo 'test arguments given' || echo CHECK_API=0)"
 fi
