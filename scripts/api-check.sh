@@ -11,7 +11,7 @@
 #   DATABASE_URL            [postgres://postgres@127.0.0.1:5432/crm_test]; a database
 #                           <name>_api is created fresh next to it
 #   NATS_URL                [nats://127.0.0.1:4222]
-#   API_CHECK_EXAMPLES      [5]   cases per operation and phase
+#   API_CHECK_EXAMPLES      [10]  cases per operation and phase
 #   API_CHECK_PORT_OFFSET   [500] added to every port (combined port 8000 + offset)
 # Tools come from PyPI into .data/venv-api (pinned versions below).
 set -euo pipefail
@@ -19,7 +19,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 SCHEMATHESIS=schemathesis==4.32.5
 VALIDATOR=openapi-spec-validator==0.9.0
-examples=${API_CHECK_EXAMPLES:-5}
+examples=${API_CHECK_EXAMPLES:-10}
 offset=${API_CHECK_PORT_OFFSET:-500}
 base_url=${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/crm_test}
 base_url=${base_url%%\?*}
@@ -46,6 +46,10 @@ psql "${base_url%/*}/postgres" -qAt -c "DROP DATABASE IF EXISTS \"$db\" WITH (FO
 psql "$db_url" -qAt -c "CREATE EXTENSION IF NOT EXISTS pg_trgm" -c "CREATE EXTENSION IF NOT EXISTS unaccent" >/dev/null
 
 log=.data/api/crm.log
+# Services call each other on their shifted ports.
+export AUTH_SERVICE_URL=http://127.0.0.1:$((8080 + offset)) TENANT_SERVICE_URL=http://127.0.0.1:$((8081 + offset))
+export CONTACT_SERVICE_URL=http://127.0.0.1:$((8082 + offset)) DEAL_SERVICE_URL=http://127.0.0.1:$((8083 + offset))
+export COMMUNICATION_SERVICE_URL=http://127.0.0.1:$((8084 + offset))
 DATABASE_URL=$db_url CRM_PORT_OFFSET=$offset LOG_LEVEL=${LOG_LEVEL:-warn} \
     target/debug/crm serve --demo >"$log" 2>&1 &
 crm_pid=$!
@@ -54,16 +58,19 @@ trap 'kill "$crm_pid" 2>/dev/null; wait "$crm_pid" 2>/dev/null || true' EXIT
 port=$((8000 + offset))
 api="http://127.0.0.1:$port/api/v1"
 token=""
-for _ in $(seq 1 240); do
+# The demo login is printed last, once every demo user exists; log in once, then (a failed
+# attempt would count towards the login throttle).
+for _ in $(seq 1 600); do
     if ! kill -0 "$crm_pid" 2>/dev/null; then
         echo "crm serve exited; its log:" >&2; tail -n 40 "$log" >&2; exit 1
     fi
-    reply=$(curl -s "$api/auth/login" -H 'content-type: application/json' \
-        -d '{"tenant": "demo", "email": "admin@demo.example", "password": "demo-password-2026"}' || true)
-    token=$(sed -nE 's/.*"access_token":"([^"]+)".*/\1/p' <<<"$reply")
-    [[ -n $token ]] && break
-    sleep 0.5
+    grep -q 'password:' "$log" && break
+    grep -q 'demo seeding failed' "$log" && break
+    sleep 0.2
 done
+reply=$(curl -s "$api/auth/login" -H 'content-type: application/json' \
+    -d '{"tenant": "demo", "email": "admin@demo.example", "password": "demo-password-2026"}' || true)
+token=$(sed -nE 's/.*"access_token":"([^"]+)".*/\1/p' <<<"$reply")
 [[ -n $token ]] || { echo "the demo tenant never became available; log:" >&2; tail -n 40 "$log" >&2; exit 1; }
 
 failed=0
@@ -85,7 +92,7 @@ printf '==> schema-driven fuzz pass (schemathesis, %s cases per operation)\n' "$
 if ! "$venv/bin/schemathesis" run ".data/api/openapi-$port.json" --url "http://127.0.0.1:$port" \
     -H "Authorization: Bearer $token" \
     --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
-    --phases examples,fuzzing --max-examples "$examples" --seed 20261130 --workers 2 --no-shrink \
+    --phases examples,coverage,fuzzing --max-examples "$examples" --seed 20261130 --workers 2 --no-shrink \
     --exclude-operation-id auth_logout --generation-database none --request-timeout 10 \
     --no-color; then
     failed=1

@@ -98,6 +98,15 @@ fn finish_operation(op: &mut Value, prefix: &str, template: &[String]) {
         if status.as_str() >= "400" {
             finish_error_response(response);
         }
+        // OpenAPI requires a description on every response.
+        if let Some(response) = response.as_object_mut()
+            && response.get("description").and_then(Value::as_str).is_none_or(str::is_empty)
+            && !response.contains_key("$ref")
+        {
+            let reason = status.parse::<u16>().ok().and_then(|s| axum::http::StatusCode::from_u16(s).ok());
+            let text = reason.and_then(|s| s.canonical_reason()).unwrap_or("response");
+            response.insert("description".into(), json!(text));
+        }
     }
 }
 
@@ -222,6 +231,8 @@ mod tests {
         assert_eq!(op["parameters"][0]["name"], "id");
         assert_eq!(op["responses"]["404"]["content"]["application/json"]["schema"]["$ref"], ERROR_REF);
         assert!(op["responses"]["401"].is_object());
+        assert_eq!(op["responses"]["200"]["description"], "ok");
+        assert_eq!(op["responses"]["404"]["description"], "error");
         assert!(faults(&done).is_empty(), "{:?}", faults(&done));
     }
 

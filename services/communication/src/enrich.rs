@@ -62,8 +62,9 @@ fn degrade<T>(service: &str, result: Result<T, ClientError>) -> Option<T> {
     }
 }
 
+/// The ids worth asking for: 0 and negative ids cannot exist (they are reported missing).
 fn ids(set: &BTreeSet<i32>) -> Vec<i32> {
-    set.iter().copied().collect()
+    set.iter().copied().filter(|id| *id > 0).collect()
 }
 
 impl Clients {
@@ -71,7 +72,7 @@ impl Clients {
     pub async fn lookup(&self, ctx: &CallContext, refs: &Refs) -> Names {
         // Contacts and companies in one request to contact-service.
         let contact_side = async {
-            if refs.contacts.is_empty() && refs.companies.is_empty() {
+            if ids(&refs.contacts).is_empty() && ids(&refs.companies).is_empty() {
                 return Ok((HashMap::new(), HashMap::new()));
             }
             let (contacts, companies) =
@@ -82,14 +83,14 @@ impl Clients {
             ))
         };
         let deals = async {
-            if refs.deals.is_empty() {
+            if ids(&refs.deals).is_empty() {
                 return Ok(HashMap::new());
             }
             let found = self.deals.deals_basic(ctx, &ids(&refs.deals)).await?;
             Ok(found.into_iter().map(|d| (d.id, d.title)).collect())
         };
         let users = async {
-            if refs.users.is_empty() {
+            if ids(&refs.users).is_empty() {
                 return Ok(HashMap::new());
             }
             let found = self.auth.users_basic(ctx, &ids(&refs.users)).await?;

@@ -113,8 +113,9 @@ impl Lookups {
     /// 422 `REFERENCE_NOT_FOUND` naming every missing one, 503 when a service cannot answer.
     /// `owner_id` equal to the caller is not looked up (the token proves the user).
     pub async fn check_refs(&self, ctx: &CallContext, refs: Refs, caller: i32) -> Result<(), ApiError> {
-        let contact_ids: Vec<i32> = refs.contact.into_iter().collect();
-        let company_ids: Vec<i32> = refs.company.into_iter().collect();
+        // Ids that cannot exist (0, negative) are not asked for: they are reported missing.
+        let contact_ids: Vec<i32> = refs.contact.into_iter().filter(|id| *id > 0).collect();
+        let company_ids: Vec<i32> = refs.company.into_iter().filter(|id| *id > 0).collect();
         let owner = refs.owner.filter(|o| *o != caller);
         let contact_side = async {
             if contact_ids.is_empty() && company_ids.is_empty() {
@@ -125,6 +126,7 @@ impl Lookups {
         let user_side = async {
             match owner {
                 None => Ok(Vec::new()),
+                Some(id) if id <= 0 => Ok(Vec::new()),
                 Some(id) => self.within(self.users.users_basic(ctx, &[id])).await,
             }
         };

@@ -14,7 +14,10 @@ pub async fn enrich(users: &dyn AuthClient, ctx: &CallContext, contacts: &mut [C
     if ids.is_empty() {
         return;
     }
-    let ids: Vec<i32> = ids.into_iter().collect();
+    let ids: Vec<i32> = ids.into_iter().filter(|id| *id > 0).collect();
+    if ids.is_empty() {
+        return;
+    }
     let names: HashMap<i32, String> = match users.users_basic(ctx, &ids).await {
         Ok(found) => found.iter().map(|u| (u.id, u.full_name())).collect(),
         Err(e) => {
@@ -31,14 +34,16 @@ pub async fn enrich(users: &dyn AuthClient, ctx: &CallContext, contacts: &mut [C
 /// known to exist (their token proves it) and is never looked up. 503 when auth-service is
 /// down: an owner cannot be assigned unchecked.
 pub async fn unknown(users: &dyn AuthClient, ctx: &CallContext, caller: i32, ids: &BTreeSet<i32>) -> Result<BTreeSet<i32>, ApiError> {
-    let ids: Vec<i32> = ids.iter().copied().filter(|id| *id != caller).collect();
+    // Ids that cannot exist (0, negative) are unknown without asking.
+    let (ids, impossible): (Vec<i32>, Vec<i32>) = ids.iter().copied().filter(|id| *id != caller).partition(|id| *id > 0);
     if ids.is_empty() {
-        return Ok(BTreeSet::new());
+        return Ok(impossible.into_iter().collect());
     }
+    let impossible: BTreeSet<i32> = impossible.into_iter().collect();
     match users.users_basic(ctx, &ids).await {
         Ok(found) => {
             let found: BTreeSet<i32> = found.iter().map(|u| u.id).collect();
-            Ok(ids.into_iter().filter(|id| !found.contains(id)).collect())
+            Ok(ids.into_iter().filter(|id| !found.contains(id)).chain(impossible).collect())
         }
         Err(ClientError::Unavailable(e)) => {
             tracing::warn!(error = %e, "cannot validate owner: auth-service unavailable");

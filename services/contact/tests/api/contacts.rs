@@ -93,6 +93,14 @@ async fn contact_input_errors_name_every_field() {
     let r = app.post("/api/v1/contacts", &t.admin, json!({"first_name": "A", "owner_id": 777})).await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(error_code(&r), codes::REFERENCE_NOT_FOUND);
+    // Ids that cannot exist are unknown references too, not a failed call to auth-service
+    // (found by the schema-driven fuzz pass: owner_id 0 was a 500).
+    for owner in [0, -1, i32::MIN as i64] {
+        let r = app.post("/api/v1/contacts", &t.admin, json!({"first_name": "A", "owner_id": owner, "company_id": 0})).await;
+        assert_eq!(bad_fields(&r), ["company_id", "owner_id"], "{owner}");
+        let r = app.put("/api/v1/contacts/2147483646", &t.admin, json!({"first_name": "A", "last_name": "", "owner_id": owner})).await;
+        assert!(matches!(r.status, StatusCode::UNPROCESSABLE_ENTITY | StatusCode::NOT_FOUND), "{owner}: {}", r.body);
+    }
     let id = app.create_contact(&t.admin, json!({"first_name": "A"})).await["id"].as_i64().unwrap();
     assert_eq!(bad_fields(&app.patch(&format!("/api/v1/contacts/{id}"), &t.admin, json!({})).await), ["body"]);
     assert_eq!(bad_fields(&app.patch(&format!("/api/v1/contacts/{id}"), &t.admin, json!({"status": "won"})).await), ["status"]);
