@@ -37,6 +37,8 @@ pub mod codes {
     pub const NOT_FOUND: &str = "NOT_FOUND";
     pub const METHOD_NOT_ALLOWED: &str = "METHOD_NOT_ALLOWED";
     pub const CONFLICT: &str = "CONFLICT";
+    /// `If-Match` names a version the record no longer has (412).
+    pub const PRECONDITION_FAILED: &str = "PRECONDITION_FAILED";
     pub const PAYLOAD_TOO_LARGE: &str = "PAYLOAD_TOO_LARGE";
     pub const UNPROCESSABLE: &str = "UNPROCESSABLE";
     pub const REFERENCE_NOT_FOUND: &str = "REFERENCE_NOT_FOUND";
@@ -119,6 +121,7 @@ pub mod codes {
         (NOT_FOUND, StatusCode::NOT_FOUND),
         (METHOD_NOT_ALLOWED, StatusCode::METHOD_NOT_ALLOWED),
         (CONFLICT, StatusCode::CONFLICT),
+        (PRECONDITION_FAILED, StatusCode::PRECONDITION_FAILED),
         (PAYLOAD_TOO_LARGE, StatusCode::PAYLOAD_TOO_LARGE),
         (UNPROCESSABLE, StatusCode::UNPROCESSABLE_ENTITY),
         (REFERENCE_NOT_FOUND, StatusCode::UNPROCESSABLE_ENTITY),

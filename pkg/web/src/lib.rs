@@ -30,6 +30,7 @@
 mod app;
 pub mod auth;
 mod error;
+pub mod etag;
 mod extract;
 mod caller;
 pub mod openapi;
@@ -48,6 +49,7 @@ pub use auth::{
     TenantStatusGuard, TokenGuard, TokenType,
 };
 pub use error::{ApiError, ErrorBody, FieldErrors, codes};
+pub use etag::{ETag, IfMatch, Tagged};
 pub use caller::{Can, Caller, Permission, perm};
 pub use query::QueryParams;
 pub use extract::{AppJson, AppPath, AppQuery, ClientIp, Created, NoContent};

@@ -8,7 +8,8 @@
 //!   may declare it themselves with a type and description; otherwise it is a string);
 //! * every error response (status >= 400) carries the [`crate::ErrorBody`] schema, and the
 //!   errors every operation can give are listed: 400 (bad parameters or body), 401, 403,
-//!   404 (with path parameters), 413 and 415 (with a body), 503 (a dependency is down).
+//!   404 (with path parameters), 413 and 415 (with a body), 503 (a dependency is down);
+//! * `If-Match` and 412 on every `PUT`/`PATCH`/`DELETE` of a single resource ([`crate::etag`]).
 
 use serde_json::{Map, Value, json};
 
@@ -32,7 +33,7 @@ pub fn finish(doc: utoipa::openapi::OpenApi, service: &str) -> Value {
             if !is_method(method) {
                 continue;
             }
-            finish_operation(op, &prefix, &template);
+            finish_operation(op, method, &prefix, &template);
         }
     }
     doc
@@ -52,7 +53,7 @@ pub fn template_params(path: &str) -> Vec<String> {
     path.split('{').skip(1).filter_map(|rest| rest.split_once('}').map(|(name, _)| name.to_owned())).collect()
 }
 
-fn finish_operation(op: &mut Value, prefix: &str, template: &[String]) {
+fn finish_operation(op: &mut Value, method: &str, prefix: &str, template: &[String]) {
     if let Some(id) = op["operationId"].as_str()
         && !id.starts_with(&format!("{prefix}_"))
     {
@@ -72,6 +73,17 @@ fn finish_operation(op: &mut Value, prefix: &str, template: &[String]) {
             list.push(json!({ "name": name, "in": "path", "required": true, "schema": { "type": "string" } }));
         }
     }
+    // Optimistic concurrency on every write to a single resource (see crate::etag).
+    if !template.is_empty()
+        && matches!(method, "put" | "patch" | "delete")
+        && let Some(list) = params.as_array_mut()
+        && !list.iter().any(|p| p["name"] == "If-Match")
+    {
+        list.push(json!({
+            "name": "If-Match", "in": "header", "required": false, "schema": { "type": "string" },
+            "description": "The ETag read with the record: the write is refused with 412 when the record changed since."
+        }));
+    }
     let has_params = params.as_array().is_some_and(|p| !p.is_empty());
     if !has_params {
         op.as_object_mut().expect("operation").remove("parameters");
@@ -86,6 +98,9 @@ fn finish_operation(op: &mut Value, prefix: &str, template: &[String]) {
     }
     if !template.is_empty() {
         common.push(("404", "not found"));
+    }
+    if !template.is_empty() && matches!(method, "put" | "patch" | "delete") {
+        common.push(("412", "If-Match does not match the record's current ETag"));
     }
     if has_body {
         common.push(("413", "body too large"));
