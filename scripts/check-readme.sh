@@ -155,7 +155,7 @@ printf '%s\n' "$OPERATOR_TOKEN" >"$WORK/walk/.data/platform_admin_token"
     export CRM_PORT_OFFSET="$offset" PLATFORM_ADMIN_TOKEN="$OPERATOR_TOKEN"
     export JWT_SECRET="check-readme-jwt-secret-0123456789-0123456789"
     export LOG_LEVEL=warn LOG_FORMAT=json BIND_ADDR=127.0.0.1 MIGRATE_ON_START=true
-    export PUBLIC_BASE_URL="http://127.0.0.1:$PORT" EMAIL_SINK_DIR="$WORK/mail"
+    export PUBLIC_BASE_URL="http://127.0.0.1:$((8000 + offset))" EMAIL_SINK_DIR="$WORK/mail"
     export AUTH_SERVICE_URL="http://127.0.0.1:$((8080 + offset))" TENANT_SERVICE_URL="http://127.0.0.1:$((8081 + offset))"
     export CONTACT_SERVICE_URL="http://127.0.0.1:$((8082 + offset))" DEAL_SERVICE_URL="http://127.0.0.1:$((8083 + offset))"
     export COMMUNICATION_SERVICE_URL="http://127.0.0.1:$((8084 + offset))"
