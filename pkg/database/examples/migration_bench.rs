@@ -128,7 +128,7 @@ async fn provision(pool: &Pool) {
     )
     .await
     .unwrap();
-    migrate::provision_schema_with(&tx, &schema, &bench_sets()).await.unwrap();
+    migrate::provision_schema_with(tx.client(), &schema, &bench_sets()).await.unwrap();
     tx.commit().await.unwrap();
 }
 

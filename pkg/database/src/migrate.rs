@@ -20,7 +20,7 @@ use refinery::{AsyncMigrate, error::Error as RefineryError};
 use refinery_core::traits::r#async::{AsyncQuery, AsyncTransaction};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
-use tokio_postgres::Transaction;
+use tokio_postgres::Client;
 
 use crate::ident::{PLATFORM_SCHEMA, is_tenant_schema, quote_ident};
 use crate::schema::{GLOBAL, TENANT_SETS};
@@ -70,8 +70,8 @@ pub async fn migrate_platform(pool: &Pool) -> Result<(), MigrateError> {
     let tx = client.transaction().await?;
     tx.execute("SELECT pg_advisory_xact_lock($1, $2)", &[&LOCK_NAMESPACE, &LOCK_PLATFORM]).await?;
     tx.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {}", quote_ident(PLATFORM_SCHEMA))).await?;
-    set_local_search_path(&tx, PLATFORM_SCHEMA).await?;
-    run_set(&tx, PLATFORM_SCHEMA, &GLOBAL).await?;
+    set_local_search_path(tx.client(), PLATFORM_SCHEMA).await?;
+    run_set(tx.client(), PLATFORM_SCHEMA, &GLOBAL).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -79,17 +79,17 @@ pub async fn migrate_platform(pool: &Pool) -> Result<(), MigrateError> {
 /// Creates `schema` if needed and brings every tenant set up to date inside the caller's
 /// transaction (used by tenant provisioning, so the tenant row, the schema and its tables
 /// commit or vanish together). Leaves the transaction's search path on `schema`.
-pub async fn provision_schema(tx: &Transaction<'_>, schema: &str) -> Result<(), MigrateError> {
+pub async fn provision_schema(tx: &Client, schema: &str) -> Result<(), MigrateError> {
     apply_tenant_sets(tx, schema, TENANT_SETS).await
 }
 
 /// [`provision_schema`] with explicit sets (benchmarks, tests).
-pub async fn provision_schema_with(tx: &Transaction<'_>, schema: &str, sets: &[MigrationSet]) -> Result<(), MigrateError> {
+pub async fn provision_schema_with(tx: &Client, schema: &str, sets: &[MigrationSet]) -> Result<(), MigrateError> {
     apply_tenant_sets(tx, schema, sets).await
 }
 
 /// Drops a tenant schema with everything in it and forgets its registry rows.
-pub async fn drop_schema(tx: &Transaction<'_>, schema: &str) -> Result<(), MigrateError> {
+pub async fn drop_schema(tx: &Client, schema: &str) -> Result<(), MigrateError> {
     check_tenant_schema(schema)?;
     lock_schema(tx, schema).await?;
     tx.batch_execute(&format!("DROP SCHEMA IF EXISTS {} CASCADE", quote_ident(schema))).await?;
@@ -98,7 +98,7 @@ pub async fn drop_schema(tx: &Transaction<'_>, schema: &str) -> Result<(), Migra
     Ok(())
 }
 
-async fn apply_tenant_sets(tx: &Transaction<'_>, schema: &str, sets: &[MigrationSet]) -> Result<(), MigrateError> {
+async fn apply_tenant_sets(tx: &Client, schema: &str, sets: &[MigrationSet]) -> Result<(), MigrateError> {
     check_tenant_schema(schema)?;
     // One round trip for lock, schema and search path: the name is validated above, so
     // it can be spliced in as a literal and a quoted identifier.
@@ -115,13 +115,13 @@ async fn apply_tenant_sets(tx: &Transaction<'_>, schema: &str, sets: &[Migration
     Ok(())
 }
 
-async fn lock_schema(tx: &Transaction<'_>, schema: &str) -> Result<(), tokio_postgres::Error> {
+async fn lock_schema(tx: &Client, schema: &str) -> Result<(), tokio_postgres::Error> {
     tx.execute("SELECT pg_advisory_xact_lock($1, hashtext($2))", &[&LOCK_NAMESPACE, &schema]).await?;
     Ok(())
 }
 
 /// The schema, then `public` for extension functions and operators (pg_trgm).
-async fn set_local_search_path(tx: &Transaction<'_>, schema: &str) -> Result<(), tokio_postgres::Error> {
+async fn set_local_search_path(tx: &Client, schema: &str) -> Result<(), tokio_postgres::Error> {
     tx.execute("SELECT set_config('search_path', $1 || ', public', true)", &[&schema]).await?;
     Ok(())
 }
@@ -131,7 +131,7 @@ fn check_tenant_schema(schema: &str) -> Result<(), MigrateError> {
 }
 
 /// Runs one refinery set inside `tx` and records the resulting version in the registry.
-async fn run_set(tx: &Transaction<'_>, schema: &str, set: &MigrationSet) -> Result<(), MigrateError> {
+async fn run_set(tx: &Client, schema: &str, set: &MigrationSet) -> Result<(), MigrateError> {
     let mut runner = (set.runner)();
     runner.set_migration_table_name(set.history_table(schema));
     // The whole tenant is one transaction already; refinery must not open its own.
@@ -152,10 +152,10 @@ async fn run_set(tx: &Transaction<'_>, schema: &str, set: &MigrationSet) -> Resu
     Ok(())
 }
 
-/// Lets refinery run its statements inside a transaction we own.
-struct InTransaction<'a, 't>(&'a Transaction<'t>);
+/// Lets refinery run its statements inside a transaction we own (open on this connection).
+struct InTransaction<'a>(&'a Client);
 
-impl AsyncTransaction for InTransaction<'_, '_> {
+impl AsyncTransaction for InTransaction<'_> {
     type Error = tokio_postgres::Error;
 
     async fn execute<'a, T: Iterator<Item = &'a str> + Send + 'a>(&mut self, queries: T) -> Result<usize, Self::Error> {
@@ -168,7 +168,7 @@ impl AsyncTransaction for InTransaction<'_, '_> {
     }
 }
 
-impl AsyncQuery<Vec<Migration>> for InTransaction<'_, '_> {
+impl AsyncQuery<Vec<Migration>> for InTransaction<'_> {
     async fn query(&mut self, query: &str) -> Result<Vec<Migration>, Self::Error> {
         let rows = self.0.query(query, &[]).await?;
         let mut applied = Vec::with_capacity(rows.len());
@@ -183,7 +183,7 @@ impl AsyncQuery<Vec<Migration>> for InTransaction<'_, '_> {
     }
 }
 
-impl AsyncMigrate for InTransaction<'_, '_> {}
+impl AsyncMigrate for InTransaction<'_> {}
 
 /// How the tenant fleet stands against the sets embedded in this build.
 #[derive(Debug, Clone, Default)]
@@ -318,7 +318,7 @@ async fn migrate_one(pool: &Pool, schema: &str, sets: &[MigrationSet]) -> Result
     // last commits only means the re-run applies them again. (Not for provisioning: a signup
     // that answered 201 must survive a crash.)
     tx.batch_execute("SET LOCAL synchronous_commit = off").await?;
-    apply_tenant_sets(&tx, schema, sets).await?;
+    apply_tenant_sets(tx.client(), schema, sets).await?;
     tx.commit().await?;
     Ok(())
 }

@@ -63,7 +63,7 @@ async fn a_failed_provisioning_leaves_nothing_behind() {
     {
         let mut client = pool.get().await.unwrap();
         let tx = client.transaction().await.unwrap();
-        migrate::provision_schema(&tx, schema.as_str()).await.unwrap();
+        migrate::provision_schema(tx.client(), schema.as_str()).await.unwrap();
         // Something after the schema fails: the transaction is dropped uncommitted.
         assert!(tx.execute("SELECT 1/0", &[]).await.is_err());
     }
@@ -77,7 +77,7 @@ async fn schema_names_outside_the_pattern_are_refused() {
     let mut client = pool.get().await.unwrap();
     let tx = client.transaction().await.unwrap();
     for bad in ["public", "platform", "tenant_x\"; DROP SCHEMA platform CASCADE; --", "TENANT_01HZX3V5K8Q9R2S4T6W8Y0A1B2"] {
-        let err = migrate::provision_schema(&tx, bad).await.unwrap_err();
+        let err = migrate::provision_schema(tx.client(), bad).await.unwrap_err();
         assert!(matches!(err, migrate::MigrateError::BadSchema(_)), "{bad}: {err}");
     }
 }

@@ -23,7 +23,7 @@ use tokio::sync::mpsc;
 struct Latency(mpsc::UnboundedSender<Duration>);
 
 impl EventHandler for Latency {
-    fn handle<'a>(&'a self, _tx: &'a TenantTx<'a>, event: &'a Envelope) -> BoxFuture<'a, Result<(), HandlerError>> {
+    fn handle<'a>(&'a self, _tx: &'a TenantTx, event: &'a Envelope) -> BoxFuture<'a, Result<(), HandlerError>> {
         Box::pin(async move {
             let elapsed = (Utc::now() - event.timestamp).to_std().unwrap_or_default();
             let _ = self.0.send(elapsed);
@@ -52,8 +52,7 @@ async fn main() {
     let subject = format!("deal.bench{}", ulid::Ulid::generate().to_string().to_ascii_lowercase());
     let started = Instant::now();
     for chunk in 0..events.div_ceil(100) {
-        let mut conn = db.connect().await.expect("db");
-        let tx = conn.tenant(&tenant).await.expect("tx");
+        let tx = db.tenant(&tenant).await.expect("tx");
         for n in 0..100.min(events - chunk * 100) {
             enqueue(&tx, &envelope(&tenant, &subject, n)).await.expect("enqueue");
         }
@@ -85,11 +84,9 @@ async fn main() {
     tokio::spawn(run_consumer(pool.clone(), js.clone(), spec, Arc::new(Latency(sender)), std::future::pending()));
     let mut got = Vec::with_capacity(samples);
     for n in 0..samples {
-        let mut conn = db.connect().await.expect("db");
-        let tx = conn.tenant(&tenant).await.expect("tx");
+        let tx = db.tenant(&tenant).await.expect("tx");
         enqueue(&tx, &envelope(&tenant, &subject, n)).await.expect("enqueue");
         tx.commit().await.expect("commit");
-        drop(conn);
         got.push(latencies.recv().await.expect("latency"));
     }
     got.sort();

@@ -105,7 +105,7 @@ impl std::fmt::Debug for HandlerError {
 /// struct LogActivity;
 ///
 /// impl EventHandler for LogActivity {
-///     fn handle<'a>(&'a self, tx: &'a TenantTx<'a>, event: &'a Envelope) -> BoxFuture<'a, Result<(), HandlerError>> {
+///     fn handle<'a>(&'a self, tx: &'a TenantTx, event: &'a Envelope) -> BoxFuture<'a, Result<(), HandlerError>> {
 ///         Box::pin(async move {
 ///             tx.execute("INSERT INTO activities (kind, event_id) VALUES ('deal_won', $1)", &[&event.id]).await?;
 ///             Ok(())
@@ -114,7 +114,7 @@ impl std::fmt::Debug for HandlerError {
 /// }
 /// ```
 pub trait EventHandler: Send + Sync {
-    fn handle<'a>(&'a self, tx: &'a TenantTx<'a>, event: &'a Envelope) -> BoxFuture<'a, Result<(), HandlerError>>;
+    fn handle<'a>(&'a self, tx: &'a TenantTx, event: &'a Envelope) -> BoxFuture<'a, Result<(), HandlerError>>;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -236,8 +236,7 @@ async fn apply(
     tenant: &TenantId,
     event: &Envelope,
 ) -> Result<Applied, ProcessError> {
-    let mut conn = db.connect().await?;
-    let tx = conn.tenant(tenant).await?;
+    let tx = db.tenant(tenant).await?;
     let exists = tx.prepare_cached("SELECT to_regnamespace($1) IS NOT NULL").await?;
     if !tx.query_one(&exists, &[&tx.schema().as_str()]).await?.get::<_, bool>(0) {
         return Ok(Applied::TenantGone);
@@ -261,8 +260,7 @@ async fn park(
     event: &Envelope,
     error: &ProcessError,
 ) -> Result<(), ProcessError> {
-    let mut conn = db.connect().await?;
-    let tx = conn.tenant(tenant).await?;
+    let tx = db.tenant(tenant).await?;
     let stmt = tx
         .prepare_cached(
             "INSERT INTO dead_letters (consumer, event_id, subject, payload, error) VALUES ($1, $2, $3, $4, $5) \

@@ -13,19 +13,19 @@ mod sealed {
 /// the change was written to (sealed: no other implementations).
 pub trait OutboxWriter: sealed::Sealed + Sync {
     #[doc(hidden)]
-    fn outbox_tx(&self) -> &Scoped<'_>;
+    fn outbox_tx(&self) -> &Scoped;
 }
 
-impl sealed::Sealed for TenantTx<'_> {}
-impl OutboxWriter for TenantTx<'_> {
-    fn outbox_tx(&self) -> &Scoped<'_> {
+impl sealed::Sealed for TenantTx {}
+impl OutboxWriter for TenantTx {
+    fn outbox_tx(&self) -> &Scoped {
         self
     }
 }
 
-impl sealed::Sealed for PlatformTx<'_> {}
-impl OutboxWriter for PlatformTx<'_> {
-    fn outbox_tx(&self) -> &Scoped<'_> {
+impl sealed::Sealed for PlatformTx {}
+impl OutboxWriter for PlatformTx {
+    fn outbox_tx(&self) -> &Scoped {
         self
     }
 }
@@ -54,7 +54,7 @@ pub enum PublishError {
 /// for the transaction's tenant, attributed to `actor` (a user id; `None` for the system),
 /// and writes it to the outbox in the caller's transaction ([`enqueue`]).
 pub async fn publish(
-    tx: &TenantTx<'_>,
+    tx: &TenantTx,
     actor: Option<i32>,
     event_type: &str,
     data: impl serde::Serialize,
@@ -66,7 +66,7 @@ pub async fn publish(
 
 /// As [`publish`], from a platform transaction (tenant-service): the tenant is named.
 pub async fn publish_platform(
-    tx: &PlatformTx<'_>,
+    tx: &PlatformTx,
     tenant: &crm_tenant::TenantId,
     actor: Option<String>,
     event_type: &str,
@@ -80,7 +80,7 @@ pub async fn publish_platform(
 /// As [`publish`] for many events of one transaction, in one statement (CSV import: a batch
 /// of rows and their events), in the given order.
 pub async fn publish_many(
-    tx: &TenantTx<'_>,
+    tx: &TenantTx,
     actor: Option<i32>,
     events: impl IntoIterator<Item = (&str, serde_json::Value)>,
 ) -> Result<(), PublishError> {

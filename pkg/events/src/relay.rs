@@ -3,7 +3,7 @@ use std::future::{Future, IntoFuture};
 use std::time::Duration;
 
 use async_nats::jetstream::{self, message::PublishMessage};
-use crm_tenant::{DbConn, DbError, PlatformTx, SchemaName, Scoped, TenantId, TenantTx};
+use crm_tenant::{DbError, PlatformTx, SchemaName, Scoped, TenantDb, TenantId, TenantTx};
 use deadpool_postgres::Pool;
 use futures::{FutureExt, StreamExt};
 use tokio::sync::mpsc;
@@ -113,10 +113,11 @@ pub async fn drain_schema(
         return Ok(0);
     }
 
-    let mut conn = DbConn::from(client);
+    drop(client);
+    let db = TenantDb::new(pool.clone());
     let mut total = 0;
     loop {
-        match publish_batch(&mut conn, js, &schema, config).await {
+        match publish_batch(&db, js, &schema, config).await {
             Ok((published, more)) => {
                 total += published;
                 if !more {
@@ -150,15 +151,15 @@ const MARK_PENDING: &str =
 /// One transaction: lock a batch, publish it, await the acks, mark what was acked. Returns the
 /// number published and whether the batch was full (so more rows may be waiting).
 async fn publish_batch(
-    conn: &mut DbConn,
+    db: &TenantDb,
     js: &jetstream::Context,
     schema: &OutboxSchema,
     config: &RelayConfig,
 ) -> Result<(usize, bool), RelayError> {
     // Scoped by crm_tenant like any request's transaction.
     let tx = match schema.tenant_id() {
-        Some(tenant) => ScopedTx::Tenant(conn.tenant(&tenant).await?),
-        None => ScopedTx::Platform(conn.platform().await?),
+        Some(tenant) => ScopedTx::Tenant(db.tenant(&tenant).await?),
+        None => ScopedTx::Platform(db.platform().await?),
     };
     let select = tx
         .prepare_cached(
@@ -235,13 +236,13 @@ async fn publish_batch(
 }
 
 /// The transaction of one outbox batch: a tenant's or the platform's.
-enum ScopedTx<'a> {
-    Tenant(TenantTx<'a>),
-    Platform(PlatformTx<'a>),
+enum ScopedTx {
+    Tenant(TenantTx),
+    Platform(PlatformTx),
 }
 
-impl<'a> std::ops::Deref for ScopedTx<'a> {
-    type Target = Scoped<'a>;
+impl std::ops::Deref for ScopedTx {
+    type Target = Scoped;
     fn deref(&self) -> &Self::Target {
         match self {
             Self::Tenant(tx) => tx,
@@ -250,7 +251,7 @@ impl<'a> std::ops::Deref for ScopedTx<'a> {
     }
 }
 
-impl ScopedTx<'_> {
+impl ScopedTx {
     async fn commit(self) -> Result<(), DbError> {
         match self {
             Self::Tenant(tx) => tx.commit().await,

@@ -3,7 +3,7 @@ use std::time::Duration;
 
 use crm_database::ident::PLATFORM_SCHEMA;
 use crm_database::{DbHealth, Pool, PoolError, PoolStats, health_check};
-use deadpool_postgres::{Object, Transaction};
+use deadpool_postgres::Object;
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{Row, Statement, ToStatement};
 
@@ -24,12 +24,18 @@ pub enum DbError {
 
 /// The database as request code sees it: a source of scoped transactions only.
 ///
+/// A transaction owns its pooled connection and gives it back when it ends (commit,
+/// rollback, or drop): no connection is held after the transaction, so a call to another
+/// service made after `commit` cannot keep one checked out. (Holding connections across
+/// remote calls starved the shared pool under load: requests waited on a service that
+/// waited on the pool.)
+///
 /// ```compile_fail
 /// // There is no way to reach a raw pooled connection (and so a session-level
-/// // `SET search_path`) from a TenantDb or a DbConn:
-/// async fn leak(db: crm_tenant::TenantDb) {
-///     let conn = db.connect().await.unwrap();
-///     conn.client.simple_query("SET search_path = tenant_x").await.unwrap();
+/// // `SET search_path`) from a TenantDb or a transaction:
+/// async fn leak(db: crm_tenant::TenantDb, t: crm_tenant::TenantId) {
+///     let tx = db.tenant(&t).await.unwrap();
+///     tx.client.simple_query("SET search_path = tenant_x").await.unwrap();
 /// }
 /// ```
 #[derive(Clone)]
@@ -39,15 +45,22 @@ pub struct TenantDb {
 
 impl TenantDb {
     /// Takes the pool built by the service's start-up code. Only system tasks wired in
-    /// `main` (migrations, the outbox relay) keep a handle on the pool itself.
+    /// `main` (migrations) keep a handle on the pool itself.
     pub fn new(pool: Pool) -> Self {
         Self { pool }
     }
 
-    /// Checks out a connection. It can only be used through [`DbConn::tenant`] or
-    /// [`DbConn::platform`].
-    pub async fn connect(&self) -> Result<DbConn, DbError> {
-        Ok(DbConn { client: self.pool.get().await? })
+    /// Begins a transaction whose search path is the tenant's schema, set with
+    /// `set_config(.., is_local => true)` so it ends with the transaction. One round trip.
+    pub async fn tenant(&self, tenant: &TenantId) -> Result<TenantTx, DbError> {
+        let schema = tenant.schema();
+        let inner = Scoped::begin(self.pool.get().await?, schema.as_str()).await?;
+        Ok(TenantTx { inner, tenant: *tenant, schema })
+    }
+
+    /// Begins a transaction scoped to the `platform` schema (tenant registry, invitations).
+    pub async fn platform(&self) -> Result<PlatformTx, DbError> {
+        Ok(PlatformTx { inner: Scoped::begin(self.pool.get().await?, PLATFORM_SCHEMA).await? })
     }
 
     pub async fn health(&self, timeout: Duration) -> DbHealth {
@@ -59,46 +72,10 @@ impl TenantDb {
     }
 }
 
-/// A pooled connection with no query methods of its own.
-pub struct DbConn {
-    client: Object,
-}
-
-/// For system tasks holding the pool (the outbox relay): the connection becomes usable
-/// through scoped transactions only.
-impl From<Object> for DbConn {
-    fn from(client: Object) -> Self {
-        Self { client }
-    }
-}
-
-impl DbConn {
-    /// Begins a transaction whose search path is the tenant's schema, set with
-    /// `set_config(.., is_local => true)` so it ends with the transaction.
-    pub async fn tenant(&mut self, tenant: &TenantId) -> Result<TenantTx<'_>, DbError> {
-        let schema = tenant.schema();
-        let tx = begin_scoped(&mut self.client, schema.as_str()).await?;
-        Ok(TenantTx { inner: Scoped { tx }, tenant: *tenant, schema })
-    }
-
-    /// Begins a transaction scoped to the `platform` schema (tenant registry, invitations).
-    pub async fn platform(&mut self) -> Result<PlatformTx<'_>, DbError> {
-        Ok(PlatformTx { inner: Scoped { tx: begin_scoped(&mut self.client, PLATFORM_SCHEMA).await? } })
-    }
-}
-
-async fn begin_scoped<'a>(client: &'a mut Object, schema: &str) -> Result<Transaction<'a>, DbError> {
-    let tx = client.transaction().await?;
-    let stmt = tx.prepare_cached("SELECT set_config('search_path', $1 || ', public', true)").await?;
-    // `public` second: extension functions (pg_trgm) live there; no table is ever created in it.
-    tx.execute(&stmt, &[&schema]).await?;
-    Ok(tx)
-}
-
 /// The query methods of a scoped transaction ([`TenantTx`], [`PlatformTx`]): the same
 /// shapes as `tokio_postgres::Transaction`'s, but no raw transaction is reachable and a
 /// statement that touches `search_path` is refused with [`DbError::Refused`] before it is
-/// sent (the scope is set once, transaction-locally, by [`DbConn`]; a session-level
+/// sent (the scope is set once, transaction-locally, by [`TenantDb`]; a session-level
 /// `SET search_path` would leak to the next checkout of the pooled connection).
 ///
 /// Repositories take `&TenantTx` and use these; there is no other way to run SQL in a
@@ -107,19 +84,20 @@ async fn begin_scoped<'a>(client: &'a mut Object, schema: &str) -> Result<Transa
 /// ```compile_fail
 /// // A repository cannot reach the raw transaction, so it cannot `batch_execute` (simple
 /// // protocol, several statements) nor hand the transaction to code that would.
-/// async fn repo(tx: &crm_tenant::TenantTx<'_>) {
+/// async fn repo(tx: &crm_tenant::TenantTx) {
 ///     tx.batch_execute("SET search_path = tenant_x").await.unwrap();
 /// }
 /// ```
 ///
 /// ```compile_fail
 /// // Nor is there a `Deref` to `tokio_postgres::Transaction` to borrow it from.
-/// fn raw<'a>(tx: &'a crm_tenant::TenantTx<'a>) -> &'a deadpool_postgres::Transaction<'a> {
+/// fn raw(tx: &crm_tenant::TenantTx) -> &deadpool_postgres::Object {
 ///     &**tx
 /// }
 /// ```
-pub struct Scoped<'a> {
-    tx: Transaction<'a>,
+pub struct Scoped {
+    /// `None` once the transaction ended (the connection is back in the pool).
+    client: Option<Object>,
 }
 
 /// SQL a scoped transaction accepts: text (checked) or a statement prepared through
@@ -147,7 +125,7 @@ impl Sql for Statement {
     }
 }
 
-/// Refuses SQL that reads or writes the search path: only [`DbConn`] sets it.
+/// Refuses SQL that reads or writes the search path: only [`TenantDb`] sets it.
 fn check_sql(sql: &str) -> Result<(), DbError> {
     const NEEDLE: &[u8] = b"search_path";
     let touches = sql.as_bytes().windows(NEEDLE.len()).any(|w| w.eq_ignore_ascii_case(NEEDLE));
@@ -156,51 +134,88 @@ fn check_sql(sql: &str) -> Result<(), DbError> {
 
 type Params<'p> = [&'p (dyn ToSql + Sync)];
 
-impl Scoped<'_> {
+impl Scoped {
+    /// `BEGIN` and the transaction-local search path in one round trip. `schema` is a
+    /// validated schema name (`SchemaName` or `platform`), so it can be a literal.
+    async fn begin(client: Object, schema: &str) -> Result<Self, DbError> {
+        debug_assert!(schema.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'));
+        // `public` second: extension functions (pg_trgm) live there; no table is ever created in it.
+        client.batch_execute(&format!("BEGIN; SELECT set_config('search_path', '{schema}, public', true)")).await?;
+        Ok(Self { client: Some(client) })
+    }
+
+    fn client(&self) -> &Object {
+        self.client.as_ref().expect("a scoped transaction is used only until it ends")
+    }
+
+    /// `COMMIT` or `ROLLBACK`, then the connection goes back to the pool.
+    async fn end(mut self, sql: &str) -> Result<(), DbError> {
+        let client = self.client.take().expect("a transaction ends once");
+        client.batch_execute(sql).await?;
+        Ok(())
+    }
+
     /// Prepares `sql` once per pooled connection (deadpool's statement cache).
     pub async fn prepare_cached(&self, sql: &str) -> Result<Statement, DbError> {
         check_sql(sql)?;
-        Ok(self.tx.prepare_cached(sql).await?)
+        Ok(self.client().prepare_cached(sql).await?)
     }
 
     /// As [`Scoped::prepare_cached`], with explicit parameter types.
     pub async fn prepare_typed_cached(&self, sql: &str, types: &[Type]) -> Result<Statement, DbError> {
         check_sql(sql)?;
-        Ok(self.tx.prepare_typed_cached(sql, types).await?)
+        Ok(self.client().prepare_typed_cached(sql, types).await?)
     }
 
     pub async fn query<T: Sql + ?Sized>(&self, sql: &T, params: &Params<'_>) -> Result<Vec<Row>, DbError> {
         sql.check()?;
-        Ok(self.tx.query(sql, params).await?)
+        Ok(self.client().query(sql, params).await?)
     }
 
     /// Exactly one row, else an error (use [`Scoped::query_opt`] for "maybe one").
     pub async fn query_one<T: Sql + ?Sized>(&self, sql: &T, params: &Params<'_>) -> Result<Row, DbError> {
         sql.check()?;
-        Ok(self.tx.query_one(sql, params).await?)
+        Ok(self.client().query_one(sql, params).await?)
     }
 
     pub async fn query_opt<T: Sql + ?Sized>(&self, sql: &T, params: &Params<'_>) -> Result<Option<Row>, DbError> {
         sql.check()?;
-        Ok(self.tx.query_opt(sql, params).await?)
+        Ok(self.client().query_opt(sql, params).await?)
     }
 
     /// The number of rows changed.
     pub async fn execute<T: Sql + ?Sized>(&self, sql: &T, params: &Params<'_>) -> Result<u64, DbError> {
         sql.check()?;
-        Ok(self.tx.execute(sql, params).await?)
+        Ok(self.client().execute(sql, params).await?)
+    }
+}
+
+/// A transaction dropped without commit (an error, a cancelled request) rolls back at once,
+/// off the request path, and its connection then returns to the pool: its row locks do not
+/// wait for the next checkout. (Without a runtime, the pool's recycling `ROLLBACK` does it.)
+impl Drop for Scoped {
+    fn drop(&mut self) {
+        if let Some(client) = self.client.take()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            runtime.spawn(async move {
+                if let Err(e) = client.batch_execute("ROLLBACK").await {
+                    tracing::debug!(error = %e, "rollback of a dropped transaction failed; the pool recycles the connection");
+                }
+            });
+        }
     }
 }
 
 /// A transaction scoped to one tenant's schema. Dropped without [`TenantTx::commit`], it
 /// rolls back. Queries through [`Scoped`] (it derefs to it).
-pub struct TenantTx<'a> {
-    inner: Scoped<'a>,
+pub struct TenantTx {
+    inner: Scoped,
     tenant: TenantId,
     schema: SchemaName,
 }
 
-impl<'a> TenantTx<'a> {
+impl TenantTx {
     pub fn tenant_id(&self) -> &TenantId {
         &self.tenant
     }
@@ -209,61 +224,63 @@ impl<'a> TenantTx<'a> {
         &self.schema
     }
 
+    /// Commits; the connection goes back to the pool.
     pub async fn commit(self) -> Result<(), DbError> {
-        Ok(self.inner.tx.commit().await?)
+        self.inner.end("COMMIT").await
     }
 
     pub async fn rollback(self) -> Result<(), DbError> {
-        Ok(self.inner.tx.rollback().await?)
+        self.inner.end("ROLLBACK").await
     }
 }
 
-impl<'a> Deref for TenantTx<'a> {
-    type Target = Scoped<'a>;
+impl Deref for TenantTx {
+    type Target = Scoped;
     fn deref(&self) -> &Self::Target {
         &self.inner
     }
 }
 
 /// A transaction scoped to the `platform` schema. Queries through [`Scoped`].
-pub struct PlatformTx<'a> {
-    inner: Scoped<'a>,
+pub struct PlatformTx {
+    inner: Scoped,
 }
 
-impl<'a> PlatformTx<'a> {
+impl PlatformTx {
     /// Creates `tenant`'s schema if needed and applies every tenant migration set, inside
     /// this transaction: the tenant's registry row, its schema and its tables commit or
     /// vanish together. The transaction stays scoped to `platform` afterwards.
     pub async fn provision_schema(&self, tenant: &TenantId) -> Result<(), crm_database::migrate::MigrateError> {
-        crm_database::migrate::provision_schema(&self.inner.tx, tenant.schema().as_str()).await?;
+        crm_database::migrate::provision_schema(self.inner.client(), tenant.schema().as_str()).await?;
         self.rescope().await
     }
 
     /// Drops `tenant`'s schema with everything in it (and its migration registry rows),
     /// inside this transaction.
     pub async fn drop_schema(&self, tenant: &TenantId) -> Result<(), crm_database::migrate::MigrateError> {
-        crm_database::migrate::drop_schema(&self.inner.tx, tenant.schema().as_str()).await?;
+        crm_database::migrate::drop_schema(self.inner.client(), tenant.schema().as_str()).await?;
         self.rescope().await
     }
 
     /// Back to the `platform` scope after DDL that moved the search path.
     async fn rescope(&self) -> Result<(), crm_database::migrate::MigrateError> {
-        let stmt = self.inner.tx.prepare_cached("SELECT set_config('search_path', $1 || ', public', true)").await?;
-        self.inner.tx.execute(&stmt, &[&PLATFORM_SCHEMA]).await?;
+        let stmt = self.inner.client().prepare_cached("SELECT set_config('search_path', $1 || ', public', true)").await?;
+        self.inner.client().execute(&stmt, &[&PLATFORM_SCHEMA]).await?;
         Ok(())
     }
 
+    /// Commits; the connection goes back to the pool.
     pub async fn commit(self) -> Result<(), DbError> {
-        Ok(self.inner.tx.commit().await?)
+        self.inner.end("COMMIT").await
     }
 
     pub async fn rollback(self) -> Result<(), DbError> {
-        Ok(self.inner.tx.rollback().await?)
+        self.inner.end("ROLLBACK").await
     }
 }
 
-impl<'a> Deref for PlatformTx<'a> {
-    type Target = Scoped<'a>;
+impl Deref for PlatformTx {
+    type Target = Scoped;
     fn deref(&self) -> &Self::Target {
         &self.inner
     }

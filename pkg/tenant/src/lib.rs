@@ -15,6 +15,6 @@ mod registry;
 pub mod resolve;
 pub mod throttle;
 
-pub use db::{DbConn, DbError, PlatformTx, Scoped, Sql, TenantDb, TenantTx};
+pub use db::{DbError, PlatformTx, Scoped, Sql, TenantDb, TenantTx};
 pub use ids::{InvalidSchemaName, InvalidTenantId, SchemaName, TenantId};
 pub use registry::{TenantRecord, TenantRegistry, TenantStatus};

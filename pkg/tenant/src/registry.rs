@@ -104,8 +104,7 @@ impl TenantRegistry {
     }
 
     async fn load(&self, sql: &str, key: &str) -> Result<Option<TenantRecord>, DbError> {
-        let mut conn = self.db.connect().await?;
-        let tx = conn.platform().await?;
+        let tx = self.db.platform().await?;
         let stmt = tx.prepare_cached(sql).await?;
         let row = tx.query_opt(&stmt, &[&key]).await?;
         tx.commit().await?;

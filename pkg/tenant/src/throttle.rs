@@ -8,7 +8,7 @@ use crate::{DbError, Scoped};
 
 /// Counts one hit in the current window of `window_secs` and returns the hits so far in it
 /// and the seconds until the window ends (at least 1).
-pub async fn count_hit(tx: &Scoped<'_>, bucket: &str, window_secs: i64) -> Result<(i32, i64), DbError> {
+pub async fn count_hit(tx: &Scoped, bucket: &str, window_secs: i64) -> Result<(i32, i64), DbError> {
     let stmt = tx
         .prepare_cached(
             "WITH w AS (SELECT to_timestamp(floor(extract(epoch FROM now()) / $2::float8) * $2::float8) AS start)
@@ -24,7 +24,7 @@ pub async fn count_hit(tx: &Scoped<'_>, bucket: &str, window_secs: i64) -> Resul
 
 /// The hits counted so far in the current window, without counting one (0 when none), and
 /// the seconds until the window ends.
-pub async fn current_hits(tx: &Scoped<'_>, bucket: &str, window_secs: i64) -> Result<(i32, i64), DbError> {
+pub async fn current_hits(tx: &Scoped, bucket: &str, window_secs: i64) -> Result<(i32, i64), DbError> {
     let stmt = tx
         .prepare_cached(
             "WITH w AS (SELECT to_timestamp(floor(extract(epoch FROM now()) / $2::float8) * $2::float8) AS start)
@@ -37,7 +37,7 @@ pub async fn current_hits(tx: &Scoped<'_>, bucket: &str, window_secs: i64) -> Re
 }
 
 /// Forgets every window of `bucket` (e.g. after a successful login).
-pub async fn reset(tx: &Scoped<'_>, bucket: &str) -> Result<(), DbError> {
+pub async fn reset(tx: &Scoped, bucket: &str) -> Result<(), DbError> {
     let stmt = tx.prepare_cached("DELETE FROM platform.rate_limits WHERE bucket = $1").await?;
     tx.execute(&stmt, &[&bucket]).await?;
     Ok(())

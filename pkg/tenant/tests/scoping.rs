@@ -11,8 +11,7 @@ use rand::Rng;
 
 /// Writes a marker row naming the tenant into its own schema.
 async fn mark(db: &TenantDb, tenant: &TenantId) {
-    let mut conn = db.connect().await.unwrap();
-    let tx = conn.tenant(tenant).await.unwrap();
+    let tx = db.tenant(tenant).await.unwrap();
     tx.execute(
         "INSERT INTO processed_events (consumer, event_id) VALUES ('marker', $1)",
         &[&tenant.to_string()],
@@ -41,8 +40,7 @@ async fn interleaved_scoped_transactions_never_read_another_tenant() {
             let tenants = tenants.clone();
             async move {
                 let tenant = tenants[rand::rng().random_range(0..tenants.len())];
-                let mut conn = db.connect().await.unwrap();
-                let tx = conn.tenant(&tenant).await.unwrap();
+                let tx = db.tenant(&tenant).await.unwrap();
                 let row = tx
                     .query_one(
                         "SELECT current_schema()::text, (SELECT string_agg(event_id, ',') FROM processed_events WHERE consumer = 'marker')",
@@ -74,8 +72,7 @@ async fn a_session_level_search_path_does_not_survive_the_checkout() {
     // Request code cannot reach a bare connection (see the compile_fail doc tests on
     // TenantDb and Scoped), and a scoped transaction refuses SQL touching the search path.
     {
-        let mut conn = db.connect().await.unwrap();
-        let tx = conn.tenant(&a).await.unwrap();
+        let tx = db.tenant(&a).await.unwrap();
         let sql = format!("SET search_path = {}", a.schema().quoted());
         assert!(matches!(tx.execute(sql.as_str(), &[]).await, Err(crm_tenant::DbError::Refused(_))));
         assert!(matches!(tx.prepare_cached("set SEARCH_PATH to public").await, Err(crm_tenant::DbError::Refused(_))));
@@ -89,8 +86,7 @@ async fn a_session_level_search_path_does_not_survive_the_checkout() {
     }
     // The next scoped transaction on the same (only) connection is scoped to its own tenant...
     {
-        let mut conn = db.connect().await.unwrap();
-        let tx = conn.tenant(&b).await.unwrap();
+        let tx = db.tenant(&b).await.unwrap();
         let schema: String = tx.query_one("SELECT current_schema()::text", &[]).await.unwrap().get(0);
         assert_eq!(schema, b.schema().as_str());
         tx.commit().await.unwrap();
@@ -108,13 +104,11 @@ async fn a_dropped_transaction_rolls_back_and_hands_out_a_clean_connection() {
     let pool = create_pool(&test_db_config().with_max_connections(1)).unwrap();
     let db = TenantDb::new(pool.clone());
     {
-        let mut conn = db.connect().await.unwrap();
-        let tx = conn.tenant(&tenant).await.unwrap();
+        let tx = db.tenant(&tenant).await.unwrap();
         tx.execute("INSERT INTO processed_events (consumer, event_id) VALUES ('dropped', 'x')", &[]).await.unwrap();
         // dropped without commit (a cancelled request)
     }
-    let mut conn = db.connect().await.unwrap();
-    let tx = conn.tenant(&tenant).await.unwrap();
+    let tx = db.tenant(&tenant).await.unwrap();
     let n: i64 = tx
         .query_one("SELECT count(*) FROM processed_events WHERE consumer = 'dropped'", &[])
         .await
@@ -126,8 +120,7 @@ async fn a_dropped_transaction_rolls_back_and_hands_out_a_clean_connection() {
 #[tokio::test]
 async fn platform_transactions_see_the_registry_only() {
     let (_pool, db) = crm_testing::test_tenant_db().await;
-    let mut conn = db.connect().await.unwrap();
-    let tx = conn.platform().await.unwrap();
+    let tx = db.platform().await.unwrap();
     let schema: String = tx.query_one("SELECT current_schema()::text", &[]).await.unwrap().get(0);
     assert_eq!(schema, "platform");
     assert!(tx.query("SELECT 1 FROM outbox_pending LIMIT 1", &[]).await.is_ok());

@@ -67,7 +67,7 @@ pub async fn provision_tenant(pool: &Pool) -> TenantId {
     )
     .await
     .expect("insert tenant row");
-    migrate::provision_schema(&tx, schema.as_str()).await.expect("provision tenant schema");
+    migrate::provision_schema(tx.client(), schema.as_str()).await.expect("provision tenant schema");
     tx.commit().await.expect("commit provisioning");
     id
 }

@@ -126,8 +126,7 @@ impl RevocationGuard {
             state.newest.map(|t| t - chrono::Duration::from_std(self.config.overlap).unwrap_or_default())
         };
         let horizon = Utc::now() - chrono::Duration::from_std(self.config.horizon).unwrap_or_default();
-        let mut conn = db.connect().await?;
-        let tx = conn.platform().await?;
+        let tx = db.platform().await?;
         let stmt = tx.prepare_cached(SELECT_CHANGED).await?;
         let rows = tx.query(&stmt, &[&since, &horizon]).await?;
         tx.commit().await?;

@@ -34,7 +34,7 @@ const SECRET: &str = "closure-bench-secret-0123456789-0123456789";
 struct Noop;
 
 impl EventHandler for Noop {
-    fn handle<'a>(&'a self, _tx: &'a crm_tenant::TenantTx<'a>, _event: &'a Envelope) -> futures::future::BoxFuture<'a, Result<(), crm_events::HandlerError>> {
+    fn handle<'a>(&'a self, _tx: &'a crm_tenant::TenantTx, _event: &'a Envelope) -> futures::future::BoxFuture<'a, Result<(), crm_events::HandlerError>> {
         Box::pin(async { Ok(()) })
     }
 }
@@ -68,12 +68,10 @@ async fn latencies(
     let mut out = Vec::with_capacity(n);
     for i in 0..n {
         let event = make(i);
-        let mut conn = db.connect().await.expect("db");
-        let tx = conn.tenant(tenant).await.expect("tx");
+        let tx = db.tenant(tenant).await.expect("tx");
         enqueue(&tx, &event).await.expect("enqueue");
         tx.commit().await.expect("commit");
         let committed = Instant::now();
-        drop(conn);
         while !reader.query_one(&visible, &[&event.id]).await.expect("poll").get::<_, bool>(0) {
             tokio::time::sleep(Duration::from_micros(500)).await;
         }
@@ -198,8 +196,7 @@ async fn main() {
     let before = count(&reader, &count_sql).await;
     let started = Instant::now();
     for chunk in 0..n.div_ceil(100) {
-        let mut conn = db.connect().await.expect("db");
-        let tx = conn.tenant(&tenant).await.expect("tx");
+        let tx = db.tenant(&tenant).await.expect("tx");
         for i in 0..100.min(n - chunk * 100) {
             enqueue(&tx, &closed_won(&tenant, 100_000 + (chunk * 100 + i) as i32)).await.expect("enqueue");
         }

@@ -45,7 +45,7 @@ pub fn consumers(state: &AppState, prefix: &str) -> Vec<(ConsumerSpec, Arc<dyn E
 pub struct DealClosedWon(Arc<AppState>);
 
 impl EventHandler for DealClosedWon {
-    fn handle<'a>(&'a self, tx: &'a TenantTx<'a>, event: &'a Envelope) -> BoxFuture<'a, Result<(), HandlerError>> {
+    fn handle<'a>(&'a self, tx: &'a TenantTx, event: &'a Envelope) -> BoxFuture<'a, Result<(), HandlerError>> {
         Box::pin(async move {
             let deal: DealClosedEvent = event.data_as()?;
             activities::record_deal_won(tx, self.0.settings.follow_up_days, event, &deal).await
@@ -56,7 +56,7 @@ impl EventHandler for DealClosedWon {
 pub struct UserInvited(Arc<AppState>);
 
 impl EventHandler for UserInvited {
-    fn handle<'a>(&'a self, tx: &'a TenantTx<'a>, event: &'a Envelope) -> BoxFuture<'a, Result<(), HandlerError>> {
+    fn handle<'a>(&'a self, tx: &'a TenantTx, event: &'a Envelope) -> BoxFuture<'a, Result<(), HandlerError>> {
         Box::pin(async move {
             let invitation: InvitationInfo = event.data_as()?;
             emails::send_invitation(&self.0, tx, event, &invitation).await
@@ -67,7 +67,7 @@ impl EventHandler for UserInvited {
 pub struct ResetRequested(Arc<AppState>);
 
 impl EventHandler for ResetRequested {
-    fn handle<'a>(&'a self, tx: &'a TenantTx<'a>, event: &'a Envelope) -> BoxFuture<'a, Result<(), HandlerError>> {
+    fn handle<'a>(&'a self, tx: &'a TenantTx, event: &'a Envelope) -> BoxFuture<'a, Result<(), HandlerError>> {
         Box::pin(async move {
             let reset: PasswordReset = event.data_as()?;
             emails::send_password_reset(&self.0, tx, event, &reset).await
@@ -78,7 +78,7 @@ impl EventHandler for ResetRequested {
 pub struct DeliverEmail(Arc<AppState>);
 
 impl EventHandler for DeliverEmail {
-    fn handle<'a>(&'a self, tx: &'a TenantTx<'a>, event: &'a Envelope) -> BoxFuture<'a, Result<(), HandlerError>> {
+    fn handle<'a>(&'a self, tx: &'a TenantTx, event: &'a Envelope) -> BoxFuture<'a, Result<(), HandlerError>> {
         Box::pin(async move {
             let queued: EmailEvent = event.data_as()?;
             emails::deliver_queued(&self.0, tx, &queued).await

@@ -181,20 +181,19 @@ async fn tenant_named(pool: &Pool, name: &str, reseed: bool) -> (TenantId, bool)
     )
     .await
     .expect("tenant row");
-    migrate::provision_schema(&tx, id.schema().as_str()).await.expect("provision");
+    migrate::provision_schema(tx.client(), id.schema().as_str()).await.expect("provision");
     tx.commit().await.expect("commit");
     (id, true)
 }
 
 /// Companies and contacts generated server-side (INSERT ... SELECT), through the real
-/// triggers (search words, vocabulary). One connection, so `setseed` holds for every chunk;
-/// one scoped transaction for the companies and one per chunk of contacts.
+/// triggers (search words, vocabulary): one scoped transaction for the companies and one per
+/// chunk of contacts, each seeding `random()` itself (each may run on another pooled
+/// connection), so the data is the same on every run.
 async fn seed(pool: &Pool, db: &TenantDb, tenant: &TenantId, contacts: i64) {
     let companies = (contacts / 50).max(100);
-    let mut conn = db.connect().await.expect("connection");
     let t = Instant::now();
-    let tx = conn.tenant(tenant).await.expect("begin");
-    tx.execute("SELECT setseed(0.42)", &[]).await.expect("setseed");
+    let tx = db.tenant(tenant).await.expect("begin");
     tx.execute(
         "INSERT INTO companies (name, industry, created_by)
          SELECT w[1 + (g * 7919) % array_length(w, 1)] || ' ' || w[1 + (g * 104729) % array_length(w, 1)] || ' '
@@ -209,7 +208,9 @@ async fn seed(pool: &Pool, db: &TenantDb, tenant: &TenantId, contacts: i64) {
     let mut done = 0;
     while done < contacts {
         let n = chunk.min(contacts - done);
-        let tx = conn.tenant(tenant).await.expect("begin");
+        let tx = db.tenant(tenant).await.expect("begin");
+        let seed = 0.42 - (done / chunk) as f64 * 1e-3;
+        tx.execute("SELECT setseed($1)", &[&seed]).await.expect("setseed");
         tx.execute(
             "INSERT INTO contacts (first_name, last_name, email, phone, company_id, owner_id, status, created_by, created_at)
              SELECT f, l, lower(f || '.' || l || g || '@' || (ARRAY['gmail.com','yahoo.com','outlook.com','example.com','acme.io','corp.net'])[1 + g % 6]),
@@ -236,8 +237,7 @@ async fn seed(pool: &Pool, db: &TenantDb, tenant: &TenantId, contacts: i64) {
 /// Search queries from real rows: a full name with a transposition typo in the last name,
 /// a last name alone, a first-name prefix + last name, an email, a company name.
 async fn queries(db: &TenantDb, tenant: &TenantId, n: usize) -> Vec<String> {
-    let mut conn = db.connect().await.expect("connection");
-    let tx = conn.tenant(tenant).await.expect("begin");
+    let tx = db.tenant(tenant).await.expect("begin");
     let rows = tx
         .query(
             "SELECT c.first_name, c.last_name, c.email, co.name FROM contacts c JOIN companies co ON co.id = c.company_id
@@ -366,8 +366,7 @@ async fn main() {
         let stats = load("scoped transaction without HTTP, same SELECT", CLIENTS, args.secs, move |i| {
             let db = scoped_db.clone();
             async move {
-                let Ok(mut conn) = db.connect().await else { return false };
-                let Ok(tx) = conn.tenant(&tenant).await else { return false };
+                let Ok(tx) = db.tenant(&tenant).await else { return false };
                 let Ok(stmt) = tx
                     .prepare_cached(
                         "SELECT c.id, c.first_name, c.last_name, c.email, c.phone, c.job_title, c.company_id, c.owner_id, c.status, c.source,

@@ -50,8 +50,7 @@ const USERS: i32 = 20;
 /// for the transaction only; no session-level `SET search_path`).
 async fn seed(platform: &TestPlatform, tenant: &TenantId, deals: i32) {
     let started = Instant::now();
-    let mut conn = platform.db.connect().await.expect("connection");
-    let tx = conn.tenant(tenant).await.expect("tenant transaction");
+    let tx = platform.db.tenant(tenant).await.expect("tenant transaction");
     let statements = [
         format!(
             "INSERT INTO users (email, password_hash, first_name, last_name, role, status)
@@ -216,8 +215,7 @@ async fn main() {
         move || {
             let db: TenantDb = db.clone();
             async move {
-                let mut conn = db.connect().await.expect("connection");
-                let tx = conn.tenant(&tenant).await.expect("tx");
+                let tx = db.tenant(&tenant).await.expect("tx");
                 for q in query.split(";;") {
                     tx.query(q, &[]).await.expect("query");
                 }

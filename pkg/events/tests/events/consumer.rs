@@ -33,7 +33,7 @@ impl Recorder {
 }
 
 impl EventHandler for Recorder {
-    fn handle<'a>(&'a self, tx: &'a TenantTx<'a>, event: &'a Envelope) -> BoxFuture<'a, Result<(), HandlerError>> {
+    fn handle<'a>(&'a self, tx: &'a TenantTx, event: &'a Envelope) -> BoxFuture<'a, Result<(), HandlerError>> {
         Box::pin(async move {
             let attempt = {
                 let mut attempts = self.attempts.lock().unwrap();

@@ -44,8 +44,7 @@ pub fn event(tenant: &TenantId, event_type: &str, n: usize) -> Envelope {
 /// Enqueues `count` events in one committed transaction; returns their ids in order.
 pub async fn enqueue_committed(pool: &Pool, tenant: &TenantId, event_type: &str, count: usize) -> Vec<String> {
     let db = TenantDb::new(pool.clone());
-    let mut conn = db.connect().await.unwrap();
-    let tx = conn.tenant(tenant).await.unwrap();
+    let tx = db.tenant(tenant).await.unwrap();
     let mut ids = Vec::new();
     for n in 0..count {
         let e = event(tenant, event_type, n);

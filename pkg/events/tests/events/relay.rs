@@ -41,11 +41,9 @@ async fn rolled_back_events_are_never_published() {
     let subject = unique_type("contact");
 
     let db = TenantDb::new(pool.clone());
-    let mut conn = db.connect().await.unwrap();
-    let tx = conn.tenant(&tenant).await.unwrap();
+    let tx = db.tenant(&tenant).await.unwrap();
     enqueue(&tx, &event(&tenant, &subject, 0)).await.unwrap();
     tx.rollback().await.unwrap();
-    drop(conn);
     // Written after the rolled-back one: once it is out, the relay has passed that point.
     let sentinel = enqueue_committed(&pool, &tenant, &subject, 1).await;
 
@@ -65,8 +63,7 @@ async fn platform_events_carry_the_tenant_of_their_payload() {
     let e = event(&tenant, &subject, 0);
 
     let db = TenantDb::new(pool.clone());
-    let mut conn = db.connect().await.unwrap();
-    let tx = conn.platform().await.unwrap();
+    let tx = db.platform().await.unwrap();
     enqueue(&tx, &e).await.unwrap();
     tx.commit().await.unwrap();
 

@@ -5,7 +5,7 @@ use crm_tenant::TenantTx;
 
 use super::Result;
 
-pub async fn insert_reset(tx: &TenantTx<'_>, id: &str, user_id: i32, token_hash: &str, expires_at: DateTime<Utc>) -> Result<()> {
+pub async fn insert_reset(tx: &TenantTx, id: &str, user_id: i32, token_hash: &str, expires_at: DateTime<Utc>) -> Result<()> {
     let stmt = tx
         .prepare_cached("INSERT INTO password_reset_tokens (id, user_id, token, expires_at) VALUES ($1, $2, $3, $4)")
         .await?;
@@ -14,7 +14,7 @@ pub async fn insert_reset(tx: &TenantTx<'_>, id: &str, user_id: i32, token_hash:
 }
 
 /// Whether the token is usable now (unused, unexpired), without using it.
-pub async fn reset_is_valid(tx: &TenantTx<'_>, token_hash: &str) -> Result<bool> {
+pub async fn reset_is_valid(tx: &TenantTx, token_hash: &str) -> Result<bool> {
     let stmt = tx
         .prepare_cached(
             "SELECT EXISTS (SELECT 1 FROM password_reset_tokens WHERE token = $1 AND NOT used AND expires_at > now())",
@@ -25,7 +25,7 @@ pub async fn reset_is_valid(tx: &TenantTx<'_>, token_hash: &str) -> Result<bool>
 
 /// Uses the token (exactly once under concurrency) and every other open token of the same
 /// user; returns the user id, or `None` when the token is unknown, used or expired.
-pub async fn consume_reset(tx: &TenantTx<'_>, token_hash: &str) -> Result<Option<i32>> {
+pub async fn consume_reset(tx: &TenantTx, token_hash: &str) -> Result<Option<i32>> {
     let stmt = tx
         .prepare_cached(
             "UPDATE password_reset_tokens SET used = true

@@ -13,7 +13,7 @@ pub struct NewRefreshToken<'a> {
     pub expires_at: DateTime<Utc>,
 }
 
-pub async fn insert_refresh(tx: &TenantTx<'_>, new: &NewRefreshToken<'_>) -> Result<()> {
+pub async fn insert_refresh(tx: &TenantTx, new: &NewRefreshToken<'_>) -> Result<()> {
     let stmt = tx
         .prepare_cached(
             "INSERT INTO refresh_tokens (jti, token_hash, user_id, family_id, expires_at) VALUES ($1, $2, $3, $4, $5)",
@@ -33,7 +33,7 @@ pub struct RefreshRow {
 
 /// The stored refresh token with this hash, locked (two refreshes of one token serialize:
 /// the second sees it rotated).
-pub async fn refresh_for_update(tx: &TenantTx<'_>, token_hash: &str) -> Result<Option<RefreshRow>> {
+pub async fn refresh_for_update(tx: &TenantTx, token_hash: &str) -> Result<Option<RefreshRow>> {
     let stmt = tx
         .prepare_cached(
             "SELECT jti, user_id, family_id, replaced_by, revoked_at FROM refresh_tokens WHERE token_hash = $1 FOR UPDATE",
@@ -48,7 +48,7 @@ pub async fn refresh_for_update(tx: &TenantTx<'_>, token_hash: &str) -> Result<O
     }))
 }
 
-pub async fn mark_rotated(tx: &TenantTx<'_>, jti: &str, replaced_by: &str) -> Result<()> {
+pub async fn mark_rotated(tx: &TenantTx, jti: &str, replaced_by: &str) -> Result<()> {
     let stmt =
         tx.prepare_cached("UPDATE refresh_tokens SET revoked_at = now(), replaced_by = $2 WHERE jti = $1").await?;
     tx.execute(&stmt, &[&jti, &replaced_by]).await?;
@@ -56,7 +56,7 @@ pub async fn mark_rotated(tx: &TenantTx<'_>, jti: &str, replaced_by: &str) -> Re
 }
 
 /// Revokes every live token of a family; returns how many.
-pub async fn revoke_family(tx: &TenantTx<'_>, family_id: &str) -> Result<u64> {
+pub async fn revoke_family(tx: &TenantTx, family_id: &str) -> Result<u64> {
     let stmt = tx
         .prepare_cached("UPDATE refresh_tokens SET revoked_at = now() WHERE family_id = $1 AND revoked_at IS NULL")
         .await?;
@@ -64,7 +64,7 @@ pub async fn revoke_family(tx: &TenantTx<'_>, family_id: &str) -> Result<u64> {
 }
 
 /// Revokes every live refresh token of a user (deactivation, password reset).
-pub async fn revoke_user_refresh(tx: &TenantTx<'_>, user_id: i32) -> Result<u64> {
+pub async fn revoke_user_refresh(tx: &TenantTx, user_id: i32) -> Result<u64> {
     let stmt = tx
         .prepare_cached("UPDATE refresh_tokens SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL")
         .await?;

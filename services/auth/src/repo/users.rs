@@ -38,7 +38,7 @@ pub struct NewUser<'a> {
 }
 
 /// Unique violation on `users_email_lower` when the email is taken in this tenant.
-pub async fn insert_user(tx: &TenantTx<'_>, new: &NewUser<'_>) -> Result<UserDetails> {
+pub async fn insert_user(tx: &TenantTx, new: &NewUser<'_>) -> Result<UserDetails> {
     let sql = format!(
         "INSERT INTO users (email, password_hash, first_name, last_name, role, status, email_verified, created_by)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {USER_COLUMNS}"
@@ -68,7 +68,7 @@ pub struct Credentials {
     pub status: String,
 }
 
-pub async fn credentials_by_email(tx: &TenantTx<'_>, email: &str) -> Result<Option<Credentials>> {
+pub async fn credentials_by_email(tx: &TenantTx, email: &str) -> Result<Option<Credentials>> {
     let stmt = tx.prepare_cached("SELECT id, password_hash, status FROM users WHERE lower(email) = lower($1)").await?;
     Ok(tx
         .query_opt(&stmt, &[&email])
@@ -79,7 +79,7 @@ pub async fn credentials_by_email(tx: &TenantTx<'_>, email: &str) -> Result<Opti
 /// Stamps a successful login, if the user is still active with the hash that was verified
 /// (a concurrent deactivation or password reset wins). Locks the row until commit, so a
 /// role change waits for the tokens issued in this transaction and then revokes them.
-pub async fn record_login(tx: &TenantTx<'_>, id: i32, verified_hash: &str) -> Result<Option<UserDetails>> {
+pub async fn record_login(tx: &TenantTx, id: i32, verified_hash: &str) -> Result<Option<UserDetails>> {
     let stmt = tx
         .prepare_cached(&format!(
             "UPDATE users SET last_login_at = now() WHERE id = $1 AND status = 'active' AND password_hash = $2
@@ -89,31 +89,31 @@ pub async fn record_login(tx: &TenantTx<'_>, id: i32, verified_hash: &str) -> Re
     Ok(tx.query_opt(&stmt, &[&id, &verified_hash]).await?.as_ref().map(user_from))
 }
 
-pub async fn user_by_id(tx: &TenantTx<'_>, id: i32) -> Result<Option<UserDetails>> {
+pub async fn user_by_id(tx: &TenantTx, id: i32) -> Result<Option<UserDetails>> {
     let stmt = tx.prepare_cached(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1")).await?;
     Ok(tx.query_opt(&stmt, &[&id]).await?.as_ref().map(user_from))
 }
 
-pub async fn user_by_email(tx: &TenantTx<'_>, email: &str) -> Result<Option<UserDetails>> {
+pub async fn user_by_email(tx: &TenantTx, email: &str) -> Result<Option<UserDetails>> {
     let stmt = tx.prepare_cached(&format!("SELECT {USER_COLUMNS} FROM users WHERE lower(email) = lower($1)")).await?;
     Ok(tx.query_opt(&stmt, &[&email]).await?.as_ref().map(user_from))
 }
 
 /// Locks the row for the rest of the transaction.
-pub async fn user_for_update(tx: &TenantTx<'_>, id: i32) -> Result<Option<UserDetails>> {
+pub async fn user_for_update(tx: &TenantTx, id: i32) -> Result<Option<UserDetails>> {
     let stmt = tx.prepare_cached(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1 FOR UPDATE")).await?;
     Ok(tx.query_opt(&stmt, &[&id]).await?.as_ref().map(user_from))
 }
 
 /// Ids of the active admins, locked in id order: two concurrent demotions serialize here
 /// (and cannot deadlock), so the last admin is always seen as the last.
-pub async fn lock_active_admins(tx: &TenantTx<'_>) -> Result<Vec<i32>> {
+pub async fn lock_active_admins(tx: &TenantTx) -> Result<Vec<i32>> {
     let stmt =
         tx.prepare_cached("SELECT id FROM users WHERE role = 'admin' AND status = 'active' ORDER BY id FOR UPDATE").await?;
     Ok(tx.query(&stmt, &[]).await?.iter().map(|r| r.get(0)).collect())
 }
 
-pub async fn users_basic(tx: &TenantTx<'_>, ids: &[i32]) -> Result<Vec<UserBasicInfo>> {
+pub async fn users_basic(tx: &TenantTx, ids: &[i32]) -> Result<Vec<UserBasicInfo>> {
     let stmt = tx
         .prepare_cached("SELECT id, email, first_name, last_name, role FROM users WHERE id = ANY($1) ORDER BY id")
         .await?;
@@ -134,7 +134,7 @@ pub struct UserForUpdate<'a> {
     pub status: Option<&'a str>,
 }
 
-pub async fn update_user(tx: &TenantTx<'_>, id: i32, update: &UserForUpdate<'_>) -> Result<UserDetails> {
+pub async fn update_user(tx: &TenantTx, id: i32, update: &UserForUpdate<'_>) -> Result<UserDetails> {
     let sql = format!(
         "UPDATE users SET first_name = coalesce($2, first_name), last_name = coalesce($3, last_name),
                 role = coalesce($4, role), status = coalesce($5, status), updated_at = now()
@@ -145,7 +145,7 @@ pub async fn update_user(tx: &TenantTx<'_>, id: i32, update: &UserForUpdate<'_>)
 }
 
 /// Sets a new password hash; returns the user.
-pub async fn set_password(tx: &TenantTx<'_>, id: i32, password_hash: &str) -> Result<Option<UserDetails>> {
+pub async fn set_password(tx: &TenantTx, id: i32, password_hash: &str) -> Result<Option<UserDetails>> {
     let sql = format!("UPDATE users SET password_hash = $2, updated_at = now() WHERE id = $1 RETURNING {USER_COLUMNS}");
     Ok(tx.query_opt(sql.as_str(), &[&id, &password_hash]).await?.as_ref().map(user_from))
 }
@@ -214,7 +214,7 @@ const USER_FILTER: &str = "($1::text IS NULL OR role = $1) AND ($2::text IS NULL
      AND ($3::text IS NULL OR email LIKE $3 OR lower(first_name || ' ' || last_name) LIKE $3)";
 
 pub async fn list_users(
-    tx: &TenantTx<'_>,
+    tx: &TenantTx,
     filter: &UserFilter<'_>,
     key: SortKey,
     descending: bool,
@@ -244,13 +244,13 @@ pub async fn list_users(
     Ok(rows.iter().map(user_from).collect())
 }
 
-pub async fn count_users(tx: &TenantTx<'_>, filter: &UserFilter<'_>) -> Result<i64> {
+pub async fn count_users(tx: &TenantTx, filter: &UserFilter<'_>) -> Result<i64> {
     let sql = format!("SELECT count(*) FROM users WHERE {USER_FILTER}");
     Ok(tx.query_one(sql.as_str(), &[&filter.role, &filter.status, &filter.search]).await?.get(0))
 }
 
 pub async fn insert_audit(
-    tx: &TenantTx<'_>,
+    tx: &TenantTx,
     user_id: i32,
     actor_id: Option<i32>,
     field: &str,
@@ -267,7 +267,7 @@ pub async fn insert_audit(
 }
 
 /// Newest first, before the audit id `before` when given.
-pub async fn list_audit(tx: &TenantTx<'_>, user_id: i32, before: Option<i64>, limit: i64) -> Result<Vec<UserAuditEntry>> {
+pub async fn list_audit(tx: &TenantTx, user_id: i32, before: Option<i64>, limit: i64) -> Result<Vec<UserAuditEntry>> {
     let stmt = tx
         .prepare_cached(
             "SELECT id, user_id, actor_id, field, old_value, new_value, changed_at FROM user_audit
@@ -290,14 +290,14 @@ pub async fn list_audit(tx: &TenantTx<'_>, user_id: i32, before: Option<i64>, li
         .collect())
 }
 
-pub async fn count_audit(tx: &TenantTx<'_>, user_id: i32) -> Result<i64> {
+pub async fn count_audit(tx: &TenantTx, user_id: i32) -> Result<i64> {
     Ok(tx.query_one("SELECT count(*) FROM user_audit WHERE user_id = $1", &[&user_id]).await?.get(0))
 }
 
 /// Tokens of this user issued before now are refused by every service from the next poll
 /// of their revocation guard (or at once on the `user.*` event). Written in the transaction
 /// of the change: no change without its revocation, no revocation without the change.
-pub async fn record_revocation(tx: &TenantTx<'_>, user_id: i32, deactivated: bool) -> Result<()> {
+pub async fn record_revocation(tx: &TenantTx, user_id: i32, deactivated: bool) -> Result<()> {
     let stmt = tx
         .prepare_cached(
             "INSERT INTO platform.token_revocations (tenant_id, user_id, valid_after, deactivated, changed_at)

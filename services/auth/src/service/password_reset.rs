@@ -37,8 +37,7 @@ pub async fn request_reset(state: &AppState, ip: &str, hints: &TenantHints, req:
         Err(e) if matches!(e.status(), StatusCode::NOT_FOUND | StatusCode::FORBIDDEN) => return Ok(()),
         Err(e) => return Err(e),
     };
-    let mut conn = state.db.connect().await?;
-    let tx = conn.tenant(&tenant.id).await?;
+    let tx = state.db.tenant(&tenant.id).await?;
     let (requests, _) = throttle::count_hit(&tx, &format!("reset:{}:{email}", tenant.id), 3600).await?;
     if requests > state.settings.reset_requests_per_hour {
         tx.commit().await?;
@@ -78,8 +77,7 @@ pub async fn confirm_reset(state: &AppState, ip: &str, req: &PasswordResetConfir
     }
     // Checked before hashing, so garbage tokens cost no bcrypt; used for real below.
     {
-        let mut conn = state.db.connect().await?;
-        let tx = conn.tenant(&tenant).await?;
+        let tx = state.db.tenant(&tenant).await?;
         let valid = resets::reset_is_valid(&tx, &token_hash).await?;
         tx.commit().await?;
         if !valid {
@@ -88,8 +86,7 @@ pub async fn confirm_reset(state: &AppState, ip: &str, req: &PasswordResetConfir
         }
     }
     let password_hash = state.hasher.hash(&req.new_password).await?;
-    let mut conn = state.db.connect().await?;
-    let tx = conn.tenant(&tenant).await?;
+    let tx = state.db.tenant(&tenant).await?;
     let user_id = resets::consume_reset(&tx, &token_hash).await?.ok_or_else(invalid_reset_token)?;
     let user = users::set_password(&tx, user_id, &password_hash).await?.ok_or_else(invalid_reset_token)?;
     sessions::revoke_user_refresh(&tx, user_id).await?;

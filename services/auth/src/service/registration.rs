@@ -75,8 +75,7 @@ pub async fn register(state: &AppState, req: &RegisterRequest) -> Result<LoginRe
     active_tenant(state, &tenant).await?;
     let password_hash = state.hasher.hash(&req.password).await?;
 
-    let mut conn = state.db.connect().await?;
-    let tx = conn.tenant(&tenant).await?;
+    let tx = state.db.tenant(&tenant).await?;
     let new = NewUser {
         email: &invitation.email.to_lowercase(),
         password_hash: &password_hash,

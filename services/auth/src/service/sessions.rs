@@ -31,7 +31,7 @@ fn at(unix: i64) -> Result<DateTime<Utc>, ApiError> {
 /// user with a row lock, so the role in the token is the current one.
 pub(crate) async fn issue_session(
     state: &AppState,
-    tx: &TenantTx<'_>,
+    tx: &TenantTx,
     user: &UserDetails,
     family: Option<&str>,
 ) -> Result<Session, ApiError> {
@@ -88,20 +88,17 @@ pub async fn login(state: &AppState, ip: &str, hints: &TenantHints, req: &LoginR
     let window = state.settings.login_window_secs;
     let max_failures = state.settings.login_max_failures;
 
-    let mut conn = state.db.connect().await?;
-    let tx = conn.tenant(&tenant.id).await?;
+    let tx = state.db.tenant(&tenant.id).await?;
     let (failures, retry_after) = throttle::current_hits(&tx, &bucket, window).await?;
     let credentials = if failures >= max_failures { None } else { users::credentials_by_email(&tx, &email).await? };
     tx.commit().await?;
-    drop(conn); // no pooled connection is held while the password hashes
     if failures >= max_failures {
         tracing::warn!(security_event = "login_throttled", tenant_id = %tenant.id, ip, email, failures, "login refused: too many failures");
         return Err(ApiError::too_many_requests(u64::try_from(retry_after).unwrap_or(1)));
     }
 
     let verified = state.hasher.verify(&req.password, credentials.as_ref().map(|c| c.password_hash.as_str())).await?;
-    let mut conn = state.db.connect().await?;
-    let tx = conn.tenant(&tenant.id).await?;
+    let tx = state.db.tenant(&tenant.id).await?;
     let user = match &credentials {
         Some(c) if verified && c.status == "active" => users::record_login(&tx, c.id, &c.password_hash).await?,
         _ => None,
@@ -132,8 +129,7 @@ pub async fn refresh(state: &AppState, req: &RefreshRequest) -> Result<LoginResp
     let claims = state.auth.keys.verify_refresh(req.refresh_token.trim())?;
     let user_id: i32 = claims.sub.parse().map_err(|_| ApiError::unauthorized("invalid token subject"))?;
     active_tenant(state, &claims.tenant_id).await?;
-    let mut conn = state.db.connect().await?;
-    let tx = conn.tenant(&claims.tenant_id).await?;
+    let tx = state.db.tenant(&claims.tenant_id).await?;
     let Some(stored) = refresh_tokens::refresh_for_update(&tx, &hash_token(req.refresh_token.trim())).await? else {
         return Err(ApiError::unauthorized("unknown refresh token"));
     };
@@ -176,8 +172,7 @@ pub async fn logout(state: &AppState, caller: &Caller, req: &RefreshRequest) -> 
     if claims.tenant_id != caller.tenant_id || claims.sub != caller.user_id.to_string() {
         return Err(ApiError::forbidden("this refresh token belongs to another user"));
     }
-    let mut conn = state.db.connect().await?;
-    let tx = conn.tenant(&caller.tenant_id).await?;
+    let tx = state.db.tenant(&caller.tenant_id).await?;
     if let Some(stored) = refresh_tokens::refresh_for_update(&tx, &hash_token(req.refresh_token.trim())).await? {
         refresh_tokens::revoke_family(&tx, &stored.family_id).await?;
     }

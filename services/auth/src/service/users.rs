@@ -28,8 +28,7 @@ fn not_found() -> ApiError {
 
 /// The caller's profile and permissions.
 pub async fn me(state: &AppState, caller: &Caller) -> Result<MeResponse, ApiError> {
-    let mut conn = state.db.connect().await?;
-    let tx = conn.tenant(&caller.tenant_id).await?;
+    let tx = state.db.tenant(&caller.tenant_id).await?;
     let details = users::user_by_id(&tx, caller.user_id).await?.ok_or_else(not_found)?;
     tx.commit().await?;
     let role = details.role.parse::<Role>().unwrap_or(caller.role);
@@ -65,8 +64,7 @@ pub async fn list(state: &AppState, can: &Can<perm::UsersRead>, params: &UserLis
     let pattern = search.map(like_pattern);
     let filter = UserFilter { role: params.role.as_deref(), status: params.status.as_deref(), search: pattern.as_deref() };
 
-    let mut conn = state.db.connect().await?;
-    let tx = conn.tenant(&can.tenant_id).await?;
+    let tx = state.db.tenant(&can.tenant_id).await?;
     let rows = users::list_users(&tx, &filter, key, dir == SortDir::Desc, after.as_ref(), limit).await?;
     let total = if params.count == Some(false) { None } else { Some(users::count_users(&tx, &filter).await?) };
     tx.commit().await?;
@@ -74,16 +72,14 @@ pub async fn list(state: &AppState, can: &Can<perm::UsersRead>, params: &UserLis
 }
 
 pub async fn get(state: &AppState, can: &Can<perm::UsersRead>, id: i32) -> Result<UserDetails, ApiError> {
-    let mut conn = state.db.connect().await?;
-    let tx = conn.tenant(&can.tenant_id).await?;
+    let tx = state.db.tenant(&can.tenant_id).await?;
     let found = users::user_by_id(&tx, id).await?.ok_or_else(not_found)?;
     tx.commit().await?;
     Ok(found)
 }
 
 pub async fn get_basic(state: &AppState, can: &Can<perm::UsersRead>, id: i32) -> Result<UserBasicInfo, ApiError> {
-    let mut conn = state.db.connect().await?;
-    let tx = conn.tenant(&can.tenant_id).await?;
+    let tx = state.db.tenant(&can.tenant_id).await?;
     let found = users::users_basic(&tx, &[id]).await?.pop().ok_or_else(not_found)?;
     tx.commit().await?;
     Ok(found)
@@ -92,8 +88,7 @@ pub async fn get_basic(state: &AppState, can: &Can<perm::UsersRead>, id: i32) ->
 /// The users among `ids` that exist in the caller's tenant (enrichment without N+1).
 pub async fn batch_basic(state: &AppState, can: &Can<perm::UsersRead>, params: &BatchParams) -> Result<UserBatch, ApiError> {
     let ids = validate::batch_ids("ids", params.ids.as_deref())?;
-    let mut conn = state.db.connect().await?;
-    let tx = conn.tenant(&can.tenant_id).await?;
+    let tx = state.db.tenant(&can.tenant_id).await?;
     let data = users::users_basic(&tx, &ids).await?;
     tx.commit().await?;
     Ok(UserBatch { data })
@@ -123,8 +118,7 @@ pub async fn update(state: &AppState, actor: &Caller, id: i32, patch: &UserPatch
     }
     errors.into_result()?;
 
-    let mut conn = state.db.connect().await?;
-    let tx = conn.tenant(&actor.tenant_id).await?;
+    let tx = state.db.tenant(&actor.tenant_id).await?;
     // Admin rows first, in id order, then the target: concurrent demotions serialize.
     let admins = if access { users::lock_active_admins(&tx).await? } else { Vec::new() };
     let current = users::user_for_update(&tx, id).await?.ok_or_else(not_found)?;
@@ -188,8 +182,7 @@ pub async fn audit(state: &AppState, caller: &Caller, raw_id: &str, params: &Aud
     let id = parse_id(raw_id, "user")?;
     let limit = parse_limit(params.limit.as_deref())?;
     let after: Option<AuditCursor> = parse_cursor(&state.cursors, params.cursor.as_deref())?;
-    let mut conn = state.db.connect().await?;
-    let tx = conn.tenant(&caller.tenant_id).await?;
+    let tx = state.db.tenant(&caller.tenant_id).await?;
     users::user_by_id(&tx, id).await?.ok_or_else(not_found)?;
     let rows = users::list_audit(&tx, id, after.map(|c| c.id), limit).await?;
     let total = users::count_audit(&tx, id).await?;

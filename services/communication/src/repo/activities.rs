@@ -45,7 +45,7 @@ fn activity_from(row: &Row) -> ActivityDetails {
 /// Inserts an activity. With `source_event_id`, a second insert for the same event is a
 /// no-op returning `None` (consumers' belt and braces next to `processed_events`).
 pub async fn insert(
-    tx: &TenantTx<'_>,
+    tx: &TenantTx,
     a: &ActivityWrite,
     created_by: Option<i32>,
     source_event_id: Option<&str>,
@@ -85,18 +85,18 @@ pub async fn insert(
     Ok(row.as_ref().map(activity_from))
 }
 
-pub async fn by_id(tx: &TenantTx<'_>, id: i32) -> Result<Option<ActivityDetails>, DbError> {
+pub async fn by_id(tx: &TenantTx, id: i32) -> Result<Option<ActivityDetails>, DbError> {
     let stmt = tx.prepare_cached(&format!("SELECT {ACTIVITY_COLUMNS} FROM activities WHERE id = $1")).await?;
     Ok(tx.query_opt(&stmt, &[&id]).await?.as_ref().map(activity_from))
 }
 
 /// Same, locking the row for the rest of the transaction (read, check, write).
-pub async fn for_update(tx: &TenantTx<'_>, id: i32) -> Result<Option<ActivityDetails>, DbError> {
+pub async fn for_update(tx: &TenantTx, id: i32) -> Result<Option<ActivityDetails>, DbError> {
     let stmt = tx.prepare_cached(&format!("SELECT {ACTIVITY_COLUMNS} FROM activities WHERE id = $1 FOR UPDATE")).await?;
     Ok(tx.query_opt(&stmt, &[&id]).await?.as_ref().map(activity_from))
 }
 
-pub async fn update(tx: &TenantTx<'_>, id: i32, a: &ActivityWrite) -> Result<ActivityDetails, DbError> {
+pub async fn update(tx: &TenantTx, id: i32, a: &ActivityWrite) -> Result<ActivityDetails, DbError> {
     let stmt = tx
         .prepare_cached(&format!(
             "UPDATE activities SET type = $2, subject = $3, description = $4, status = $5, direction = $6, outcome = $7, \
@@ -131,7 +131,7 @@ pub async fn update(tx: &TenantTx<'_>, id: i32, a: &ActivityWrite) -> Result<Act
     Ok(activity_from(&row))
 }
 
-pub async fn delete(tx: &TenantTx<'_>, id: i32) -> Result<bool, DbError> {
+pub async fn delete(tx: &TenantTx, id: i32) -> Result<bool, DbError> {
     let stmt = tx.prepare_cached("DELETE FROM activities WHERE id = $1").await?;
     Ok(tx.execute(&stmt, &[&id]).await? == 1)
 }
@@ -160,7 +160,7 @@ const ACTIVITY_WHERE: &str = "($1::text IS NULL OR type = $1) AND ($2::text IS N
 pub const ACTIVITY_SORTS: &[&str] = &["occurred_at", "created_at"];
 
 pub async fn list(
-    tx: &TenantTx<'_>,
+    tx: &TenantTx,
     f: &ActivityFilter,
     sort: &'static str,
     dir: Dir,
@@ -186,7 +186,7 @@ pub async fn list(
     Ok(rows.iter().map(|r| Keyed { row: activity_from(r), at: r.get(20) }).collect())
 }
 
-pub async fn count(tx: &TenantTx<'_>, f: &ActivityFilter) -> Result<i64, DbError> {
+pub async fn count(tx: &TenantTx, f: &ActivityFilter) -> Result<i64, DbError> {
     let stmt = tx.prepare_cached(&format!("SELECT count(*) FROM activities WHERE {ACTIVITY_WHERE}")).await?;
     let row = tx
         .query_one(&stmt, &[&f.r#type, &f.status, &f.contact_id, &f.company_id, &f.deal_id, &f.owner_id, &f.needs_review, &f.from, &f.to])

@@ -52,7 +52,7 @@ pub struct EmailWrite<'a> {
 }
 
 /// `None` when a row for the same source event exists already.
-pub async fn insert(tx: &TenantTx<'_>, e: &EmailWrite<'_>) -> Result<Option<EmailStatus>, DbError> {
+pub async fn insert(tx: &TenantTx, e: &EmailWrite<'_>) -> Result<Option<EmailStatus>, DbError> {
     let stmt = tx
         .prepare_cached(&format!(
             "INSERT INTO email_tracking (kind, status, activity_id, template_id, contact_id, deal_id, sender_id, email_address, \
@@ -85,7 +85,7 @@ pub async fn insert(tx: &TenantTx<'_>, e: &EmailWrite<'_>) -> Result<Option<Emai
     Ok(row.as_ref().map(email_from))
 }
 
-pub async fn by_id(tx: &TenantTx<'_>, id: i32) -> Result<Option<EmailStatus>, DbError> {
+pub async fn by_id(tx: &TenantTx, id: i32) -> Result<Option<EmailStatus>, DbError> {
     let stmt = tx.prepare_cached(&format!("SELECT {EMAIL_COLUMNS} FROM email_tracking WHERE id = $1")).await?;
     Ok(tx.query_opt(&stmt, &[&id]).await?.as_ref().map(email_from))
 }
@@ -97,7 +97,7 @@ pub struct QueuedEmail {
     pub body_text: String,
 }
 
-pub async fn queued_for_update(tx: &TenantTx<'_>, id: i32) -> Result<Option<QueuedEmail>, DbError> {
+pub async fn queued_for_update(tx: &TenantTx, id: i32) -> Result<Option<QueuedEmail>, DbError> {
     let stmt = tx
         .prepare_cached(&format!(
             "SELECT {EMAIL_COLUMNS}, body_html, coalesce(body_text, '') FROM email_tracking WHERE id = $1 AND status = 'queued' FOR UPDATE"
@@ -106,7 +106,7 @@ pub async fn queued_for_update(tx: &TenantTx<'_>, id: i32) -> Result<Option<Queu
     Ok(tx.query_opt(&stmt, &[&id]).await?.map(|r| QueuedEmail { email: email_from(&r), body_html: r.get(17), body_text: r.get(18) }))
 }
 
-pub async fn mark_sent(tx: &TenantTx<'_>, id: i32, at: DateTime<Utc>) -> Result<EmailStatus, DbError> {
+pub async fn mark_sent(tx: &TenantTx, id: i32, at: DateTime<Utc>) -> Result<EmailStatus, DbError> {
     let stmt = tx
         .prepare_cached(&format!(
             "UPDATE email_tracking SET status = 'sent', sent_at = $2, delivered_at = $2 WHERE id = $1 RETURNING {EMAIL_COLUMNS}"
@@ -116,7 +116,7 @@ pub async fn mark_sent(tx: &TenantTx<'_>, id: i32, at: DateTime<Utc>) -> Result<
 }
 
 /// Counts an open; the bool tells whether it was the first. `None`: no such email.
-pub async fn record_open(tx: &TenantTx<'_>, id: i32) -> Result<Option<(EmailStatus, bool)>, DbError> {
+pub async fn record_open(tx: &TenantTx, id: i32) -> Result<Option<(EmailStatus, bool)>, DbError> {
     let stmt = tx
         .prepare_cached(&format!(
             "UPDATE email_tracking e SET open_count = e.open_count + 1, opened_at = coalesce(e.opened_at, now()), \
@@ -130,7 +130,7 @@ pub async fn record_open(tx: &TenantTx<'_>, id: i32) -> Result<Option<(EmailStat
 }
 
 /// Counts a click (a click implies an open); the bool tells whether it was the first click.
-pub async fn record_click(tx: &TenantTx<'_>, id: i32) -> Result<Option<(EmailStatus, bool)>, DbError> {
+pub async fn record_click(tx: &TenantTx, id: i32) -> Result<Option<(EmailStatus, bool)>, DbError> {
     let stmt = tx
         .prepare_cached(&format!(
             "UPDATE email_tracking e SET click_count = e.click_count + 1, clicked_at = coalesce(e.clicked_at, now()), \

@@ -18,7 +18,7 @@ pub struct ReportCounts {
 
 /// Activities that occurred in `[from, to)`, optionally of one owner; plus the open tasks
 /// (of that owner) as "next actions".
-pub async fn activity_report(tx: &TenantTx<'_>, from: DateTime<Utc>, to: DateTime<Utc>, owner: Option<i32>) -> Result<ReportCounts, DbError> {
+pub async fn activity_report(tx: &TenantTx, from: DateTime<Utc>, to: DateTime<Utc>, owner: Option<i32>) -> Result<ReportCounts, DbError> {
     const RANGE: &str = "occurred_at >= $1 AND occurred_at < $2 AND ($3::int IS NULL OR owner_id = $3)";
     let grouped = |col: &str| format!("SELECT {col}, count(*) FROM activities WHERE {RANGE} GROUP BY 1 ORDER BY 2 DESC, 1");
     let by_type = tx.prepare_cached(&grouped("type")).await?;

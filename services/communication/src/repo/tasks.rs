@@ -38,7 +38,7 @@ fn task_from(row: &Row) -> TaskDetails {
     }
 }
 
-pub async fn insert(tx: &TenantTx<'_>, t: &TaskWrite, created_by: Option<i32>, source_event_id: Option<&str>) -> Result<Option<TaskDetails>, DbError> {
+pub async fn insert(tx: &TenantTx, t: &TaskWrite, created_by: Option<i32>, source_event_id: Option<&str>) -> Result<Option<TaskDetails>, DbError> {
     let stmt = tx
         .prepare_cached(&format!(
             "INSERT INTO tasks (title, description, type, status, priority, due_date, reminder_at, assigned_to, contact_id, \
@@ -71,17 +71,17 @@ pub async fn insert(tx: &TenantTx<'_>, t: &TaskWrite, created_by: Option<i32>, s
     Ok(row.as_ref().map(task_from))
 }
 
-pub async fn by_id(tx: &TenantTx<'_>, id: i32) -> Result<Option<TaskDetails>, DbError> {
+pub async fn by_id(tx: &TenantTx, id: i32) -> Result<Option<TaskDetails>, DbError> {
     let stmt = tx.prepare_cached(&format!("SELECT {TASK_COLUMNS} FROM tasks WHERE id = $1")).await?;
     Ok(tx.query_opt(&stmt, &[&id]).await?.as_ref().map(task_from))
 }
 
-pub async fn for_update(tx: &TenantTx<'_>, id: i32) -> Result<Option<TaskDetails>, DbError> {
+pub async fn for_update(tx: &TenantTx, id: i32) -> Result<Option<TaskDetails>, DbError> {
     let stmt = tx.prepare_cached(&format!("SELECT {TASK_COLUMNS} FROM tasks WHERE id = $1 FOR UPDATE")).await?;
     Ok(tx.query_opt(&stmt, &[&id]).await?.as_ref().map(task_from))
 }
 
-pub async fn update(tx: &TenantTx<'_>, id: i32, t: &TaskWrite) -> Result<TaskDetails, DbError> {
+pub async fn update(tx: &TenantTx, id: i32, t: &TaskWrite) -> Result<TaskDetails, DbError> {
     let stmt = tx
         .prepare_cached(&format!(
             "UPDATE tasks SET title = $2, description = $3, type = $4, status = $5, priority = $6, due_date = $7, \
@@ -112,7 +112,7 @@ pub async fn update(tx: &TenantTx<'_>, id: i32, t: &TaskWrite) -> Result<TaskDet
     Ok(task_from(&row))
 }
 
-pub async fn delete(tx: &TenantTx<'_>, id: i32) -> Result<bool, DbError> {
+pub async fn delete(tx: &TenantTx, id: i32) -> Result<bool, DbError> {
     let stmt = tx.prepare_cached("DELETE FROM tasks WHERE id = $1").await?;
     Ok(tx.execute(&stmt, &[&id]).await? == 1)
 }
@@ -147,7 +147,7 @@ const TASK_WHERE: &str = "($1::text IS NULL OR status = $1) AND ($2::text IS NUL
 pub const TASK_SORTS: &[&str] = &["due_date", "created_at"];
 
 pub async fn list(
-    tx: &TenantTx<'_>,
+    tx: &TenantTx,
     f: &TaskFilter,
     sort: &'static str,
     dir: Dir,
@@ -187,7 +187,7 @@ pub async fn list(
     Ok(rows.iter().map(|r| Keyed { row: task_from(r), at: r.get(18) }).collect())
 }
 
-pub async fn count(tx: &TenantTx<'_>, f: &TaskFilter) -> Result<i64, DbError> {
+pub async fn count(tx: &TenantTx, f: &TaskFilter) -> Result<i64, DbError> {
     let stmt = tx.prepare_cached(&format!("SELECT count(*) FROM tasks WHERE {TASK_WHERE}")).await?;
     let row = tx
         .query_one(

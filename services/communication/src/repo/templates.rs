@@ -33,7 +33,7 @@ pub struct TemplateWrite {
     pub is_active: bool,
 }
 
-pub async fn insert(tx: &TenantTx<'_>, t: &TemplateWrite, created_by: i32) -> Result<EmailTemplateDetails, DbError> {
+pub async fn insert(tx: &TenantTx, t: &TemplateWrite, created_by: i32) -> Result<EmailTemplateDetails, DbError> {
     let stmt = tx
         .prepare_cached(&format!(
             "INSERT INTO email_templates (name, subject, body_html, body_text, category, variables, is_active, created_by) \
@@ -46,13 +46,13 @@ pub async fn insert(tx: &TenantTx<'_>, t: &TemplateWrite, created_by: i32) -> Re
     Ok(template_from(&row))
 }
 
-pub async fn by_id(tx: &TenantTx<'_>, id: i32) -> Result<Option<EmailTemplateDetails>, DbError> {
+pub async fn by_id(tx: &TenantTx, id: i32) -> Result<Option<EmailTemplateDetails>, DbError> {
     let stmt = tx.prepare_cached(&format!("SELECT {TEMPLATE_COLUMNS} FROM email_templates WHERE id = $1")).await?;
     Ok(tx.query_opt(&stmt, &[&id]).await?.as_ref().map(template_from))
 }
 
 /// `None` when there is no such template.
-pub async fn update(tx: &TenantTx<'_>, id: i32, t: &TemplateWrite) -> Result<Option<EmailTemplateDetails>, DbError> {
+pub async fn update(tx: &TenantTx, id: i32, t: &TemplateWrite) -> Result<Option<EmailTemplateDetails>, DbError> {
     let stmt = tx
         .prepare_cached(&format!(
             "UPDATE email_templates SET name = $2, subject = $3, body_html = $4, body_text = $5, category = $6, variables = $7, \
@@ -65,7 +65,7 @@ pub async fn update(tx: &TenantTx<'_>, id: i32, t: &TemplateWrite) -> Result<Opt
     Ok(row.as_ref().map(template_from))
 }
 
-pub async fn delete(tx: &TenantTx<'_>, id: i32) -> Result<bool, DbError> {
+pub async fn delete(tx: &TenantTx, id: i32) -> Result<bool, DbError> {
     let stmt = tx.prepare_cached("DELETE FROM email_templates WHERE id = $1").await?;
     Ok(tx.execute(&stmt, &[&id]).await? == 1)
 }
@@ -88,7 +88,7 @@ pub struct NameCursor {
     pub id: i32,
 }
 
-pub async fn list(tx: &TenantTx<'_>, f: &TemplateFilter, after: Option<&NameCursor>, limit: i64) -> Result<Vec<EmailTemplateDetails>, DbError> {
+pub async fn list(tx: &TenantTx, f: &TemplateFilter, after: Option<&NameCursor>, limit: i64) -> Result<Vec<EmailTemplateDetails>, DbError> {
     let stmt = tx
         .prepare_cached(&format!(
             "SELECT {TEMPLATE_COLUMNS} FROM email_templates WHERE {TEMPLATE_WHERE} \
@@ -100,7 +100,7 @@ pub async fn list(tx: &TenantTx<'_>, f: &TemplateFilter, after: Option<&NameCurs
     Ok(rows.iter().map(template_from).collect())
 }
 
-pub async fn count(tx: &TenantTx<'_>, f: &TemplateFilter) -> Result<i64, DbError> {
+pub async fn count(tx: &TenantTx, f: &TemplateFilter) -> Result<i64, DbError> {
     let stmt = tx.prepare_cached(&format!("SELECT count(*) FROM email_templates WHERE {TEMPLATE_WHERE}")).await?;
     Ok(tx.query_one(&stmt, &[&f.category, &f.is_active, &f.search]).await?.get(0))
 }

@@ -41,7 +41,7 @@ pub struct TimelineCursor {
 /// Activities (those logged for an email show as the email), emails and tasks of one
 /// contact, newest first. `types`: keep only these item types (empty: all).
 pub async fn of_contact(
-    tx: &TenantTx<'_>,
+    tx: &TenantTx,
     contact_id: i32,
     types: &[String],
     after: Option<&TimelineCursor>,

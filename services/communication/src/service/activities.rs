@@ -47,8 +47,7 @@ pub async fn create(state: &AppState, can: &Can<perm::ActivitiesWrite>, input: N
     ensure_owner(can, write.owner_id)?;
     verify_refs(state, can, &mut write, None).await?;
 
-    let mut conn = state.db.connect().await?;
-    let tx = conn.tenant(&can.tenant_id).await?;
+    let tx = state.db.tenant(&can.tenant_id).await?;
     let mut activity = repo::insert(&tx, &write, Some(can.user_id), None).await?.ok_or_else(no_row)?;
     publish(&tx, Some(can.user_id), ACTIVITY_LOGGED, activity.info()).await?;
     tx.commit().await?;
@@ -76,8 +75,7 @@ pub async fn list(state: &AppState, can: &Can<perm::ActivitiesRead>, params: &Qu
     let (sort, dir, after) = sort_and_cursor(params, &mut errors, &state.cursors, ACTIVITY_SORTS, ("occurred_at", SortDir::Desc))?;
     errors.into_result()?;
 
-    let mut conn = state.db.connect().await?;
-    let tx = conn.tenant(&can.tenant_id).await?;
+    let tx = state.db.tenant(&can.tenant_id).await?;
     let rows = repo::list(&tx, &filter, sort, dir, after.as_ref(), limit).await?;
     let total = if params.count() { Some(repo::count(&tx, &filter).await?) } else { None };
     tx.commit().await?;
@@ -89,8 +87,7 @@ pub async fn list(state: &AppState, can: &Can<perm::ActivitiesRead>, params: &Qu
 }
 
 pub async fn get(state: &AppState, can: &Can<perm::ActivitiesRead>, id: i32) -> Result<ActivityDetails, ApiError> {
-    let mut conn = state.db.connect().await?;
-    let tx = conn.tenant(&can.tenant_id).await?;
+    let tx = state.db.tenant(&can.tenant_id).await?;
     let mut activity = repo::by_id(&tx, id).await?.ok_or_else(|| ApiError::not_found("activity"))?;
     tx.commit().await?;
     state.clients.enrich_activities(&can.ctx, std::slice::from_mut(&mut activity)).await;
@@ -114,8 +111,7 @@ async fn modify(
     id: i32,
     build: impl FnOnce(&ActivityDetails) -> NewActivity,
 ) -> Result<ActivityDetails, ApiError> {
-    let mut conn = state.db.connect().await?;
-    let tx = conn.tenant(&can.tenant_id).await?;
+    let tx = state.db.tenant(&can.tenant_id).await?;
     let current = repo::for_update(&tx, id).await?.ok_or_else(|| ApiError::not_found("activity"))?;
     if !can.reaches([current.owner_id, current.created_by]) {
         return Err(ApiError::forbidden("a sales rep may only change their own activities"));
@@ -137,8 +133,7 @@ async fn modify(
 }
 
 pub async fn delete(state: &AppState, can: &Can<perm::ActivitiesDelete>, id: i32) -> Result<(), ApiError> {
-    let mut conn = state.db.connect().await?;
-    let tx = conn.tenant(&can.tenant_id).await?;
+    let tx = state.db.tenant(&can.tenant_id).await?;
     let current = repo::for_update(&tx, id).await?.ok_or_else(|| ApiError::not_found("activity"))?;
     if !can.reaches([current.owner_id, current.created_by]) {
         return Err(ApiError::forbidden("a sales rep may only delete their own activities"));
@@ -152,7 +147,7 @@ pub async fn delete(state: &AppState, can: &Can<perm::ActivitiesDelete>, id: i32
 /// contact and company (`activity.logged`), and a follow-up task for the owner (the actor
 /// when the deal has none), due `follow_up_days` later. Both rows carry the event id, so a
 /// redelivered event adds nothing.
-pub async fn record_deal_won(tx: &TenantTx<'_>, follow_up_days: i64, event: &Envelope, deal: &DealClosedEvent) -> Result<(), HandlerError> {
+pub async fn record_deal_won(tx: &TenantTx, follow_up_days: i64, event: &Envelope, deal: &DealClosedEvent) -> Result<(), HandlerError> {
     let owner = deal.owner_id.or_else(|| event.actor.as_deref().and_then(|a| a.parse().ok()));
     let value = if deal.deal.value > 0.0 { format!(" (value {:.2})", deal.deal.value) } else { String::new() };
     let mut custom_fields = CustomFields::new();

@@ -60,8 +60,7 @@ pub async fn send(state: &AppState, can: &Can<perm::EmailsWrite>, input: NewEmai
 
     let content = match template_id {
         Some(id) => {
-            let mut conn = state.db.connect().await?;
-            let tx = conn.tenant(&can.tenant_id).await?;
+            let tx = state.db.tenant(&can.tenant_id).await?;
             let template = template_repo::by_id(&tx, id).await?.ok_or_else(|| {
                 ApiError::unprocessable(codes::REFERENCE_NOT_FOUND, format!("email template {id} does not exist"))
                     .with_details(serde_json::json!({"fields": {"template_id": format!("email template {id} does not exist")}}))
@@ -105,8 +104,7 @@ pub async fn send(state: &AppState, can: &Can<perm::EmailsWrite>, input: NewEmai
         needs_review: false,
     };
     let message_id = format!("{}@{}", ulid::Ulid::generate(), state.settings.message_id_domain());
-    let mut conn = state.db.connect().await?;
-    let tx = conn.tenant(&can.tenant_id).await?;
+    let tx = state.db.tenant(&can.tenant_id).await?;
     let mut activity = activity_repo::insert(&tx, &activity, Some(can.user_id), None).await?.ok_or_else(no_row)?;
     let email = repo::insert(
         &tx,
@@ -139,8 +137,7 @@ pub async fn send(state: &AppState, can: &Can<perm::EmailsWrite>, input: NewEmai
 /// Delivery and engagement of an email. A sales rep sees the emails it sent; others' are
 /// "not found".
 pub async fn get(state: &AppState, can: &Can<perm::EmailsRead>, id: i32) -> Result<EmailStatus, ApiError> {
-    let mut conn = state.db.connect().await?;
-    let tx = conn.tenant(&can.tenant_id).await?;
+    let tx = state.db.tenant(&can.tenant_id).await?;
     let email = repo::by_id(&tx, id).await?.ok_or_else(|| ApiError::not_found("email"))?;
     tx.commit().await?;
     if can.scope == Scope::Own && email.sender_id != Some(can.user_id) {
@@ -152,7 +149,7 @@ pub async fn get(state: &AppState, can: &Can<perm::EmailsRead>, id: i32) -> Resu
 /// `email.queued`: sends a queued CRM email with its open pixel and signed click links, then
 /// marks it sent (`email.sent`). An email sent already (or gone with its tenant's data) is
 /// skipped.
-pub async fn deliver_queued(state: &AppState, tx: &TenantTx<'_>, queued: &EmailEvent) -> Result<(), HandlerError> {
+pub async fn deliver_queued(state: &AppState, tx: &TenantTx, queued: &EmailEvent) -> Result<(), HandlerError> {
     let Some(row) = repo::queued_for_update(tx, queued.email_id).await? else {
         return Ok(());
     };
@@ -187,7 +184,7 @@ async fn tenant_name(state: &AppState, tenant: &TenantId) -> String {
 
 /// `tenant.user_invited`: the invitation email with the accept link, naming who invited
 /// (looked up with a service token; degraded when unknown).
-pub async fn send_invitation(state: &AppState, tx: &TenantTx<'_>, event: &Envelope, invitation: &InvitationInfo) -> Result<(), HandlerError> {
+pub async fn send_invitation(state: &AppState, tx: &TenantTx, event: &Envelope, invitation: &InvitationInfo) -> Result<(), HandlerError> {
     let token = invitation.token.as_deref().ok_or_else(|| HandlerError::msg("tenant.user_invited without a token"))?;
     let tenant = tx.tenant_id();
     let team = tenant_name(state, tenant).await;
@@ -228,7 +225,7 @@ pub struct PasswordReset {
 }
 
 /// `user.password_reset_requested`: the reset email with the one-time link.
-pub async fn send_password_reset(state: &AppState, tx: &TenantTx<'_>, event: &Envelope, reset: &PasswordReset) -> Result<(), HandlerError> {
+pub async fn send_password_reset(state: &AppState, tx: &TenantTx, event: &Envelope, reset: &PasswordReset) -> Result<(), HandlerError> {
     let link = format!("{}/reset-password?token={}", state.settings.app_base_url, percent_encode(&reset.reset_token));
     let greeting = if reset.first_name.is_empty() { "Hello".to_owned() } else { format!("Hello {}", reset.first_name) };
     let expires = reset.expires_at.format("%Y-%m-%d %H:%M UTC");
@@ -257,7 +254,7 @@ struct SystemEmail<'a> {
 
 /// Sends a system email once per event: the tracking row (no body: it holds a secret link)
 /// is written first, so a redelivery finds it and sends nothing.
-async fn send_system_email(state: &AppState, tx: &TenantTx<'_>, event: &Envelope, mail: SystemEmail<'_>) -> Result<(), HandlerError> {
+async fn send_system_email(state: &AppState, tx: &TenantTx, event: &Envelope, mail: SystemEmail<'_>) -> Result<(), HandlerError> {
     let SystemEmail { kind, to, subject, text, html } = mail;
     let message_id = format!("{}@{}", ulid::Ulid::generate(), state.settings.message_id_domain());
     let write = EmailWrite {

@@ -35,8 +35,7 @@ pub async fn create(state: &AppState, can: &Can<perm::TasksWrite>, input: NewTas
     let write = check_task(&mut errors, input, can.user_id, None, Utc::now());
     errors.into_result()?;
     verify_refs(state, can, &write, None).await?;
-    let mut conn = state.db.connect().await?;
-    let tx = conn.tenant(&can.tenant_id).await?;
+    let tx = state.db.tenant(&can.tenant_id).await?;
     let task = repo::insert(&tx, &write, Some(can.user_id), None).await?.ok_or_else(no_row)?;
     tx.commit().await?;
     Ok(task)
@@ -83,8 +82,7 @@ async fn list_with(state: &AppState, can: &Can<perm::TasksRead>, params: &QueryP
     let (sort, dir, after) = sort_and_cursor(params, &mut errors, &state.cursors, TASK_SORTS, ("due_date", SortDir::Asc))?;
     errors.into_result()?;
 
-    let mut conn = state.db.connect().await?;
-    let tx = conn.tenant(&can.tenant_id).await?;
+    let tx = state.db.tenant(&can.tenant_id).await?;
     let rows = repo::list(&tx, &filter, sort, dir, after.as_ref(), limit).await?;
     let total = if params.count() { Some(repo::count(&tx, &filter).await?) } else { None };
     tx.commit().await?;
@@ -94,8 +92,7 @@ async fn list_with(state: &AppState, can: &Can<perm::TasksRead>, params: &QueryP
 }
 
 pub async fn get(state: &AppState, can: &Can<perm::TasksRead>, id: i32) -> Result<TaskDetails, ApiError> {
-    let mut conn = state.db.connect().await?;
-    let tx = conn.tenant(&can.tenant_id).await?;
+    let tx = state.db.tenant(&can.tenant_id).await?;
     let task = repo::by_id(&tx, id).await?.ok_or_else(|| ApiError::not_found("task"))?;
     tx.commit().await?;
     Ok(task)
@@ -112,8 +109,7 @@ pub async fn patch(state: &AppState, can: &Can<perm::TasksWrite>, id: i32, patch
 }
 
 async fn modify(state: &AppState, can: &Can<perm::TasksWrite>, id: i32, build: impl FnOnce(&TaskDetails) -> NewTask) -> Result<TaskDetails, ApiError> {
-    let mut conn = state.db.connect().await?;
-    let tx = conn.tenant(&can.tenant_id).await?;
+    let tx = state.db.tenant(&can.tenant_id).await?;
     let current = repo::for_update(&tx, id).await?.ok_or_else(|| ApiError::not_found("task"))?;
     if !can.reaches([Some(current.task.assigned_to), current.created_by]) {
         return Err(ApiError::forbidden("a sales rep may only change tasks assigned to or created by them"));
@@ -128,8 +124,7 @@ async fn modify(state: &AppState, can: &Can<perm::TasksWrite>, id: i32, build: i
 }
 
 pub async fn delete(state: &AppState, can: &Can<perm::TasksDelete>, id: i32) -> Result<(), ApiError> {
-    let mut conn = state.db.connect().await?;
-    let tx = conn.tenant(&can.tenant_id).await?;
+    let tx = state.db.tenant(&can.tenant_id).await?;
     let current = repo::for_update(&tx, id).await?.ok_or_else(|| ApiError::not_found("task"))?;
     if !can.reaches([Some(current.task.assigned_to), current.created_by]) {
         return Err(ApiError::forbidden("a sales rep may only delete tasks assigned to or created by them"));

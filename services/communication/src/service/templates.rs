@@ -35,8 +35,7 @@ fn name_taken(e: DbError) -> ApiError {
 
 pub async fn create(state: &AppState, can: &Can<perm::EmailTemplatesWrite>, input: NewEmailTemplate) -> Result<EmailTemplateDetails, ApiError> {
     let write = check(input)?;
-    let mut conn = state.db.connect().await?;
-    let tx = conn.tenant(&can.tenant_id).await?;
+    let tx = state.db.tenant(&can.tenant_id).await?;
     let template = repo::insert(&tx, &write, can.user_id).await.map_err(name_taken)?;
     tx.commit().await?;
     Ok(template)
@@ -55,8 +54,7 @@ pub async fn list(state: &AppState, can: &Can<perm::EmailTemplatesRead>, params:
     });
     errors.into_result()?;
     let after: Option<NameCursor> = crm_web::pagination::parse_cursor(&state.cursors, params.one("cursor"))?;
-    let mut conn = state.db.connect().await?;
-    let tx = conn.tenant(&can.tenant_id).await?;
+    let tx = state.db.tenant(&can.tenant_id).await?;
     let rows = repo::list(&tx, &filter, after.as_ref(), limit).await?;
     let total = if params.count() { Some(repo::count(&tx, &filter).await?) } else { None };
     tx.commit().await?;
@@ -67,8 +65,7 @@ pub async fn list(state: &AppState, can: &Can<perm::EmailTemplatesRead>, params:
 }
 
 pub async fn get(state: &AppState, can: &Can<perm::EmailTemplatesRead>, id: i32) -> Result<EmailTemplateDetails, ApiError> {
-    let mut conn = state.db.connect().await?;
-    let tx = conn.tenant(&can.tenant_id).await?;
+    let tx = state.db.tenant(&can.tenant_id).await?;
     let template = repo::by_id(&tx, id).await?.ok_or_else(|| ApiError::not_found("email template"))?;
     tx.commit().await?;
     Ok(template)
@@ -76,16 +73,14 @@ pub async fn get(state: &AppState, can: &Can<perm::EmailTemplatesRead>, id: i32)
 
 pub async fn replace(state: &AppState, can: &Can<perm::EmailTemplatesWrite>, id: i32, input: NewEmailTemplate) -> Result<EmailTemplateDetails, ApiError> {
     let write = check(input)?;
-    let mut conn = state.db.connect().await?;
-    let tx = conn.tenant(&can.tenant_id).await?;
+    let tx = state.db.tenant(&can.tenant_id).await?;
     let template = repo::update(&tx, id, &write).await.map_err(name_taken)?.ok_or_else(|| ApiError::not_found("email template"))?;
     tx.commit().await?;
     Ok(template)
 }
 
 pub async fn delete(state: &AppState, can: &Can<perm::EmailTemplatesDelete>, id: i32) -> Result<(), ApiError> {
-    let mut conn = state.db.connect().await?;
-    let tx = conn.tenant(&can.tenant_id).await?;
+    let tx = state.db.tenant(&can.tenant_id).await?;
     if !repo::delete(&tx, id).await? {
         return Err(ApiError::not_found("email template"));
     }
@@ -100,8 +95,7 @@ pub async fn preview(state: &AppState, can: &Can<perm::EmailTemplatesRead>, id: 
     let deal_id = positive_id(&mut errors, "deal_id", input.deal_id);
     errors.into_result()?;
     let template = {
-        let mut conn = state.db.connect().await?;
-        let tx = conn.tenant(&can.tenant_id).await?;
+        let tx = state.db.tenant(&can.tenant_id).await?;
         let template = repo::by_id(&tx, id).await?.ok_or_else(|| ApiError::not_found("email template"))?;
         tx.commit().await?;
         template

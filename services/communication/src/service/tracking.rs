@@ -23,8 +23,7 @@ async fn record(state: &AppState, tenant: &TenantId, email_id: i32, what: Engage
     if state.registry.by_id(tenant).await?.is_none() {
         return Ok(false);
     }
-    let mut conn = state.db.connect().await?;
-    let tx = conn.tenant(tenant).await?;
+    let tx = state.db.tenant(tenant).await?;
     let recorded = match what {
         Engagement::Open => repo::record_open(&tx, email_id).await?,
         Engagement::Click => repo::record_click(&tx, email_id).await?,

@@ -168,7 +168,7 @@ struct OnlyTenants {
 }
 
 impl EventHandler for OnlyTenants {
-    fn handle<'a>(&'a self, tx: &'a TenantTx<'a>, event: &'a Envelope) -> BoxFuture<'a, Result<(), HandlerError>> {
+    fn handle<'a>(&'a self, tx: &'a TenantTx, event: &'a Envelope) -> BoxFuture<'a, Result<(), HandlerError>> {
         let mine = self.tenants.lock().unwrap_or_else(|e| e.into_inner()).contains(&event.tenant_id);
         if mine { self.inner.handle(tx, event) } else { Box::pin(async { Ok(()) }) }
     }

@@ -58,7 +58,7 @@ fn company_from(row: &Row) -> CompanyDetails {
     }
 }
 
-pub async fn insert_company(tx: &TenantTx<'_>, w: &CompanyWrite, created_by: i32) -> DbResult<CompanyDetails> {
+pub async fn insert_company(tx: &TenantTx, w: &CompanyWrite, created_by: i32) -> DbResult<CompanyDetails> {
     let sql = format!(
         "INSERT INTO companies AS c (name, domain, industry, size_category, parent_company_id, street_address, city, state,
              country, postal_code, phone, website, custom_fields, tags, created_by)
@@ -91,23 +91,23 @@ pub async fn insert_company(tx: &TenantTx<'_>, w: &CompanyWrite, created_by: i32
     Ok(company_from(&row))
 }
 
-pub async fn company_by_id(tx: &TenantTx<'_>, id: i32) -> DbResult<Option<CompanyDetails>> {
+pub async fn company_by_id(tx: &TenantTx, id: i32) -> DbResult<Option<CompanyDetails>> {
     let stmt = tx.prepare_cached(&format!("SELECT {} FROM companies c WHERE c.id = $1", company_cols("c"))).await?;
     Ok(tx.query_opt(&stmt, &[&id]).await?.as_ref().map(company_from))
 }
 
 /// Locks the row for the rest of the transaction (read, check, write).
-pub async fn company_for_update(tx: &TenantTx<'_>, id: i32) -> DbResult<Option<CompanyDetails>> {
+pub async fn company_for_update(tx: &TenantTx, id: i32) -> DbResult<Option<CompanyDetails>> {
     let stmt = tx.prepare_cached(&format!("SELECT {} FROM companies c WHERE c.id = $1 FOR UPDATE", company_cols("c"))).await?;
     Ok(tx.query_opt(&stmt, &[&id]).await?.as_ref().map(company_from))
 }
 
-pub async fn company_exists(tx: &TenantTx<'_>, id: i32) -> DbResult<bool> {
+pub async fn company_exists(tx: &TenantTx, id: i32) -> DbResult<bool> {
     let stmt = tx.prepare_cached("SELECT EXISTS (SELECT 1 FROM companies WHERE id = $1)").await?;
     Ok(tx.query_one(&stmt, &[&id]).await?.get(0))
 }
 
-pub async fn update_company(tx: &TenantTx<'_>, id: i32, w: &CompanyWrite) -> DbResult<CompanyDetails> {
+pub async fn update_company(tx: &TenantTx, id: i32, w: &CompanyWrite) -> DbResult<CompanyDetails> {
     let sql = format!(
         "UPDATE companies c SET name = $2, domain = $3, industry = $4, size_category = $5, parent_company_id = $6,
              street_address = $7, city = $8, state = $9, country = $10, postal_code = $11, phone = $12, website = $13,
@@ -142,18 +142,18 @@ pub async fn update_company(tx: &TenantTx<'_>, id: i32, w: &CompanyWrite) -> DbR
 }
 
 /// Subsidiaries lose their parent and contacts their company (ON DELETE SET NULL).
-pub async fn delete_company(tx: &TenantTx<'_>, id: i32) -> DbResult<bool> {
+pub async fn delete_company(tx: &TenantTx, id: i32) -> DbResult<bool> {
     Ok(tx.execute("DELETE FROM companies WHERE id = $1", &[&id]).await? == 1)
 }
 
-pub async fn companies_basic(tx: &TenantTx<'_>, ids: &[i32]) -> DbResult<Vec<CompanyBasicInfo>> {
+pub async fn companies_basic(tx: &TenantTx, ids: &[i32]) -> DbResult<Vec<CompanyBasicInfo>> {
     let stmt = tx.prepare_cached("SELECT id, name FROM companies WHERE id = ANY($1) ORDER BY id").await?;
     Ok(tx.query(&stmt, &[&ids]).await?.iter().map(|r| CompanyBasicInfo { id: r.get(0), name: r.get(1) }).collect())
 }
 
 /// Serializes changes of the company tree within the tenant, so two concurrent re-parentings
 /// cannot build a cycle between them.
-pub async fn lock_company_tree(tx: &TenantTx<'_>) -> DbResult<()> {
+pub async fn lock_company_tree(tx: &TenantTx) -> DbResult<()> {
     let stmt = tx.prepare_cached("SELECT pg_advisory_xact_lock(hashtext(current_schema() || ':company_tree'))").await?;
     tx.execute(&stmt, &[]).await?;
     Ok(())
@@ -161,7 +161,7 @@ pub async fn lock_company_tree(tx: &TenantTx<'_>) -> DbResult<()> {
 
 /// Whether `id` is `parent` or one of its ancestors (making `parent` the parent of `id`
 /// would close a cycle).
-pub async fn is_ancestor_or_self(tx: &TenantTx<'_>, id: i32, parent: i32) -> DbResult<bool> {
+pub async fn is_ancestor_or_self(tx: &TenantTx, id: i32, parent: i32) -> DbResult<bool> {
     let stmt = tx
         .prepare_cached(
             "WITH RECURSIVE up (id, parent_company_id, depth) AS (
@@ -212,7 +212,7 @@ fn company_where(q: &mut Query, f: &CompanyFilter) -> Vec<String> {
 
 /// One page (`limit + 1` rows: the extra one tells there is a next page).
 pub async fn list_companies(
-    tx: &TenantTx<'_>,
+    tx: &TenantTx,
     f: &CompanyFilter,
     sort: (&'static str, bool),
     after: Option<&ListCursor>,
@@ -227,7 +227,7 @@ pub async fn list_companies(
     Ok(q.rows(tx).await?.iter().map(company_from).collect())
 }
 
-pub async fn count_companies(tx: &TenantTx<'_>, f: &CompanyFilter) -> DbResult<i64> {
+pub async fn count_companies(tx: &TenantTx, f: &CompanyFilter) -> DbResult<i64> {
     let mut q = Query::default();
     let conds = company_where(&mut q, f);
     q.sql = format!("SELECT count(*) FROM companies c {}", where_clause(&conds));
@@ -236,20 +236,20 @@ pub async fn count_companies(tx: &TenantTx<'_>, f: &CompanyFilter) -> DbResult<i
 
 /// Companies by name, case-insensitively (the import's `company` column): lowercased name -> id
 /// (the oldest company when several share a name).
-pub async fn companies_by_names(tx: &TenantTx<'_>, lower_names: &[String]) -> DbResult<Vec<(String, i32)>> {
+pub async fn companies_by_names(tx: &TenantTx, lower_names: &[String]) -> DbResult<Vec<(String, i32)>> {
     let stmt = tx
         .prepare_cached("SELECT DISTINCT ON (lower(name)) lower(name), id FROM companies WHERE lower(name) = ANY($1) ORDER BY lower(name), id")
         .await?;
     Ok(tx.query(&stmt, &[&lower_names]).await?.iter().map(|r| (r.get(0), r.get(1))).collect())
 }
 
-pub async fn existing_company_ids(tx: &TenantTx<'_>, ids: &[i32]) -> DbResult<Vec<i32>> {
+pub async fn existing_company_ids(tx: &TenantTx, ids: &[i32]) -> DbResult<Vec<i32>> {
     let stmt = tx.prepare_cached("SELECT id FROM companies WHERE id = ANY($1)").await?;
     Ok(tx.query(&stmt, &[&ids]).await?.iter().map(|r| r.get(0)).collect())
 }
 
 /// Creates companies with just a name (import), returning them.
-pub async fn insert_companies_named(tx: &TenantTx<'_>, names: &[String], created_by: i32) -> DbResult<Vec<CompanyDetails>> {
+pub async fn insert_companies_named(tx: &TenantTx, names: &[String], created_by: i32) -> DbResult<Vec<CompanyDetails>> {
     let sql = format!(
         "INSERT INTO companies AS c (name, created_by) SELECT n, $2 FROM unnest($1::text[]) AS n RETURNING {}",
         company_cols("c")

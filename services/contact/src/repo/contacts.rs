@@ -170,7 +170,7 @@ const UNNEST_NAMES: &str = "first_name, last_name, email, phone, job_title, comp
 
 /// Inserts contacts in one statement. A contact whose email (case-insensitively) already
 /// exists is skipped, not an error: compare the returned rows with the input.
-pub async fn insert_contacts(tx: &TenantTx<'_>, rows: &[&ContactWrite], created_by: i32) -> DbResult<Vec<ContactDetails>> {
+pub async fn insert_contacts(tx: &TenantTx, rows: &[&ContactWrite], created_by: i32) -> DbResult<Vec<ContactDetails>> {
     let sql = format!(
         "WITH c AS (
              INSERT INTO contacts (first_name, last_name, email, phone, job_title, company_id, owner_id, status, source,
@@ -193,7 +193,7 @@ pub async fn insert_contacts(tx: &TenantTx<'_>, rows: &[&ContactWrite], created_
 }
 
 /// Rewrites contacts (every field) in one statement.
-pub async fn update_contacts(tx: &TenantTx<'_>, rows: &[(i32, &ContactWrite)]) -> DbResult<Vec<ContactDetails>> {
+pub async fn update_contacts(tx: &TenantTx, rows: &[(i32, &ContactWrite)]) -> DbResult<Vec<ContactDetails>> {
     let returning: Vec<String> = CONTACT_FIELDS.iter().map(|f| format!("t.{f}")).collect();
     let sql = format!(
         "WITH c AS (
@@ -217,37 +217,37 @@ pub async fn update_contacts(tx: &TenantTx<'_>, rows: &[(i32, &ContactWrite)]) -
     Ok(tx.query(&stmt, &params).await?.iter().map(contact_from).collect())
 }
 
-pub async fn contact_by_id(tx: &TenantTx<'_>, id: i32) -> DbResult<Option<ContactDetails>> {
+pub async fn contact_by_id(tx: &TenantTx, id: i32) -> DbResult<Option<ContactDetails>> {
     let stmt = tx.prepare_cached(&format!("SELECT {} FROM {CONTACT_FROM} WHERE c.id = $1", contact_cols("c", "co.name"))).await?;
     Ok(tx.query_opt(&stmt, &[&id]).await?.as_ref().map(contact_from))
 }
 
-pub async fn contact_for_update(tx: &TenantTx<'_>, id: i32) -> DbResult<Option<ContactDetails>> {
+pub async fn contact_for_update(tx: &TenantTx, id: i32) -> DbResult<Option<ContactDetails>> {
     let sql = format!("SELECT {} FROM {CONTACT_FROM} WHERE c.id = $1 FOR UPDATE OF c", contact_cols("c", "co.name"));
     let stmt = tx.prepare_cached(&sql).await?;
     Ok(tx.query_opt(&stmt, &[&id]).await?.as_ref().map(contact_from))
 }
 
 /// Contacts by email, case-insensitively, locked for update (import duplicates).
-pub async fn contacts_by_emails(tx: &TenantTx<'_>, lower_emails: &[String]) -> DbResult<Vec<ContactDetails>> {
+pub async fn contacts_by_emails(tx: &TenantTx, lower_emails: &[String]) -> DbResult<Vec<ContactDetails>> {
     let sql = format!("SELECT {} FROM {CONTACT_FROM} WHERE lower(c.email) = ANY($1) FOR UPDATE OF c", contact_cols("c", "co.name"));
     let stmt = tx.prepare_cached(&sql).await?;
     Ok(tx.query(&stmt, &[&lower_emails]).await?.iter().map(contact_from).collect())
 }
 
 /// Whether another contact (not `except`) has this email, case-insensitively.
-pub async fn email_taken(tx: &TenantTx<'_>, email: &str, except: Option<i32>) -> DbResult<bool> {
+pub async fn email_taken(tx: &TenantTx, email: &str, except: Option<i32>) -> DbResult<bool> {
     let stmt = tx
         .prepare_cached("SELECT EXISTS (SELECT 1 FROM contacts WHERE lower(email) = lower($1) AND id IS DISTINCT FROM $2)")
         .await?;
     Ok(tx.query_one(&stmt, &[&email, &except]).await?.get(0))
 }
 
-pub async fn delete_contact(tx: &TenantTx<'_>, id: i32) -> DbResult<bool> {
+pub async fn delete_contact(tx: &TenantTx, id: i32) -> DbResult<bool> {
     Ok(tx.execute("DELETE FROM contacts WHERE id = $1", &[&id]).await? == 1)
 }
 
-pub async fn contacts_basic(tx: &TenantTx<'_>, ids: &[i32]) -> DbResult<Vec<ContactBasicInfo>> {
+pub async fn contacts_basic(tx: &TenantTx, ids: &[i32]) -> DbResult<Vec<ContactBasicInfo>> {
     let stmt = tx.prepare_cached("SELECT id, first_name, last_name, email FROM contacts WHERE id = ANY($1) ORDER BY id").await?;
     Ok(tx
         .query(&stmt, &[&ids])
@@ -294,7 +294,7 @@ fn contact_where(q: &mut Query, f: &ContactFilter) -> Vec<String> {
 }
 
 pub async fn list_contacts(
-    tx: &TenantTx<'_>,
+    tx: &TenantTx,
     f: &ContactFilter,
     sort: (&'static str, bool),
     after: Option<&ListCursor>,
@@ -310,7 +310,7 @@ pub async fn list_contacts(
     Ok(q.rows(tx).await?.iter().map(contact_from).collect())
 }
 
-pub async fn count_contacts(tx: &TenantTx<'_>, f: &ContactFilter) -> DbResult<i64> {
+pub async fn count_contacts(tx: &TenantTx, f: &ContactFilter) -> DbResult<i64> {
     let mut q = Query::default();
     let conds = contact_where(&mut q, f);
     q.sql = format!("SELECT count(*) FROM contacts c {}", where_clause(&conds));
@@ -319,7 +319,7 @@ pub async fn count_contacts(tx: &TenantTx<'_>, f: &ContactFilter) -> DbResult<i6
 
 /// Vocabulary terms near each query word: `(word index, term, trigram similarity)`, at most
 /// 64 per word. Needs [`set_similarity_threshold`] first.
-pub async fn search_term_candidates(tx: &TenantTx<'_>, words: &[String]) -> DbResult<Vec<(usize, String, f32)>> {
+pub async fn search_term_candidates(tx: &TenantTx, words: &[String]) -> DbResult<Vec<(usize, String, f32)>> {
     let stmt = tx
         .prepare_cached(
             "SELECT w.ord::int4, t.term, similarity(t.term, w.word)
@@ -350,7 +350,7 @@ pub struct SearchHit {
 /// name, email and company name.
 #[allow(clippy::too_many_arguments)]
 pub async fn search_contacts(
-    tx: &TenantTx<'_>,
+    tx: &TenantTx,
     term_sets: &[Vec<String>],
     query: &str,
     f: &ContactFilter,
@@ -392,7 +392,7 @@ pub async fn search_contacts(
 }
 
 /// Contacts after `after_id` in id order (export).
-pub async fn export_page(tx: &TenantTx<'_>, after_id: i32, limit: i64) -> DbResult<Vec<ContactDetails>> {
+pub async fn export_page(tx: &TenantTx, after_id: i32, limit: i64) -> DbResult<Vec<ContactDetails>> {
     let sql = format!("SELECT {} FROM {CONTACT_FROM} WHERE c.id > $1 ORDER BY c.id LIMIT $2", contact_cols("c", "co.name"));
     let stmt = tx.prepare_cached(&sql).await?;
     Ok(tx.query(&stmt, &[&after_id, &limit]).await?.iter().map(contact_from).collect())
@@ -408,7 +408,7 @@ pub struct StatusChange<'a> {
     pub reason: Option<&'a str>,
 }
 
-pub async fn record_status_changes(tx: &TenantTx<'_>, changes: &[StatusChange<'_>], changed_by: i32) -> DbResult<()> {
+pub async fn record_status_changes(tx: &TenantTx, changes: &[StatusChange<'_>], changed_by: i32) -> DbResult<()> {
     if changes.is_empty() {
         return Ok(());
     }
@@ -428,7 +428,7 @@ pub async fn record_status_changes(tx: &TenantTx<'_>, changes: &[StatusChange<'_
 }
 
 /// Newest first, `limit + 1` rows after the cursor id.
-pub async fn status_history(tx: &TenantTx<'_>, contact_id: i32, before_id: Option<i64>, limit: i64) -> DbResult<Vec<StatusHistoryEntry>> {
+pub async fn status_history(tx: &TenantTx, contact_id: i32, before_id: Option<i64>, limit: i64) -> DbResult<Vec<StatusHistoryEntry>> {
     let stmt = tx
         .prepare_cached(
             "SELECT id, contact_id, from_status, to_status, reason, changed_by, changed_at FROM contact_status_history
@@ -452,14 +452,14 @@ pub async fn status_history(tx: &TenantTx<'_>, contact_id: i32, before_id: Optio
 }
 
 /// Current contacts per status.
-pub async fn count_by_status(tx: &TenantTx<'_>) -> DbResult<Vec<(String, i64)>> {
+pub async fn count_by_status(tx: &TenantTx) -> DbResult<Vec<(String, i64)>> {
     let stmt = tx.prepare_cached("SELECT status, count(*) FROM contacts GROUP BY status").await?;
     Ok(tx.query(&stmt, &[]).await?.iter().map(|r| (r.get(0), r.get(1))).collect())
 }
 
 /// In `[from, to)`: conversions (lead/prospect -> customer) and contacts that entered lead or
 /// prospect (created so, or moved there).
-pub async fn conversions(tx: &TenantTx<'_>, from: DateTime<Utc>, to: DateTime<Utc>) -> DbResult<(i64, i64)> {
+pub async fn conversions(tx: &TenantTx, from: DateTime<Utc>, to: DateTime<Utc>) -> DbResult<(i64, i64)> {
     let stmt = tx
         .prepare_cached(
             "SELECT count(*) FILTER (WHERE to_status = 'customer' AND from_status IN ('lead', 'prospect')),
@@ -471,7 +471,7 @@ pub async fn conversions(tx: &TenantTx<'_>, from: DateTime<Utc>, to: DateTime<Ut
     Ok((row.get(0), row.get(1)))
 }
 
-pub async fn tag_counts(tx: &TenantTx<'_>) -> DbResult<Vec<TagCount>> {
+pub async fn tag_counts(tx: &TenantTx) -> DbResult<Vec<TagCount>> {
     let stmt = tx
         .prepare_cached(
             "SELECT tag, count(*) FILTER (WHERE kind = 'contact'), count(*) FILTER (WHERE kind = 'company') FROM (

@@ -32,7 +32,7 @@ impl Query {
         self.params.iter().map(|p| p.as_ref() as &(dyn ToSql + Sync)).collect()
     }
 
-    async fn rows(&self, tx: &TenantTx<'_>) -> DbResult<Vec<Row>> {
+    async fn rows(&self, tx: &TenantTx) -> DbResult<Vec<Row>> {
         let stmt = tx.prepare_cached(&self.sql).await?;
         tx.query(&stmt, &self.refs()).await
     }
@@ -72,7 +72,7 @@ fn keyset(q: &mut Query, conds: &mut Vec<String>, column: &str, is_time: bool, d
     format!("ORDER BY {column} {dir}, c.id {dir}")
 }
 
-pub async fn set_similarity_threshold(tx: &TenantTx<'_>, threshold: f32) -> DbResult<()> {
+pub async fn set_similarity_threshold(tx: &TenantTx, threshold: f32) -> DbResult<()> {
     let stmt = tx.prepare_cached("SELECT set_config('pg_trgm.similarity_threshold', $1, true)").await?;
     tx.execute(&stmt, &[&threshold.to_string()]).await?;
     Ok(())

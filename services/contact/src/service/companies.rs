@@ -22,7 +22,7 @@ fn company_cursor(c: &CompanyDetails, sort: (&'static str, bool)) -> ListCursor 
 }
 
 /// One page of companies matching `params` on top of `filter`, in `tx`.
-async fn company_page(state: &AppState, tx: &TenantTx<'_>, params: &QueryParams, mut filter: CompanyFilter) -> Result<Page<CompanyDetails>, ApiError> {
+async fn company_page(state: &AppState, tx: &TenantTx, params: &QueryParams, mut filter: CompanyFilter) -> Result<Page<CompanyDetails>, ApiError> {
     let mut errors = FieldErrors::new();
     if let Some(s) = params.one("search").map(str::trim).filter(|s| !s.is_empty()) {
         errors.check("search", s.chars().count() <= MAX_SEARCH_LEN, "at most 200 characters");
@@ -48,7 +48,7 @@ async fn company_page(state: &AppState, tx: &TenantTx<'_>, params: &QueryParams,
 }
 
 /// 422 unless the parent exists; 422 `COMPANY_CYCLE` when it is the company or a descendant.
-async fn check_parent(tx: &TenantTx<'_>, id: Option<i32>, parent: Option<i32>) -> Result<(), ApiError> {
+async fn check_parent(tx: &TenantTx, id: Option<i32>, parent: Option<i32>) -> Result<(), ApiError> {
     let Some(parent) = parent else { return Ok(()) };
     if !repo::company_exists(tx, parent).await? {
         return Err(missing_reference("parent_company_id", "company"));
@@ -73,8 +73,7 @@ fn validated(input: NewCompany) -> Result<CompanyWrite, ApiError> {
 /// `POST /companies`; publishes `company.created`.
 pub async fn create(state: &AppState, can: &Can<perm::CompaniesWrite>, input: NewCompany) -> Result<CompanyDetails, ApiError> {
     let w = validated(input)?;
-    let mut conn = state.db.connect().await?;
-    let tx = conn.tenant(&can.tenant_id).await?;
+    let tx = state.db.tenant(&can.tenant_id).await?;
     check_parent(&tx, None, w.parent_company_id).await?;
     let company = repo::insert_company(&tx, &w, can.user_id).await?;
     publish(&tx, Some(can.user_id), COMPANY_CREATED, company.basic()).await?;
@@ -84,8 +83,7 @@ pub async fn create(state: &AppState, can: &Can<perm::CompaniesWrite>, input: Ne
 
 /// `GET /companies`.
 pub async fn list(state: &AppState, can: &Can<perm::CompaniesRead>, params: &QueryParams) -> Result<Page<CompanyDetails>, ApiError> {
-    let mut conn = state.db.connect().await?;
-    let tx = conn.tenant(&can.tenant_id).await?;
+    let tx = state.db.tenant(&can.tenant_id).await?;
     let page = company_page(state, &tx, params, CompanyFilter::default()).await?;
     tx.commit().await?;
     Ok(page)
@@ -93,8 +91,7 @@ pub async fn list(state: &AppState, can: &Can<perm::CompaniesRead>, params: &Que
 
 /// `GET /companies/{id}`.
 pub async fn get(state: &AppState, can: &Can<perm::CompaniesRead>, id: i32) -> Result<CompanyDetails, ApiError> {
-    let mut conn = state.db.connect().await?;
-    let tx = conn.tenant(&can.tenant_id).await?;
+    let tx = state.db.tenant(&can.tenant_id).await?;
     let company = repo::company_by_id(&tx, id).await?.ok_or_else(|| ApiError::not_found("company"))?;
     tx.commit().await?;
     Ok(company)
@@ -103,8 +100,7 @@ pub async fn get(state: &AppState, can: &Can<perm::CompaniesRead>, id: i32) -> R
 /// PUT and PATCH: lock, build the full input from the current row, validate, write;
 /// publishes `company.updated`.
 async fn update(state: &AppState, can: &Can<perm::CompaniesWrite>, id: i32, input: impl FnOnce(&CompanyDetails) -> NewCompany) -> Result<CompanyDetails, ApiError> {
-    let mut conn = state.db.connect().await?;
-    let tx = conn.tenant(&can.tenant_id).await?;
+    let tx = state.db.tenant(&can.tenant_id).await?;
     let current = repo::company_for_update(&tx, id).await?.ok_or_else(|| ApiError::not_found("company"))?;
     let w = validated(input(&current))?;
     if w.parent_company_id != current.parent_company_id {
@@ -132,8 +128,7 @@ pub async fn patch(state: &AppState, can: &Can<perm::CompaniesWrite>, id: i32, p
 /// `DELETE /companies/{id}`: subsidiaries lose their parent and contacts their company;
 /// publishes `company.deleted`.
 pub async fn delete(state: &AppState, can: &Can<perm::CompaniesDelete>, id: i32) -> Result<(), ApiError> {
-    let mut conn = state.db.connect().await?;
-    let tx = conn.tenant(&can.tenant_id).await?;
+    let tx = state.db.tenant(&can.tenant_id).await?;
     let company = repo::company_for_update(&tx, id).await?.ok_or_else(|| ApiError::not_found("company"))?;
     repo::delete_company(&tx, id).await?;
     publish(&tx, Some(can.user_id), COMPANY_DELETED, company.basic()).await?;
@@ -143,8 +138,7 @@ pub async fn delete(state: &AppState, can: &Can<perm::CompaniesDelete>, id: i32)
 
 /// `GET /companies/{id}/basic`.
 pub async fn basic(state: &AppState, can: &Can<perm::CompaniesRead>, id: i32) -> Result<CompanyBasicInfo, ApiError> {
-    let mut conn = state.db.connect().await?;
-    let tx = conn.tenant(&can.tenant_id).await?;
+    let tx = state.db.tenant(&can.tenant_id).await?;
     let found = repo::companies_basic(&tx, &[id]).await?;
     tx.commit().await?;
     found.into_iter().next().ok_or_else(|| ApiError::not_found("company"))
@@ -153,8 +147,7 @@ pub async fn basic(state: &AppState, can: &Can<perm::CompaniesRead>, id: i32) ->
 /// `GET /companies/basic?ids=..`.
 pub async fn basic_batch(state: &AppState, can: &Can<perm::CompaniesRead>, params: &QueryParams) -> Result<CompanyBatch, ApiError> {
     let ids = validate::batch_ids("ids", params.one("ids"))?;
-    let mut conn = state.db.connect().await?;
-    let tx = conn.tenant(&can.tenant_id).await?;
+    let tx = state.db.tenant(&can.tenant_id).await?;
     let data = repo::companies_basic(&tx, &ids).await?;
     tx.commit().await?;
     Ok(CompanyBatch { data })
@@ -163,8 +156,7 @@ pub async fn basic_batch(state: &AppState, can: &Can<perm::CompaniesRead>, param
 /// `GET /companies/{id}/children`: direct subsidiaries, paginated like the list (a
 /// `parent_company_id` parameter is ignored).
 pub async fn children(state: &AppState, can: &Can<perm::CompaniesRead>, id: i32, params: &QueryParams) -> Result<Page<CompanyDetails>, ApiError> {
-    let mut conn = state.db.connect().await?;
-    let tx = conn.tenant(&can.tenant_id).await?;
+    let tx = state.db.tenant(&can.tenant_id).await?;
     if !repo::company_exists(&tx, id).await? {
         return Err(ApiError::not_found("company"));
     }

@@ -68,8 +68,7 @@ pub async fn create(state: &AppState, can: &Can<perm::ContactsWrite>, input: New
     ensure_own_owner(can, w.owner_id)?;
     owners::check(state.users.as_ref(), &can.ctx, can.user_id, w.owner_id).await?;
 
-    let mut conn = state.db.connect().await?;
-    let tx = conn.tenant(&can.tenant_id).await?;
+    let tx = state.db.tenant(&can.tenant_id).await?;
     if let Some(company_id) = w.company_id
         && !companies::company_exists(&tx, company_id).await?
     {
@@ -126,8 +125,7 @@ pub async fn list(state: &AppState, can: &Can<perm::ContactsRead>, params: &Quer
         None => {
             let sort = parse_sort(params.one("sort"), &CONTACT_SORTS, ("created_at", true))?;
             let after = parse_list_cursor(&state.cursors, params.one("cursor"), sort.0, sort.1)?;
-            let mut conn = state.db.connect().await?;
-            let tx = conn.tenant(&can.tenant_id).await?;
+            let tx = state.db.tenant(&can.tenant_id).await?;
             let rows = repo::list_contacts(&tx, &filter, sort, after.as_ref(), limit).await?;
             let total = if params.count() { Some(repo::count_contacts(&tx, &filter).await?) } else { None };
             tx.commit().await?;
@@ -152,8 +150,7 @@ async fn search_page(
     limit: i64,
     count: bool,
 ) -> Result<Page<ContactDetails>, ApiError> {
-    let mut conn = state.db.connect().await?;
-    let tx = conn.tenant(&can.tenant_id).await?;
+    let tx = state.db.tenant(&can.tenant_id).await?;
     db::set_similarity_threshold(&tx, 0.2).await?;
     let candidates = repo::search_term_candidates(&tx, words).await?;
     let mut per_word: Vec<Vec<(String, f32)>> = vec![Vec::new(); words.len()];
@@ -179,8 +176,7 @@ async fn search_page(
 
 /// `GET /contacts/{id}`.
 pub async fn get(state: &AppState, can: &Can<perm::ContactsRead>, id: i32) -> Result<ContactDetails, ApiError> {
-    let mut conn = state.db.connect().await?;
-    let tx = conn.tenant(&can.tenant_id).await?;
+    let tx = state.db.tenant(&can.tenant_id).await?;
     let contact = repo::contact_by_id(&tx, id).await?.ok_or_else(|| ApiError::not_found("contact"))?;
     tx.commit().await?;
     Ok(with_owner_name(state, can, contact).await)
@@ -200,8 +196,7 @@ async fn update(
         ensure_own_owner(can, owner)?;
         owners::check(state.users.as_ref(), &can.ctx, can.user_id, owner).await?;
     }
-    let mut conn = state.db.connect().await?;
-    let tx = conn.tenant(&can.tenant_id).await?;
+    let tx = state.db.tenant(&can.tenant_id).await?;
     let current = repo::contact_for_update(&tx, id).await?.ok_or_else(|| ApiError::not_found("contact"))?;
     ensure_reaches(can, &current)?;
     let (w, reason) = validated(input(&current), current.status)?;
@@ -254,8 +249,7 @@ pub async fn patch(state: &AppState, can: &Can<perm::ContactsWrite>, id: i32, pa
 
 /// `DELETE /contacts/{id}`; publishes `contact.deleted`.
 pub async fn delete(state: &AppState, can: &Can<perm::ContactsDelete>, id: i32) -> Result<(), ApiError> {
-    let mut conn = state.db.connect().await?;
-    let tx = conn.tenant(&can.tenant_id).await?;
+    let tx = state.db.tenant(&can.tenant_id).await?;
     let contact = repo::contact_for_update(&tx, id).await?.ok_or_else(|| ApiError::not_found("contact"))?;
     ensure_reaches(can, &contact)?;
     repo::delete_contact(&tx, id).await?;
@@ -266,8 +260,7 @@ pub async fn delete(state: &AppState, can: &Can<perm::ContactsDelete>, id: i32) 
 
 /// `GET /contacts/{id}/basic`.
 pub async fn basic(state: &AppState, can: &Can<perm::ContactsRead>, id: i32) -> Result<ContactBasicInfo, ApiError> {
-    let mut conn = state.db.connect().await?;
-    let tx = conn.tenant(&can.tenant_id).await?;
+    let tx = state.db.tenant(&can.tenant_id).await?;
     let found = repo::contacts_basic(&tx, &[id]).await?;
     tx.commit().await?;
     found.into_iter().next().ok_or_else(|| ApiError::not_found("contact"))
@@ -284,8 +277,7 @@ pub async fn basic_batch(state: &AppState, can: &Can<perm::ContactsRead>, params
             Some(validate::batch_ids("company_ids", Some(raw))?)
         }
     };
-    let mut conn = state.db.connect().await?;
-    let tx = conn.tenant(&can.tenant_id).await?;
+    let tx = state.db.tenant(&can.tenant_id).await?;
     let data = repo::contacts_basic(&tx, &ids).await?;
     let companies = match company_ids {
         Some(ids) => Some(companies::companies_basic(&tx, &ids).await?),
@@ -309,8 +301,7 @@ pub async fn status_history(
 ) -> Result<Page<StatusHistoryEntry>, ApiError> {
     let limit = parse_limit(params.one("limit"))?;
     let after: Option<HistoryCursor> = crm_web::pagination::parse_cursor(&state.cursors, params.one("cursor"))?;
-    let mut conn = state.db.connect().await?;
-    let tx = conn.tenant(&can.tenant_id).await?;
+    let tx = state.db.tenant(&can.tenant_id).await?;
     repo::contact_by_id(&tx, id).await?.ok_or_else(|| ApiError::not_found("contact"))?;
     let rows = repo::status_history(&tx, id, after.map(|c| c.before), limit).await?;
     tx.commit().await?;
@@ -325,8 +316,7 @@ pub async fn stats(state: &AppState, can: &Can<perm::ContactsRead>, params: &Que
     let from = params.time(&mut errors, "from").unwrap_or(to - Duration::days(30));
     errors.check("from", from < to, "must be before `to`");
     errors.into_result()?;
-    let mut conn = state.db.connect().await?;
-    let tx = conn.tenant(&can.tenant_id).await?;
+    let tx = state.db.tenant(&can.tenant_id).await?;
     let counts = repo::count_by_status(&tx).await?;
     let (conversions, new_leads) = repo::conversions(&tx, from, to).await?;
     tx.commit().await?;
@@ -338,8 +328,7 @@ pub async fn stats(state: &AppState, can: &Can<perm::ContactsRead>, params: &Que
 
 /// `GET /tags`: the tenant's tags with how many contacts and companies carry each.
 pub async fn tags(state: &AppState, can: &Can<perm::ContactsRead>) -> Result<TagList, ApiError> {
-    let mut conn = state.db.connect().await?;
-    let tx = conn.tenant(&can.tenant_id).await?;
+    let tx = state.db.tenant(&can.tenant_id).await?;
     let data = repo::tag_counts(&tx).await?;
     tx.commit().await?;
     Ok(TagList { data })

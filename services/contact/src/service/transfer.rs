@@ -45,8 +45,7 @@ pub async fn import(state: &AppState, can: &Can<perm::ContactsWrite>, upload: Cs
         max_errors: settings.import_max_errors,
         report: ImportReport::default(),
     };
-    let mut conn = state.db.connect().await?;
-    let tx = conn.tenant(&can.tenant_id).await?;
+    let tx = state.db.tenant(&can.tenant_id).await?;
     let mut rows = Upload::start(upload.body, settings);
     let mut outcome = Ok(());
     while let Some(batch) = rows.next().await {
@@ -90,7 +89,7 @@ impl Importer<'_> {
         self.fail(vec![RowError { row: line, field: field.into(), message: message.into() }]);
     }
 
-    async fn write_batch(&mut self, tx: &TenantTx<'_>, batch: Vec<Parsed>) -> Result<(), ApiError> {
+    async fn write_batch(&mut self, tx: &TenantTx, batch: Vec<Parsed>) -> Result<(), ApiError> {
         self.report.rows += batch.len() as u64;
         let mut rows = Vec::with_capacity(batch.len());
         for parsed in batch {
@@ -246,7 +245,7 @@ impl Importer<'_> {
 
     /// `company_id` must exist; `company` names are matched case-insensitively, and created
     /// when unknown.
-    async fn resolve_companies(&mut self, tx: &TenantTx<'_>, rows: Vec<ImportRow>) -> Result<Vec<ImportRow>, ApiError> {
+    async fn resolve_companies(&mut self, tx: &TenantTx, rows: Vec<ImportRow>) -> Result<Vec<ImportRow>, ApiError> {
         let ids: Vec<i32> = rows.iter().filter_map(|r| r.write.company_id).collect::<BTreeSet<_>>().into_iter().collect();
         let known: BTreeSet<i32> = if ids.is_empty() { BTreeSet::new() } else { companies::existing_company_ids(tx, &ids).await?.into_iter().collect() };
         let mut names: HashMap<String, String> = HashMap::new();
@@ -291,8 +290,7 @@ impl Importer<'_> {
 const EXPORT_PAGE: i64 = 1000;
 
 async fn export_page(db: &TenantDb, tenant: &TenantId, after: i32) -> Result<Vec<ContactDetails>, ApiError> {
-    let mut conn = db.connect().await?;
-    let tx = conn.tenant(tenant).await?;
+    let tx = db.tenant(tenant).await?;
     let rows = repo::export_page(&tx, after, EXPORT_PAGE).await?;
     tx.commit().await?;
     Ok(rows)

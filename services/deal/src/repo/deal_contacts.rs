@@ -16,7 +16,7 @@ fn deal_contact_from(row: &Row) -> DealContactRow {
 }
 
 /// Adds the contact to the deal; `None` when it is on the deal already.
-pub async fn add_deal_contact(tx: &TenantTx<'_>, deal_id: i32, contact_id: i32, role: &str, by: i32) -> Result<Option<DealContactRow>, DbError> {
+pub async fn add_deal_contact(tx: &TenantTx, deal_id: i32, contact_id: i32, role: &str, by: i32) -> Result<Option<DealContactRow>, DbError> {
     let row = tx
         .query_opt(
             "INSERT INTO deal_contacts (deal_id, contact_id, role, created_by) VALUES ($1, $2, $3, $4)
@@ -27,7 +27,7 @@ pub async fn add_deal_contact(tx: &TenantTx<'_>, deal_id: i32, contact_id: i32, 
     Ok(row.as_ref().map(deal_contact_from))
 }
 
-pub async fn list_deal_contacts(tx: &TenantTx<'_>, deal_id: i32) -> Result<Vec<DealContactRow>, DbError> {
+pub async fn list_deal_contacts(tx: &TenantTx, deal_id: i32) -> Result<Vec<DealContactRow>, DbError> {
     let stmt = tx
         .prepare_cached(
             "SELECT deal_id, contact_id, role, created_at FROM deal_contacts WHERE deal_id = $1 ORDER BY created_at, contact_id",
@@ -36,6 +36,6 @@ pub async fn list_deal_contacts(tx: &TenantTx<'_>, deal_id: i32) -> Result<Vec<D
     Ok(tx.query(&stmt, &[&deal_id]).await?.iter().map(deal_contact_from).collect())
 }
 
-pub async fn remove_deal_contact(tx: &TenantTx<'_>, deal_id: i32, contact_id: i32) -> Result<bool, DbError> {
+pub async fn remove_deal_contact(tx: &TenantTx, deal_id: i32, contact_id: i32) -> Result<bool, DbError> {
     Ok(tx.execute("DELETE FROM deal_contacts WHERE deal_id = $1 AND contact_id = $2", &[&deal_id, &contact_id]).await? == 1)
 }

@@ -71,7 +71,7 @@ pub(super) fn deal_from(row: &Row) -> DealRow {
     }
 }
 
-pub async fn insert_deal(tx: &TenantTx<'_>, f: &DealFields, created_by: i32) -> Result<DealRow, DbError> {
+pub async fn insert_deal(tx: &TenantTx, f: &DealFields, created_by: i32) -> Result<DealRow, DbError> {
     let stmt = tx
         .prepare_cached(&format!(
             "INSERT INTO deals AS d (title, description, value, currency, stage_key, probability, expected_close_date,
@@ -107,7 +107,7 @@ pub async fn insert_deal(tx: &TenantTx<'_>, f: &DealFields, created_by: i32) -> 
     Ok(deal_from(&row))
 }
 
-pub async fn update_deal(tx: &TenantTx<'_>, id: i32, f: &DealFields) -> Result<DealRow, DbError> {
+pub async fn update_deal(tx: &TenantTx, id: i32, f: &DealFields) -> Result<DealRow, DbError> {
     let stmt = tx
         .prepare_cached(&format!(
             "UPDATE deals AS d SET title = $2, description = $3, value = $4::int8::numeric / 100, currency = $5,
@@ -144,25 +144,25 @@ pub async fn update_deal(tx: &TenantTx<'_>, id: i32, f: &DealFields) -> Result<D
     Ok(deal_from(&row))
 }
 
-pub async fn deal_by_id(tx: &TenantTx<'_>, id: i32) -> Result<Option<DealRow>, DbError> {
+pub async fn deal_by_id(tx: &TenantTx, id: i32) -> Result<Option<DealRow>, DbError> {
     let stmt = tx.prepare_cached(&format!("SELECT {DEAL_COLUMNS} FROM deals d WHERE d.id = $1")).await?;
     Ok(tx.query_opt(&stmt, &[&id]).await?.as_ref().map(deal_from))
 }
 
 /// Locks the deal for the rest of the transaction (read, check the rules, write).
-pub async fn deal_for_update(tx: &TenantTx<'_>, id: i32) -> Result<Option<DealRow>, DbError> {
+pub async fn deal_for_update(tx: &TenantTx, id: i32) -> Result<Option<DealRow>, DbError> {
     let stmt = tx.prepare_cached(&format!("SELECT {DEAL_COLUMNS} FROM deals d WHERE d.id = $1 FOR UPDATE")).await?;
     Ok(tx.query_opt(&stmt, &[&id]).await?.as_ref().map(deal_from))
 }
 
 /// Deletes the deal (its contacts and history go with it); `None` when there is none.
-pub async fn delete_deal(tx: &TenantTx<'_>, id: i32) -> Result<Option<DealRow>, DbError> {
+pub async fn delete_deal(tx: &TenantTx, id: i32) -> Result<Option<DealRow>, DbError> {
     let sql = format!("DELETE FROM deals AS d WHERE d.id = $1 RETURNING {DEAL_COLUMNS}");
     Ok(tx.query_opt(sql.as_str(), &[&id]).await?.as_ref().map(deal_from))
 }
 
 /// `(id, title, stage, value cents)` of the deals among `ids`.
-pub async fn basics_by_ids(tx: &TenantTx<'_>, ids: &[i32]) -> Result<Vec<(i32, String, String, Option<Money>)>, DbError> {
+pub async fn basics_by_ids(tx: &TenantTx, ids: &[i32]) -> Result<Vec<(i32, String, String, Option<Money>)>, DbError> {
     let stmt = tx
         .prepare_cached("SELECT d.id, d.title, d.stage_key, (d.value * 100)::int8 FROM deals d WHERE d.id = ANY($1) ORDER BY d.id")
         .await?;
@@ -174,7 +174,7 @@ pub async fn basics_by_ids(tx: &TenantTx<'_>, ids: &[i32]) -> Result<Vec<(i32, S
 // ---------------------------------------------------------------------------------------
 // Stage history
 
-pub async fn insert_history(tx: &TenantTx<'_>, deal_id: i32, from: Option<&str>, to: &str, by: i32) -> Result<(), DbError> {
+pub async fn insert_history(tx: &TenantTx, deal_id: i32, from: Option<&str>, to: &str, by: i32) -> Result<(), DbError> {
     let stmt = tx
         .prepare_cached("INSERT INTO deal_stage_history (deal_id, from_stage, to_stage, changed_by) VALUES ($1, $2, $3, $4)")
         .await?;
@@ -182,7 +182,7 @@ pub async fn insert_history(tx: &TenantTx<'_>, deal_id: i32, from: Option<&str>,
     Ok(())
 }
 
-pub async fn history(tx: &TenantTx<'_>, deal_id: i32) -> Result<Vec<StageHistoryEntry>, DbError> {
+pub async fn history(tx: &TenantTx, deal_id: i32) -> Result<Vec<StageHistoryEntry>, DbError> {
     let stmt = tx
         .prepare_cached(
             "SELECT from_stage, to_stage, changed_by, changed_at FROM deal_stage_history WHERE deal_id = $1 ORDER BY id",
@@ -315,7 +315,7 @@ impl Query {
     /// Common shapes (up to 3 conditions, cursor included) use cached prepared statements;
     /// rarer combinations are prepared per call, so the per-connection statement cache
     /// stays small whatever clients send.
-    async fn run(&self, tx: &TenantTx<'_>, sql: &str) -> Result<Vec<Row>, DbError> {
+    async fn run(&self, tx: &TenantTx, sql: &str) -> Result<Vec<Row>, DbError> {
         if self.clauses.len() <= 3 {
             let stmt = tx.prepare_cached(sql).await?;
             tx.query(&stmt, &self.params()).await
@@ -374,7 +374,7 @@ impl Query {
 
 /// One page (`limit + 1` rows, for [`crm_web::Page::from_overfetch`]).
 pub async fn list_deals(
-    tx: &TenantTx<'_>,
+    tx: &TenantTx,
     filter: &DealFilter,
     sort: SortKey,
     descending: bool,
@@ -400,7 +400,7 @@ pub async fn list_deals(
     Ok(q.run(tx, &sql).await?.iter().map(deal_from).collect())
 }
 
-pub async fn count_deals(tx: &TenantTx<'_>, filter: &DealFilter) -> Result<i64, DbError> {
+pub async fn count_deals(tx: &TenantTx, filter: &DealFilter) -> Result<i64, DbError> {
     let q = Query::filtered(filter);
     let rows = q.run(tx, &format!("SELECT count(*) FROM deals d {}", q.where_sql())).await?;
     Ok(rows.first().map_or(0, |r| r.get(0)))
@@ -412,7 +412,7 @@ pub async fn count_deals(tx: &TenantTx<'_>, filter: &DealFilter) -> Result<i64, 
 
 /// Moves every deal of stage `from` to `to` (with `to`'s probability), recording each move
 /// in the stage history. Returns the moved deals.
-pub async fn move_stage_deals(tx: &TenantTx<'_>, from: &str, to: &PipelineStageInfo, by: i32) -> Result<Vec<DealRow>, DbError> {
+pub async fn move_stage_deals(tx: &TenantTx, from: &str, to: &PipelineStageInfo, by: i32) -> Result<Vec<DealRow>, DbError> {
     let sql = format!(
         "UPDATE deals AS d SET stage_key = $2, probability = $3, updated_at = now() WHERE d.stage_key = $1
          RETURNING {DEAL_COLUMNS}"

@@ -12,7 +12,7 @@
 //! could):
 //!
 //! ```compile_fail
-//! async fn leak(tx: &crm_tenant::TenantTx<'_>) {
+//! async fn leak(tx: &crm_tenant::TenantTx) {
 //!     tx.batch_execute("SET search_path = tenant_x").await.unwrap();
 //! }
 //! ```

@@ -25,7 +25,7 @@ pub struct StageStats {
     pub all_weighted: f64,
 }
 
-pub async fn pipeline_stats(tx: &TenantTx<'_>, f: &BoardFilter) -> Result<Vec<StageStats>, DbError> {
+pub async fn pipeline_stats(tx: &TenantTx, f: &BoardFilter) -> Result<Vec<StageStats>, DbError> {
     // `weighted_value` is stored per deal, rounded to the cent as each deal shows it
     // (migration V2): the totals equal the sum of the deals' `weighted_value`.
     let stmt = tx
@@ -60,7 +60,7 @@ pub async fn pipeline_stats(tx: &TenantTx<'_>, f: &BoardFilter) -> Result<Vec<St
 }
 
 /// The `per_stage` most recently updated deals of every stage, in pipeline order.
-pub async fn board_deals(tx: &TenantTx<'_>, f: &BoardFilter, per_stage: i64) -> Result<Vec<DealRow>, DbError> {
+pub async fn board_deals(tx: &TenantTx, f: &BoardFilter, per_stage: i64) -> Result<Vec<DealRow>, DbError> {
     let stmt = tx
         .prepare_cached(&format!(
             "SELECT {DEAL_COLUMNS} FROM pipeline_stages s
@@ -90,7 +90,7 @@ pub struct ForecastRow {
 /// Open deals by expected close period and won deals by actual close period (`unit` is
 /// `month` or `quarter`), within the inclusive date range, plus the grand total.
 pub async fn forecast(
-    tx: &TenantTx<'_>,
+    tx: &TenantTx,
     unit: &str,
     from: Option<NaiveDate>,
     to: Option<NaiveDate>,

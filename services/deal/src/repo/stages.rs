@@ -18,19 +18,19 @@ pub(super) fn stage_from(row: &Row) -> PipelineStageInfo {
     }
 }
 
-pub async fn list_stages(tx: &TenantTx<'_>) -> Result<Vec<PipelineStageInfo>, DbError> {
+pub async fn list_stages(tx: &TenantTx) -> Result<Vec<PipelineStageInfo>, DbError> {
     let stmt = tx.prepare_cached(&format!("SELECT {STAGE_COLUMNS} FROM pipeline_stages s ORDER BY s.position, s.key")).await?;
     Ok(tx.query(&stmt, &[]).await?.iter().map(stage_from).collect())
 }
 
 /// Locks the stage rows (configuration changes are rare; deals referencing a stage being
 /// deleted wait or fail on the foreign key).
-pub async fn lock_stages(tx: &TenantTx<'_>) -> Result<Vec<PipelineStageInfo>, DbError> {
+pub async fn lock_stages(tx: &TenantTx) -> Result<Vec<PipelineStageInfo>, DbError> {
     let sql = format!("SELECT {STAGE_COLUMNS} FROM pipeline_stages s ORDER BY s.position, s.key FOR UPDATE");
     Ok(tx.query(sql.as_str(), &[]).await?.iter().map(stage_from).collect())
 }
 
-pub async fn insert_stage(tx: &TenantTx<'_>, s: &PipelineStageInfo) -> Result<PipelineStageInfo, DbError> {
+pub async fn insert_stage(tx: &TenantTx, s: &PipelineStageInfo) -> Result<PipelineStageInfo, DbError> {
     let sql = format!(
         "INSERT INTO pipeline_stages AS s (key, name, position, probability, kind) VALUES ($1, $2, $3, $4, $5)
          RETURNING {STAGE_COLUMNS}"
@@ -39,7 +39,7 @@ pub async fn insert_stage(tx: &TenantTx<'_>, s: &PipelineStageInfo) -> Result<Pi
 }
 
 /// Replaces stage `key` (the key itself may change: deals follow through ON UPDATE CASCADE).
-pub async fn update_stage(tx: &TenantTx<'_>, key: &str, s: &PipelineStageInfo) -> Result<Option<PipelineStageInfo>, DbError> {
+pub async fn update_stage(tx: &TenantTx, key: &str, s: &PipelineStageInfo) -> Result<Option<PipelineStageInfo>, DbError> {
     let sql = format!(
         "UPDATE pipeline_stages AS s SET key = $2, name = $3, position = $4, probability = $5, kind = $6, updated_at = now()
          WHERE s.key = $1 RETURNING {STAGE_COLUMNS}"
@@ -48,10 +48,10 @@ pub async fn update_stage(tx: &TenantTx<'_>, key: &str, s: &PipelineStageInfo) -
     Ok(row.as_ref().map(stage_from))
 }
 
-pub async fn delete_stage(tx: &TenantTx<'_>, key: &str) -> Result<bool, DbError> {
+pub async fn delete_stage(tx: &TenantTx, key: &str) -> Result<bool, DbError> {
     Ok(tx.execute("DELETE FROM pipeline_stages WHERE key = $1", &[&key]).await? == 1)
 }
 
-pub async fn stage_deal_count(tx: &TenantTx<'_>, key: &str) -> Result<i64, DbError> {
+pub async fn stage_deal_count(tx: &TenantTx, key: &str) -> Result<i64, DbError> {
     Ok(tx.query_one("SELECT count(*) FROM deals WHERE stage_key = $1", &[&key]).await?.get(0))
 }

@@ -12,7 +12,7 @@ use crate::repo::deal_contacts as repo;
 use crate::repo::{DealRow, deals};
 
 /// The deal, locked, when the caller may change it.
-async fn deal_to_change(tx: &TenantTx<'_>, can: &Can<perm::DealsWrite>, id: i32) -> Result<DealRow, ApiError> {
+async fn deal_to_change(tx: &TenantTx, can: &Can<perm::DealsWrite>, id: i32) -> Result<DealRow, ApiError> {
     let deal = deals::deal_for_update(tx, id).await?.ok_or_else(|| ApiError::not_found("deal"))?;
     if !can.reaches([deal.fields.owner_id, deal.created_by]) {
         return Err(own_only("change"));
@@ -31,14 +31,12 @@ pub async fn add_deal_contact(
     // The deal first (404/403 before asking contact-service), holding neither its lock nor
     // a pooled connection during the remote call; the foreign key keeps the insert honest.
     {
-        let mut conn = state.db.connect().await?;
-        let tx = conn.tenant(&can.tenant_id).await?;
+        let tx = state.db.tenant(&can.tenant_id).await?;
         deal_to_change(&tx, can, deal_id).await?;
         tx.rollback().await?;
     }
     let contact = state.lookups.check_contact(&can.ctx, contact_id).await?;
-    let mut conn = state.db.connect().await?;
-    let tx = conn.tenant(&can.tenant_id).await?;
+    let tx = state.db.tenant(&can.tenant_id).await?;
     let row = repo::add_deal_contact(&tx, deal_id, contact_id, &role, can.user_id)
         .await?
         .ok_or_else(|| ApiError::conflict(crm_web::codes::CONTACT_ON_DEAL, "the contact is already on this deal"))?;
@@ -54,12 +52,10 @@ pub async fn add_deal_contact(
 }
 
 pub async fn list_deal_contacts(state: &AppState, can: &Can<perm::DealsRead>, deal_id: i32) -> Result<Vec<DealContactInfo>, ApiError> {
-    let mut conn = state.db.connect().await?;
-    let tx = conn.tenant(&can.tenant_id).await?;
+    let tx = state.db.tenant(&can.tenant_id).await?;
     deals::deal_by_id(&tx, deal_id).await?.ok_or_else(|| ApiError::not_found("deal"))?;
     let rows = repo::list_deal_contacts(&tx, deal_id).await?;
     tx.commit().await?;
-    drop(conn);
     let wanted = Wanted { contacts: rows.iter().map(|r| r.contact_id).collect(), ..Wanted::default() };
     let names = state.lookups.names(&can.ctx, &wanted).await;
     Ok(rows
@@ -79,8 +75,7 @@ pub async fn list_deal_contacts(state: &AppState, can: &Can<perm::DealsRead>, de
 }
 
 pub async fn remove_deal_contact(state: &AppState, can: &Can<perm::DealsWrite>, deal_id: i32, contact_id: i32) -> Result<(), ApiError> {
-    let mut conn = state.db.connect().await?;
-    let tx = conn.tenant(&can.tenant_id).await?;
+    let tx = state.db.tenant(&can.tenant_id).await?;
     deal_to_change(&tx, can, deal_id).await?;
     if !repo::remove_deal_contact(&tx, deal_id, contact_id).await? {
         return Err(ApiError::not_found("contact on this deal"));

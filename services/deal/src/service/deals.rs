@@ -19,7 +19,7 @@ use crate::repo::stages as stage_repo;
 use crate::repo::{DealCursor, DealFields, DealRow, SortKey};
 
 /// Publishes `deal.closed_won` or `deal.closed_lost` for a deal entering a closed stage.
-async fn publish_closed(tx: &TenantTx<'_>, actor: i32, kind: StageKind, row: &DealRow) -> Result<(), ApiError> {
+async fn publish_closed(tx: &TenantTx, actor: i32, kind: StageKind, row: &DealRow) -> Result<(), ApiError> {
     let event_type = if kind == StageKind::Won { DEAL_CLOSED_WON } else { DEAL_CLOSED_LOST };
     let data = DealClosedEvent {
         deal: basic(row),
@@ -85,8 +85,7 @@ pub async fn create_deal(state: &AppState, can: &Can<perm::DealsWrite>, input: N
     }
     state.lookups.check_refs(&can.ctx, refs_of(&ch), me).await?;
 
-    let mut conn = state.db.connect().await?;
-    let tx = conn.tenant(&can.tenant_id).await?;
+    let tx = state.db.tenant(&can.tenant_id).await?;
     let stages = Stages(stage_repo::list_stages(&tx).await?);
     let target = match &ch.stage {
         Some(key) => stages.require(key)?,
@@ -117,7 +116,6 @@ pub async fn create_deal(state: &AppState, can: &Can<perm::DealsWrite>, input: N
         publish_closed(&tx, me, kind, &row).await?;
     }
     tx.commit().await?;
-    drop(conn);
     Ok(state.lookups.respond_one(&can.ctx, row).await)
 }
 
@@ -144,8 +142,7 @@ async fn update_deal(state: &AppState, can: &Can<perm::DealsWrite>, id: i32, mut
     }
     state.lookups.check_refs(&can.ctx, refs_of(&ch), me).await?;
 
-    let mut conn = state.db.connect().await?;
-    let tx = conn.tenant(&can.tenant_id).await?;
+    let tx = state.db.tenant(&can.tenant_id).await?;
     let stages = Stages(stage_repo::list_stages(&tx).await?);
     let current = repo::deal_for_update(&tx, id).await?.ok_or_else(|| ApiError::not_found("deal"))?;
     if !can.reaches([current.fields.owner_id, current.created_by]) {
@@ -180,13 +177,11 @@ async fn update_deal(state: &AppState, can: &Can<perm::DealsWrite>, id: i32, mut
         publish_closed(&tx, me, kind, &row).await?;
     }
     tx.commit().await?;
-    drop(conn);
     Ok(state.lookups.respond_one(&can.ctx, row).await)
 }
 
 pub async fn delete_deal(state: &AppState, can: &Can<perm::DealsDelete>, id: i32) -> Result<(), ApiError> {
-    let mut conn = state.db.connect().await?;
-    let tx = conn.tenant(&can.tenant_id).await?;
+    let tx = state.db.tenant(&can.tenant_id).await?;
     let current = repo::deal_for_update(&tx, id).await?.ok_or_else(|| ApiError::not_found("deal"))?;
     if !can.reaches([current.fields.owner_id, current.created_by]) {
         return Err(own_only("delete"));
@@ -199,12 +194,10 @@ pub async fn delete_deal(state: &AppState, can: &Can<perm::DealsDelete>, id: i32
 
 /// The deal with its names and its stage history.
 pub async fn get_deal(state: &AppState, can: &Can<perm::DealsRead>, id: i32) -> Result<DealResponse, ApiError> {
-    let mut conn = state.db.connect().await?;
-    let tx = conn.tenant(&can.tenant_id).await?;
+    let tx = state.db.tenant(&can.tenant_id).await?;
     let row = repo::deal_by_id(&tx, id).await?.ok_or_else(|| ApiError::not_found("deal"))?;
     let history = repo::history(&tx, id).await?;
     tx.commit().await?;
-    drop(conn);
     let mut deal = state.lookups.respond_one(&can.ctx, row).await;
     deal.stage_history = Some(history);
     Ok(deal)
@@ -224,12 +217,10 @@ pub async fn list_deals(state: &AppState, can: &Can<perm::DealsRead>, params: &D
         return Err(ApiError::new(StatusCode::BAD_REQUEST, codes::INVALID_CURSOR, "the cursor belongs to another sort"));
     }
 
-    let mut conn = state.db.connect().await?;
-    let tx = conn.tenant(&can.tenant_id).await?;
+    let tx = state.db.tenant(&can.tenant_id).await?;
     let rows = repo::list_deals(&tx, &filter, sort, descending, after.as_ref(), limit).await?;
     let total = if params.with_count() { Some(repo::count_deals(&tx, &filter).await?) } else { None };
     tx.commit().await?;
-    drop(conn);
     let page = Page::from_overfetch(rows, limit, total, |last| {
         state.cursors.encode(&DealCursor { sort: sort_id.clone(), v: sort.value_of(last), id: last.id })
     });
@@ -238,8 +229,7 @@ pub async fn list_deals(state: &AppState, can: &Can<perm::DealsRead>, params: &D
 }
 
 async fn basics(state: &AppState, can: &Can<perm::DealsRead>, ids: &[i32]) -> Result<Vec<DealBasicInfo>, ApiError> {
-    let mut conn = state.db.connect().await?;
-    let tx = conn.tenant(&can.tenant_id).await?;
+    let tx = state.db.tenant(&can.tenant_id).await?;
     let rows = repo::basics_by_ids(&tx, ids).await?;
     tx.commit().await?;
     Ok(rows

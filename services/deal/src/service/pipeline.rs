@@ -14,12 +14,10 @@ use crate::repo::pipeline as repo;
 /// SQL, and the `per_stage` most recently updated deals of each.
 pub async fn pipeline(state: &AppState, can: &Can<perm::DealsRead>, params: &PipelineParams) -> Result<PipelineViewResponse, ApiError> {
     let (filter, per_stage) = params.parse()?;
-    let mut conn = state.db.connect().await?;
-    let tx = conn.tenant(&can.tenant_id).await?;
+    let tx = state.db.tenant(&can.tenant_id).await?;
     let stats = repo::pipeline_stats(&tx, &filter).await?;
     let deals = if per_stage > 0 { repo::board_deals(&tx, &filter, per_stage).await? } else { Vec::new() };
     tx.commit().await?;
-    drop(conn);
 
     let mut deals = state.lookups.respond(&can.ctx, deals).await.into_iter().peekable();
     let totals = stats.first().map_or(PipelineTotals { total_deals: 0, total_value: 0.0, total_weighted_value: 0.0 }, |s| {
@@ -59,8 +57,7 @@ fn period_label(unit: &str, start: chrono::NaiveDate) -> String {
 /// close period.
 pub async fn forecast(state: &AppState, can: &Can<perm::DealsRead>, params: &ForecastParams) -> Result<ForecastResponse, ApiError> {
     let params = params.parse()?;
-    let mut conn = state.db.connect().await?;
-    let tx = conn.tenant(&can.tenant_id).await?;
+    let tx = state.db.tenant(&can.tenant_id).await?;
     let rows = repo::forecast(&tx, params.unit, params.from, params.to, &params.filter).await?;
     tx.commit().await?;
     let mut response = ForecastResponse {

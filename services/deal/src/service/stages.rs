@@ -31,8 +31,7 @@ fn needs_open_stage() -> ApiError {
 }
 
 pub async fn list_stages(state: &AppState, can: &Can<perm::PipelineStagesRead>) -> Result<Vec<PipelineStageInfo>, ApiError> {
-    let mut conn = state.db.connect().await?;
-    let tx = conn.tenant(&can.tenant_id).await?;
+    let tx = state.db.tenant(&can.tenant_id).await?;
     let stages = repo::list_stages(&tx).await?;
     tx.commit().await?;
     Ok(stages)
@@ -40,8 +39,7 @@ pub async fn list_stages(state: &AppState, can: &Can<perm::PipelineStagesRead>) 
 
 /// Adds a stage; without a position it goes after the last one.
 pub async fn create_stage(state: &AppState, can: &Can<perm::PipelineStagesWrite>, input: &NewStage) -> Result<PipelineStageInfo, ApiError> {
-    let mut conn = state.db.connect().await?;
-    let tx = conn.tenant(&can.tenant_id).await?;
+    let tx = state.db.tenant(&can.tenant_id).await?;
     let stages = repo::lock_stages(&tx).await?;
     let next = stages.iter().map(|s| s.position).max().map_or(1, |p| p.saturating_add(1));
     let stage = input.parse(None, next)?;
@@ -59,8 +57,7 @@ pub async fn update_stage(
     input: &NewStage,
 ) -> Result<PipelineStageInfo, ApiError> {
     let stage = input.parse(Some(key), 0)?;
-    let mut conn = state.db.connect().await?;
-    let tx = conn.tenant(&can.tenant_id).await?;
+    let tx = state.db.tenant(&can.tenant_id).await?;
     let stages = repo::lock_stages(&tx).await?;
     let current = stages.iter().find(|s| s.key == key).ok_or_else(|| ApiError::not_found("stage"))?;
     if stage.kind != current.kind && repo::stage_deal_count(&tx, key).await? > 0 {
@@ -82,8 +79,7 @@ pub async fn delete_stage(
     key: &str,
     move_to: Option<&str>,
 ) -> Result<(), ApiError> {
-    let mut conn = state.db.connect().await?;
-    let tx = conn.tenant(&can.tenant_id).await?;
+    let tx = state.db.tenant(&can.tenant_id).await?;
     let stages = Stages(repo::lock_stages(&tx).await?);
     let current = stages.get(key).ok_or_else(|| ApiError::not_found("stage"))?;
     if current.kind == StageKind::Open && !stages.0.iter().any(|s| s.key != key && s.kind == StageKind::Open) {

@@ -71,8 +71,14 @@ struct RealApp {
 
 async fn spawn_real() -> RealApp {
     let platform = TestPlatform::start().await;
+    let db = platform.db.clone();
+    spawn_real_on(platform, db).await
+}
+
+/// The three services on `db`: one pool shared by all, as in `crm serve`.
+async fn spawn_real_on(platform: TestPlatform, db: crm_tenant::TenantDb) -> RealApp {
     let auth_state = auth_service::AppState::new(
-        platform.db.clone(),
+        db.clone(),
         platform.auth.clone(),
         platform.registry.clone(),
         platform.cursors.clone(),
@@ -81,7 +87,7 @@ async fn spawn_real() -> RealApp {
     );
     let auth = Served::start(auth_service::SERVICE, auth_service::router(auth_state)).await;
     let contact_state = contact_service::AppState {
-        db: platform.db.clone(),
+        db: db.clone(),
         auth: platform.auth.clone(),
         cursors: platform.cursors.clone(),
         users: Arc::new(HttpAuthClient::new(ClientConfig::new(&auth.url))),
@@ -95,12 +101,7 @@ async fn spawn_real() -> RealApp {
         users: Arc::new(HttpAuthClient::new(client(&auth.url))),
         timeout,
     };
-    let state = AppState {
-        db: platform.db.clone(),
-        auth: platform.auth.clone(),
-        cursors: platform.cursors.clone(),
-        lookups: Arc::new(lookups),
-    };
+    let state = AppState { db, auth: platform.auth.clone(), cursors: platform.cursors.clone(), lookups: Arc::new(lookups) };
     let deal_url = platform.serve(SERVICE, deal_service::router(state)).await;
     RealApp { platform, deal: TestClient::new(deal_url), auth, contact }
 }
@@ -228,4 +229,49 @@ async fn closing_won_with_real_services_publishes_one_event_read_from_jetstream(
     assert_eq!(event.data["owner_id"], 2);
     assert_eq!(event.data["value"], 4200.5);
     assert_eq!(won.count_within(&tenant, subjects::DEAL_CLOSED_WON, Duration::from_millis(1500)).await, 1, "exactly one");
+}
+
+/// Under concurrency far above the pool size, every enriched response is complete: no
+/// service holds a pooled connection while it waits for another service (that starved the
+/// shared pool of `crm serve` at 32 connections: names came back null, the circuit opened).
+#[tokio::test]
+async fn enrichment_stays_complete_with_many_more_requests_than_pooled_connections() {
+    const POOL: usize = 4;
+    const CONCURRENT: usize = 96;
+    let platform = TestPlatform::start().await;
+    let small = crm_testing::test_pool_with(crm_testing::test_db_config().with_max_connections(POOL)).await;
+    let app = spawn_real_on(platform, crm_tenant::TenantDb::new(small)).await;
+    let (_tenant, admin) = app.tenant_with_users(3).await;
+    let company = app.contact_service("/api/v1/companies", &admin, json!({"name": "Globex"})).await;
+    let contact = app
+        .contact_service("/api/v1/contacts", &admin, json!({"first_name": "Ada", "last_name": "L", "company_id": company, "owner_id": 2}))
+        .await;
+    let (status, deal) = app
+        .deals(reqwest::Method::POST, "", &admin, Some(json!({"title": "Big", "company_id": company, "primary_contact_id": contact, "owner_id": 3})))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{deal}");
+    let deal_id = deal["id"].as_i64().unwrap();
+
+    let contacts = TestClient::new(&app.contact.url);
+    let requests = (0..CONCURRENT).map(|i| {
+        let (contacts, deals, admin) = (contacts.clone(), app.deal.clone(), admin.clone());
+        async move {
+            if i % 2 == 0 {
+                let r = contacts.get(&format!("/api/v1/contacts/{contact}"), &admin).await;
+                (r.status, r.body["owner_name"].clone())
+            } else {
+                let r = deals.get(&format!("/api/v1/deals/{deal_id}"), &admin).await;
+                (r.status, json!([r.body["owner_name"], r.body["company_name"], r.body["primary_contact_name"]]))
+            }
+        }
+    });
+    let results = futures::future::join_all(requests).await;
+    for (i, (status, names)) in results.iter().enumerate() {
+        assert_eq!(*status, StatusCode::OK, "request {i}: {names}");
+        if i % 2 == 0 {
+            assert_eq!(names, &json!("Owner No2"), "request {i}");
+        } else {
+            assert_eq!(names, &json!(["Owner No3", "Globex", "Ada L"]), "request {i}");
+        }
+    }
 }

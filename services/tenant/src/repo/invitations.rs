@@ -49,7 +49,7 @@ pub struct InvitationInsert<'a> {
     pub invited_by: Option<i32>,
 }
 
-pub async fn insert_invitation(tx: &PlatformTx<'_>, new: &InvitationInsert<'_>) -> Result<InvitationInfo> {
+pub async fn insert_invitation(tx: &PlatformTx, new: &InvitationInsert<'_>) -> Result<InvitationInfo> {
     let sql = format!(
         "INSERT INTO platform.invitations (id, tenant_id, email, role, token_hash, expires_at, invited_by)
          VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {}",
@@ -65,7 +65,7 @@ pub async fn insert_invitation(tx: &PlatformTx<'_>, new: &InvitationInsert<'_>) 
 }
 
 /// Whether `email` already has a pending invitation in the tenant.
-pub async fn has_pending_invitation(tx: &PlatformTx<'_>, tenant_id: &TenantId, email: &str) -> Result<bool> {
+pub async fn has_pending_invitation(tx: &PlatformTx, tenant_id: &TenantId, email: &str) -> Result<bool> {
     let row = tx
         .query_one(
             "SELECT EXISTS (SELECT 1 FROM platform.invitations WHERE tenant_id = $1 AND email = $2
@@ -76,7 +76,7 @@ pub async fn has_pending_invitation(tx: &PlatformTx<'_>, tenant_id: &TenantId, e
     Ok(row.get(0))
 }
 
-pub async fn invitation_by_token(tx: &PlatformTx<'_>, token_hash: &str) -> Result<Option<InvitationInfo>> {
+pub async fn invitation_by_token(tx: &PlatformTx, token_hash: &str) -> Result<Option<InvitationInfo>> {
     let stmt = tx
         .prepare_cached(&format!("SELECT {} FROM platform.invitations WHERE token_hash = $1", invitation_columns()))
         .await?;
@@ -84,14 +84,14 @@ pub async fn invitation_by_token(tx: &PlatformTx<'_>, token_hash: &str) -> Resul
 }
 
 /// Locks the row for the rest of the transaction.
-pub async fn invitation_by_id(tx: &PlatformTx<'_>, tenant_id: &TenantId, id: &str) -> Result<Option<InvitationInfo>> {
+pub async fn invitation_by_id(tx: &PlatformTx, tenant_id: &TenantId, id: &str) -> Result<Option<InvitationInfo>> {
     let sql = format!("SELECT {} FROM platform.invitations WHERE tenant_id = $1 AND id = $2 FOR UPDATE", invitation_columns());
     Ok(tx.query_opt(sql.as_str(), &[&tenant_id.to_string(), &id]).await?.as_ref().map(|r| invitation_from(r).info))
 }
 
 /// Marks a pending invitation accepted; `None` when it is not pending (anymore). The
 /// conditional update makes acceptance exactly-once under concurrency.
-pub async fn accept_invitation(tx: &PlatformTx<'_>, token_hash: &str, user_id: Option<i32>) -> Result<Option<InvitationInfo>> {
+pub async fn accept_invitation(tx: &PlatformTx, token_hash: &str, user_id: Option<i32>) -> Result<Option<InvitationInfo>> {
     let sql = format!(
         "UPDATE platform.invitations SET accepted_at = now(), accepted_user_id = $2
          WHERE token_hash = $1 AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at > now()
@@ -101,7 +101,7 @@ pub async fn accept_invitation(tx: &PlatformTx<'_>, token_hash: &str, user_id: O
     Ok(tx.query_opt(sql.as_str(), &[&token_hash, &user_id]).await?.as_ref().map(|r| invitation_from(r).info))
 }
 
-pub async fn revoke_invitation(tx: &PlatformTx<'_>, tenant_id: &TenantId, id: &str) -> Result<bool> {
+pub async fn revoke_invitation(tx: &PlatformTx, tenant_id: &TenantId, id: &str) -> Result<bool> {
     let n = tx
         .execute(
             "UPDATE platform.invitations SET revoked_at = now()
@@ -121,7 +121,7 @@ pub struct InvitationCursor {
 
 /// Up to `limit + 1` rows (the extra one tells whether there is a next page).
 pub async fn list_invitations(
-    tx: &PlatformTx<'_>,
+    tx: &PlatformTx,
     tenant_id: &TenantId,
     status: Option<&str>,
     after: Option<&InvitationCursor>,
@@ -139,7 +139,7 @@ pub async fn list_invitations(
     Ok(rows.iter().map(invitation_from).collect())
 }
 
-pub async fn count_invitations(tx: &PlatformTx<'_>, tenant_id: &TenantId, status: Option<&str>) -> Result<i64> {
+pub async fn count_invitations(tx: &PlatformTx, tenant_id: &TenantId, status: Option<&str>) -> Result<i64> {
     let sql = format!(
         "SELECT count(*) FROM platform.invitations WHERE tenant_id = $1 AND ($2::text IS NULL OR {INVITATION_STATUS} = $2)"
     );

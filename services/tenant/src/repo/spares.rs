@@ -6,7 +6,7 @@ use super::Result;
 
 /// Takes the oldest spare schema for a signup in this transaction (it returns to the pool if
 /// the transaction rolls back). `SKIP LOCKED`: concurrent signups take different spares.
-pub async fn take_spare(tx: &PlatformTx<'_>) -> Result<Option<TenantId>> {
+pub async fn take_spare(tx: &PlatformTx) -> Result<Option<TenantId>> {
     let row = tx
         .query_opt(
             "DELETE FROM platform.spare_schemas WHERE tenant_id =
@@ -18,11 +18,11 @@ pub async fn take_spare(tx: &PlatformTx<'_>) -> Result<Option<TenantId>> {
     Ok(row.and_then(|r| TenantId::parse(r.get(0)).ok()))
 }
 
-pub async fn insert_spare(tx: &PlatformTx<'_>, id: &TenantId) -> Result<()> {
+pub async fn insert_spare(tx: &PlatformTx, id: &TenantId) -> Result<()> {
     tx.execute("INSERT INTO platform.spare_schemas (tenant_id) VALUES ($1)", &[&id.to_string()]).await?;
     Ok(())
 }
 
-pub async fn count_spares(tx: &PlatformTx<'_>) -> Result<i64> {
+pub async fn count_spares(tx: &PlatformTx) -> Result<i64> {
     Ok(tx.query_one("SELECT count(*) FROM platform.spare_schemas", &[]).await?.get(0))
 }

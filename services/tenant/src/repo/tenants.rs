@@ -21,7 +21,7 @@ fn tenant_from(row: &Row) -> TenantDetails {
 }
 
 /// A unique violation (`tenants_subdomain_key`) when the subdomain is taken.
-pub async fn insert_tenant(tx: &PlatformTx<'_>, id: &TenantId, name: &str, subdomain: &str) -> Result<TenantDetails> {
+pub async fn insert_tenant(tx: &PlatformTx, id: &TenantId, name: &str, subdomain: &str) -> Result<TenantDetails> {
     let sql = format!(
         "INSERT INTO platform.tenants (id, name, subdomain, schema_name) VALUES ($1, $2, $3, $4) RETURNING {TENANT_COLUMNS}"
     );
@@ -29,24 +29,24 @@ pub async fn insert_tenant(tx: &PlatformTx<'_>, id: &TenantId, name: &str, subdo
     Ok(tenant_from(&row))
 }
 
-pub async fn tenant_by_id(tx: &PlatformTx<'_>, id: &TenantId) -> Result<Option<TenantDetails>> {
+pub async fn tenant_by_id(tx: &PlatformTx, id: &TenantId) -> Result<Option<TenantDetails>> {
     let stmt = tx.prepare_cached(&format!("SELECT {TENANT_COLUMNS} FROM platform.tenants WHERE id = $1")).await?;
     Ok(tx.query_opt(&stmt, &[&id.to_string()]).await?.as_ref().map(tenant_from))
 }
 
-pub async fn tenant_by_subdomain(tx: &PlatformTx<'_>, subdomain: &str) -> Result<Option<TenantDetails>> {
+pub async fn tenant_by_subdomain(tx: &PlatformTx, subdomain: &str) -> Result<Option<TenantDetails>> {
     let stmt = tx.prepare_cached(&format!("SELECT {TENANT_COLUMNS} FROM platform.tenants WHERE subdomain = $1")).await?;
     Ok(tx.query_opt(&stmt, &[&subdomain]).await?.as_ref().map(tenant_from))
 }
 
 /// Locks the row for the rest of the transaction (PATCH and DELETE read, check, write).
-pub async fn tenant_for_update(tx: &PlatformTx<'_>, id: &TenantId) -> Result<Option<TenantDetails>> {
+pub async fn tenant_for_update(tx: &PlatformTx, id: &TenantId) -> Result<Option<TenantDetails>> {
     let sql = format!("SELECT {TENANT_COLUMNS} FROM platform.tenants WHERE id = $1 FOR UPDATE");
     Ok(tx.query_opt(sql.as_str(), &[&id.to_string()]).await?.as_ref().map(tenant_from))
 }
 
 pub async fn update_tenant(
-    tx: &PlatformTx<'_>,
+    tx: &PlatformTx,
     id: &TenantId,
     name: Option<&str>,
     status: Option<&str>,
@@ -58,7 +58,7 @@ pub async fn update_tenant(
     Ok(tenant_from(&tx.query_one(sql.as_str(), &[&id.to_string(), &name, &status]).await?))
 }
 
-pub async fn delete_tenant(tx: &PlatformTx<'_>, id: &TenantId) -> Result<()> {
+pub async fn delete_tenant(tx: &PlatformTx, id: &TenantId) -> Result<()> {
     // Invitations go with the row (ON DELETE CASCADE).
     tx.execute("DELETE FROM platform.tenants WHERE id = $1", &[&id.to_string()]).await?;
     Ok(())

@@ -35,8 +35,7 @@ pub async fn create(
     }
 
     let (token, token_hash) = new_token();
-    let mut conn = state.db.connect().await?;
-    let tx = conn.platform().await?;
+    let tx = state.db.platform().await?;
     repo::tenant_for_update(&tx, &id).await?.ok_or_else(|| ApiError::not_found("tenant"))?;
     if repo::has_pending_invitation(&tx, &id, &email).await? {
         return Err(ApiError::conflict(codes::INVITATION_PENDING, "this email already has a pending invitation"));
@@ -76,8 +75,7 @@ pub async fn list(
     {
         return Err(ApiError::validation([("status", "must be one of: pending, accepted, expired, revoked")]));
     }
-    let mut conn = state.db.connect().await?;
-    let tx = conn.platform().await?;
+    let tx = state.db.platform().await?;
     let rows = repo::list_invitations(&tx, &id, params.status.as_deref(), after.as_ref(), limit).await?;
     let total = if params.count == Some(false) { None } else { Some(repo::count_invitations(&tx, &id, params.status.as_deref()).await?) };
     tx.commit().await?;
@@ -91,8 +89,7 @@ pub async fn list(
 pub async fn revoke(state: &AppState, can: &Can<perm::InvitationsDelete>, raw_id: &str, invitation_id: &str) -> Result<(), ApiError> {
     let id = parse_tenant_id(raw_id)?;
     ensure_member(can, &id)?;
-    let mut conn = state.db.connect().await?;
-    let tx = conn.platform().await?;
+    let tx = state.db.platform().await?;
     let invitation = repo::invitation_by_id(&tx, &id, invitation_id).await?.ok_or_else(|| ApiError::not_found("invitation"))?;
     match invitation.status.as_str() {
         "accepted" => return Err(ApiError::conflict(codes::INVITATION_NOT_PENDING, "the invitation was already accepted")),
@@ -107,8 +104,7 @@ pub async fn revoke(state: &AppState, can: &Can<perm::InvitationsDelete>, raw_id
 
 /// The invitation behind a token, without the token (public: the registration page).
 pub async fn by_token(state: &AppState, token: &str) -> Result<InvitationInfo, ApiError> {
-    let mut conn = state.db.connect().await?;
-    let tx = conn.platform().await?;
+    let tx = state.db.platform().await?;
     let invitation = repo::invitation_by_token(&tx, &hash_token(token)).await?.ok_or_else(|| ApiError::not_found("invitation"))?;
     tx.commit().await?;
     Ok(invitation)
@@ -122,8 +118,7 @@ pub async fn accept(state: &AppState, caller: &Caller, token: &str, body: Accept
     }
     let user_id = body.user_id;
     let token_hash = hash_token(token);
-    let mut conn = state.db.connect().await?;
-    let tx = conn.platform().await?;
+    let tx = state.db.platform().await?;
     let current = repo::invitation_by_token(&tx, &token_hash).await?.ok_or_else(|| ApiError::not_found("invitation"))?;
     if current.tenant_id != caller.tenant_id.to_string() {
         return Err(ApiError::not_found("invitation"));

@@ -10,8 +10,7 @@ use crate::repo;
 /// set, in one transaction) and returns the tenant id it is reserved for.
 pub async fn create_spare(db: &TenantDb) -> Result<TenantId, ApiError> {
     let id = TenantId::new();
-    let mut conn = db.connect().await?;
-    let tx = conn.platform().await?;
+    let tx = db.platform().await?;
     repo::insert_spare(&tx, &id).await?;
     tx.provision_schema(&id).await?;
     tx.commit().await?;
@@ -22,8 +21,7 @@ pub async fn create_spare(db: &TenantDb) -> Result<TenantId, ApiError> {
 /// pool may then briefly hold a few extra.
 pub async fn refill(db: &TenantDb, target: i64) -> Result<(), ApiError> {
     let spares = {
-        let mut conn = db.connect().await?;
-        let tx = conn.platform().await?;
+        let tx = db.platform().await?;
         let n = repo::count_spares(&tx).await?;
         tx.commit().await?;
         n

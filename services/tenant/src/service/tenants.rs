@@ -65,13 +65,12 @@ pub async fn signup(
     new: NewTenant,
 ) -> Result<SignupResponse, ApiError> {
     let settings = &state.settings;
-    let mut conn = state.db.connect().await?;
     if operator.is_none() {
         if !settings.signup_open {
             return Err(ApiError::new(StatusCode::FORBIDDEN, codes::SIGNUP_CLOSED, "signup is closed: ask the platform operator"));
         }
         // Its own transaction, committed even when refusing: refused attempts count.
-        let tx = conn.platform().await?;
+        let tx = state.db.platform().await?;
         let (hits, retry_after) = repo::count_hit(&tx, &format!("signup:{ip}"), SIGNUP_WINDOW_SECS).await?;
         tx.commit().await?;
         if hits > settings.signup_per_ip_per_hour {
@@ -88,7 +87,7 @@ pub async fn signup(
 
     let (token, token_hash) = new_token();
     let actor = Some(if operator.is_some() { "platform_operator" } else { "signup" }.to_owned());
-    let tx = conn.platform().await?;
+    let tx = state.db.platform().await?;
     let spare = if settings.spare_schemas > 0 { repo::take_spare(&tx).await? } else { None };
     let id = spare.unwrap_or_default();
     let tenant = repo::insert_tenant(&tx, &id, &name, &subdomain).await.map_err(subdomain_taken)?;
@@ -121,8 +120,7 @@ pub async fn signup(
 
 /// The tenant behind a subdomain (public: a login page needs it before anyone signs in).
 pub async fn by_subdomain(state: &AppState, subdomain: &str) -> Result<TenantLookup, ApiError> {
-    let mut conn = state.db.connect().await?;
-    let tx = conn.platform().await?;
+    let tx = state.db.platform().await?;
     let tenant = repo::tenant_by_subdomain(&tx, &subdomain.to_ascii_lowercase()).await?.ok_or_else(|| ApiError::not_found("tenant"))?;
     tx.commit().await?;
     Ok(lookup_of(&tenant))
@@ -134,8 +132,7 @@ pub async fn get(state: &AppState, principal: &Principal, raw_id: &str) -> Resul
     if let Principal::User(user) = principal {
         ensure_member(user, &id)?;
     }
-    let mut conn = state.db.connect().await?;
-    let tx = conn.platform().await?;
+    let tx = state.db.platform().await?;
     let tenant = repo::tenant_by_id(&tx, &id).await?.ok_or_else(|| ApiError::not_found("tenant"))?;
     tx.commit().await?;
     Ok(tenant)
@@ -172,8 +169,7 @@ pub async fn update(state: &AppState, principal: &Principal, raw_id: &str, patch
     }
     errors.into_result()?;
 
-    let mut conn = state.db.connect().await?;
-    let tx = conn.platform().await?;
+    let tx = state.db.platform().await?;
     repo::tenant_for_update(&tx, &id).await?.ok_or_else(|| ApiError::not_found("tenant"))?;
     let tenant = repo::update_tenant(&tx, &id, name.as_deref(), patch.status.as_deref()).await?;
     publish_platform(&tx, &id, Some(actor), TENANT_UPDATED, lookup_of(&tenant)).await?;
@@ -186,8 +182,7 @@ pub async fn update(state: &AppState, principal: &Principal, raw_id: &str, patch
 /// Deletes a tenant with all its data (drops the schema) and publishes `tenant.deleted`.
 pub async fn delete(state: &AppState, _operator: PlatformOperator, raw_id: &str) -> Result<(), ApiError> {
     let id = parse_tenant_id(raw_id)?;
-    let mut conn = state.db.connect().await?;
-    let tx = conn.platform().await?;
+    let tx = state.db.platform().await?;
     let tenant = repo::tenant_for_update(&tx, &id).await?.ok_or_else(|| ApiError::not_found("tenant"))?;
     repo::delete_tenant(&tx, &id).await?;
     publish_platform(&tx, &id, Some("platform_operator".into()), TENANT_DELETED, lookup_of(&tenant)).await?;
