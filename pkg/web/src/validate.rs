@@ -45,6 +45,34 @@ pub fn text(errors: &mut FieldErrors, field: &str, raw: &str, max: usize) -> Str
     value
 }
 
+/// An optional single-line value (a name, a title, a phone number, a subject): trimmed, at
+/// most `max` characters, and no control characters at all (CR/LF in a single-line field
+/// becomes header injection in an email, a broken CSV row, a forged log line). Empty -> `None`.
+pub fn line(errors: &mut FieldErrors, field: &str, raw: Option<&str>, max: usize) -> Option<String> {
+    let value = raw.map(str::trim).filter(|v| !v.is_empty())?;
+    if value.chars().count() > max {
+        errors.add(field, format!("must be at most {max} characters"));
+    } else if value.chars().any(char::is_control) {
+        errors.add(field, "must be a single line without control characters");
+    }
+    Some(value.to_owned())
+}
+
+/// Whether `value` has no control characters (single-line fields).
+pub fn is_single_line(value: &str) -> bool {
+    !value.chars().any(char::is_control)
+}
+
+/// Multi-line text (notes, descriptions, email bodies): at most `max` characters; line
+/// breaks and tabs are fine, other control characters are not.
+pub fn multiline(errors: &mut FieldErrors, field: &str, raw: &str, max: usize) {
+    if raw.chars().count() > max {
+        errors.add(field, format!("must be at most {max} characters"));
+    } else if raw.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) {
+        errors.add(field, "must not contain control characters other than line breaks and tabs");
+    }
+}
+
 /// The roles a member can hold (not `service`, which only service tokens carry).
 pub fn member_role(errors: &mut FieldErrors, field: &str, raw: &str) -> Option<Role> {
     match raw.parse::<Role>() {
@@ -108,6 +136,22 @@ mod tests {
             text(&mut e, "name", bad, 10);
             assert!(!e.is_empty(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn lines_refuse_line_breaks_and_multiline_allows_them() {
+        for bad in ["Bob\r\nBcc: x@y.example", "a\nb", "tab\there", "nul\u{0}", "\u{1b}[31m"] {
+            let mut e = FieldErrors::new();
+            line(&mut e, "first_name", Some(bad), 100);
+            assert!(!e.is_empty(), "{bad:?}");
+        }
+        let mut e = FieldErrors::new();
+        assert_eq!(line(&mut e, "first_name", Some("  Íñigo 王小明 "), 100).as_deref(), Some("Íñigo 王小明"));
+        assert_eq!(line(&mut e, "first_name", Some("  "), 100), None);
+        multiline(&mut e, "notes", "line 1\r\nline 2\tend", 100);
+        assert!(e.is_empty());
+        multiline(&mut e, "notes", "bell\u{7}", 100);
+        assert!(!e.is_empty());
     }
 
     #[test]
