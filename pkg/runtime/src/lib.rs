@@ -278,7 +278,7 @@ pub async fn subscribe_revocation_wakeups(
     revocations: Arc<RevocationGuard>,
 ) -> Result<tokio::task::JoinHandle<()>, async_nats::SubscribeError> {
     subscribe_invalidations(nats, &["user.>"], move |event| {
-        if matches!(event.r#type.as_str(), "user.updated" | "user.deactivated" | "user.password_reset") {
+        if matches!(event.r#type.as_str(), "user.updated" | "user.deactivated" | "user.password_reset" | "user.logged_out") {
             revocations.wake();
         }
     })

@@ -8,11 +8,17 @@
 //! `valid_after`. The issue time is read at millisecond precision from the token's `jti`
 //! (a ULID); `iat` has whole seconds only.
 //!
+//! Single tokens are revoked too: logout writes the access token's `jti` into
+//! `platform.revoked_tokens (jti, tenant_id, user_id, expires_at, revoked_at)` in its
+//! transaction; the guard keeps the live ones (not yet expired) and refuses that token with
+//! 401 `TOKEN_REVOKED`. An entry is dropped when its token expires.
+//!
 //! The map is kept current two ways:
 //! * a poller reads the rows changed since the last poll every `poll_interval` (500 ms):
 //!   the safe fallback that bounds staleness even when events lag or NATS is down;
 //! * [`RevocationGuard::wake`], called by the runtime when a `user.updated` /
-//!   `user.deactivated` / `user.password_reset` event arrives, makes the poller read at once.
+//!   `user.deactivated` / `user.password_reset` / `user.logged_out` event arrives, makes the
+//!   poller read at once.
 //!
 //! When the map could not be refreshed for `max_staleness` (database unreachable), the guard
 //! fails closed with 503: a revoked token must not pass because the cache is old.
@@ -66,6 +72,8 @@ impl Default for RevocationConfig {
 struct SyncState {
     /// Newest `changed_at` seen.
     newest: Option<DateTime<Utc>>,
+    /// Newest `revoked_at` of a single revoked token seen.
+    newest_token: Option<DateTime<Utc>>,
     last_ok: Option<Instant>,
 }
 
@@ -73,6 +81,8 @@ struct SyncState {
 pub struct RevocationGuard {
     config: RevocationConfig,
     entries: RwLock<HashMap<(TenantId, i32), Revocation>>,
+    /// Single revoked tokens: `jti` -> the token's `exp` (Unix seconds).
+    tokens: RwLock<HashMap<String, i64>>,
     sync: Mutex<SyncState>,
     wake: Notify,
 }
@@ -87,9 +97,17 @@ const SELECT_CHANGED: &str = "SELECT tenant_id, user_id, valid_after, deactivate
      FROM platform.token_revocations
      WHERE ($1::timestamptz IS NULL OR changed_at > $1) AND valid_after > $2";
 
+const SELECT_REVOKED_TOKENS: &str = "SELECT jti, expires_at, revoked_at
+     FROM platform.revoked_tokens
+     WHERE ($1::timestamptz IS NULL OR revoked_at > $1) AND expires_at > now()";
+
 impl RevocationGuard {
     pub fn new(config: RevocationConfig) -> Self {
-        Self { config, entries: RwLock::new(HashMap::new()), sync: Mutex::new(SyncState::default()), wake: Notify::new() }
+        Self {
+            config,
+            entries: RwLock::new(HashMap::new()),
+            tokens: RwLock::new(HashMap::new()),
+            sync: Mutex::new(SyncState::default()), wake: Notify::new() }
     }
 
     pub fn config(&self) -> &RevocationConfig {
@@ -114,6 +132,21 @@ impl RevocationGuard {
         self.entries.write().unwrap_or_else(|e| e.into_inner()).insert((tenant, user_id), revocation);
     }
 
+    /// Records a single revoked token (`jti`) valid until `exp` (Unix seconds).
+    pub fn revoke_token(&self, jti: &str, exp: i64) {
+        self.tokens.write().unwrap_or_else(|e| e.into_inner()).insert(jti.to_owned(), exp);
+    }
+
+    /// Whether the token with this `jti` was revoked on its own (logout).
+    pub fn is_token_revoked(&self, jti: &str) -> bool {
+        self.tokens.read().unwrap_or_else(|e| e.into_inner()).contains_key(jti)
+    }
+
+    /// Number of single revoked tokens still live.
+    pub fn revoked_tokens(&self) -> usize {
+        self.tokens.read().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
     /// Makes the poller read the table now (an event said something changed).
     pub fn wake(&self) {
         self.wake.notify_one();
@@ -121,15 +154,31 @@ impl RevocationGuard {
 
     /// Reads the rows changed since the last read into the map. Returns how many were read.
     pub async fn sync(&self, db: &TenantDb) -> Result<usize, DbError> {
-        let since = {
+        let overlap = chrono::Duration::from_std(self.config.overlap).unwrap_or_default();
+        let (since, since_token) = {
             let state = self.sync.lock().unwrap_or_else(|e| e.into_inner());
-            state.newest.map(|t| t - chrono::Duration::from_std(self.config.overlap).unwrap_or_default())
+            (state.newest.map(|t| t - overlap), state.newest_token.map(|t| t - overlap))
         };
         let horizon = Utc::now() - chrono::Duration::from_std(self.config.horizon).unwrap_or_default();
         let tx = db.platform().await?;
         let stmt = tx.prepare_cached(SELECT_CHANGED).await?;
         let rows = tx.query(&stmt, &[&since, &horizon]).await?;
+        let stmt = tx.prepare_cached(SELECT_REVOKED_TOKENS).await?;
+        let token_rows = tx.query(&stmt, &[&since_token]).await?;
         tx.commit().await?;
+
+        let mut newest_token = since_token;
+        {
+            let mut tokens = self.tokens.write().unwrap_or_else(|e| e.into_inner());
+            for row in &token_rows {
+                let expires_at: DateTime<Utc> = row.get(1);
+                let revoked_at: DateTime<Utc> = row.get(2);
+                tokens.insert(row.get(0), expires_at.timestamp());
+                newest_token = newest_token.max(Some(revoked_at));
+            }
+            let now = Utc::now().timestamp();
+            tokens.retain(|_, exp| *exp >= now);
+        }
 
         let mut newest = since;
         {
@@ -150,8 +199,9 @@ impl RevocationGuard {
         }
         let mut state = self.sync.lock().unwrap_or_else(|e| e.into_inner());
         state.newest = state.newest.max(newest);
+        state.newest_token = state.newest_token.max(newest_token);
         state.last_ok = Some(Instant::now());
-        Ok(rows.len())
+        Ok(rows.len() + token_rows.len())
     }
 
     /// Polls every `poll_interval`, or at once after [`Self::wake`], until aborted.
@@ -192,6 +242,10 @@ impl RevocationGuard {
         }
         if self.is_stale() {
             return Err(ApiError::unavailable("token revocation state unavailable, retry later"));
+        }
+        if self.is_token_revoked(&claims.jti) {
+            tracing::info!(security_event = "token_revoked", reason = "signed out", "token refused");
+            return Err(revoked("token revoked: signed out, sign in again"));
         }
         let Some(entry) = self.get(tenant, user_id) else { return Ok(()) };
         if entry.deactivated {
@@ -261,6 +315,19 @@ mod tests {
 
         guard.apply(tenant, 7, Revocation { valid_after_ms: 0, deactivated: true });
         assert_eq!(guard.check_claims(&tenant, 7, &old).unwrap_err().code(), codes::TOKEN_REVOKED);
+    }
+
+    #[test]
+    fn a_revoked_token_is_refused_and_only_that_one() {
+        let guard = fresh();
+        let tenant = TenantId::new();
+        let signed_out = claims(tenant, Role::Admin);
+        let other = claims(tenant, Role::Admin);
+        guard.revoke_token(&signed_out.jti, signed_out.exp);
+        let err = guard.check_claims(&tenant, 7, &signed_out).unwrap_err();
+        assert_eq!((err.status(), err.code()), (StatusCode::UNAUTHORIZED, codes::TOKEN_REVOKED));
+        assert!(guard.check_claims(&tenant, 7, &other).is_ok(), "another session of the same user stays valid");
+        assert_eq!(guard.revoked_tokens(), 1);
     }
 
     #[test]

@@ -71,6 +71,13 @@ pub struct BatchParams {
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
+pub struct EmailParams {
+    /// The email address, case-insensitive.
+    pub email: String,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuditParams {
     pub limit: Option<String>,
     pub cursor: Option<String>,

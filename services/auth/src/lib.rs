@@ -173,6 +173,7 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(auth::me))
         .routes(routes!(users::list_users))
         .routes(routes!(users::batch_basic))
+        .routes(routes!(users::by_email))
         .routes(routes!(users::get_user, users::patch_user))
         .routes(routes!(users::get_basic))
         .routes(routes!(users::user_audit))
@@ -211,6 +212,7 @@ mod tests {
         ("/api/v1/auth/me", "get"),
         ("/api/v1/users", "get"),
         ("/api/v1/users/basic", "get"),
+        ("/api/v1/users/by-email", "get"),
         ("/api/v1/users/{id}", "get"),
         ("/api/v1/users/{id}", "patch"),
         ("/api/v1/users/{id}/basic", "get"),

@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::FromRef;
+use crm_client_auth::{AuthClient, ClientConfig, HttpAuthClient};
 use crm_runtime::settings::{self, SettingsError};
 use crm_runtime::{Built, Platform, Task};
 use crm_tenant::{TenantDb, TenantRegistry};
@@ -43,12 +44,15 @@ pub struct Settings {
     /// `TENANT_SPARE_SCHEMAS` (default 2): spare tenant schemas kept ready for signups; 0
     /// provisions inline on every signup.
     pub spare_schemas: i64,
+    /// `AUTH_SERVICE_URL` (default `http://127.0.0.1:8080`): asked whether an email already
+    /// belongs to a member before it is invited.
+    pub auth_service_url: String,
 }
 
 /// The defaults of the environment, except no spare schemas (tests opt in).
 impl Default for Settings {
     fn default() -> Self {
-        Self { signup_open: true, signup_per_ip_per_hour: 10, invitation_ttl: chrono::Duration::days(7), spare_schemas: 0 }
+        Self { signup_open: true, signup_per_ip_per_hour: 10, invitation_ttl: chrono::Duration::days(7), spare_schemas: 0, auth_service_url: "http://127.0.0.1:8080".to_owned() }
     }
 }
 
@@ -65,6 +69,7 @@ impl Settings {
             signup_per_ip_per_hour: settings::number("SIGNUP_LIMIT_PER_HOUR", 10, "must be a whole number")?,
             invitation_ttl: chrono::Duration::days(days),
             spare_schemas: settings::number("TENANT_SPARE_SCHEMAS", 2, "must be a whole number")?,
+            auth_service_url: settings::url("AUTH_SERVICE_URL", "http://127.0.0.1:8080")?,
         })
     }
 }
@@ -78,6 +83,8 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     /// Wakes the spare refill task after a signup took a spare.
     pub spares_taken: Arc<tokio::sync::Notify>,
+    /// auth-service (at `settings.auth_service_url`; tests may put a mock here).
+    pub users: Arc<dyn AuthClient>,
 }
 
 impl AppState {
@@ -88,7 +95,14 @@ impl AppState {
         cursors: Arc<CursorCodec>,
         settings: Settings,
     ) -> Self {
-        Self { db, auth, registry, cursors, settings: Arc::new(settings), spares_taken: Arc::new(tokio::sync::Notify::new()) }
+        let users = Arc::new(HttpAuthClient::new(ClientConfig::new(settings.auth_service_url.clone())));
+        Self { db, auth, registry, cursors, settings: Arc::new(settings), spares_taken: Arc::new(tokio::sync::Notify::new()), users }
+    }
+
+    /// The same state asking `users` (another auth-service, or a mock) about members.
+    pub fn with_users(mut self, users: Arc<dyn AuthClient>) -> Self {
+        self.users = users;
+        self
     }
 
     /// The spare-schema refill, when spares are configured.

@@ -107,6 +107,9 @@ pub trait AuthClient: Send + Sync {
     async fn user_basic(&self, ctx: &CallContext, id: i32) -> Result<UserBasicInfo, ClientError>;
     /// The users among `ids` that exist in the caller's tenant (one request per 500 ids).
     async fn users_basic(&self, ctx: &CallContext, ids: &[i32]) -> Result<Vec<UserBasicInfo>, ClientError>;
+    /// The user of the caller's tenant with this email, whatever their status (`NotFound`
+    /// when there is none). Admin, manager or service tokens only.
+    async fn user_by_email(&self, ctx: &CallContext, email: &str) -> Result<UserDetails, ClientError>;
 }
 
 /// The reqwest implementation (`AUTH_SERVICE_URL`, default http://127.0.0.1:8080).
@@ -133,6 +136,30 @@ impl AuthClient for HttpAuthClient {
             found.extend(batch.data);
         }
         Ok(found)
+    }
+
+    async fn user_by_email(&self, ctx: &CallContext, email: &str) -> Result<UserDetails, ClientError> {
+        self.http.get(ctx, &format!("/api/v1/users/by-email?email={}", query_value(email))).await
+    }
+}
+
+/// `value` percent-encoded for a query string (everything but RFC 3986 unreserved bytes).
+fn query_value(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn query_values_are_percent_encoded() {
+        assert_eq!(super::query_value("a+b@x.example"), "a%2Bb%40x.example");
+        assert_eq!(super::query_value("ü&x=1 #"), "%C3%BC%26x%3D1%20%23");
     }
 }
 

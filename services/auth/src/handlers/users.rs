@@ -6,7 +6,7 @@ use crm_client_auth::{UserAuditEntry, UserBasicInfo, UserBatch, UserDetails};
 use crm_web::{ApiError, AppJson, AppPath, AppQuery, Caller, Can, Page, perm};
 
 use crate::AppState;
-use crate::input::{AuditParams, BatchParams, UserListParams, UserPatch};
+use crate::input::{AuditParams, BatchParams, EmailParams, UserListParams, UserPatch};
 use crate::service::{parse_id, users};
 
 /// Users of the caller's tenant. Admin and manager only.
@@ -53,6 +53,18 @@ pub async fn batch_basic(
     AppQuery(params): AppQuery<BatchParams>,
 ) -> Result<AppJson<UserBatch>, ApiError> {
     Ok(AppJson(users::batch_basic(&state, &can, &params).await?))
+}
+
+/// The user of the caller's tenant with this email, whatever their status (admin, manager
+/// and services: tenant-service asks it before inviting an email). 404 when there is none.
+#[utoipa::path(get, path = "/api/v1/users/by-email", params(EmailParams), tag = "users",
+    responses((status = 200, body = UserDetails), (status = 400), (status = 401), (status = 403), (status = 404)))]
+pub async fn by_email(
+    State(state): State<AppState>,
+    can: Can<perm::UsersRead>,
+    AppQuery(params): AppQuery<EmailParams>,
+) -> Result<AppJson<UserDetails>, ApiError> {
+    Ok(AppJson(users::by_email(&state, &can, &params).await?))
 }
 
 /// Names (the user or an admin), role and status (an admin). Every change is audited; a

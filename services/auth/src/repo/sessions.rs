@@ -70,3 +70,28 @@ pub async fn revoke_user_refresh(tx: &TenantTx, user_id: i32) -> Result<u64> {
         .await?;
     tx.execute(&stmt, &[&user_id]).await
 }
+
+/// Revokes one access token by its `jti` until it expires (`platform.revoked_tokens`, read by
+/// every service's revocation guard). Revoking it twice is a no-op.
+pub async fn revoke_token(tx: &TenantTx, jti: &str, user_id: i32, expires_at: DateTime<Utc>) -> Result<()> {
+    let stmt = tx
+        .prepare_cached(
+            "INSERT INTO platform.revoked_tokens (jti, tenant_id, user_id, expires_at) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (jti) DO NOTHING",
+        )
+        .await?;
+    tx.execute(&stmt, &[&jti, &tx.tenant_id().to_string(), &user_id, &expires_at]).await?;
+    Ok(())
+}
+
+/// Deletes a few rows of `platform.revoked_tokens` whose token has expired (they no longer
+/// matter); bounded, so a logout never pays for a large backlog at once.
+pub async fn purge_expired_tokens(tx: &TenantTx) -> Result<u64> {
+    let stmt = tx
+        .prepare_cached(
+            "DELETE FROM platform.revoked_tokens WHERE jti IN
+               (SELECT jti FROM platform.revoked_tokens WHERE expires_at < now() ORDER BY expires_at LIMIT 100)",
+        )
+        .await?;
+    tx.execute(&stmt, &[]).await
+}

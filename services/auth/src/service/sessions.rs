@@ -4,7 +4,7 @@
 
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
-use crm_client_auth::subjects::USER_LOGIN;
+use crm_client_auth::subjects::{USER_LOGGED_OUT, USER_LOGIN};
 use crm_client_auth::{JWTToken, LoginResponse, UserDetails};
 use crm_tenant::{TenantId, TenantTx};
 use crm_web::{ApiError, Caller, Claims, FieldErrors, Role, TokenType, codes, validate};
@@ -162,7 +162,9 @@ pub async fn refresh(state: &AppState, req: &RefreshRequest) -> Result<LoginResp
     Ok(session.response)
 }
 
-/// Ends the session of a refresh token of the caller (its whole family). Idempotent.
+/// Ends the session of a refresh token of the caller (its whole family) and revokes the
+/// access token the request was made with: from the next poll of any service's revocation
+/// guard (woken by `user.logged_out`), that token gets 401 `TOKEN_REVOKED`. Idempotent.
 pub async fn logout(state: &AppState, caller: &Caller, req: &RefreshRequest) -> Result<(), ApiError> {
     let claims = state
         .auth
@@ -176,6 +178,15 @@ pub async fn logout(state: &AppState, caller: &Caller, req: &RefreshRequest) -> 
     if let Some(stored) = refresh_tokens::refresh_for_update(&tx, &hash_token(req.refresh_token.trim())).await? {
         refresh_tokens::revoke_family(&tx, &stored.family_id).await?;
     }
+    let access = &caller.claims;
+    if caller.role != Role::Service {
+        refresh_tokens::revoke_token(&tx, &access.jti, caller.user_id, at(access.exp)?).await?;
+        refresh_tokens::purge_expired_tokens(&tx).await?;
+        if let Some(user) = users::user_by_id(&tx, caller.user_id).await? {
+            crm_events::publish(&tx, Some(user.id), USER_LOGGED_OUT, basic(&user)).await?;
+        }
+    }
     tx.commit().await?;
+    tracing::info!(security_event = "logout", tenant_id = %caller.tenant_id, user_id = caller.user_id, "signed out: session and access token revoked");
     Ok(())
 }

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::parse_id;
 use crate::AppState;
 use crate::domain::{MAX_NAME, basic, check_status, like_pattern};
-use crate::input::{AuditParams, BatchParams, UserListParams, UserPatch};
+use crate::input::{AuditParams, BatchParams, EmailParams, UserListParams, UserPatch};
 use crate::repo::sessions;
 use crate::repo::users::{self, SortKey, UserCursor, UserFilter, UserForUpdate};
 
@@ -81,6 +81,21 @@ pub async fn get(state: &AppState, can: &Can<perm::UsersRead>, id: i32) -> Resul
 pub async fn get_basic(state: &AppState, can: &Can<perm::UsersRead>, id: i32) -> Result<UserBasicInfo, ApiError> {
     let tx = state.db.tenant(&can.tenant_id).await?;
     let found = users::users_basic(&tx, &[id]).await?.pop().ok_or_else(not_found)?;
+    tx.commit().await?;
+    Ok(found)
+}
+
+/// The user with this email (any status), for admins, managers and services (tenant-service
+/// refuses to invite a member's email with it).
+pub async fn by_email(state: &AppState, can: &Can<perm::UsersRead>, params: &EmailParams) -> Result<UserDetails, ApiError> {
+    if !matches!(can.role, Role::Admin | Role::Manager | Role::Service) {
+        return Err(ApiError::forbidden(format!("role {} may not look users up by email", can.role)));
+    }
+    let mut errors = FieldErrors::new();
+    let email = validate::email(&mut errors, "email", &params.email);
+    errors.into_result()?;
+    let tx = state.db.tenant(&can.tenant_id).await?;
+    let found = users::user_by_email(&tx, &email).await?.ok_or_else(not_found)?;
     tx.commit().await?;
     Ok(found)
 }

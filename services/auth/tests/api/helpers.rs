@@ -6,7 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use auth_service::{AppState, Settings};
-use crm_client_auth::LoginResponse;
+use crm_client_auth::{
+    AuthClient, CallContext, ClientConfig as AuthClientConfig, ClientError, HttpAuthClient, LoginResponse, UserBasicInfo, UserDetails,
+};
 use crm_client_tenant::{ClientConfig, HttpTenantClient};
 use crm_tenant::TenantId;
 use crm_testing::{TEST_OPERATOR_TOKEN, TestClient, TestPlatform};
@@ -58,8 +60,39 @@ pub fn test_settings() -> Settings {
     Settings { bcrypt_cost: 4, hash_concurrency: 2, base_domain: BASE_DOMAIN.to_owned(), ..Settings::default() }
 }
 
-/// The state of a real tenant-service on `platform` (default settings).
-pub fn tenant_state(platform: &TestPlatform) -> tenant_service::AppState {
+/// auth-service as tenant-service reaches it, once its address is known (tenant-service
+/// is served first: auth-service needs its address too). Until then: unavailable.
+#[derive(Default)]
+pub struct LateAuthClient(std::sync::OnceLock<HttpAuthClient>);
+
+impl LateAuthClient {
+    pub fn point_at(&self, url: &str) {
+        let _ = self.0.set(HttpAuthClient::new(AuthClientConfig::new(url)));
+    }
+
+    fn client(&self) -> Result<&HttpAuthClient, ClientError> {
+        self.0.get().ok_or_else(|| ClientError::Unavailable("auth-service not served yet".into()))
+    }
+}
+
+#[async_trait::async_trait]
+impl AuthClient for LateAuthClient {
+    async fn user_basic(&self, ctx: &CallContext, id: i32) -> Result<UserBasicInfo, ClientError> {
+        self.client()?.user_basic(ctx, id).await
+    }
+
+    async fn users_basic(&self, ctx: &CallContext, ids: &[i32]) -> Result<Vec<UserBasicInfo>, ClientError> {
+        self.client()?.users_basic(ctx, ids).await
+    }
+
+    async fn user_by_email(&self, ctx: &CallContext, email: &str) -> Result<UserDetails, ClientError> {
+        self.client()?.user_by_email(ctx, email).await
+    }
+}
+
+/// The state of a real tenant-service on `platform` (default settings), asking `users`
+/// about members.
+pub fn tenant_state_with(platform: &TestPlatform, users: Arc<dyn AuthClient>) -> tenant_service::AppState {
     tenant_service::AppState::new(
         platform.db.clone(),
         platform.auth.clone(),
@@ -67,6 +100,13 @@ pub fn tenant_state(platform: &TestPlatform) -> tenant_service::AppState {
         platform.cursors.clone(),
         tenant_service::Settings::default(),
     )
+    .with_users(users)
+}
+
+/// The state of a real tenant-service on `platform` that reaches no auth-service (it
+/// answers 503 to invitations): for reading with tokens.
+pub fn tenant_state(platform: &TestPlatform) -> tenant_service::AppState {
+    tenant_state_with(platform, Arc::new(LateAuthClient::default()))
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -75,7 +115,8 @@ pub async fn spawn_app() -> TestApp {
 
 pub async fn spawn_app_with(settings: Settings) -> TestApp {
     let platform = TestPlatform::start().await;
-    let tenant_state = tenant_state(&platform);
+    let users = Arc::new(LateAuthClient::default());
+    let tenant_state = tenant_state_with(&platform, users.clone());
     let tenant_url = platform.serve("tenant-service", tenant_service::router(tenant_state)).await;
     let state = AppState::new(
         platform.db.clone(),
@@ -86,6 +127,7 @@ pub async fn spawn_app_with(settings: Settings) -> TestApp {
         Arc::new(HttpTenantClient::new(ClientConfig::new(tenant_url.clone()))),
     );
     let auth_url = platform.serve("auth-service", auth_service::router(state)).await;
+    users.point_at(&auth_url);
     let api = TestClient::new(auth_url);
     let tenant_api = TestClient::new(tenant_url);
     let http = api.http.clone();

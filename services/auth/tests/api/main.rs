@@ -10,3 +10,4 @@ mod reset;
 mod revocation;
 mod tokens;
 mod users;
+mod issue12;

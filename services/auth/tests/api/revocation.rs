@@ -14,7 +14,7 @@ use crate::helpers::{spawn_app, until_status};
 
 /// tenant-service served by a platform of its own (its own revocation guard, poller and
 /// subscription): "another service" that never talks to auth-service.
-async fn other_service() -> (TestPlatform, String) {
+pub async fn other_service() -> (TestPlatform, String) {
     let platform = TestPlatform::start().await;
     let state = crate::helpers::tenant_state(&platform);
     let url = platform.serve("tenant-service", tenant_service::router(state)).await;

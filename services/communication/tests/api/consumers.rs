@@ -105,7 +105,8 @@ async fn a_poison_message_is_retried_then_parked_and_does_not_block() {
 async fn an_invitation_sends_an_email_with_a_working_token() {
     let app = spawn_app().await;
     let t = app.tenant().await;
-    let tenant_state = tenant_service::AppState::new(app.platform.db.clone(), app.platform.auth.clone(), app.platform.registry.clone(), app.platform.cursors.clone(), tenant_service::Settings::default());
+    let tenant_state = tenant_service::AppState::new(app.platform.db.clone(), app.platform.auth.clone(), app.platform.registry.clone(), app.platform.cursors.clone(), tenant_service::Settings::default())
+        .with_users(std::sync::Arc::new(crm_client_auth::MockAuthClient::default()));
     let tenant_service = TestClient::new(app.platform.serve(tenant_service::SERVICE, tenant_service::router(tenant_state)).await);
     let invited = format!("new.{}@example.com", ulid::Ulid::generate().to_string().to_ascii_lowercase());
     let r = tenant_service.post(&format!("/api/v1/tenants/{}/invitations", t.id), &t.admin, json!({"email": invited, "role": "sales_rep"})).await;

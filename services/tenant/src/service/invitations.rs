@@ -4,6 +4,7 @@
 use axum::http::StatusCode;
 use chrono::Utc;
 use crm_client_tenant::subjects::{TENANT_USER_INVITED, TENANT_USER_JOINED};
+use crm_client_auth::{CallContext, ClientError};
 use crm_client_tenant::{AcceptInvitation, InvitationInfo};
 use crm_events::publish_platform;
 use crm_web::pagination::parse_cursor;
@@ -33,6 +34,8 @@ pub async fn create(
     if role == Role::Admin && can.role != Role::Admin {
         return Err(ApiError::forbidden("only an admin can invite an admin"));
     }
+    // Before the transaction: no pooled connection is held while auth-service answers.
+    ensure_not_a_member(state, &can.ctx, &email).await?;
 
     let (token, token_hash) = new_token();
     let tx = state.db.platform().await?;
@@ -57,6 +60,31 @@ pub async fn create(
     publish_platform(&tx, &id, Some(can.user_id.to_string()), TENANT_USER_INVITED, &invitation).await?;
     tx.commit().await?;
     Ok(invitation)
+}
+
+/// 409 `EMAIL_TAKEN` when `email` already belongs to a user of the caller's tenant (asked of
+/// auth-service with the caller's token: tenant-service does not read auth's tables). When
+/// auth-service cannot answer, 503: an invitation that registration would refuse is never
+/// sent silently.
+async fn ensure_not_a_member(state: &AppState, ctx: &CallContext, email: &str) -> Result<(), ApiError> {
+    match state.users.user_by_email(ctx, email).await {
+        Err(ClientError::NotFound) => Ok(()),
+        Ok(user) => {
+            let hint = match user.status.as_str() {
+                "inactive" => " (deactivated: reactivate the user instead)",
+                _ => "",
+            };
+            Err(ApiError::conflict(codes::EMAIL_TAKEN, format!("this email already belongs to a member of the tenant{hint}")))
+        }
+        Err(ClientError::Unavailable(e)) => {
+            tracing::warn!(error = %e, "auth-service unavailable: invitation refused");
+            Err(ApiError::unavailable("auth-service unavailable, retry later"))
+        }
+        Err(other) => {
+            tracing::error!(error = %other, "auth-service refused the member lookup: invitation refused");
+            Err(ApiError::unavailable("the member lookup failed, retry later"))
+        }
+    }
 }
 
 /// The tenant's invitations, newest first, by keyset pages.

@@ -1,6 +1,8 @@
 use std::ops::Deref;
+use std::sync::Arc;
 use std::time::Duration;
 
+use crm_client_auth::MockAuthClient;
 use crm_tenant::TenantId;
 use crm_testing::{TEST_OPERATOR_TOKEN, TestClient, TestPlatform};
 use crm_web::Role;
@@ -18,6 +20,8 @@ pub struct TestApp {
     pub client: TestClient,
     pub platform: TestPlatform,
     pub state: AppState,
+    /// auth-service as tenant-service sees it (members by email, failures).
+    pub users: Arc<MockAuthClient>,
 }
 
 impl Deref for TestApp {
@@ -40,9 +44,11 @@ pub async fn spawn_app() -> TestApp {
 
 pub async fn spawn_app_with(settings: Settings) -> TestApp {
     let platform = TestPlatform::start().await;
-    let state = AppState::new(platform.db.clone(), platform.auth.clone(), platform.registry.clone(), platform.cursors.clone(), settings);
+    let users = Arc::new(MockAuthClient::default());
+    let state = AppState::new(platform.db.clone(), platform.auth.clone(), platform.registry.clone(), platform.cursors.clone(), settings)
+        .with_users(users.clone());
     let url = platform.serve(SERVICE, tenant_service::router(state.clone())).await;
-    TestApp { client: TestClient::new(url), platform, state }
+    TestApp { client: TestClient::new(url), platform, state, users }
 }
 
 pub fn unique_subdomain() -> String {

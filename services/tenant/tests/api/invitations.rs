@@ -132,3 +132,89 @@ async fn acceptance_is_for_services_exactly_once_and_not_after_expiry() {
     assert_eq!(error_code(&r), "INVITATION_EXPIRED");
     assert_eq!(app.get(&format!("/api/v1/invitations/{token}"), None).await.body["status"], "expired");
 }
+
+fn member(id: i32, email: &str, status: &str) -> crm_client_auth::UserDetails {
+    crm_client_auth::UserDetails {
+        id,
+        email: email.to_owned(),
+        first_name: "Ann".into(),
+        last_name: "Lee".into(),
+        role: "sales_rep".into(),
+        status: status.into(),
+        email_verified: true,
+        last_login_at: None,
+        created_at: chrono::Utc::now(),
+    }
+}
+
+async fn invitation_rows(app: &crate::helpers::TestApp, tenant: &crm_tenant::TenantId) -> i64 {
+    let client = app.platform.pool.get().await.expect("connection");
+    client
+        .query_one("SELECT count(*) FROM platform.invitations WHERE tenant_id = $1", &[&tenant.to_string()])
+        .await
+        .expect("count")
+        .get(0)
+}
+
+/// Issue 12 item 10: an email that already belongs to a member is refused at invitation time
+/// (409 `EMAIL_TAKEN`, as for a second pending invitation), whatever its case or the member's
+/// status; nothing is stored, no mail is sent.
+#[tokio::test]
+async fn inviting_a_members_email_is_a_conflict() {
+    let app = spawn_app().await;
+    let a = app.signup().await;
+    let path = format!("/api/v1/tenants/{}/invitations", a.id);
+    let admin = app.token(&a.id, Role::Admin);
+    let manager = app.token(&a.id, Role::Manager);
+    app.users.by_email.lock().unwrap().insert("ann@acme.example".into(), member(2, "ann@acme.example", "active"));
+    app.users.by_email.lock().unwrap().insert("gone@acme.example".into(), member(3, "gone@acme.example", "inactive"));
+    app.users.by_email.lock().unwrap().insert("josé@acme.example".into(), member(4, "josé@acme.example", "pending"));
+    let before = invitation_rows(&app, &a.id).await;
+
+    for (token, email, role) in [
+        (&admin, "ann@acme.example", "viewer"),
+        (&manager, "ANN@Acme.Example", "sales_rep"),
+        (&admin, "  ann@acme.example ", "admin"),
+        (&admin, "gone@acme.example", "viewer"),
+        (&admin, "José@acme.example", "manager"),
+    ] {
+        let r = app.post(&path, Some(token), json!({"email": email, "role": role})).await;
+        assert_eq!(r.status, StatusCode::CONFLICT, "{email}: {}", r.body);
+        assert_eq!(error_code(&r), "EMAIL_TAKEN", "{email}");
+        assert!(!r.body["error"].as_str().unwrap().contains("Ann"), "no member details leak: {}", r.body);
+    }
+    // The row and its `tenant.user_invited` event (the mail) are written together: neither.
+    assert_eq!(invitation_rows(&app, &a.id).await, before, "nothing stored, no invitation mail");
+
+    // Another email of the same domain is invited as before.
+    let r = app.post(&path, Some(&admin), json!({"email": "annie@acme.example", "role": "viewer"})).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+}
+
+/// When auth-service cannot say whether the email is a member's: 503, never a silent 201.
+#[tokio::test]
+async fn an_invitation_waits_for_auth_service() {
+    let app = spawn_app().await;
+    let a = app.signup().await;
+    let path = format!("/api/v1/tenants/{}/invitations", a.id);
+    let admin = app.token(&a.id, Role::Admin);
+    let before = invitation_rows(&app, &a.id).await;
+    for failure in [
+        crm_client_auth::ClientError::Unavailable("connection refused".into()),
+        crm_client_auth::ClientError::Unauthorized("bad token".into()),
+    ] {
+        *app.users.fail_with.lock().unwrap() = Some(failure);
+        let r = app.post(&path, Some(&admin), json!({"email": "new@acme.example", "role": "viewer"})).await;
+        assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.body);
+        assert_eq!(error_code(&r), "SERVICE_UNAVAILABLE");
+    }
+    assert_eq!(invitation_rows(&app, &a.id).await, before, "nothing stored");
+    *app.users.fail_with.lock().unwrap() = None;
+    let r = app.post(&path, Some(&admin), json!({"email": "new@acme.example", "role": "viewer"})).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    // Bad input is refused before auth-service is asked.
+    let calls = *app.users.calls.lock().unwrap();
+    let r = app.post(&path, Some(&admin), json!({"email": "not-an-email", "role": "viewer"})).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(*app.users.calls.lock().unwrap(), calls);
+}
