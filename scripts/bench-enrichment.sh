@@ -26,7 +26,7 @@ export AUTH_SERVICE_URL=http://127.0.0.1:$((8080 + offset)) TENANT_SERVICE_URL=h
 export CONTACT_SERVICE_URL=http://127.0.0.1:$((8082 + offset)) DEAL_SERVICE_URL=http://127.0.0.1:$((8083 + offset))
 export COMMUNICATION_SERVICE_URL=http://127.0.0.1:$((8084 + offset))
 
-cargo build --quiet --release --bin crm
+[[ ${SKIP_BUILD:-0} == 1 ]] || cargo build --quiet --release --bin crm
 psql "${base_url%/*}/postgres" -qAt -c "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" -c "CREATE DATABASE \"$db\""
 psql "$db_url" -qAt -c "CREATE EXTENSION IF NOT EXISTS pg_trgm" -c "CREATE EXTENSION IF NOT EXISTS unaccent" >/dev/null
 
