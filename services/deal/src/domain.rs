@@ -5,97 +5,140 @@ use crm_client_deal::{PipelineStageInfo, StageKind};
 use crm_web::{ApiError, FieldErrors, codes};
 use serde::{Deserialize, Deserializer};
 
-/// An amount of money, exact to the cent (stored NUMERIC(15,2), at most 13 integer digits).
-/// Never negative.
+/// An amount of money, exact to 4 decimal places (stored NUMERIC(17,4), at most 13 integer
+/// digits), counted in ten-thousandths of the currency's main unit: every ISO 4217 minor
+/// unit fits (JPY and KRW have none, USD 2, BHD and KWD 3, CLF 4). Never negative. Whether
+/// an amount fits its currency is [`Money::fits`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Money(i64);
 
 impl Money {
-    /// Largest NUMERIC(15,2): 9,999,999,999,999.99.
-    pub const MAX_CENTS: i64 = 999_999_999_999_999;
+    /// Decimal places of the stored amount (the most any ISO 4217 currency has).
+    pub const DECIMALS: u16 = 4;
+    /// Units per main unit.
+    pub const SCALE: i64 = 10_000;
+    /// Largest NUMERIC(17,4): 9,999,999,999,999.9999.
+    pub const MAX_UNITS: i64 = 99_999_999_999_999_999;
 
-    pub fn from_cents(cents: i64) -> Self {
-        Self(cents)
+    /// From ten-thousandths.
+    pub fn from_units(units: i64) -> Self {
+        Self(units)
     }
 
-    pub fn cents(self) -> i64 {
+    /// In ten-thousandths (what crosses to SQL as `$n::int8::numeric / 10000`).
+    pub fn units(self) -> i64 {
         self.0
     }
 
-    /// A JSON number with at most 2 decimals, 0 to [`Self::MAX_CENTS`] cents.
+    /// A JSON number >= 0 with at most 4 decimals and less than 10^13, exactly: the number is
+    /// read as the shortest decimal that round-trips (what the client wrote: `0.07` is 0.07,
+    /// not the nearest double times 10^4).
     pub fn parse(amount: f64) -> Result<Self, &'static str> {
         if !amount.is_finite() || amount < 0.0 {
             return Err("must be a number >= 0");
         }
-        let scaled = amount * 100.0;
-        let cents = scaled.round();
-        if cents > Self::MAX_CENTS as f64 {
+        // Rust prints finite doubles without an exponent, as the shortest round-trip decimal.
+        let mut text = format!("{amount}");
+        if text.split_once('.').is_some_and(|(_, frac)| frac.len() > usize::from(Self::DECIMALS)) {
+            // Binary floating point noise from a client's arithmetic (0.1 + 0.2 =
+            // 0.30000000000000004) is not a fifth decimal: round it away, refuse real ones.
+            let rounded = format!("{amount:.4}");
+            let noise = (rounded.parse::<f64>().unwrap_or(f64::NAN) - amount).abs();
+            if !(noise <= 1e-9 * amount.abs().max(1.0)) {
+                return Err("must have at most 4 decimal places (and no more than its currency's minor unit)");
+            }
+            text = rounded;
+        }
+        let (int, frac) = text.split_once('.').unwrap_or((text.as_str(), ""));
+        if int.len() > 13 {
             return Err("must be less than 10^13");
         }
-        // f64 cannot hold 0.07 exactly: allow representation error, not a third decimal.
-        if (scaled - cents).abs() > 1e-6 * scaled.abs().max(1.0) {
-            return Err("must have at most 2 decimal places");
-        }
-        Ok(Self(cents as i64))
+        let int: i64 = int.parse().map_err(|_| "must be a number >= 0")?;
+        let frac: i64 = if frac.is_empty() { 0 } else { format!("{frac:0<4}").parse().map_err(|_| "must be a number >= 0")? };
+        Ok(Self(int * Self::SCALE + frac))
     }
 
-    /// The JSON number (the nearest double prints as the 2-decimal amount).
+    /// Whether the amount has no more decimals than `minor_units` (ISO 4217 exponent).
+    pub fn fits(self, minor_units: u16) -> bool {
+        minor_units >= Self::DECIMALS || self.0 % Self::step(minor_units) == 0
+    }
+
+    /// Ten-thousandths per minor unit of a currency with `minor_units` decimals.
+    fn step(minor_units: u16) -> i64 {
+        10_i64.pow(u32::from(Self::DECIMALS - minor_units.min(Self::DECIMALS)))
+    }
+
+    /// The JSON number: the double nearest to the exact decimal.
     pub fn as_f64(self) -> f64 {
-        self.0 as f64 / 100.0
+        format!("{}.{:04}", self.0 / Self::SCALE, self.0 % Self::SCALE).parse().unwrap_or(f64::NAN)
     }
 
-    /// `self x probability / 100`, rounded half up to the cent, as Postgres'
-    /// `round(value * probability / 100.0, 2)` does for the totals (they agree to the cent).
-    pub fn weighted(self, probability: i32) -> Self {
-        let p = i64::from(probability.clamp(0, 100));
-        Self((self.0 * p + 50) / 100)
+    /// `self x probability / 100`, rounded half up to the currency's minor unit, as
+    /// Postgres' `round(value * probability / 100.0, minor_units)` does for the stored
+    /// `weighted_value` the totals sum (they agree to the minor unit).
+    pub fn weighted(self, probability: i32, minor_units: u16) -> Self {
+        let p = i128::from(probability.clamp(0, 100));
+        let step = i128::from(Self::step(minor_units));
+        let scaled = i128::from(self.0) * p;
+        let rounded = (scaled + 50 * step) / (100 * step) * step;
+        Self(i64::try_from(rounded).unwrap_or(i64::MAX))
     }
 }
 
-/// Active ISO 4217 currency codes (national currencies and the common supranational ones).
-const ISO_4217: &[&str] = &[
-    "AED", "AFN", "ALL", "AMD", "ANG", "AOA", "ARS", "AUD", "AWG", "AZN", "BAM", "BBD", "BDT", "BGN", "BHD", "BIF",
-    "BMD", "BND", "BOB", "BOV", "BRL", "BSD", "BTN", "BWP", "BYN", "BZD", "CAD", "CDF", "CHE", "CHF", "CHW", "CLF",
-    "CLP", "CNY", "COP", "COU", "CRC", "CUC", "CUP", "CVE", "CZK", "DJF", "DKK", "DOP", "DZD", "EGP", "ERN", "ETB",
-    "EUR", "FJD", "FKP", "GBP", "GEL", "GHS", "GIP", "GMD", "GNF", "GTQ", "GYD", "HKD", "HNL", "HTG", "HUF", "IDR",
-    "ILS", "INR", "IQD", "IRR", "ISK", "JMD", "JOD", "JPY", "KES", "KGS", "KHR", "KMF", "KPW", "KRW", "KWD", "KYD",
-    "KZT", "LAK", "LBP", "LKR", "LRD", "LSL", "LYD", "MAD", "MDL", "MGA", "MKD", "MMK", "MNT", "MOP", "MRU", "MUR",
-    "MVR", "MWK", "MXN", "MXV", "MYR", "MZN", "NAD", "NGN", "NIO", "NOK", "NPR", "NZD", "OMR", "PAB", "PEN", "PGK",
-    "PHP", "PKR", "PLN", "PYG", "QAR", "RON", "RSD", "RUB", "RWF", "SAR", "SBD", "SCR", "SDG", "SEK", "SGD", "SHP",
-    "SLE", "SLL", "SOS", "SRD", "SSP", "STN", "SVC", "SYP", "SZL", "THB", "TJS", "TMT", "TND", "TOP", "TRY", "TTD",
-    "TWD", "TZS", "UAH", "UGX", "USD", "USN", "UYI", "UYU", "UYW", "UZS", "VED", "VES", "VND", "VUV", "WST", "XAF",
-    "XCD", "XCG", "XDR", "XOF", "XPF", "YER", "ZAR", "ZMW", "ZWG", "ZWL",
-];
-
 pub const DEFAULT_CURRENCY: &str = "USD";
 
-/// ISO 4217 code, case-insensitive on input, stored uppercase.
+/// The ISO 4217 minor units (decimal places) of `code`, from the `iso_currency` table:
+/// `None` for a code it does not know. Codes without a minor unit (gold, SDR) take the
+/// stored precision, 4.
+pub fn currency_minor_units(code: &str) -> Option<u16> {
+    let currency = iso_currency::Currency::from_code(code)?;
+    Some(currency.exponent().unwrap_or(Money::DECIMALS).min(Money::DECIMALS))
+}
+
+/// Minor units of a stored (hence known) currency; 2 for anything else.
+pub fn minor_units(code: &str) -> u16 {
+    currency_minor_units(code).unwrap_or(2)
+}
+
+/// ISO 4217 code (the `iso_currency` table), case-insensitive on input, stored uppercase.
 pub fn check_currency(errors: &mut FieldErrors, raw: &str) -> String {
     let code = raw.trim().to_ascii_uppercase();
-    if !ISO_4217.contains(&code.as_str()) {
-        errors.add("currency", "must be an ISO 4217 currency code (e.g. USD, EUR)");
+    if !code.bytes().all(|b| b.is_ascii_uppercase()) || currency_minor_units(&code).is_none() {
+        errors.add("currency", "must be an ISO 4217 currency code (e.g. USD, EUR, JPY)");
     }
     code
 }
 
-pub fn check_title(errors: &mut FieldErrors, raw: &str) -> String {
-    let title = raw.trim().to_owned();
-    if title.is_empty() {
-        errors.add("title", "must not be empty");
-    } else if title.chars().count() > 255 {
-        errors.add("title", "must be at most 255 characters");
-    } else if title.chars().any(char::is_control) {
-        errors.add("title", "must not contain control characters");
+/// An amount's fit to its currency: `Err` names the rule (400 on `value`).
+pub fn check_amount_fits(errors: &mut FieldErrors, field: &str, value: Option<Money>, currency: &str) {
+    let Some(value) = value else { return };
+    let minor = minor_units(currency);
+    if !value.fits(minor) {
+        let rule = match minor {
+            0 => format!("must be a whole number: {currency} has no minor unit"),
+            1 => format!("must have at most 1 decimal place ({currency})"),
+            n => format!("must have at most {n} decimal places ({currency})"),
+        };
+        errors.add(field, rule);
     }
-    title
 }
 
-/// Optional free text: trimmed, empty means none, at most `max` characters.
-pub fn check_text(errors: &mut FieldErrors, field: &str, raw: Option<&str>, max: usize) -> Option<String> {
+/// The title: required, one line (no control characters), at most 255 characters.
+pub fn check_title(errors: &mut FieldErrors, raw: &str) -> String {
+    crm_web::validate::text(errors, "title", raw, 255)
+}
+
+/// An optional single-line value (`deal_source`, `close_reason`, ...): trimmed, empty means
+/// none, at most `max` characters, no control characters (CR/LF included).
+pub fn check_line(errors: &mut FieldErrors, field: &str, raw: Option<&str>, max: usize) -> Option<String> {
+    crm_web::validate::line(errors, field, raw, max)
+}
+
+/// Optional multi-line text (`description`): trimmed, empty means none, at most `max`
+/// characters; line breaks and tabs are kept, other control characters refused.
+pub fn check_multiline(errors: &mut FieldErrors, field: &str, raw: Option<&str>, max: usize) -> Option<String> {
     let text = raw.map(str::trim).filter(|s| !s.is_empty())?;
-    if text.chars().count() > max {
-        errors.add(field, format!("must be at most {max} characters"));
-    }
+    crm_web::validate::multiline(errors, field, text, max);
     Some(text.to_owned())
 }
 
@@ -141,6 +184,9 @@ pub fn check_custom_fields(errors: &mut FieldErrors, raw: Option<serde_json::Val
     match raw {
         None | Some(serde_json::Value::Null) => serde_json::Map::new(),
         Some(serde_json::Value::Object(map)) => {
+            if map.keys().any(|k| k.trim().is_empty() || k.chars().count() > 100 || !crm_web::validate::is_single_line(k)) {
+                errors.add("custom_fields", "keys must be single lines of 1-100 characters");
+            }
             if serde_json::to_vec(&map).map(|b| b.len()).unwrap_or(usize::MAX) > 16 * 1024 {
                 errors.add("custom_fields", "must be at most 16 KiB of JSON");
             }
@@ -348,19 +394,47 @@ mod tests {
     }
 
     #[test]
-    fn money_is_exact_to_the_cent() {
-        assert_eq!(Money::parse(1234.56).unwrap().cents(), 123456);
-        assert_eq!(Money::parse(0.07).unwrap().cents(), 7);
-        assert_eq!(Money::parse(0.0).unwrap().cents(), 0);
-        assert_eq!(Money::parse(9_999_999_999_999.99).unwrap().cents(), Money::MAX_CENTS);
-        assert_eq!(Money::from_cents(123450).as_f64().to_string(), "1234.5");
-        assert_eq!(serde_json::to_string(&Money::from_cents(1999).as_f64()).unwrap(), "19.99");
-        for bad in [-1.0, 0.001, 19.999, 1e13, f64::NAN, f64::INFINITY] {
+    fn money_is_exact_to_the_minor_unit() {
+        assert_eq!(Money::parse(1234.56).unwrap().units(), 12_345_600);
+        assert_eq!(Money::parse(0.07).unwrap().units(), 700);
+        assert_eq!(Money::parse(0.0).unwrap().units(), 0);
+        assert_eq!(Money::parse(1.234).unwrap().units(), 12_340);
+        assert_eq!(Money::parse(9_999_999_999_999.99).unwrap().units(), 99_999_999_999_999_900);
+        assert_eq!(Money::parse(9_999_999_999_999.99).unwrap().as_f64(), 9_999_999_999_999.99);
+        assert_eq!(Money::from_units(12_345_000).as_f64().to_string(), "1234.5");
+        assert_eq!(serde_json::to_string(&Money::from_units(199_900).as_f64()).unwrap(), "19.99");
+        assert_eq!(Money::parse(0.1 + 0.2).unwrap().units(), 3_000, "float noise is not a decimal");
+        assert_eq!(Money::parse(123.45 + 0.01).unwrap().as_f64(), 123.46);
+        for bad in [-1.0, 0.00001, 19.99999, 1e13, f64::NAN, f64::INFINITY] {
             assert!(Money::parse(bad).is_err(), "{bad}");
         }
-        assert_eq!(Money::from_cents(10001).weighted(50).cents(), 5001, "half a cent rounds up");
-        assert_eq!(Money::from_cents(333).weighted(33).cents(), 110);
-        assert_eq!(Money::from_cents(100).weighted(0).cents(), 0);
+        // Weighted values round half up to the currency's minor unit.
+        assert_eq!(Money::parse(100.01).unwrap().weighted(50, 2).as_f64(), 50.01, "half a cent rounds up");
+        assert_eq!(Money::parse(3.33).unwrap().weighted(33, 2).as_f64(), 1.10);
+        assert_eq!(Money::parse(1.0).unwrap().weighted(0, 2).as_f64(), 0.0);
+        assert_eq!(Money::parse(105.0).unwrap().weighted(10, 0).as_f64(), 11.0, "JPY: 10.5 yen rounds to 11");
+        assert_eq!(Money::parse(1.005).unwrap().weighted(50, 3).as_f64(), 0.503, "BHD: 3 decimals");
+        assert_eq!(Money::parse(9_999_999_999_999.99).unwrap().weighted(100, 2).as_f64(), 9_999_999_999_999.99, "no overflow");
+    }
+
+    #[test]
+    fn amounts_fit_their_currency_minor_units() {
+        let fits = |amount: f64, currency: &str| {
+            let mut e = FieldErrors::new();
+            check_amount_fits(&mut e, "value", Some(Money::parse(amount).unwrap()), currency);
+            e.is_empty()
+        };
+        assert_eq!(currency_minor_units("JPY"), Some(0));
+        assert_eq!(currency_minor_units("KRW"), Some(0));
+        assert_eq!(currency_minor_units("USD"), Some(2));
+        assert_eq!(currency_minor_units("BHD"), Some(3));
+        assert_eq!(currency_minor_units("KWD"), Some(3));
+        assert_eq!(currency_minor_units("CLF"), Some(4));
+        assert_eq!(currency_minor_units("XYZ"), None);
+        assert!(fits(100.0, "JPY") && !fits(100.5, "JPY") && !fits(0.01, "KRW"));
+        assert!(fits(12.3, "USD") && fits(12.34, "EUR") && !fits(12.345, "USD"));
+        assert!(fits(1.234, "BHD") && fits(1.234, "KWD") && !fits(1.2345, "KWD"));
+        assert!(fits(1.2345, "CLF"));
     }
 
     #[test]
@@ -368,7 +442,9 @@ mod tests {
         let mut e = FieldErrors::new();
         assert_eq!(check_currency(&mut e, " eur "), "EUR");
         assert!(e.is_empty());
-        for bad in ["US", "USDX", "ABC", "", "12€"] {
+        assert_eq!(check_currency(&mut e, "jpy"), "JPY");
+        assert!(e.is_empty());
+        for bad in ["US", "USDX", "ABC", "", "12€", "U\nS", "ÜSD"] {
             let mut e = FieldErrors::new();
             check_currency(&mut e, bad);
             assert!(!e.is_empty(), "{bad}");

@@ -3,13 +3,15 @@
 
 use axum::extract::State;
 use crm_client_deal::{DealBasicInfo, DealBatch, DealContactInfo, DealResponse, ForecastResponse, PipelineStageInfo, PipelineViewResponse};
+use crm_web::etag::{ETag, IfMatch, Tagged};
 use crm_web::{ApiError, AppJson, AppPath, AppQuery, Can, Created, NoContent, Page, perm};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::AppState;
 use crate::input::{
-    BasicParams, DealListParams, DealPatch, ForecastParams, NewDeal, NewDealContact, NewStage, PipelineParams, StageDeleteParams,
+    BasicParams, DealContactListParams, DealListParams, DealPatch, ForecastParams, NewDeal, NewDealContact, NewStage, PipelineParams,
+    StageDeleteParams, StageListParams, fixed_sort,
 };
 use crate::service::{deal_contacts, deals, parse_id, pipeline as board, stages};
 
@@ -34,8 +36,9 @@ pub async fn create_deal(
     State(state): State<AppState>,
     can: Can<perm::DealsWrite>,
     AppJson(input): AppJson<NewDeal>,
-) -> Result<Created<DealResponse>, ApiError> {
-    Ok(Created(deals::create_deal(&state, &can, input).await?))
+) -> Result<Tagged<DealResponse>, ApiError> {
+    let deal = deals::create_deal(&state, &can, input).await?;
+    Ok(Tagged::created(ETag::of(deal.updated_at), deal))
 }
 
 /// List deals: filters, whitelisted sorts, keyset pagination; names looked up in one batch
@@ -53,11 +56,16 @@ pub async fn list_deals(
 /// A deal with its stage history.
 #[utoipa::path(get, path = "/api/v1/deals/{id}", params(("id" = i32, Path, description = "Deal id")), tag = "deals",
     responses((status = 200, description = "The deal", body = DealResponse), (status = 401), (status = 403), (status = 404)))]
-pub async fn get_deal(State(state): State<AppState>, can: Can<perm::DealsRead>, AppPath(id): AppPath<String>) -> Result<AppJson<DealResponse>, ApiError> {
-    Ok(AppJson(deals::get_deal(&state, &can, parse_id(&id, "deal")?).await?))
+pub async fn get_deal(State(state): State<AppState>, can: Can<perm::DealsRead>, AppPath(id): AppPath<String>) -> Result<Tagged<DealResponse>, ApiError> {
+    let deal = deals::get_deal(&state, &can, parse_id(&id, "deal")?).await?;
+    Ok(Tagged::new(ETag::of(deal.updated_at), deal))
 }
 
-/// Replace a deal (every field; `stage` required). Stage rules as for PATCH.
+/// Replace a deal (every field; `stage` required). Stage rules as for PATCH. The body may be
+/// the deal exactly as read (read-only fields are ignored): only references that CHANGE are
+/// checked with their service (422 when missing), so an unchanged company, contact or owner
+/// that no longer exists does not fail the write. `If-Match` with the deal's `ETag`: 412 when
+/// it changed meanwhile.
 #[utoipa::path(put, path = "/api/v1/deals/{id}", params(("id" = i32, Path, description = "Deal id")), request_body = NewDeal, tag = "deals",
     responses((status = 200, description = "The deal", body = DealResponse), (status = 400), (status = 401), (status = 403), (status = 404),
         (status = 415), (status = 422), (status = 503)))]
@@ -65,9 +73,11 @@ pub async fn put_deal(
     State(state): State<AppState>,
     can: Can<perm::DealsWrite>,
     AppPath(id): AppPath<String>,
+    if_match: IfMatch,
     AppJson(input): AppJson<NewDeal>,
-) -> Result<AppJson<DealResponse>, ApiError> {
-    Ok(AppJson(deals::replace_deal(&state, &can, parse_id(&id, "deal")?, input).await?))
+) -> Result<Tagged<DealResponse>, ApiError> {
+    let deal = deals::replace_deal(&state, &can, parse_id(&id, "deal")?, &if_match, input).await?;
+    Ok(Tagged::new(ETag::of(deal.updated_at), deal))
 }
 
 /// Change some fields of a deal, e.g. its stage: unknown stage 422 `UNKNOWN_STAGE`; a won
@@ -80,16 +90,23 @@ pub async fn patch_deal(
     State(state): State<AppState>,
     can: Can<perm::DealsWrite>,
     AppPath(id): AppPath<String>,
+    if_match: IfMatch,
     AppJson(patch): AppJson<DealPatch>,
-) -> Result<AppJson<DealResponse>, ApiError> {
-    Ok(AppJson(deals::patch_deal(&state, &can, parse_id(&id, "deal")?, patch).await?))
+) -> Result<Tagged<DealResponse>, ApiError> {
+    let deal = deals::patch_deal(&state, &can, parse_id(&id, "deal")?, &if_match, patch).await?;
+    Ok(Tagged::new(ETag::of(deal.updated_at), deal))
 }
 
 /// Delete a deal (its contacts and stage history go with it).
 #[utoipa::path(delete, path = "/api/v1/deals/{id}", params(("id" = i32, Path, description = "Deal id")), tag = "deals",
     responses((status = 204, description = "Deleted"), (status = 401), (status = 403), (status = 404)))]
-pub async fn delete_deal(State(state): State<AppState>, can: Can<perm::DealsDelete>, AppPath(id): AppPath<String>) -> Result<NoContent, ApiError> {
-    deals::delete_deal(&state, &can, parse_id(&id, "deal")?).await?;
+pub async fn delete_deal(
+    State(state): State<AppState>,
+    can: Can<perm::DealsDelete>,
+    AppPath(id): AppPath<String>,
+    if_match: IfMatch,
+) -> Result<NoContent, ApiError> {
+    deals::delete_deal(&state, &can, parse_id(&id, "deal")?, &if_match).await?;
     Ok(NoContent)
 }
 
@@ -150,13 +167,15 @@ pub async fn add_deal_contact(
 }
 
 /// The contacts of a deal, with their names.
-#[utoipa::path(get, path = "/api/v1/deals/{id}/contacts", params(("id" = i32, Path, description = "Deal id")), tag = "deals",
-    responses((status = 200, description = "The deal's contacts", body = DealContactList), (status = 401), (status = 403), (status = 404)))]
+#[utoipa::path(get, path = "/api/v1/deals/{id}/contacts", params(("id" = i32, Path, description = "Deal id"), DealContactListParams), tag = "deals",
+    responses((status = 200, description = "The deal's contacts", body = DealContactList), (status = 400), (status = 401), (status = 403), (status = 404)))]
 pub async fn list_deal_contacts(
     State(state): State<AppState>,
     can: Can<perm::DealsRead>,
     AppPath(id): AppPath<String>,
+    AppQuery(params): AppQuery<DealContactListParams>,
 ) -> Result<AppJson<DealContactList>, ApiError> {
+    fixed_sort(params.sort.as_deref(), "created_at")?;
     Ok(AppJson(DealContactList { data: deal_contacts::list_deal_contacts(&state, &can, parse_id(&id, "deal")?).await? }))
 }
 
@@ -175,10 +194,27 @@ pub async fn remove_deal_contact(
 }
 
 /// The stage configuration, in pipeline order.
-#[utoipa::path(get, path = "/api/v1/pipeline/stages", tag = "pipeline",
-    responses((status = 200, description = "The stages", body = StageList), (status = 401), (status = 403)))]
-pub async fn list_stages(State(state): State<AppState>, can: Can<perm::PipelineStagesRead>) -> Result<AppJson<StageList>, ApiError> {
+#[utoipa::path(get, path = "/api/v1/pipeline/stages", params(StageListParams), tag = "pipeline",
+    responses((status = 200, description = "The stages", body = StageList), (status = 400), (status = 401), (status = 403)))]
+pub async fn list_stages(
+    State(state): State<AppState>,
+    can: Can<perm::PipelineStagesRead>,
+    AppQuery(params): AppQuery<StageListParams>,
+) -> Result<AppJson<StageList>, ApiError> {
+    fixed_sort(params.sort.as_deref(), "position")?;
     Ok(AppJson(StageList { data: stages::list_stages(&state, &can).await? }))
+}
+
+/// One stage, with its `ETag` (for `If-Match` on PUT/DELETE).
+#[utoipa::path(get, path = "/api/v1/pipeline/stages/{key}", params(("key" = String, Path, description = "Stage key")), tag = "pipeline",
+    responses((status = 200, description = "The stage", body = PipelineStageInfo), (status = 401), (status = 403), (status = 404)))]
+pub async fn get_stage(
+    State(state): State<AppState>,
+    can: Can<perm::PipelineStagesRead>,
+    AppPath(key): AppPath<String>,
+) -> Result<Tagged<PipelineStageInfo>, ApiError> {
+    let (stage, version) = stages::get_stage(&state, &can, &key).await?;
+    Ok(Tagged::new(ETag::of(version), stage))
 }
 
 /// Add a stage (admin).
@@ -189,8 +225,9 @@ pub async fn create_stage(
     State(state): State<AppState>,
     can: Can<perm::PipelineStagesWrite>,
     AppJson(input): AppJson<NewStage>,
-) -> Result<Created<PipelineStageInfo>, ApiError> {
-    Ok(Created(stages::create_stage(&state, &can, &input).await?))
+) -> Result<Tagged<PipelineStageInfo>, ApiError> {
+    let (stage, version) = stages::create_stage(&state, &can, &input).await?;
+    Ok(Tagged::created(ETag::of(version), stage))
 }
 
 /// Replace a stage (admin); a new `key` renames it and its deals follow. The kind of a stage
@@ -203,9 +240,11 @@ pub async fn update_stage(
     State(state): State<AppState>,
     can: Can<perm::PipelineStagesWrite>,
     AppPath(key): AppPath<String>,
+    if_match: IfMatch,
     AppJson(input): AppJson<NewStage>,
-) -> Result<AppJson<PipelineStageInfo>, ApiError> {
-    Ok(AppJson(stages::update_stage(&state, &can, &key, &input).await?))
+) -> Result<Tagged<PipelineStageInfo>, ApiError> {
+    let (stage, version) = stages::update_stage(&state, &can, &key, &if_match, &input).await?;
+    Ok(Tagged::new(ETag::of(version), stage))
 }
 
 /// Delete a stage (admin). One that holds deals is refused (409 `STAGE_IN_USE`) unless
@@ -217,8 +256,9 @@ pub async fn delete_stage(
     State(state): State<AppState>,
     can: Can<perm::PipelineStagesDelete>,
     AppPath(key): AppPath<String>,
+    if_match: IfMatch,
     AppQuery(params): AppQuery<StageDeleteParams>,
 ) -> Result<NoContent, ApiError> {
-    stages::delete_stage(&state, &can, &key, params.move_to.as_deref()).await?;
+    stages::delete_stage(&state, &can, &key, &if_match, params.move_to.as_deref()).await?;
     Ok(NoContent)
 }

@@ -3,13 +3,14 @@
 
 use chrono::NaiveDate;
 use crm_client_deal::{PipelineStageInfo, StageKind};
+use crm_web::pagination::{SortDir, parse_sort};
 use crm_web::{ApiError, FieldErrors};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::domain::{
     DEFAULT_CURRENCY, Money, StageInput, check_contact_role, check_currency, check_custom_fields, check_date, check_id,
-    check_money, check_probability, check_stage_key, check_stage_kind, check_text, check_title, double_option,
+    check_money, check_probability, check_stage_key, check_stage_kind, check_line, check_multiline, check_title, double_option,
 };
 use crate::repo::{BoardFilter, DealFilter};
 
@@ -42,6 +43,31 @@ pub struct NewDeal {
     pub custom_fields: Option<serde_json::Value>,
     /// Required to move a won/lost deal to another stage.
     pub reopen: Option<bool>,
+
+    // The read-only fields of a deal as read: accepted and ignored, so that a deal read with
+    // GET can be PUT back exactly as read (`id`, on PUT, must be the path's).
+    #[schema(read_only)]
+    pub id: Option<i64>,
+    #[schema(read_only)]
+    pub created_at: Option<String>,
+    #[schema(read_only)]
+    pub updated_at: Option<String>,
+    #[schema(read_only)]
+    pub created_by: Option<i64>,
+    #[schema(read_only)]
+    pub primary_contact_name: Option<String>,
+    #[schema(read_only)]
+    pub company_name: Option<String>,
+    #[schema(read_only)]
+    pub owner_name: Option<String>,
+    #[schema(read_only)]
+    pub deal_age_days: Option<i64>,
+    #[schema(read_only)]
+    pub days_until_close: Option<i64>,
+    #[schema(read_only)]
+    pub weighted_value: Option<f64>,
+    #[schema(read_only, value_type = Option<Vec<Object>>)]
+    pub stage_history: Option<Vec<serde_json::Value>>,
 }
 
 /// `PATCH /deals/{id}`: only the fields present change; `null` clears a field.
@@ -102,20 +128,23 @@ pub struct DealChanges {
     pub stage_input: StageInput,
 }
 
-fn text(errors: &mut FieldErrors, field: &str, raw: Option<&str>, max: usize) -> Option<String> {
-    check_text(errors, field, raw, max)
-}
-
 impl NewDeal {
-    /// `is_put`: the stage is required and the owner does not default to the caller.
-    pub fn parse(self, is_put: bool) -> Result<DealChanges, ApiError> {
+    /// `put`: the id of the deal a PUT replaces (the stage is required, the owner does not
+    /// default to the caller, and a read-only `id` in the body must be this one).
+    pub fn parse(self, put: Option<i32>) -> Result<DealChanges, ApiError> {
+        let is_put = put.is_some();
         let mut e = FieldErrors::new();
         if is_put && self.stage.is_none() {
             e.add("stage", "required");
         }
+        if let (Some(path), Some(body)) = (put, self.id)
+            && i64::from(path) != body
+        {
+            e.add("id", "must be the id of the deal in the path (or absent)");
+        }
         let changes = DealChanges {
             title: Some(check_title(&mut e, &self.title)),
-            description: Some(text(&mut e, "description", self.description.as_deref(), 10_000)),
+            description: Some(check_multiline(&mut e, "description", self.description.as_deref(), 10_000)),
             value: Some(check_money(&mut e, "value", self.value)),
             currency: Some(self.currency.as_deref().map_or_else(|| DEFAULT_CURRENCY.to_owned(), |c| check_currency(&mut e, c))),
             stage: self.stage.map(|s| s.trim().to_owned()),
@@ -123,7 +152,7 @@ impl NewDeal {
             company_id: Some(check_id(&mut e, "company_id", self.company_id)),
             owner_id: if is_put || self.owner_id.is_some() { Some(check_id(&mut e, "owner_id", self.owner_id)) } else { None },
             expected_close_date: Some(check_date(&mut e, "expected_close_date", self.expected_close_date.as_deref())),
-            source: Some(text(&mut e, "deal_source", self.deal_source.as_deref(), 100)),
+            source: Some(check_line(&mut e, "deal_source", self.deal_source.as_deref(), 100)),
             custom_fields: Some(check_custom_fields(&mut e, self.custom_fields)),
             stage_input: StageInput {
                 probability: check_probability(&mut e, self.probability),
@@ -133,7 +162,7 @@ impl NewDeal {
                     .map(|d| check_date(&mut e, "actual_close_date", Some(d)))
                     .map(Some)
                     .map(Option::flatten),
-                close_reason: self.close_reason.as_deref().map(|r| text(&mut e, "close_reason", Some(r), 255)),
+                close_reason: self.close_reason.as_deref().map(|r| check_line(&mut e, "close_reason", Some(r), 255)),
                 reopen: self.reopen.unwrap_or(false),
             },
         };
@@ -147,7 +176,7 @@ impl DealPatch {
         let mut e = FieldErrors::new();
         let changes = DealChanges {
             title: self.title.as_deref().map(|t| check_title(&mut e, t)),
-            description: self.description.map(|d| text(&mut e, "description", d.as_deref(), 10_000)),
+            description: self.description.map(|d| check_multiline(&mut e, "description", d.as_deref(), 10_000)),
             value: self.value.map(|v| check_money(&mut e, "value", v)),
             currency: self.currency.as_deref().map(|c| check_currency(&mut e, c)),
             stage: self.stage.map(|s| s.trim().to_owned()),
@@ -155,12 +184,12 @@ impl DealPatch {
             company_id: self.company_id.map(|id| check_id(&mut e, "company_id", id)),
             owner_id: self.owner_id.map(|id| check_id(&mut e, "owner_id", id)),
             expected_close_date: self.expected_close_date.map(|d| check_date(&mut e, "expected_close_date", d.as_deref())),
-            source: self.deal_source.map(|s| text(&mut e, "deal_source", s.as_deref(), 100)),
+            source: self.deal_source.map(|s| check_line(&mut e, "deal_source", s.as_deref(), 100)),
             custom_fields: self.custom_fields.map(|c| check_custom_fields(&mut e, Some(c))),
             stage_input: StageInput {
                 probability: check_probability(&mut e, self.probability),
                 actual_close_date: self.actual_close_date.map(|d| check_date(&mut e, "actual_close_date", d.as_deref())),
-                close_reason: self.close_reason.map(|r| text(&mut e, "close_reason", r.as_deref(), 255)),
+                close_reason: self.close_reason.map(|r| check_line(&mut e, "close_reason", r.as_deref(), 255)),
                 reopen: self.reopen.unwrap_or(false),
             },
         };
@@ -249,12 +278,9 @@ fn query_currency(e: &mut FieldErrors, raw: Option<&str>) -> Option<String> {
 impl DealListParams {
     pub fn filter(&self) -> Result<DealFilter, ApiError> {
         let mut e = FieldErrors::new();
-        let search = self.search.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned);
-        if search.as_ref().is_some_and(|s| s.chars().count() > 200) {
-            e.add("search", "must be at most 200 characters");
-        }
+        let search = check_line(&mut e, "search", self.search.as_deref(), 200);
         let filter = DealFilter {
-            stage: self.stage.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned),
+            stage: check_line(&mut e, "stage", self.stage.as_deref(), 50),
             owner_id: query_id(&mut e, "owner_id", self.owner_id.as_deref()),
             company_id: query_id(&mut e, "company_id", self.company_id.as_deref()),
             contact_id: query_id(&mut e, "contact_id", self.contact_id.as_deref()),
@@ -282,12 +308,15 @@ pub struct PipelineParams {
     pub per_stage: Option<String>,
     pub owner_id: Option<String>,
     pub currency: Option<String>,
+    /// Stages are in pipeline order: only `position` is accepted.
+    pub sort: Option<String>,
 }
 
 pub const DEFAULT_PER_STAGE: i64 = 10;
 
 impl PipelineParams {
     pub fn parse(&self) -> Result<(BoardFilter, i64), ApiError> {
+        fixed_sort(self.sort.as_deref(), "position")?;
         let mut e = FieldErrors::new();
         let per_stage = match self.per_stage.as_deref().map(str::trim) {
             None | Some("") => DEFAULT_PER_STAGE,
@@ -319,6 +348,8 @@ pub struct ForecastParams {
     pub to: Option<String>,
     pub owner_id: Option<String>,
     pub currency: Option<String>,
+    /// Periods are in date order: only `period` is accepted.
+    pub sort: Option<String>,
 }
 
 pub struct Forecast {
@@ -330,6 +361,7 @@ pub struct Forecast {
 
 impl ForecastParams {
     pub fn parse(&self) -> Result<Forecast, ApiError> {
+        fixed_sort(self.sort.as_deref(), "period")?;
         let mut e = FieldErrors::new();
         let unit = match self.group_by.as_deref().map(str::trim) {
             None | Some("") | Some("month") => "month",
@@ -360,12 +392,15 @@ impl ForecastParams {
 #[into_params(parameter_in = Query)]
 pub struct BasicParams {
     pub ids: Option<String>,
+    /// Deals come by id: only `id` is accepted.
+    pub sort: Option<String>,
 }
 
 pub const MAX_BATCH: usize = 500;
 
 impl BasicParams {
     pub fn ids(&self) -> Result<Vec<i32>, ApiError> {
+        fixed_sort(self.sort.as_deref(), "id")?;
         let raw = self.ids.as_deref().map(str::trim).unwrap_or_default();
         let bad = |m: &str| ApiError::validation([("ids", m.to_owned())]);
         if raw.is_empty() {
@@ -385,6 +420,32 @@ impl BasicParams {
         ids.dedup();
         Ok(ids)
     }
+}
+
+/// A list in one fixed order accepts `?sort=` only naming that order (ascending): any other
+/// value is refused (400 on `sort`), never silently ignored.
+pub fn fixed_sort(raw: Option<&str>, only: &'static str) -> Result<(), ApiError> {
+    let (_, dir) = parse_sort(raw, &[only], (only, SortDir::Asc))?;
+    if dir == SortDir::Desc {
+        return Err(ApiError::validation([("sort", format!("must be one of: {only}"))]));
+    }
+    Ok(())
+}
+
+/// `GET /pipeline/stages` (in pipeline order) and `GET /deals/{id}/contacts` (in the order
+/// they were added).
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct StageListParams {
+    /// Only `position` (pipeline order).
+    pub sort: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DealContactListParams {
+    /// Only `created_at` (the order they were added).
+    pub sort: Option<String>,
 }
 
 /// `POST /deals/{id}/contacts`.
@@ -433,10 +494,7 @@ impl NewStage {
                 String::new()
             }
         };
-        let name = self.name.trim().to_owned();
-        if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
-            e.add("name", "must be 1-100 characters");
-        }
+        let name = crm_web::validate::text(&mut e, "name", &self.name, 100);
         let position = match self.position {
             None if current_key.is_none() => next_position,
             None => {

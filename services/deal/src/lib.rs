@@ -24,6 +24,7 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+pub mod consumers;
 mod domain;
 pub mod handlers;
 pub mod input;
@@ -36,6 +37,9 @@ pub use lookup::Lookups;
 
 pub const SERVICE: &str = "deal-service";
 pub const DEFAULT_PORT: u16 = 8083;
+/// Prefix of the durable names of this service's event consumers (keep it stable: it keys
+/// `processed_events`).
+pub const CONSUMER_PREFIX: &str = "deal";
 
 /// Every setting deal-service reads, read once at start by [`Settings::from_env`].
 #[derive(Debug, Clone)]
@@ -124,7 +128,7 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(list_deal_contacts, add_deal_contact))
         .routes(routes!(remove_deal_contact))
         .routes(routes!(list_stages, create_stage))
-        .routes(routes!(update_stage, delete_stage))
+        .routes(routes!(get_stage, update_stage, delete_stage))
 }
 
 /// The service's API routes (system routes and layers are added by the caller).
@@ -138,7 +142,8 @@ pub fn openapi() -> serde_json::Value {
 }
 
 /// The service from the shared platform pieces and its settings: its routes, its document
-/// and its background tasks (none: deal-service consumes no events).
+/// and its background tasks: the consumers of `company.deleted` and `contact.deleted`
+/// ([`consumers`]), started by whoever serves it.
 pub fn build(platform: &crm_runtime::Platform, settings: Settings) -> Built {
     let state = AppState {
         db: platform.db.clone(),
@@ -146,7 +151,8 @@ pub fn build(platform: &crm_runtime::Platform, settings: Settings) -> Built {
         cursors: platform.cursors.clone(),
         lookups: Arc::new(settings.lookups()),
     };
-    Built { name: SERVICE, router: router(state), openapi: openapi(), tasks: Vec::new() }
+    let tasks = consumers::consumers(CONSUMER_PREFIX).into_iter().map(|(spec, handler)| platform.consumer_task(spec, handler)).collect();
+    Built { name: SERVICE, router: router(state), openapi: openapi(), tasks }
 }
 
 #[cfg(test)]
@@ -176,7 +182,7 @@ mod tests {
             ("/api/v1/deals/{id}/contacts", &["get", "post"]),
             ("/api/v1/deals/{id}/contacts/{contact_id}", &["delete"]),
             ("/api/v1/pipeline/stages", &["get", "post"]),
-            ("/api/v1/pipeline/stages/{key}", &["put", "delete"]),
+            ("/api/v1/pipeline/stages/{key}", &["get", "put", "delete"]),
         ];
         assert_eq!(paths.len(), expected.len(), "{:?}", paths.keys().collect::<Vec<_>>());
         for (path, methods) in expected {

@@ -15,7 +15,7 @@ use crm_client_deal::DealResponse;
 use crm_web::ApiError;
 use serde_json::json;
 
-use crate::domain::{days_until_close, deal_age_days};
+use crate::domain::{days_until_close, deal_age_days, minor_units};
 use crate::repo::DealRow;
 
 /// The clients of the services deal-service depends on, with the time budget of a lookup.
@@ -191,6 +191,7 @@ pub fn to_response(row: DealRow, names: &Names) -> DealResponse {
     let now = Utc::now();
     let today = now.date_naive();
     let f = row.fields;
+    let weighted_value = f.value.map(|v| v.weighted(f.probability, minor_units(&f.currency)).as_f64());
     DealResponse {
         id: row.id,
         title: f.title,
@@ -206,7 +207,7 @@ pub fn to_response(row: DealRow, names: &Names) -> DealResponse {
         owner_id: f.owner_id,
         deal_age_days: deal_age_days(row.created_at, now),
         days_until_close: days_until_close(f.expected_close_date, f.actual_close_date, today),
-        weighted_value: f.value.map(|v| v.weighted(f.probability).as_f64()),
+        weighted_value,
         expected_close_date: f.expected_close_date,
         actual_close_date: f.actual_close_date,
         deal_source: f.source,

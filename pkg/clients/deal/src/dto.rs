@@ -1,3 +1,5 @@
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -22,7 +24,8 @@ pub struct DealBasicInfo {
 pub struct DealResponse {
     pub id: i32,
     pub title: String,
-    /// Exact to the cent (stored NUMERIC(15,2)); `null` when unknown.
+    /// Exact to the currency's minor unit (ISO 4217: none for JPY, 2 for USD, 3 for BHD);
+    /// `null` when unknown.
     pub value: Option<f64>,
     /// ISO 4217, e.g. `USD`.
     pub currency: String,
@@ -57,7 +60,7 @@ pub struct DealResponse {
     /// Days from today to `expected_close_date` (negative when overdue); `null` without a
     /// date or once the deal is closed.
     pub days_until_close: Option<i32>,
-    /// `value x probability / 100`, rounded to the cent.
+    /// `value x probability / 100`, rounded to the currency's minor unit.
     pub weighted_value: Option<f64>,
 
     /// Only on `GET /deals/{id}`: every stage change, oldest first.
@@ -130,6 +133,21 @@ pub struct PipelineViewResponse {
     pub totals: PipelineTotals,
 }
 
+/// Amounts by ISO 4217 currency code, e.g. `{"USD": 100.0, "EUR": 100.0, "JPY": 100}`:
+/// amounts in different currencies are never added together (no conversion). Each amount is
+/// exact to its currency's minor unit; a currency appears only when it has deals in the group.
+pub type ByCurrency = BTreeMap<String, f64>;
+
+/// The single amount of a per-currency map: `0` for no deals, the amount when every deal
+/// shares one currency, `null` when there are several (see the `_by_currency` field).
+pub fn single_currency(by: &ByCurrency) -> Option<f64> {
+    match by.len() {
+        0 => Some(0.0),
+        1 => by.values().next().copied(),
+        _ => None,
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct PipelineStage {
     /// The stage key.
@@ -139,8 +157,17 @@ pub struct PipelineStage {
     pub position: i32,
     pub probability: i32,
     pub deal_count: i64,
-    pub total_value: f64,
-    pub weighted_value: f64,
+    /// The stage's total when its deals share one currency (0 without deals); `null` when
+    /// they are in several currencies: `total_value_by_currency` has the totals.
+    pub total_value: Option<f64>,
+    /// As `total_value`, weighted by each deal's probability.
+    pub weighted_value: Option<f64>,
+    /// Total value per currency.
+    #[schema(value_type = BTreeMap<String, f64>)]
+    pub total_value_by_currency: ByCurrency,
+    /// Weighted value per currency.
+    #[schema(value_type = BTreeMap<String, f64>)]
+    pub weighted_value_by_currency: ByCurrency,
     /// The most recently updated deals of the stage, at most `per_stage`.
     pub deals: Vec<DealResponse>,
 }
@@ -148,12 +175,19 @@ pub struct PipelineStage {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct PipelineTotals {
     pub total_deals: i64,
-    pub total_value: f64,
-    pub total_weighted_value: f64,
+    /// Over all stages when every deal shares one currency (0 without deals); `null` with
+    /// several currencies: see `total_value_by_currency`.
+    pub total_value: Option<f64>,
+    pub total_weighted_value: Option<f64>,
+    #[schema(value_type = BTreeMap<String, f64>)]
+    pub total_value_by_currency: ByCurrency,
+    #[schema(value_type = BTreeMap<String, f64>)]
+    pub total_weighted_value_by_currency: ByCurrency,
 }
 
 /// `GET /deals/forecast`: open deals by expected close period, won deals by actual close
-/// period. Values are summed as stored (no currency conversion).
+/// period. Amounts are summed per currency (`*_by_currency`, no conversion); each single
+/// amount is that sum when only one currency is involved and `null` with several.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ForecastResponse {
     /// `month` or `quarter`.
@@ -172,24 +206,40 @@ pub struct ForecastPeriod {
     /// First day of the period.
     pub start: NaiveDate,
     pub open_deal_count: i64,
-    pub open_value: f64,
-    pub weighted_value: f64,
+    pub open_value: Option<f64>,
+    pub weighted_value: Option<f64>,
     pub won_deal_count: i64,
-    pub won_value: f64,
+    pub won_value: Option<f64>,
+    #[schema(value_type = BTreeMap<String, f64>)]
+    pub open_value_by_currency: ByCurrency,
+    #[schema(value_type = BTreeMap<String, f64>)]
+    pub weighted_value_by_currency: ByCurrency,
+    #[schema(value_type = BTreeMap<String, f64>)]
+    pub won_value_by_currency: ByCurrency,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Unscheduled {
     pub open_deal_count: i64,
-    pub open_value: f64,
-    pub weighted_value: f64,
+    pub open_value: Option<f64>,
+    pub weighted_value: Option<f64>,
+    #[schema(value_type = BTreeMap<String, f64>)]
+    pub open_value_by_currency: ByCurrency,
+    #[schema(value_type = BTreeMap<String, f64>)]
+    pub weighted_value_by_currency: ByCurrency,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ForecastTotals {
-    pub open_value: f64,
-    pub weighted_value: f64,
-    pub won_value: f64,
+    pub open_value: Option<f64>,
+    pub weighted_value: Option<f64>,
+    pub won_value: Option<f64>,
+    #[schema(value_type = BTreeMap<String, f64>)]
+    pub open_value_by_currency: ByCurrency,
+    #[schema(value_type = BTreeMap<String, f64>)]
+    pub weighted_value_by_currency: ByCurrency,
+    #[schema(value_type = BTreeMap<String, f64>)]
+    pub won_value_by_currency: ByCurrency,
 }
 
 /// A contact on a deal with its role (decision_maker, influencer, user, other).

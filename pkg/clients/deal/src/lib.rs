@@ -11,7 +11,7 @@ mod mock;
 pub use client::{DealClient, HttpDealClient, MAX_BATCH};
 pub use crm_client_core::{CallContext, ClientConfig, ClientError};
 pub use dto::{
-    DealBasicInfo, DealBatch, DealClosedEvent, DealContactInfo, DealResponse, DealStageChangedEvent, ForecastPeriod,
+    ByCurrency, single_currency, DealBasicInfo, DealBatch, DealClosedEvent, DealContactInfo, DealResponse, DealStageChangedEvent, ForecastPeriod,
     ForecastResponse, ForecastTotals, PipelineStage, PipelineStageInfo, PipelineTotals, PipelineViewResponse, StageKind,
     StageHistoryEntry, Unscheduled,
 };

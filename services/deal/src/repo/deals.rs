@@ -8,11 +8,11 @@ use serde::{Deserialize, Serialize};
 use tokio_postgres::Row;
 use tokio_postgres::types::{Json, ToSql};
 
-use crate::domain::{Money, like_pattern};
+use crate::domain::{Money, like_pattern, minor_units};
 
 
 /// Columns of a deal, in [`deal_from`]'s order; every query names the table `d`.
-pub(super) const DEAL_COLUMNS: &str = "d.id, d.title, d.description, (d.value * 100)::int8, d.currency, d.stage_key, d.probability, \
+pub(super) const DEAL_COLUMNS: &str = "d.id, d.title, d.description, (d.value * 10000)::int8, d.currency, d.stage_key, d.probability, \
      d.expected_close_date, d.actual_close_date, d.owner_id, d.company_id, d.primary_contact_id, d.source, \
      d.close_reason, d.custom_fields, d.created_at, d.updated_at, d.created_by";
 
@@ -52,7 +52,7 @@ pub(super) fn deal_from(row: &Row) -> DealRow {
         fields: DealFields {
             title: row.get(1),
             description: row.get(2),
-            value: row.get::<_, Option<i64>>(3).map(Money::from_cents),
+            value: row.get::<_, Option<i64>>(3).map(Money::from_units),
             currency: row.get(4),
             stage: row.get(5),
             probability: row.get(6),
@@ -75,12 +75,13 @@ pub async fn insert_deal(tx: &TenantTx, f: &DealFields, created_by: i32) -> Resu
     let stmt = tx
         .prepare_cached(&format!(
             "INSERT INTO deals AS d (title, description, value, currency, stage_key, probability, expected_close_date,
-                 actual_close_date, owner_id, company_id, primary_contact_id, source, close_reason, custom_fields, created_by)
-             VALUES ($1, $2, $3::int8::numeric / 100, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+                 actual_close_date, owner_id, company_id, primary_contact_id, source, close_reason, custom_fields, created_by, minor_units)
+             VALUES ($1, $2, $3::int8::numeric / 10000, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
              RETURNING {DEAL_COLUMNS}"
         ))
         .await?;
-    let value = f.value.map(Money::cents);
+    let value = f.value.map(Money::units);
+    let minor = i16::try_from(minor_units(&f.currency)).unwrap_or(2);
     let custom = Json(&f.custom_fields);
     let row = tx
         .query_one(
@@ -101,6 +102,7 @@ pub async fn insert_deal(tx: &TenantTx, f: &DealFields, created_by: i32) -> Resu
                 &f.close_reason,
                 &custom,
                 &created_by,
+                &minor,
             ],
         )
         .await?;
@@ -110,14 +112,15 @@ pub async fn insert_deal(tx: &TenantTx, f: &DealFields, created_by: i32) -> Resu
 pub async fn update_deal(tx: &TenantTx, id: i32, f: &DealFields) -> Result<DealRow, DbError> {
     let stmt = tx
         .prepare_cached(&format!(
-            "UPDATE deals AS d SET title = $2, description = $3, value = $4::int8::numeric / 100, currency = $5,
+            "UPDATE deals AS d SET title = $2, description = $3, value = $4::int8::numeric / 10000, currency = $5, minor_units = $16,
                  stage_key = $6, probability = $7, expected_close_date = $8, actual_close_date = $9, owner_id = $10,
                  company_id = $11, primary_contact_id = $12, source = $13, close_reason = $14, custom_fields = $15,
                  updated_at = now()
              WHERE d.id = $1 RETURNING {DEAL_COLUMNS}"
         ))
         .await?;
-    let value = f.value.map(Money::cents);
+    let value = f.value.map(Money::units);
+    let minor = i16::try_from(minor_units(&f.currency)).unwrap_or(2);
     let custom = Json(&f.custom_fields);
     let row = tx
         .query_one(
@@ -138,6 +141,7 @@ pub async fn update_deal(tx: &TenantTx, id: i32, f: &DealFields) -> Result<DealR
                 &f.source,
                 &f.close_reason,
                 &custom,
+                &minor,
             ],
         )
         .await?;
@@ -161,13 +165,33 @@ pub async fn delete_deal(tx: &TenantTx, id: i32) -> Result<Option<DealRow>, DbEr
     Ok(tx.query_opt(sql.as_str(), &[&id]).await?.as_ref().map(deal_from))
 }
 
-/// `(id, title, stage, value cents)` of the deals among `ids`.
+/// Drops a deleted company from every deal referencing it; returns the changed deals.
+pub async fn clear_company(tx: &TenantTx, company_id: i32) -> Result<Vec<DealRow>, DbError> {
+    let sql = format!("UPDATE deals AS d SET company_id = NULL, updated_at = now() WHERE d.company_id = $1 RETURNING {DEAL_COLUMNS}");
+    Ok(tx.query(sql.as_str(), &[&company_id]).await?.iter().map(deal_from).collect())
+}
+
+/// Drops a deleted contact from every deal: as primary contact and from the deal's
+/// contacts. Returns the changed deals.
+pub async fn clear_contact(tx: &TenantTx, contact_id: i32) -> Result<Vec<DealRow>, DbError> {
+    let sql = format!(
+        "WITH removed AS (DELETE FROM deal_contacts WHERE contact_id = $1 RETURNING deal_id)
+         UPDATE deals AS d
+            SET primary_contact_id = CASE WHEN d.primary_contact_id = $1 THEN NULL ELSE d.primary_contact_id END,
+                updated_at = now()
+          WHERE d.primary_contact_id = $1 OR d.id IN (SELECT deal_id FROM removed)
+         RETURNING {DEAL_COLUMNS}"
+    );
+    Ok(tx.query(sql.as_str(), &[&contact_id]).await?.iter().map(deal_from).collect())
+}
+
+/// `(id, title, stage, value)` of the deals among `ids`.
 pub async fn basics_by_ids(tx: &TenantTx, ids: &[i32]) -> Result<Vec<(i32, String, String, Option<Money>)>, DbError> {
     let stmt = tx
-        .prepare_cached("SELECT d.id, d.title, d.stage_key, (d.value * 100)::int8 FROM deals d WHERE d.id = ANY($1) ORDER BY d.id")
+        .prepare_cached("SELECT d.id, d.title, d.stage_key, (d.value * 10000)::int8 FROM deals d WHERE d.id = ANY($1) ORDER BY d.id")
         .await?;
     let rows = tx.query(&stmt, &[&ids]).await?;
-    Ok(rows.iter().map(|r| (r.get(0), r.get(1), r.get(2), r.get::<_, Option<i64>>(3).map(Money::from_cents))).collect())
+    Ok(rows.iter().map(|r| (r.get(0), r.get(1), r.get(2), r.get::<_, Option<i64>>(3).map(Money::from_units))).collect())
 }
 
 
@@ -260,7 +284,7 @@ impl SortKey {
         match self {
             Self::CreatedAt => SortValue::Time(row.created_at),
             Self::UpdatedAt => SortValue::Time(row.updated_at),
-            Self::Value => SortValue::Cents(row.fields.value.map_or(-100, Money::cents)),
+            Self::Value => SortValue::Units(row.fields.value.map_or(-Money::SCALE, Money::units)),
             Self::ExpectedCloseDate => SortValue::Date(row.fields.expected_close_date),
             Self::Title => SortValue::Text(row.fields.title.clone()),
             Self::Probability => SortValue::Int(row.fields.probability),
@@ -272,7 +296,8 @@ impl SortKey {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum SortValue {
     Time(DateTime<Utc>),
-    Cents(i64),
+    /// Ten-thousandths (`-1` main unit: no value).
+    Units(i64),
     Date(Option<NaiveDate>),
     Text(String),
     Int(i32),
@@ -345,12 +370,12 @@ impl Query {
             ));
         }
         if let Some(min) = f.min_value {
-            let p = q.bind(min.cents());
-            q.and(format!("d.value >= {p}::int8::numeric / 100"));
+            let p = q.bind(min.units());
+            q.and(format!("d.value >= {p}::int8::numeric / 10000"));
         }
         if let Some(max) = f.max_value {
-            let p = q.bind(max.cents());
-            q.and(format!("d.value <= {p}::int8::numeric / 100"));
+            let p = q.bind(max.units());
+            q.and(format!("d.value <= {p}::int8::numeric / 10000"));
         }
         if let Some(after) = f.expected_close_after {
             let p = q.bind(after);
@@ -387,7 +412,7 @@ pub async fn list_deals(
     if let Some(cursor) = after {
         let value = match &cursor.v {
             SortValue::Time(t) => q.bind(*t),
-            SortValue::Cents(c) => format!("{}::int8::numeric / 100", q.bind(*c)),
+            SortValue::Units(c) => format!("{}::int8::numeric / 10000", q.bind(*c)),
             SortValue::Date(d) => format!("coalesce({}::date, 'infinity'::date)", q.bind(*d)),
             SortValue::Text(s) => format!("{}::text", q.bind(s.clone())),
             SortValue::Int(i) => q.bind(*i),

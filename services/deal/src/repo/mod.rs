@@ -4,9 +4,9 @@
 //! [`crm_tenant::DbError`], so the caller owns atomicity: a deal, its stage history and its
 //! events commit together or not at all.
 //!
-//! Money crosses the boundary as integer cents (`(value * 100)::int8` out,
-//! `$n::int8::numeric / 100` in), so it stays exact without a decimal type; totals are
-//! summed as NUMERIC in SQL and only the results are converted.
+//! Money crosses the boundary as integer ten-thousandths (`(value * 10000)::int8` out,
+//! `$n::int8::numeric / 10000` in), so it stays exact without a decimal type; totals are
+//! summed as NUMERIC in SQL, per currency, and only the results are converted.
 //!
 //! A repository cannot set a session-level search path (nor reach a raw transaction that
 //! could):

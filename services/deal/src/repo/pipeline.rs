@@ -1,11 +1,9 @@
 //! The pipeline view and the forecast: aggregated in SQL.
 
 use chrono::NaiveDate;
-use crm_client_deal::PipelineStageInfo;
 use crm_tenant::{DbError, TenantTx};
 
 use super::deals::{DEAL_COLUMNS, DealRow, deal_from};
-use super::stages::stage_from;
 
 /// Optional narrowing of the pipeline view and the forecast.
 #[derive(Debug, Default)]
@@ -14,47 +12,41 @@ pub struct BoardFilter {
     pub currency: Option<String>,
 }
 
-/// One stage with its aggregates, and the totals over all stages (same on every row).
-pub struct StageStats {
-    pub stage: PipelineStageInfo,
+/// One aggregate of the pipeline: `stage` None = over all stages; `currency` None = over all
+/// currencies (then only the count is meaningful: amounts are never added across currencies).
+pub struct StageAggregate {
+    pub stage: Option<String>,
+    pub currency: Option<String>,
     pub deal_count: i64,
     pub total_value: f64,
     pub weighted_value: f64,
-    pub all_deals: i64,
-    pub all_value: f64,
-    pub all_weighted: f64,
 }
 
-pub async fn pipeline_stats(tx: &TenantTx, f: &BoardFilter) -> Result<Vec<StageStats>, DbError> {
-    // `weighted_value` is stored per deal, rounded to the cent as each deal shows it
-    // (migration V2): the totals equal the sum of the deals' `weighted_value`.
+/// Counts and sums by stage and currency, by stage, by currency and overall (one scan).
+pub async fn pipeline_stats(tx: &TenantTx, f: &BoardFilter) -> Result<Vec<StageAggregate>, DbError> {
+    // `weighted_value` is stored per deal, rounded to its currency's minor unit as each deal
+    // shows it (migration V3): the totals equal the sum of the deals' `weighted_value`.
     let stmt = tx
         .prepare_cached(
-            "WITH agg AS (
-                 SELECT d.stage_key, count(*) AS n, sum(d.value) AS total,
-                        sum(d.weighted_value) AS weighted
-                 FROM deals d
-                 WHERE ($1::int4 IS NULL OR d.owner_id = $1) AND ($2::text IS NULL OR d.currency = $2)
-                 GROUP BY d.stage_key)
-             SELECT s.key, s.name, s.position, s.probability, s.kind,
-                    coalesce(a.n, 0)::int8, coalesce(a.total, 0)::float8, coalesce(a.weighted, 0)::float8,
-                    coalesce(sum(a.n) OVER (), 0)::int8, coalesce(sum(a.total) OVER (), 0)::float8,
-                    coalesce(sum(a.weighted) OVER (), 0)::float8
-             FROM pipeline_stages s LEFT JOIN agg a ON a.stage_key = s.key
-             ORDER BY s.position, s.key",
+            "SELECT d.stage_key, d.currency, GROUPING(d.stage_key) = 1, GROUPING(d.currency) = 1, count(*)::int8,
+                    coalesce(sum(d.value), 0)::float8, coalesce(sum(d.weighted_value), 0)::float8
+             FROM deals d
+             WHERE ($1::int4 IS NULL OR d.owner_id = $1) AND ($2::text IS NULL OR d.currency = $2)
+             GROUP BY GROUPING SETS ((d.stage_key, d.currency), (d.stage_key), (d.currency), ())",
         )
         .await?;
     let rows = tx.query(&stmt, &[&f.owner_id, &f.currency]).await?;
     Ok(rows
         .iter()
-        .map(|r| StageStats {
-            stage: stage_from(r),
-            deal_count: r.get(5),
-            total_value: r.get(6),
-            weighted_value: r.get(7),
-            all_deals: r.get(8),
-            all_value: r.get(9),
-            all_weighted: r.get(10),
+        .map(|r| {
+            let (all_stages, all_currencies): (bool, bool) = (r.get(2), r.get(3));
+            StageAggregate {
+                stage: if all_stages { None } else { r.get(0) },
+                currency: if all_currencies { None } else { r.get(1) },
+                deal_count: r.get(4),
+                total_value: r.get(5),
+                weighted_value: r.get(6),
+            }
         })
         .collect())
 }
@@ -75,11 +67,13 @@ pub async fn board_deals(tx: &TenantTx, f: &BoardFilter, per_stage: i64) -> Resu
     Ok(tx.query(&stmt, &[&f.owner_id, &f.currency, &per_stage]).await?.iter().map(deal_from).collect())
 }
 
-/// One row of the forecast: a period (`start` = first day), the open deals without a date
-/// (`start` = None, `total` = false), or the grand total (`total` = true).
+/// One row of the forecast: a period (`start` = first day) or the open deals without a date
+/// (`start` = None), or the grand total (`total` = true); per currency, or over all
+/// currencies (`currency` None: only the counts are meaningful).
 pub struct ForecastRow {
     pub start: Option<NaiveDate>,
     pub total: bool,
+    pub currency: Option<String>,
     pub open_count: i64,
     pub open_value: f64,
     pub weighted: f64,
@@ -88,7 +82,8 @@ pub struct ForecastRow {
 }
 
 /// Open deals by expected close period and won deals by actual close period (`unit` is
-/// `month` or `quarter`), within the inclusive date range, plus the grand total.
+/// `month` or `quarter`), within the inclusive date range, plus the grand total; each by
+/// currency and over all currencies.
 pub async fn forecast(
     tx: &TenantTx,
     unit: &str,
@@ -99,7 +94,7 @@ pub async fn forecast(
     let stmt = tx
         .prepare_cached(
             "WITH items AS (
-                 SELECT true AS open, date_trunc($1, d.expected_close_date::timestamp)::date AS p, d.value,
+                 SELECT true AS open, date_trunc($1, d.expected_close_date::timestamp)::date AS p, d.currency, d.value,
                         d.weighted_value AS w
                  FROM deals d JOIN pipeline_stages s ON s.key = d.stage_key
                  WHERE s.kind = 'open'
@@ -107,30 +102,34 @@ pub async fn forecast(
                         OR (($2::date IS NULL OR d.expected_close_date >= $2) AND ($3::date IS NULL OR d.expected_close_date <= $3)))
                    AND ($4::int4 IS NULL OR d.owner_id = $4) AND ($5::text IS NULL OR d.currency = $5)
                  UNION ALL
-                 SELECT false, date_trunc($1, d.actual_close_date::timestamp)::date, d.value, NULL
+                 SELECT false, date_trunc($1, d.actual_close_date::timestamp)::date, d.currency, d.value, NULL
                  FROM deals d JOIN pipeline_stages s ON s.key = d.stage_key
                  WHERE s.kind = 'won' AND d.actual_close_date IS NOT NULL
                    AND ($2::date IS NULL OR d.actual_close_date >= $2) AND ($3::date IS NULL OR d.actual_close_date <= $3)
                    AND ($4::int4 IS NULL OR d.owner_id = $4) AND ($5::text IS NULL OR d.currency = $5))
-             SELECT p, GROUPING(p) = 1,
+             SELECT p, GROUPING(p) = 1, currency, GROUPING(currency) = 1,
                     count(*) FILTER (WHERE open), coalesce(sum(value) FILTER (WHERE open), 0)::float8,
                     coalesce(sum(w), 0)::float8,
                     count(*) FILTER (WHERE NOT open), coalesce(sum(value) FILTER (WHERE NOT open), 0)::float8
-             FROM items GROUP BY GROUPING SETS ((p), ())
-             ORDER BY GROUPING(p), p NULLS FIRST",
+             FROM items GROUP BY GROUPING SETS ((p, currency), (p), (currency), ())
+             ORDER BY GROUPING(p), p NULLS FIRST, GROUPING(currency) DESC, currency",
         )
         .await?;
     let rows = tx.query(&stmt, &[&unit, &from, &to, &f.owner_id, &f.currency]).await?;
     Ok(rows
         .iter()
-        .map(|r| ForecastRow {
-            start: r.get(0),
-            total: r.get(1),
-            open_count: r.get(2),
-            open_value: r.get(3),
-            weighted: r.get(4),
-            won_count: r.get(5),
-            won_value: r.get(6),
+        .map(|r| {
+            let all_currencies: bool = r.get(3);
+            ForecastRow {
+                start: r.get(0),
+                total: r.get(1),
+                currency: if all_currencies { None } else { r.get(2) },
+                open_count: r.get(4),
+                open_value: r.get(5),
+                weighted: r.get(6),
+                won_count: r.get(7),
+                won_value: r.get(8),
+            }
         })
         .collect())
 }

@@ -1,5 +1,6 @@
 //! The stage configuration of a tenant's pipeline.
 
+use chrono::{DateTime, Utc};
 use crm_client_deal::{PipelineStageInfo, StageKind};
 use crm_tenant::{DbError, TenantTx};
 use tokio_postgres::Row;
@@ -54,4 +55,10 @@ pub async fn delete_stage(tx: &TenantTx, key: &str) -> Result<bool, DbError> {
 
 pub async fn stage_deal_count(tx: &TenantTx, key: &str) -> Result<i64, DbError> {
     Ok(tx.query_one("SELECT count(*) FROM deals WHERE stage_key = $1", &[&key]).await?.get(0))
+}
+
+/// The stage's version (`updated_at`: its ETag).
+pub async fn stage_version(tx: &TenantTx, key: &str) -> Result<Option<DateTime<Utc>>, DbError> {
+    let stmt = tx.prepare_cached("SELECT updated_at FROM pipeline_stages WHERE key = $1").await?;
+    Ok(tx.query_opt(&stmt, &[&key]).await?.map(|r| r.get(0)))
 }

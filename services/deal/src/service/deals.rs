@@ -7,11 +7,12 @@ use crm_client_deal::{DealBasicInfo, DealClosedEvent, DealResponse, DealStageCha
 use crm_events::publish;
 use crm_tenant::TenantTx;
 use crm_web::pagination::{SortDir, parse_cursor, parse_sort};
-use crm_web::{ApiError, Can, Page, Scope, codes, parse_limit, perm};
+use crm_web::etag::{ETag, IfMatch};
+use crm_web::{ApiError, Can, FieldErrors, Page, Scope, codes, parse_limit, perm};
 
 use super::{basic, own_only};
 use crate::AppState;
-use crate::domain::{CurrentStage, DEFAULT_CURRENCY, Money, Stages, apply_stage_rules};
+use crate::domain::{CurrentStage, DEFAULT_CURRENCY, Money, Stages, apply_stage_rules, check_amount_fits};
 use crate::input::{BasicParams, DealChanges, DealListParams, DealPatch, NewDeal};
 use crate::lookup::Refs;
 use crate::repo::deals as repo;
@@ -68,21 +69,67 @@ fn merge(mut f: DealFields, ch: &DealChanges) -> DealFields {
     f
 }
 
-/// References a write sets (each is checked with its owning service).
+/// References a new deal sets (each is checked with its owning service).
 fn refs_of(ch: &DealChanges) -> Refs {
     Refs { company: ch.company_id.flatten(), contact: ch.primary_contact_id.flatten(), owner: ch.owner_id.flatten() }
+}
+
+/// References a write CHANGES on `current`: only those are checked with their owning
+/// service. An unchanged one is not re-validated, so a deal PUT back exactly as read is
+/// accepted even when its company, contact or owner has been deleted meanwhile.
+fn changed_refs(ch: &DealChanges, current: &DealFields) -> Refs {
+    let changed = |new: Option<Option<i32>>, old: Option<i32>| new.flatten().filter(|id| Some(*id) != old);
+    Refs {
+        company: changed(ch.company_id, current.company_id),
+        contact: changed(ch.primary_contact_id, current.primary_contact_id),
+        owner: changed(ch.owner_id, current.owner_id),
+    }
+}
+
+/// Whether every reference in `wanted` has been checked (`checked`).
+fn covered(wanted: Refs, checked: Refs) -> bool {
+    let ok = |w: Option<i32>, c: Option<i32>| w.is_none() || w == c;
+    ok(wanted.company, checked.company) && ok(wanted.contact, checked.contact) && ok(wanted.owner, checked.owner)
+}
+
+/// The amount against its currency's minor unit (ISO 4217), when either changes.
+fn check_amount(fields: &DealFields, before: Option<&DealFields>) -> Result<(), ApiError> {
+    if before.is_some_and(|b| b.value == fields.value && b.currency == fields.currency) {
+        return Ok(());
+    }
+    let mut e = FieldErrors::new();
+    check_amount_fits(&mut e, "value", fields.value, &fields.currency);
+    e.into_result()
 }
 
 /// Creates a deal. Company, primary contact and owner must exist (422); the owner defaults
 /// to the caller (a sales rep may only create deals it owns), the stage to the first open
 /// one, the probability to the stage's.
 pub async fn create_deal(state: &AppState, can: &Can<perm::DealsWrite>, input: NewDeal) -> Result<DealResponse, ApiError> {
-    let mut ch = input.parse(false)?;
+    let mut ch = input.parse(None)?;
     let me = can.user_id;
     let owner = *ch.owner_id.get_or_insert(Some(me));
     if can.scope == Scope::Own && owner != Some(me) {
         return Err(own_only("create"));
     }
+    let empty = DealFields {
+        title: String::new(),
+        description: None,
+        value: None,
+        currency: DEFAULT_CURRENCY.to_owned(),
+        stage: String::new(),
+        probability: 0,
+        expected_close_date: None,
+        actual_close_date: None,
+        owner_id: None,
+        company_id: None,
+        primary_contact_id: None,
+        source: None,
+        close_reason: None,
+        custom_fields: serde_json::Map::new(),
+    };
+    let mut fields = merge(empty, &ch);
+    check_amount(&fields, None)?;
     state.lookups.check_refs(&can.ctx, refs_of(&ch), me).await?;
 
     let tx = state.db.tenant(&can.tenant_id).await?;
@@ -92,23 +139,10 @@ pub async fn create_deal(state: &AppState, can: &Can<perm::DealsWrite>, input: N
         None => stages.initial()?,
     };
     let outcome = apply_stage_rules(None, target, std::mem::take(&mut ch.stage_input), Utc::now().date_naive())?;
-    let empty = DealFields {
-        title: String::new(),
-        description: None,
-        value: None,
-        currency: DEFAULT_CURRENCY.to_owned(),
-        stage: target.key.clone(),
-        probability: outcome.probability,
-        expected_close_date: None,
-        actual_close_date: outcome.actual_close_date,
-        owner_id: None,
-        company_id: None,
-        primary_contact_id: None,
-        source: None,
-        close_reason: outcome.close_reason,
-        custom_fields: serde_json::Map::new(),
-    };
-    let fields = merge(empty, &ch);
+    fields.stage = target.key.clone();
+    fields.probability = outcome.probability;
+    fields.actual_close_date = outcome.actual_close_date;
+    fields.close_reason = outcome.close_reason;
     let row = repo::insert_deal(&tx, &fields, me).await?;
     repo::insert_history(&tx, row.id, None, &row.fields.stage, me).await?;
     publish(&tx, Some(me), DEAL_CREATED, basic(&row)).await?;
@@ -120,76 +154,132 @@ pub async fn create_deal(state: &AppState, can: &Can<perm::DealsWrite>, input: N
 }
 
 /// `PUT`: replaces every field of a deal (`stage` required). Stage rules as for a patch.
-pub async fn replace_deal(state: &AppState, can: &Can<perm::DealsWrite>, id: i32, input: NewDeal) -> Result<DealResponse, ApiError> {
-    let changes = input.parse(true)?;
-    update_deal(state, can, id, changes).await
+pub async fn replace_deal(
+    state: &AppState,
+    can: &Can<perm::DealsWrite>,
+    id: i32,
+    if_match: &IfMatch,
+    input: NewDeal,
+) -> Result<DealResponse, ApiError> {
+    let changes = input.parse(Some(id))?;
+    update_deal(state, can, id, if_match, changes).await
 }
 
 /// `PATCH`: changes the fields present, e.g. the stage (unknown stage 422 `UNKNOWN_STAGE`;
 /// a won or lost deal moves only with `"reopen": true`, else 422 `DEAL_CLOSED`).
-pub async fn patch_deal(state: &AppState, can: &Can<perm::DealsWrite>, id: i32, patch: DealPatch) -> Result<DealResponse, ApiError> {
+pub async fn patch_deal(
+    state: &AppState,
+    can: &Can<perm::DealsWrite>,
+    id: i32,
+    if_match: &IfMatch,
+    patch: DealPatch,
+) -> Result<DealResponse, ApiError> {
     let changes = patch.parse()?;
-    update_deal(state, can, id, changes).await
+    update_deal(state, can, id, if_match, changes).await
 }
 
-async fn update_deal(state: &AppState, can: &Can<perm::DealsWrite>, id: i32, mut ch: DealChanges) -> Result<DealResponse, ApiError> {
+/// Attempts of a write whose references keep changing under it (each attempt that finds a
+/// reference it has not checked releases the row, checks it remotely and tries again).
+const WRITE_ATTEMPTS: usize = 3;
+
+async fn update_deal(
+    state: &AppState,
+    can: &Can<perm::DealsWrite>,
+    id: i32,
+    if_match: &IfMatch,
+    mut ch: DealChanges,
+) -> Result<DealResponse, ApiError> {
     let me = can.user_id;
-    if can.scope == Scope::Own
-        && let Some(owner) = ch.owner_id
-        && owner != Some(me)
-    {
-        return Err(own_only("assign"));
-    }
-    state.lookups.check_refs(&can.ctx, refs_of(&ch), me).await?;
+    let mut checked = Refs::default();
+    for _ in 0..WRITE_ATTEMPTS {
+        let tx = state.db.tenant(&can.tenant_id).await?;
+        let stages = Stages(stage_repo::list_stages(&tx).await?);
+        let current = repo::deal_for_update(&tx, id).await?.ok_or_else(|| ApiError::not_found("deal"))?;
+        if !can.reaches([current.fields.owner_id, current.created_by]) {
+            return Err(own_only("change"));
+        }
+        if_match.check(&ETag::of(current.updated_at))?;
+        if can.scope == Scope::Own
+            && let Some(owner) = ch.owner_id
+            && owner != current.fields.owner_id
+            && owner != Some(me)
+        {
+            return Err(own_only("assign"));
+        }
+        let wanted = changed_refs(&ch, &current.fields);
+        if !covered(wanted, checked) {
+            // No remote call with a row lock or a pooled connection held.
+            tx.rollback().await?;
+            state.lookups.check_refs(&can.ctx, wanted, me).await?;
+            checked = wanted;
+            continue;
+        }
+        let from = stages.get(&current.fields.stage).ok_or_else(|| ApiError::internal("deal in an unconfigured stage"))?;
+        let target = match &ch.stage {
+            Some(key) => stages.require(key)?,
+            None => from,
+        };
+        let before = CurrentStage {
+            stage: from,
+            probability: current.fields.probability,
+            actual_close_date: current.fields.actual_close_date,
+            close_reason: current.fields.close_reason.clone(),
+        };
+        let outcome = apply_stage_rules(Some(before), target, std::mem::take(&mut ch.stage_input), Utc::now().date_naive())?;
+        let mut fields = merge(current.fields.clone(), &ch);
+        fields.stage = target.key.clone();
+        fields.probability = outcome.probability;
+        fields.actual_close_date = outcome.actual_close_date;
+        fields.close_reason = outcome.close_reason;
+        check_amount(&fields, Some(&current.fields))?;
 
-    let tx = state.db.tenant(&can.tenant_id).await?;
-    let stages = Stages(stage_repo::list_stages(&tx).await?);
-    let current = repo::deal_for_update(&tx, id).await?.ok_or_else(|| ApiError::not_found("deal"))?;
-    if !can.reaches([current.fields.owner_id, current.created_by]) {
-        return Err(own_only("change"));
+        let row = repo::update_deal(&tx, id, &fields).await?;
+        publish(&tx, Some(me), DEAL_UPDATED, basic(&row)).await?;
+        if outcome.changed {
+            repo::insert_history(&tx, id, Some(&from.key), &target.key, me).await?;
+            let data = DealStageChangedEvent { deal: basic(&row), from_stage: from.key.clone(), to_stage: target.key.clone() };
+            publish(&tx, Some(me), DEAL_STAGE_CHANGED, data).await?;
+        }
+        if let Some(kind) = outcome.closes {
+            publish_closed(&tx, me, kind, &row).await?;
+        }
+        tx.commit().await?;
+        return Ok(state.lookups.respond_one(&can.ctx, row).await);
     }
-    let from = stages.get(&current.fields.stage).ok_or_else(|| ApiError::internal("deal in an unconfigured stage"))?;
-    let target = match &ch.stage {
-        Some(key) => stages.require(key)?,
-        None => from,
-    };
-    let before = CurrentStage {
-        stage: from,
-        probability: current.fields.probability,
-        actual_close_date: current.fields.actual_close_date,
-        close_reason: current.fields.close_reason.clone(),
-    };
-    let outcome = apply_stage_rules(Some(before), target, std::mem::take(&mut ch.stage_input), Utc::now().date_naive())?;
-    let mut fields = merge(current.fields.clone(), &ch);
-    fields.stage = target.key.clone();
-    fields.probability = outcome.probability;
-    fields.actual_close_date = outcome.actual_close_date;
-    fields.close_reason = outcome.close_reason;
-
-    let row = repo::update_deal(&tx, id, &fields).await?;
-    publish(&tx, Some(me), DEAL_UPDATED, basic(&row)).await?;
-    if outcome.changed {
-        repo::insert_history(&tx, id, Some(&from.key), &target.key, me).await?;
-        let data = DealStageChangedEvent { deal: basic(&row), from_stage: from.key.clone(), to_stage: target.key.clone() };
-        publish(&tx, Some(me), DEAL_STAGE_CHANGED, data).await?;
-    }
-    if let Some(kind) = outcome.closes {
-        publish_closed(&tx, me, kind, &row).await?;
-    }
-    tx.commit().await?;
-    Ok(state.lookups.respond_one(&can.ctx, row).await)
+    Err(ApiError::conflict(codes::CONFLICT, "the deal's references kept changing during the write: retry"))
 }
 
-pub async fn delete_deal(state: &AppState, can: &Can<perm::DealsDelete>, id: i32) -> Result<(), ApiError> {
+pub async fn delete_deal(state: &AppState, can: &Can<perm::DealsDelete>, id: i32, if_match: &IfMatch) -> Result<(), ApiError> {
     let tx = state.db.tenant(&can.tenant_id).await?;
     let current = repo::deal_for_update(&tx, id).await?.ok_or_else(|| ApiError::not_found("deal"))?;
     if !can.reaches([current.fields.owner_id, current.created_by]) {
         return Err(own_only("delete"));
     }
+    if_match.check(&ETag::of(current.updated_at))?;
     let row = repo::delete_deal(&tx, id).await?.ok_or_else(|| ApiError::not_found("deal"))?;
     publish(&tx, Some(can.user_id), DEAL_DELETED, basic(&row)).await?;
     tx.commit().await?;
     Ok(())
+}
+
+/// `company.deleted` (a company gone for good): its deals drop the reference, each
+/// publishing `deal.updated`. Idempotent: a second run finds nothing to change.
+pub async fn drop_company(tx: &TenantTx, actor: Option<i32>, company_id: i32) -> Result<usize, ApiError> {
+    let rows = repo::clear_company(tx, company_id).await?;
+    for row in &rows {
+        publish(tx, actor, DEAL_UPDATED, basic(row)).await?;
+    }
+    Ok(rows.len())
+}
+
+/// `contact.deleted` (a contact gone for good): deals drop it as primary contact and from
+/// their contacts, each changed deal publishing `deal.updated`. Idempotent.
+pub async fn drop_contact(tx: &TenantTx, actor: Option<i32>, contact_id: i32) -> Result<usize, ApiError> {
+    let rows = repo::clear_contact(tx, contact_id).await?;
+    for row in &rows {
+        publish(tx, actor, DEAL_UPDATED, basic(row)).await?;
+    }
+    Ok(rows.len())
 }
 
 /// The deal with its names and its stage history.

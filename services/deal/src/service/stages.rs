@@ -5,6 +5,8 @@ use crm_client_deal::subjects::DEAL_STAGE_CHANGED;
 use crm_client_deal::{DealStageChangedEvent, PipelineStageInfo, StageKind};
 use crm_events::publish;
 use crm_tenant::DbError;
+use chrono::{DateTime, Utc};
+use crm_web::etag::{ETag, IfMatch};
 use crm_web::{ApiError, Can, codes, perm};
 use serde_json::json;
 use tokio_postgres::error::SqlState;
@@ -37,15 +39,29 @@ pub async fn list_stages(state: &AppState, can: &Can<perm::PipelineStagesRead>) 
     Ok(stages)
 }
 
+/// One stage and its version (`updated_at`, the ETag).
+pub async fn get_stage(state: &AppState, can: &Can<perm::PipelineStagesRead>, key: &str) -> Result<(PipelineStageInfo, DateTime<Utc>), ApiError> {
+    let tx = state.db.tenant(&can.tenant_id).await?;
+    let stage = repo::list_stages(&tx).await?.into_iter().find(|s| s.key == key).ok_or_else(|| ApiError::not_found("stage"))?;
+    let version = repo::stage_version(&tx, key).await?.ok_or_else(|| ApiError::not_found("stage"))?;
+    tx.commit().await?;
+    Ok((stage, version))
+}
+
 /// Adds a stage; without a position it goes after the last one.
-pub async fn create_stage(state: &AppState, can: &Can<perm::PipelineStagesWrite>, input: &NewStage) -> Result<PipelineStageInfo, ApiError> {
+pub async fn create_stage(
+    state: &AppState,
+    can: &Can<perm::PipelineStagesWrite>,
+    input: &NewStage,
+) -> Result<(PipelineStageInfo, DateTime<Utc>), ApiError> {
     let tx = state.db.tenant(&can.tenant_id).await?;
     let stages = repo::lock_stages(&tx).await?;
     let next = stages.iter().map(|s| s.position).max().map_or(1, |p| p.saturating_add(1));
     let stage = input.parse(None, next)?;
     let created = repo::insert_stage(&tx, &stage).await.map_err(stage_exists)?;
+    let version = repo::stage_version(&tx, &created.key).await?.ok_or_else(|| ApiError::internal("stage vanished"))?;
     tx.commit().await?;
-    Ok(created)
+    Ok((created, version))
 }
 
 /// Replaces stage `key`; a new `key` renames it and its deals follow. The kind of a stage
@@ -54,12 +70,15 @@ pub async fn update_stage(
     state: &AppState,
     can: &Can<perm::PipelineStagesWrite>,
     key: &str,
+    if_match: &IfMatch,
     input: &NewStage,
-) -> Result<PipelineStageInfo, ApiError> {
+) -> Result<(PipelineStageInfo, DateTime<Utc>), ApiError> {
     let stage = input.parse(Some(key), 0)?;
     let tx = state.db.tenant(&can.tenant_id).await?;
     let stages = repo::lock_stages(&tx).await?;
     let current = stages.iter().find(|s| s.key == key).ok_or_else(|| ApiError::not_found("stage"))?;
+    let version = repo::stage_version(&tx, key).await?.ok_or_else(|| ApiError::not_found("stage"))?;
+    if_match.check(&ETag::of(version))?;
     if stage.kind != current.kind && repo::stage_deal_count(&tx, key).await? > 0 {
         return Err(ApiError::conflict(codes::STAGE_IN_USE, "the stage holds deals: its kind cannot change"));
     }
@@ -67,8 +86,9 @@ pub async fn update_stage(
         return Err(needs_open_stage());
     }
     let updated = repo::update_stage(&tx, key, &stage).await.map_err(stage_exists)?.ok_or_else(|| ApiError::not_found("stage"))?;
+    let version = repo::stage_version(&tx, &updated.key).await?.ok_or_else(|| ApiError::internal("stage vanished"))?;
     tx.commit().await?;
-    Ok(updated)
+    Ok((updated, version))
 }
 
 /// Deletes a stage; one that holds deals only with `move_to` (a stage of the same kind),
@@ -77,11 +97,14 @@ pub async fn delete_stage(
     state: &AppState,
     can: &Can<perm::PipelineStagesDelete>,
     key: &str,
+    if_match: &IfMatch,
     move_to: Option<&str>,
 ) -> Result<(), ApiError> {
     let tx = state.db.tenant(&can.tenant_id).await?;
     let stages = Stages(repo::lock_stages(&tx).await?);
     let current = stages.get(key).ok_or_else(|| ApiError::not_found("stage"))?;
+    let version = repo::stage_version(&tx, key).await?.ok_or_else(|| ApiError::not_found("stage"))?;
+    if_match.check(&ETag::of(version))?;
     if current.kind == StageKind::Open && !stages.0.iter().any(|s| s.key != key && s.kind == StageKind::Open) {
         return Err(needs_open_stage());
     }

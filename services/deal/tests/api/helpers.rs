@@ -1,11 +1,18 @@
 //! Test app: deal-service's router served on a free port over the test database and the
-//! local NATS, with mock contact and auth clients (counting their calls), reached through
+//! local NATS, its event consumers running (applying only this app's tenants' events), with
+//! mock contact and auth clients (counting their calls), reached through
 //! `crm_testing::TestClient` (`app.get(..)`, `app.post(..)`, ..). The tests with the real
 //! services running are in `real_services.rs`.
 
+use std::collections::HashSet;
 use std::ops::Deref;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, pull};
+use crm_events::{ConsumerSpec, Envelope, EventHandler, HandlerError};
+use crm_tenant::TenantTx;
+use futures::future::BoxFuture;
 
 use crm_client_auth::{MockAuthClient, UserBasicInfo};
 use crm_client_contact::{CompanyDetails, ContactDetails, ContactStatus, MockContactClient};
@@ -28,6 +35,18 @@ pub struct TestApp {
     pub platform: TestPlatform,
     pub contacts: Arc<MockContactClient>,
     pub users: Arc<MockAuthClient>,
+    /// Tenants whose events this app's consumers apply (others belong to parallel tests).
+    tenants: Arc<Mutex<HashSet<String>>>,
+    /// The consumers (their durables expire 2 minutes after the test).
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
 }
 
 impl Deref for TestApp {
@@ -54,10 +73,51 @@ pub async fn spawn_app() -> TestApp {
         cursors: platform.cursors.clone(),
         lookups: Arc::new(lookups),
     };
+    let tenants = Arc::new(Mutex::new(HashSet::new()));
+    let prefix = format!("test-deal-{}", ulid::Ulid::generate().to_string().to_ascii_lowercase());
+    let mut tasks = Vec::new();
+    for (mut spec, handler) in deal_service::consumers::consumers(&prefix) {
+        spec.backoff = vec![Duration::from_millis(50), Duration::from_millis(100)];
+        spec.max_deliver = 3;
+        precreate(&platform, &spec).await;
+        let handler: Arc<dyn EventHandler> = Arc::new(OnlyTenants { tenants: tenants.clone(), inner: handler });
+        tasks.push(tokio::spawn(crm_events::run_consumer(platform.pool.clone(), platform.jetstream.clone(), spec, handler, std::future::pending())));
+    }
     let url = platform.serve(SERVICE, deal_service::router(state)).await;
-    let app = TestApp { client: TestClient::new(url), platform, contacts, users };
+    let app = TestApp { client: TestClient::new(url), platform, contacts, users, tenants, tasks };
     app.add_user(ADMIN, "Ada", "Admin");
     app
+}
+
+/// Creates the durable consumer before `run_consumer` opens it, delivering only events
+/// published from now on and expiring once the test is gone.
+async fn precreate(platform: &TestPlatform, spec: &ConsumerSpec) {
+    let stream = platform.jetstream.get_stream(crm_events::STREAM_NAME).await.expect("the CRM stream");
+    stream
+        .create_consumer(pull::Config {
+            durable_name: Some(spec.durable_name.clone()),
+            filter_subject: spec.filter_subject.clone(),
+            ack_policy: AckPolicy::Explicit,
+            deliver_policy: DeliverPolicy::New,
+            ack_wait: spec.ack_wait,
+            inactive_threshold: Duration::from_secs(120),
+            ..Default::default()
+        })
+        .await
+        .expect("create the test consumer");
+}
+
+/// Applies only the events of this test's tenants.
+struct OnlyTenants {
+    tenants: Arc<Mutex<HashSet<String>>>,
+    inner: Arc<dyn EventHandler>,
+}
+
+impl EventHandler for OnlyTenants {
+    fn handle<'a>(&'a self, tx: &'a TenantTx, event: &'a Envelope) -> BoxFuture<'a, Result<(), HandlerError>> {
+        let mine = self.tenants.lock().unwrap_or_else(|e| e.into_inner()).contains(&event.tenant_id);
+        if mine { self.inner.handle(tx, event) } else { Box::pin(async { Ok(()) }) }
+    }
 }
 
 pub fn company(id: i32, name: &str) -> CompanyDetails {
@@ -108,6 +168,7 @@ pub fn contact(id: i32, first: &str, last: &str) -> ContactDetails {
 impl TestApp {
     pub async fn tenant(&self) -> Tenant {
         let id = self.platform.provision_tenant().await;
+        self.tenants.lock().unwrap_or_else(|e| e.into_inner()).insert(id.to_string());
         let admin = self.platform.token(&id, ADMIN, Role::Admin);
         Tenant { id, admin }
     }
@@ -157,4 +218,33 @@ impl TestApp {
 
 pub fn today() -> chrono::NaiveDate {
     chrono::Utc::now().date_naive()
+}
+
+impl TestApp {
+    /// Publishes `event` to the stream as the relay would (message id = event id).
+    pub async fn publish(&self, event: &Envelope) {
+        let payload = serde_json::to_vec(event).expect("serialize the event");
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert("Nats-Msg-Id", event.id.as_str());
+        headers.insert(crm_events::TENANT_HEADER, event.tenant_id.as_str());
+        self.platform
+            .jetstream
+            .publish_with_headers(event.r#type.clone(), headers, payload.into())
+            .await
+            .expect("publish")
+            .await
+            .expect("ack");
+    }
+
+    /// A request with extra headers (If-Match, Host).
+    pub async fn send_with(&self, method: reqwest::Method, path: &str, bearer: &str, headers: &[(&str, &str)], body: Option<Value>) -> crm_testing::Response {
+        let mut req = self.client.builder(method, path, Some(bearer));
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        self.client.send(req).await
+    }
 }

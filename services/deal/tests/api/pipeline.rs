@@ -19,7 +19,10 @@ async fn pipeline_shows_every_stage_in_order_with_totals_equal_to_the_deals() {
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     let keys: Vec<&str> = r.body["stages"].as_array().unwrap().iter().map(|s| s["stage"].as_str().unwrap()).collect();
     assert_eq!(keys, ["lead", "qualified", "proposal", "negotiation", "closed_won", "closed_lost"]);
-    assert_eq!(r.body["totals"], json!({"total_deals": 0, "total_value": 0.0, "total_weighted_value": 0.0}));
+    assert_eq!(
+        r.body["totals"],
+        json!({"total_deals": 0, "total_value": 0.0, "total_weighted_value": 0.0, "total_value_by_currency": {}, "total_weighted_value_by_currency": {}})
+    );
 
     let stages = ["lead", "qualified", "proposal", "negotiation", "closed_won"];
     let mut expected_count = std::collections::HashMap::new();
@@ -111,8 +114,16 @@ async fn forecast_groups_open_deals_by_expected_month_and_won_deals_by_close_mon
     let mar = periods.iter().find(|p| p["period"] == "2030-03").expect("march");
     assert_eq!((mar["open_value"].as_f64(), mar["weighted_value"].as_f64()), (Some(300.0), Some(150.0)));
     assert!(periods.iter().all(|p| p["period"] != "2030-02"), "no empty periods");
-    assert_eq!(r.body["unscheduled"], json!({"open_deal_count": 1, "open_value": 40.0, "weighted_value": 4.0}));
-    assert_eq!(r.body["totals"], json!({"open_value": 640.1, "weighted_value": 254.03, "won_value": 1000.0}));
+    assert_eq!(
+        r.body["unscheduled"],
+        json!({"open_deal_count": 1, "open_value": 40.0, "weighted_value": 4.0,
+               "open_value_by_currency": {"USD": 40.0}, "weighted_value_by_currency": {"USD": 4.0}})
+    );
+    assert_eq!(
+        r.body["totals"],
+        json!({"open_value": 640.1, "weighted_value": 254.03, "won_value": 1000.0,
+               "open_value_by_currency": {"USD": 640.1}, "weighted_value_by_currency": {"USD": 254.03}, "won_value_by_currency": {"USD": 1000.0}})
+    );
 
     let r = app.get("/api/v1/deals/forecast?group_by=quarter&from=2030-01-01&to=2030-02-28", &t.admin).await;
     let periods = r.body["periods"].as_array().unwrap();
