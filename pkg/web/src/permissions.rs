@@ -19,11 +19,13 @@ pub enum Resource {
     Tasks,
     EmailTemplates,
     Emails,
+    /// Emails the platform sends to users (invitations, password resets): admins only.
+    SystemEmails,
     Reports,
 }
 
 impl Resource {
-    pub const ALL: [Resource; 12] = [
+    pub const ALL: [Resource; 13] = [
         Self::Tenant,
         Self::Invitations,
         Self::Users,
@@ -35,6 +37,7 @@ impl Resource {
         Self::Tasks,
         Self::EmailTemplates,
         Self::Emails,
+        Self::SystemEmails,
         Self::Reports,
     ];
 
@@ -51,6 +54,7 @@ impl Resource {
             Self::Tasks => "tasks",
             Self::EmailTemplates => "email_templates",
             Self::Emails => "emails",
+            Self::SystemEmails => "system_emails",
             Self::Reports => "reports",
         }
     }
@@ -137,7 +141,7 @@ pub fn scope(role: Role, resource: Resource, action: Action) -> Scope {
             (Emails | Reports, Read) | (Contacts | Deals | Activities | Tasks, Write | Delete) | (Emails, Write) => {
                 Scope::Own
             }
-            (_, Read) if resource != Invitations => Scope::All,
+            (_, Read) if !matches!(resource, Invitations | SystemEmails) => Scope::All,
             (Companies, Write) => Scope::All,
             _ => Scope::None,
         },
@@ -289,7 +293,8 @@ mod tests {
         assert!(rep.contains(&"contacts:write:own".to_owned()));
         assert!(rep.contains(&"companies:read:all".to_owned()));
         assert!(!rep.iter().any(|p| p.starts_with("companies:delete")));
-        assert_eq!(permissions_for(Role::Admin).len(), 36);
+        assert_eq!(permissions_for(Role::Admin).len(), 39);
+        assert!(!permissions_for(Role::Manager).iter().any(|p| p.starts_with("system_emails")));
         assert!(permissions_for(Role::Viewer).iter().all(|p| p.contains(":read:")));
     }
 }

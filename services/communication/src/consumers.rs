@@ -7,6 +7,10 @@
 //!   contact and company, plus a follow-up task for the owner.
 //! * `tenant.user_invited` -> [`emails::send_invitation`]: invitation email with the accept link.
 //! * `user.password_reset_requested` -> [`emails::send_password_reset`]: reset email.
+//! * `contact.deleted` -> [`references::contact_erased`]: the person's emails and the
+//!   activities and tasks about them are deleted (an erasure keeps no email content or address).
+//! * `company.deleted`, `deal.deleted` -> [`references::company_deleted`],
+//!   [`references::deal_deleted`]: references dropped (`null`) from activities, tasks, emails.
 //! * `email.queued` (internal) -> [`emails::deliver_queued`]: delivery of an email queued by
 //!   `POST /emails`, with open pixel and signed click links; `email.sent`.
 //!
@@ -19,7 +23,8 @@ use crm_client_auth::subjects::USER_PASSWORD_RESET_REQUESTED;
 use crm_client_communication::EmailEvent;
 use crm_client_communication::subjects::EMAIL_QUEUED;
 use crm_client_deal::DealClosedEvent;
-use crm_client_deal::subjects::DEAL_CLOSED_WON;
+use crm_client_contact::subjects::{COMPANY_DELETED, CONTACT_DELETED};
+use crm_client_deal::subjects::{DEAL_CLOSED_WON, DEAL_DELETED};
 use crm_client_tenant::InvitationInfo;
 use crm_client_tenant::subjects::TENANT_USER_INVITED;
 use crm_events::{ConsumerSpec, Envelope, EventHandler, HandlerError};
@@ -27,8 +32,9 @@ use crm_tenant::TenantTx;
 use futures::future::BoxFuture;
 
 use crate::AppState;
+use crate::repo::references::Gone;
 use crate::service::emails::PasswordReset;
-use crate::service::{activities, emails};
+use crate::service::{activities, emails, references};
 
 /// The consumers of this service, durable names prefixed with `prefix`
 /// ([`crate::CONSUMER_PREFIX`] in production).
@@ -39,7 +45,33 @@ pub fn consumers(state: &AppState, prefix: &str) -> Vec<(ConsumerSpec, Arc<dyn E
         (ConsumerSpec::new(format!("{prefix}-user-invited"), TENANT_USER_INVITED), Arc::new(UserInvited(state.clone()))),
         (ConsumerSpec::new(format!("{prefix}-password-reset"), USER_PASSWORD_RESET_REQUESTED), Arc::new(ResetRequested(state.clone()))),
         (ConsumerSpec::new(format!("{prefix}-email-delivery"), EMAIL_QUEUED), Arc::new(DeliverEmail(state))),
+        (ConsumerSpec::new(format!("{prefix}-contact-deleted"), CONTACT_DELETED), Arc::new(RecordGone(Gone::Contact))),
+        (ConsumerSpec::new(format!("{prefix}-company-deleted"), COMPANY_DELETED), Arc::new(RecordGone(Gone::Company))),
+        (ConsumerSpec::new(format!("{prefix}-deal-deleted"), DEAL_DELETED), Arc::new(RecordGone(Gone::Deal))),
     ]
+}
+
+/// The part of a `*.deleted` payload this service needs (the rest of `ContactBasicInfo`,
+/// `CompanyBasicInfo`, `DealBasicInfo` is ignored).
+#[derive(Debug, serde::Deserialize)]
+struct GoneRecord {
+    id: i32,
+}
+
+/// `contact.deleted`, `company.deleted`, `deal.deleted`.
+pub struct RecordGone(Gone);
+
+impl EventHandler for RecordGone {
+    fn handle<'a>(&'a self, tx: &'a TenantTx, event: &'a Envelope) -> BoxFuture<'a, Result<(), HandlerError>> {
+        Box::pin(async move {
+            let gone: GoneRecord = event.data_as()?;
+            match self.0 {
+                Gone::Contact => references::contact_erased(tx, gone.id).await,
+                Gone::Company => references::company_deleted(tx, gone.id).await,
+                Gone::Deal => references::deal_deleted(tx, gone.id).await,
+            }
+        })
+    }
 }
 
 pub struct DealClosedWon(Arc<AppState>);

@@ -33,23 +33,40 @@ pub fn one_of(errors: &mut FieldErrors, field: &str, value: &str, allowed: &[&st
     }
 }
 
-/// Trimmed text of 1..=`max` characters.
-pub fn required_text(errors: &mut FieldErrors, field: &str, value: &str, max: usize) -> String {
+/// A required single-line value (subject, title, name): trimmed, 1..=`max` characters, no
+/// control characters (CR/LF in a subject is header injection in an email, a forged line in
+/// a log or a CSV export).
+pub fn required_line(errors: &mut FieldErrors, field: &str, value: &str, max: usize) -> String {
+    match crm_web::validate::line(errors, field, Some(value), max) {
+        Some(v) => v,
+        None => {
+            errors.add(field, "required");
+            String::new()
+        }
+    }
+}
+
+/// An optional single-line value (outcome, category, a search term); blank becomes `None`.
+pub fn optional_line(errors: &mut FieldErrors, field: &str, value: Option<&str>, max: usize) -> Option<String> {
+    crm_web::validate::line(errors, field, value, max)
+}
+
+/// A required multi-line text (an email body): trimmed, not empty, at most `max`
+/// characters; line breaks and tabs are fine, other control characters are not.
+pub fn required_body(errors: &mut FieldErrors, field: &str, value: &str, max: usize) -> String {
     let value = value.trim();
     if value.is_empty() {
         errors.add(field, "required");
-    } else if value.chars().count() > max {
-        errors.add(field, format!("at most {max} characters"));
+    } else {
+        crm_web::validate::multiline(errors, field, value, max);
     }
     value.to_owned()
 }
 
-/// Optional text of at most `max` characters; blank becomes `None`.
-pub fn optional_text(errors: &mut FieldErrors, field: &str, value: Option<&str>, max: usize) -> Option<String> {
+/// An optional multi-line text (description, body); blank becomes `None`.
+pub fn optional_body(errors: &mut FieldErrors, field: &str, value: Option<&str>, max: usize) -> Option<String> {
     let value = value.map(str::trim).filter(|v| !v.is_empty())?;
-    if value.chars().count() > max {
-        errors.add(field, format!("at most {max} characters"));
-    }
+    crm_web::validate::multiline(errors, field, value, max);
     Some(value.to_owned())
 }
 
@@ -64,6 +81,9 @@ pub fn positive_id(errors: &mut FieldErrors, field: &str, id: Option<i32>) -> Op
 
 pub fn custom_fields(errors: &mut FieldErrors, value: Option<CustomFields>) -> CustomFields {
     let value = value.unwrap_or_default();
+    if value.keys().any(|k| k.trim().is_empty() || !crm_web::validate::is_single_line(k)) {
+        errors.add("custom_fields", "keys must be non-empty single lines without control characters");
+    }
     if serde_json::to_string(&value).map(|s| s.len()).unwrap_or(usize::MAX) > MAX_CUSTOM_FIELDS {
         errors.add("custom_fields", format!("at most {MAX_CUSTOM_FIELDS} bytes of JSON"));
     }
@@ -95,15 +115,15 @@ pub struct ActivityWrite {
 pub fn check_activity(errors: &mut FieldErrors, input: NewActivity, default_owner: i32, now: DateTime<Utc>) -> ActivityWrite {
     let r#type = input.r#type.trim().to_ascii_lowercase();
     one_of(errors, "type", &r#type, ACTIVITY_TYPES);
-    let subject = required_text(errors, "subject", &input.subject, MAX_SUBJECT);
-    let description = optional_text(errors, "description", input.description.as_deref(), MAX_DESCRIPTION);
+    let subject = required_line(errors, "subject", &input.subject, MAX_SUBJECT);
+    let description = optional_body(errors, "description", input.description.as_deref(), MAX_DESCRIPTION);
     let status = input.status.map(|s| s.trim().to_ascii_lowercase()).unwrap_or_else(|| "completed".to_owned());
     one_of(errors, "status", &status, ACTIVITY_STATUSES);
     let direction = input.direction.map(|d| d.trim().to_ascii_lowercase()).filter(|d| !d.is_empty());
     if let Some(d) = &direction {
         one_of(errors, "direction", d, DIRECTIONS);
     }
-    let outcome = optional_text(errors, "outcome", input.outcome.as_deref(), MAX_OUTCOME).map(|o| o.to_lowercase());
+    let outcome = optional_line(errors, "outcome", input.outcome.as_deref(), MAX_OUTCOME).map(|o| o.to_lowercase());
     if let Some(d) = input.duration_minutes
         && !(0..=100_000).contains(&d)
     {
@@ -252,8 +272,8 @@ pub fn check_task(
     previous_completed_at: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
 ) -> TaskWrite {
-    let title = required_text(errors, "title", &input.title, MAX_SUBJECT);
-    let description = optional_text(errors, "description", input.description.as_deref(), MAX_DESCRIPTION);
+    let title = required_line(errors, "title", &input.title, MAX_SUBJECT);
+    let description = optional_body(errors, "description", input.description.as_deref(), MAX_DESCRIPTION);
     let r#type = input.r#type.map(|t| t.trim().to_ascii_lowercase()).unwrap_or_else(|| "task".to_owned());
     one_of(errors, "type", &r#type, TASK_TYPES);
     let status = input.status.map(|s| s.trim().to_ascii_lowercase()).unwrap_or_else(|| "pending".to_owned());

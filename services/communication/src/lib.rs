@@ -1,7 +1,8 @@
 //! communication-service (:8084): activities and the contact timeline, tasks and reminders,
 //! email templates, sending with open/click tracking, activity reports, and the consumers
 //! that turn `deal.closed_won`, `tenant.user_invited` and `user.password_reset_requested`
-//! into activities, tasks and emails.
+//! into activities, tasks and emails, and `contact.deleted`, `company.deleted` and
+//! `deal.deleted` into erasure and dropped references.
 //!
 //! Layers: [`handlers`] (extract, call one use case, answer) -> [`service`] (rules, the
 //! transaction, events, other services' clients) -> `repo` (SQL only, on the tenant-scoped

@@ -2,7 +2,7 @@
 
 use axum::extract::State;
 use crm_client_communication::{ActivityDetails, NewActivity};
-use crm_web::{ApiError, AppJson, AppPath, AppQuery, Can, Created, NoContent, Page, QueryParams, perm};
+use crm_web::{ApiError, AppJson, AppPath, AppQuery, Can, ETag, IfMatch, NoContent, Page, QueryParams, Tagged, perm};
 use utoipa::IntoParams;
 
 use crate::AppState;
@@ -42,8 +42,9 @@ pub async fn create_activity(
     State(state): State<AppState>,
     can: Can<perm::ActivitiesWrite>,
     AppJson(body): AppJson<NewActivity>,
-) -> Result<Created<ActivityDetails>, ApiError> {
-    Ok(Created(service::create(&state, &can, body).await?))
+) -> Result<Tagged<ActivityDetails>, ApiError> {
+    let activity = service::create(&state, &can, body).await?;
+    Ok(Tagged::created(ETag::of(activity.updated_at), activity))
 }
 
 /// Activities with filters, newest first by default, with the names of what they link.
@@ -63,9 +64,10 @@ pub async fn get_activity(
     State(state): State<AppState>,
     can: Can<perm::ActivitiesRead>,
     AppPath(id): AppPath<String>,
-) -> Result<AppJson<ActivityDetails>, ApiError> {
+) -> Result<Tagged<ActivityDetails>, ApiError> {
     let id = parse_id(&id, "activity")?;
-    Ok(AppJson(service::get(&state, &can, id).await?))
+    let activity = service::get(&state, &can, id).await?;
+    Ok(Tagged::new(ETag::of(activity.updated_at), activity))
 }
 
 #[utoipa::path(put, path = "/api/v1/activities/{id}", params(("id" = i32, Path, description = "Activity id")), request_body = NewActivity, tag = "activities",
@@ -74,10 +76,12 @@ pub async fn replace_activity(
     State(state): State<AppState>,
     can: Can<perm::ActivitiesWrite>,
     AppPath(id): AppPath<String>,
+    if_match: IfMatch,
     AppJson(body): AppJson<NewActivity>,
-) -> Result<AppJson<ActivityDetails>, ApiError> {
+) -> Result<Tagged<ActivityDetails>, ApiError> {
     let id = parse_id(&id, "activity")?;
-    Ok(AppJson(service::replace(&state, &can, id, body).await?))
+    let activity = service::replace(&state, &can, id, &if_match, body).await?;
+    Ok(Tagged::new(ETag::of(activity.updated_at), activity))
 }
 
 #[utoipa::path(patch, path = "/api/v1/activities/{id}", params(("id" = i32, Path, description = "Activity id")), request_body = ActivityPatch, tag = "activities",
@@ -86,16 +90,23 @@ pub async fn patch_activity(
     State(state): State<AppState>,
     can: Can<perm::ActivitiesWrite>,
     AppPath(id): AppPath<String>,
+    if_match: IfMatch,
     AppJson(body): AppJson<ActivityPatch>,
-) -> Result<AppJson<ActivityDetails>, ApiError> {
+) -> Result<Tagged<ActivityDetails>, ApiError> {
     let id = parse_id(&id, "activity")?;
-    Ok(AppJson(service::patch(&state, &can, id, body).await?))
+    let activity = service::patch(&state, &can, id, &if_match, body).await?;
+    Ok(Tagged::new(ETag::of(activity.updated_at), activity))
 }
 
 #[utoipa::path(delete, path = "/api/v1/activities/{id}", params(("id" = i32, Path, description = "Activity id")), tag = "activities",
     responses((status = 204, description = "Deleted"), (status = 401), (status = 403), (status = 404)))]
-pub async fn delete_activity(State(state): State<AppState>, can: Can<perm::ActivitiesDelete>, AppPath(id): AppPath<String>) -> Result<NoContent, ApiError> {
+pub async fn delete_activity(
+    State(state): State<AppState>,
+    can: Can<perm::ActivitiesDelete>,
+    AppPath(id): AppPath<String>,
+    if_match: IfMatch,
+) -> Result<NoContent, ApiError> {
     let id = parse_id(&id, "activity")?;
-    service::delete(&state, &can, id).await?;
+    service::delete(&state, &can, id, &if_match).await?;
     Ok(NoContent)
 }

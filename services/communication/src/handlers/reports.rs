@@ -17,6 +17,8 @@ pub struct TimelineParams {
     /// Comma-separated or repeated: email, call, meeting, note, task, reminder, follow_up.
     #[serde(rename = "type")]
     pub r#type: Option<String>,
+    /// `-occurred_at` (newest first: the default and only order); anything else is refused.
+    pub sort: Option<String>,
     pub limit: Option<i64>,
     pub cursor: Option<String>,
 }

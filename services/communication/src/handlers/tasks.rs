@@ -2,7 +2,7 @@
 
 use axum::extract::State;
 use crm_client_communication::{NewTask, TaskDetails};
-use crm_web::{ApiError, AppJson, AppPath, AppQuery, Can, Created, NoContent, Page, QueryParams, perm};
+use crm_web::{ApiError, AppJson, AppPath, AppQuery, Can, ETag, IfMatch, NoContent, Page, QueryParams, Tagged, perm};
 use utoipa::IntoParams;
 
 use crate::AppState;
@@ -41,8 +41,9 @@ pub struct TaskListParams {
 
 #[utoipa::path(post, path = "/api/v1/tasks", request_body = NewTask, tag = "tasks",
     responses((status = 201, description = "Created", body = TaskDetails), (status = 400), (status = 401), (status = 403), (status = 422), (status = 503)))]
-pub async fn create_task(State(state): State<AppState>, can: Can<perm::TasksWrite>, AppJson(body): AppJson<NewTask>) -> Result<Created<TaskDetails>, ApiError> {
-    Ok(Created(service::create(&state, &can, body).await?))
+pub async fn create_task(State(state): State<AppState>, can: Can<perm::TasksWrite>, AppJson(body): AppJson<NewTask>) -> Result<Tagged<TaskDetails>, ApiError> {
+    let task = service::create(&state, &can, body).await?;
+    Ok(Tagged::created(ETag::of(task.updated_at), task))
 }
 
 #[utoipa::path(get, path = "/api/v1/tasks", params(TaskListParams), tag = "tasks",
@@ -60,9 +61,10 @@ pub async fn list_my_tasks(State(state): State<AppState>, can: Can<perm::TasksRe
 
 #[utoipa::path(get, path = "/api/v1/tasks/{id}", params(("id" = i32, Path, description = "Task id")), tag = "tasks",
     responses((status = 200, description = "The task", body = TaskDetails), (status = 401), (status = 403), (status = 404)))]
-pub async fn get_task(State(state): State<AppState>, can: Can<perm::TasksRead>, AppPath(id): AppPath<String>) -> Result<AppJson<TaskDetails>, ApiError> {
+pub async fn get_task(State(state): State<AppState>, can: Can<perm::TasksRead>, AppPath(id): AppPath<String>) -> Result<Tagged<TaskDetails>, ApiError> {
     let id = parse_id(&id, "task")?;
-    Ok(AppJson(service::get(&state, &can, id).await?))
+    let task = service::get(&state, &can, id).await?;
+    Ok(Tagged::new(ETag::of(task.updated_at), task))
 }
 
 #[utoipa::path(put, path = "/api/v1/tasks/{id}", params(("id" = i32, Path, description = "Task id")), request_body = NewTask, tag = "tasks",
@@ -71,10 +73,12 @@ pub async fn replace_task(
     State(state): State<AppState>,
     can: Can<perm::TasksWrite>,
     AppPath(id): AppPath<String>,
+    if_match: IfMatch,
     AppJson(body): AppJson<NewTask>,
-) -> Result<AppJson<TaskDetails>, ApiError> {
+) -> Result<Tagged<TaskDetails>, ApiError> {
     let id = parse_id(&id, "task")?;
-    Ok(AppJson(service::replace(&state, &can, id, body).await?))
+    let task = service::replace(&state, &can, id, &if_match, body).await?;
+    Ok(Tagged::new(ETag::of(task.updated_at), task))
 }
 
 /// Changes some fields; complete or cancel a task with `{"status": "completed"}` /
@@ -85,16 +89,23 @@ pub async fn patch_task(
     State(state): State<AppState>,
     can: Can<perm::TasksWrite>,
     AppPath(id): AppPath<String>,
+    if_match: IfMatch,
     AppJson(body): AppJson<TaskPatch>,
-) -> Result<AppJson<TaskDetails>, ApiError> {
+) -> Result<Tagged<TaskDetails>, ApiError> {
     let id = parse_id(&id, "task")?;
-    Ok(AppJson(service::patch(&state, &can, id, body).await?))
+    let task = service::patch(&state, &can, id, &if_match, body).await?;
+    Ok(Tagged::new(ETag::of(task.updated_at), task))
 }
 
 #[utoipa::path(delete, path = "/api/v1/tasks/{id}", params(("id" = i32, Path, description = "Task id")), tag = "tasks",
     responses((status = 204, description = "Deleted"), (status = 401), (status = 403), (status = 404)))]
-pub async fn delete_task(State(state): State<AppState>, can: Can<perm::TasksDelete>, AppPath(id): AppPath<String>) -> Result<NoContent, ApiError> {
+pub async fn delete_task(
+    State(state): State<AppState>,
+    can: Can<perm::TasksDelete>,
+    AppPath(id): AppPath<String>,
+    if_match: IfMatch,
+) -> Result<NoContent, ApiError> {
     let id = parse_id(&id, "task")?;
-    service::delete(&state, &can, id).await?;
+    service::delete(&state, &can, id, &if_match).await?;
     Ok(NoContent)
 }

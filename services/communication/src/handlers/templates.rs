@@ -2,7 +2,7 @@
 
 use axum::extract::State;
 use crm_client_communication::{EmailTemplateDetails, EmailTemplateInfo};
-use crm_web::{ApiError, AppJson, AppPath, AppQuery, Can, Created, NoContent, Page, QueryParams, perm};
+use crm_web::{ApiError, AppJson, AppPath, AppQuery, Can, ETag, IfMatch, NoContent, Page, QueryParams, Tagged, perm};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
@@ -20,6 +20,8 @@ pub struct TemplateListParams {
     pub is_active: Option<bool>,
     /// Part of the name (case-insensitive).
     pub search: Option<String>,
+    /// `name` (the default and only order); anything else is refused.
+    pub sort: Option<String>,
     pub limit: Option<i64>,
     pub cursor: Option<String>,
     pub count: Option<bool>,
@@ -32,8 +34,9 @@ pub async fn create_email_template(
     State(state): State<AppState>,
     can: Can<perm::EmailTemplatesWrite>,
     AppJson(body): AppJson<NewEmailTemplate>,
-) -> Result<Created<EmailTemplateDetails>, ApiError> {
-    Ok(Created(service::create(&state, &can, body).await?))
+) -> Result<Tagged<EmailTemplateDetails>, ApiError> {
+    let template = service::create(&state, &can, body).await?;
+    Ok(Tagged::created(ETag::of(template.updated_at), template))
 }
 
 #[utoipa::path(get, path = "/api/v1/email-templates", params(TemplateListParams), tag = "email-templates",
@@ -52,9 +55,10 @@ pub async fn get_email_template(
     State(state): State<AppState>,
     can: Can<perm::EmailTemplatesRead>,
     AppPath(id): AppPath<String>,
-) -> Result<AppJson<EmailTemplateDetails>, ApiError> {
+) -> Result<Tagged<EmailTemplateDetails>, ApiError> {
     let id = parse_id(&id, "email template")?;
-    Ok(AppJson(service::get(&state, &can, id).await?))
+    let template = service::get(&state, &can, id).await?;
+    Ok(Tagged::new(ETag::of(template.updated_at), template))
 }
 
 #[utoipa::path(put, path = "/api/v1/email-templates/{id}", params(("id" = i32, Path, description = "Template id")), request_body = NewEmailTemplate, tag = "email-templates",
@@ -63,10 +67,12 @@ pub async fn replace_email_template(
     State(state): State<AppState>,
     can: Can<perm::EmailTemplatesWrite>,
     AppPath(id): AppPath<String>,
+    if_match: IfMatch,
     AppJson(body): AppJson<NewEmailTemplate>,
-) -> Result<AppJson<EmailTemplateDetails>, ApiError> {
+) -> Result<Tagged<EmailTemplateDetails>, ApiError> {
     let id = parse_id(&id, "email template")?;
-    Ok(AppJson(service::replace(&state, &can, id, body).await?))
+    let template = service::replace(&state, &can, id, &if_match, body).await?;
+    Ok(Tagged::new(ETag::of(template.updated_at), template))
 }
 
 #[utoipa::path(delete, path = "/api/v1/email-templates/{id}", params(("id" = i32, Path, description = "Template id")), tag = "email-templates",
@@ -75,9 +81,10 @@ pub async fn delete_email_template(
     State(state): State<AppState>,
     can: Can<perm::EmailTemplatesDelete>,
     AppPath(id): AppPath<String>,
+    if_match: IfMatch,
 ) -> Result<NoContent, ApiError> {
     let id = parse_id(&id, "email template")?;
-    service::delete(&state, &can, id).await?;
+    service::delete(&state, &can, id, &if_match).await?;
     Ok(NoContent)
 }
 

@@ -7,7 +7,7 @@ use crm_tenant::{DbError, TenantTx};
 use tokio_postgres::Row;
 use tokio_postgres::types::Json;
 
-use super::{Cursor, Dir, Keyed, fields};
+use super::{Cursor, Dir, EmailVisibility, Keyed, activity_visible, fields};
 use crate::domain::ActivityWrite;
 
 const ACTIVITY_COLUMNS: &str = "id, type, subject, coalesce(description, ''), status, direction, outcome, duration_minutes, \
@@ -85,15 +85,19 @@ pub async fn insert(
     Ok(row.as_ref().map(activity_from))
 }
 
-pub async fn by_id(tx: &TenantTx, id: i32) -> Result<Option<ActivityDetails>, DbError> {
-    let stmt = tx.prepare_cached(&format!("SELECT {ACTIVITY_COLUMNS} FROM activities WHERE id = $1")).await?;
-    Ok(tx.query_opt(&stmt, &[&id]).await?.as_ref().map(activity_from))
+/// The activity, if it exists and `vis` lets the caller see it (an email activity of
+/// someone else is "not found").
+pub async fn by_id(tx: &TenantTx, id: i32, vis: &EmailVisibility) -> Result<Option<ActivityDetails>, DbError> {
+    let stmt = tx.prepare_cached(&format!("SELECT {ACTIVITY_COLUMNS} FROM activities a WHERE id = $1 AND {}", activity_visible("a", 2, 3))).await?;
+    Ok(tx.query_opt(&stmt, &[&id, &vis.all, &vis.user]).await?.as_ref().map(activity_from))
 }
 
 /// Same, locking the row for the rest of the transaction (read, check, write).
-pub async fn for_update(tx: &TenantTx, id: i32) -> Result<Option<ActivityDetails>, DbError> {
-    let stmt = tx.prepare_cached(&format!("SELECT {ACTIVITY_COLUMNS} FROM activities WHERE id = $1 FOR UPDATE")).await?;
-    Ok(tx.query_opt(&stmt, &[&id]).await?.as_ref().map(activity_from))
+pub async fn for_update(tx: &TenantTx, id: i32, vis: &EmailVisibility) -> Result<Option<ActivityDetails>, DbError> {
+    let stmt = tx
+        .prepare_cached(&format!("SELECT {ACTIVITY_COLUMNS} FROM activities a WHERE id = $1 AND {} FOR UPDATE", activity_visible("a", 2, 3)))
+        .await?;
+    Ok(tx.query_opt(&stmt, &[&id, &vis.all, &vis.user]).await?.as_ref().map(activity_from))
 }
 
 pub async fn update(tx: &TenantTx, id: i32, a: &ActivityWrite) -> Result<ActivityDetails, DbError> {
@@ -137,7 +141,7 @@ pub async fn delete(tx: &TenantTx, id: i32) -> Result<bool, DbError> {
 }
 
 /// Filters of `GET /activities` (all optional, combined with AND).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct ActivityFilter {
     pub r#type: Option<String>,
     pub status: Option<String>,
@@ -148,13 +152,21 @@ pub struct ActivityFilter {
     pub needs_review: Option<bool>,
     pub from: Option<DateTime<Utc>>,
     pub to: Option<DateTime<Utc>>,
+    /// Whose emails the caller sees (always applied).
+    pub visibility: EmailVisibility,
 }
 
-const ACTIVITY_WHERE: &str = "($1::text IS NULL OR type = $1) AND ($2::text IS NULL OR status = $2) \
-     AND ($3::int IS NULL OR contact_id = $3) AND ($4::int IS NULL OR company_id = $4) \
-     AND ($5::int IS NULL OR deal_id = $5) AND ($6::int IS NULL OR owner_id = $6) \
-     AND ($7::bool IS NULL OR needs_review = $7) AND ($8::timestamptz IS NULL OR occurred_at >= $8) \
-     AND ($9::timestamptz IS NULL OR occurred_at < $9)";
+/// The filters and the email rule (`$10`, `$11`) over `activities a`.
+fn activity_where() -> String {
+    format!(
+        "($1::text IS NULL OR type = $1) AND ($2::text IS NULL OR status = $2) \
+         AND ($3::int IS NULL OR contact_id = $3) AND ($4::int IS NULL OR company_id = $4) \
+         AND ($5::int IS NULL OR deal_id = $5) AND ($6::int IS NULL OR owner_id = $6) \
+         AND ($7::bool IS NULL OR needs_review = $7) AND ($8::timestamptz IS NULL OR occurred_at >= $8) \
+         AND ($9::timestamptz IS NULL OR occurred_at < $9) AND {}",
+        activity_visible("a", 10, 11)
+    )
+}
 
 /// Sortable columns of activities (`?sort=`), all non-null.
 pub const ACTIVITY_SORTS: &[&str] = &["occurred_at", "created_at"];
@@ -169,9 +181,10 @@ pub async fn list(
 ) -> Result<Vec<Keyed<ActivityDetails>>, DbError> {
     debug_assert!(ACTIVITY_SORTS.contains(&sort));
     let sql = format!(
-        "SELECT {ACTIVITY_COLUMNS}, {sort} FROM activities WHERE {ACTIVITY_WHERE} \
-         AND ($10::timestamptz IS NULL OR ({sort}, id) {cmp} ($10, $11)) \
-         ORDER BY {sort} {d}, id {d} LIMIT $12",
+        "SELECT {ACTIVITY_COLUMNS}, {sort} FROM activities a WHERE {w} \
+         AND ($12::timestamptz IS NULL OR ({sort}, id) {cmp} ($12, $13)) \
+         ORDER BY {sort} {d}, id {d} LIMIT $14",
+        w = activity_where(),
         cmp = dir.cmp(),
         d = dir.sql()
     );
@@ -180,16 +193,46 @@ pub async fn list(
     let rows = tx
         .query(
             &stmt,
-            &[&f.r#type, &f.status, &f.contact_id, &f.company_id, &f.deal_id, &f.owner_id, &f.needs_review, &f.from, &f.to, &at, &id, &(limit + 1)],
+            &[
+                &f.r#type,
+                &f.status,
+                &f.contact_id,
+                &f.company_id,
+                &f.deal_id,
+                &f.owner_id,
+                &f.needs_review,
+                &f.from,
+                &f.to,
+                &f.visibility.all,
+                &f.visibility.user,
+                &at,
+                &id,
+                &(limit + 1),
+            ],
         )
         .await?;
     Ok(rows.iter().map(|r| Keyed { row: activity_from(r), at: r.get(20) }).collect())
 }
 
 pub async fn count(tx: &TenantTx, f: &ActivityFilter) -> Result<i64, DbError> {
-    let stmt = tx.prepare_cached(&format!("SELECT count(*) FROM activities WHERE {ACTIVITY_WHERE}")).await?;
+    let stmt = tx.prepare_cached(&format!("SELECT count(*) FROM activities a WHERE {}", activity_where())).await?;
     let row = tx
-        .query_one(&stmt, &[&f.r#type, &f.status, &f.contact_id, &f.company_id, &f.deal_id, &f.owner_id, &f.needs_review, &f.from, &f.to])
+        .query_one(
+            &stmt,
+            &[
+                &f.r#type,
+                &f.status,
+                &f.contact_id,
+                &f.company_id,
+                &f.deal_id,
+                &f.owner_id,
+                &f.needs_review,
+                &f.from,
+                &f.to,
+                &f.visibility.all,
+                &f.visibility.user,
+            ],
+        )
         .await?;
     Ok(row.get(0))
 }

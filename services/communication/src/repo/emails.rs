@@ -6,6 +6,8 @@ use crm_client_communication::EmailStatus;
 use crm_tenant::{DbError, TenantTx};
 use tokio_postgres::Row;
 
+use super::{EmailVisibility, email_visible};
+
 const EMAIL_COLUMNS: &str = "id, activity_id, template_id, contact_id, deal_id, sender_id, email_address, subject, status, \
      message_id, sent_at, delivered_at, opened_at, clicked_at, open_count, click_count, created_at";
 
@@ -85,9 +87,11 @@ pub async fn insert(tx: &TenantTx, e: &EmailWrite<'_>) -> Result<Option<EmailSta
     Ok(row.as_ref().map(email_from))
 }
 
-pub async fn by_id(tx: &TenantTx, id: i32) -> Result<Option<EmailStatus>, DbError> {
-    let stmt = tx.prepare_cached(&format!("SELECT {EMAIL_COLUMNS} FROM email_tracking WHERE id = $1")).await?;
-    Ok(tx.query_opt(&stmt, &[&id]).await?.as_ref().map(email_from))
+/// The email, if it exists and `vis` lets the caller see it.
+pub async fn by_id(tx: &TenantTx, id: i32, vis: &EmailVisibility) -> Result<Option<EmailStatus>, DbError> {
+    let stmt =
+        tx.prepare_cached(&format!("SELECT {EMAIL_COLUMNS} FROM email_tracking e WHERE id = $1 AND {}", email_visible("e", 2, 3, 4))).await?;
+    Ok(tx.query_opt(&stmt, &[&id, &vis.all, &vis.user, &vis.system]).await?.as_ref().map(email_from))
 }
 
 /// A queued CRM email with its bodies, locked for delivery.

@@ -4,6 +4,7 @@
 
 pub mod activities;
 pub mod emails;
+pub mod references;
 pub mod reports;
 pub mod tasks;
 pub mod templates;
@@ -56,4 +57,36 @@ pub struct Cursor {
 pub struct Keyed<T> {
     pub row: T,
     pub at: DateTime<Utc>,
+}
+
+/// Who may see email content (the one rule of every path showing an email or an activity of
+/// type `email`; see `crate::service::email_visibility`): `all` CRM emails, or only those of
+/// `user` (sent by the user, or logged as an activity the user owns or created); `system`
+/// emails (invitations, password resets) only with `system`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EmailVisibility {
+    pub all: bool,
+    pub user: Option<i32>,
+    pub system: bool,
+}
+
+/// SQL condition: the activity `a` is visible (anything but an email, or an email of the
+/// rule). `$all` (bool) and `$user` (int) are the parameter numbers of
+/// [`EmailVisibility::all`] and [`EmailVisibility::user`].
+pub fn activity_visible(a: &str, all: usize, user: usize) -> String {
+    format!(
+        "({a}.type <> 'email' OR ${all}::bool OR {a}.owner_id = ${user}::int OR {a}.created_by = ${user}::int \
+         OR EXISTS (SELECT 1 FROM email_tracking ev WHERE ev.activity_id = {a}.id AND ev.sender_id = ${user}::int))"
+    )
+}
+
+/// SQL condition: the email (tracking row) `e` is visible: a CRM email of the rule (sent by
+/// `$user`, or logged as an activity `$user` owns or created), or a system email with
+/// `$system`.
+pub fn email_visible(e: &str, all: usize, user: usize, system: usize) -> String {
+    format!(
+        "(CASE WHEN {e}.kind = 'crm' THEN (${all}::bool OR {e}.sender_id = ${user}::int \
+              OR EXISTS (SELECT 1 FROM activities av WHERE av.id = {e}.activity_id AND (av.owner_id = ${user}::int OR av.created_by = ${user}::int))) \
+          ELSE ${system}::bool END)"
+    )
 }

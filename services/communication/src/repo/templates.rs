@@ -51,6 +51,12 @@ pub async fn by_id(tx: &TenantTx, id: i32) -> Result<Option<EmailTemplateDetails
     Ok(tx.query_opt(&stmt, &[&id]).await?.as_ref().map(template_from))
 }
 
+/// Same, locking the row for the rest of the transaction (read, check `If-Match`, write).
+pub async fn for_update(tx: &TenantTx, id: i32) -> Result<Option<EmailTemplateDetails>, DbError> {
+    let stmt = tx.prepare_cached(&format!("SELECT {TEMPLATE_COLUMNS} FROM email_templates WHERE id = $1 FOR UPDATE")).await?;
+    Ok(tx.query_opt(&stmt, &[&id]).await?.as_ref().map(template_from))
+}
+
 /// `None` when there is no such template.
 pub async fn update(tx: &TenantTx, id: i32, t: &TemplateWrite) -> Result<Option<EmailTemplateDetails>, DbError> {
     let stmt = tx

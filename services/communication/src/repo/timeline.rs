@@ -4,6 +4,8 @@ use chrono::{DateTime, Utc};
 use crm_tenant::{DbError, TenantTx};
 use serde::{Deserialize, Serialize};
 
+use super::{EmailVisibility, activity_visible, email_visible};
+
 /// One entry of a contact's timeline.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TimelineItem {
@@ -44,20 +46,21 @@ pub async fn of_contact(
     tx: &TenantTx,
     contact_id: i32,
     types: &[String],
+    vis: &EmailVisibility,
     after: Option<&TimelineCursor>,
     limit: i64,
 ) -> Result<Vec<TimelineItem>, DbError> {
     let stmt = tx
-        .prepare_cached(
+        .prepare_cached(&format!(
             "SELECT kind, id, type, title, description, status, occurred_at, owner_id, deal_id, activity_id, opened_at, clicked_at FROM (\
                SELECT 'activity' AS kind, a.id, a.type, a.subject AS title, left(coalesce(a.description, ''), 500) AS description, a.status, \
                       a.occurred_at, a.owner_id, a.deal_id, NULL::int AS activity_id, NULL::timestamptz AS opened_at, NULL::timestamptz AS clicked_at \
                  FROM activities a \
-                WHERE a.contact_id = $1 AND NOT EXISTS (SELECT 1 FROM email_tracking e WHERE e.activity_id = a.id) \
+                WHERE a.contact_id = $1 AND NOT EXISTS (SELECT 1 FROM email_tracking e WHERE e.activity_id = a.id) AND {activity} \
                UNION ALL \
                SELECT 'email', e.id, 'email', e.subject, left(coalesce(e.body_text, ''), 500), e.status, coalesce(e.sent_at, e.created_at), \
                       e.sender_id, e.deal_id, e.activity_id, e.opened_at, e.clicked_at \
-                 FROM email_tracking e WHERE e.contact_id = $1 \
+                 FROM email_tracking e WHERE e.contact_id = $1 AND {email} \
                UNION ALL \
                SELECT 'task', t.id, t.type, t.title, left(coalesce(t.description, ''), 500), t.status, coalesce(t.due_date, t.created_at), \
                       t.assigned_to, t.deal_id, NULL, NULL, NULL \
@@ -66,10 +69,12 @@ pub async fn of_contact(
              WHERE (cardinality($2::text[]) = 0 OR type = ANY($2) OR (kind = 'task' AND 'task' = ANY($2))) \
                AND ($3::timestamptz IS NULL OR (occurred_at, kind, id) < ($3, $4, $5)) \
              ORDER BY occurred_at DESC, kind DESC, id DESC LIMIT $6",
-        )
+            activity = activity_visible("a", 7, 8),
+            email = email_visible("e", 7, 8, 9),
+        ))
         .await?;
     let (at, kind, id) = (after.map(|c| c.at), after.map(|c| c.kind.as_str()), after.map(|c| c.id));
-    let rows = tx.query(&stmt, &[&contact_id, &types, &at, &kind, &id, &(limit + 1)]).await?;
+    let rows = tx.query(&stmt, &[&contact_id, &types, &at, &kind, &id, &(limit + 1), &vis.all, &vis.user, &vis.system]).await?;
     Ok(rows
         .iter()
         .map(|r| TimelineItem {

@@ -10,9 +10,10 @@ use crm_client_deal::subjects::DEAL_CLOSED_WON;
 use crm_events::{Envelope, HandlerError, publish};
 use crm_tenant::TenantTx;
 use crm_web::pagination::SortDir;
-use crm_web::{ApiError, Can, Caller, FieldErrors, Page, QueryParams, parse_limit, perm};
+use crm_web::{ApiError, Can, Caller, ETag, FieldErrors, IfMatch, Page, QueryParams, parse_limit, perm};
 
-use super::{no_row, sort_and_cursor, sort_key};
+use super::references::{refuse_gone, without_gone};
+use super::{email_visibility, no_row, sort_and_cursor, sort_key};
 use crate::AppState;
 use crate::domain::{ACTIVITY_STATUSES, ACTIVITY_TYPES, ActivityPatch, ActivityWrite, TaskWrite, check_activity};
 use crate::enrich::{RefFields, Refs};
@@ -48,6 +49,7 @@ pub async fn create(state: &AppState, can: &Can<perm::ActivitiesWrite>, input: N
     verify_refs(state, can, &mut write, None).await?;
 
     let tx = state.db.tenant(&can.tenant_id).await?;
+    refuse_gone(&tx, write.contact_id, write.company_id, write.deal_id).await?;
     let mut activity = repo::insert(&tx, &write, Some(can.user_id), None).await?.ok_or_else(no_row)?;
     publish(&tx, Some(can.user_id), ACTIVITY_LOGGED, activity.info()).await?;
     tx.commit().await?;
@@ -67,6 +69,7 @@ pub async fn list(state: &AppState, can: &Can<perm::ActivitiesRead>, params: &Qu
         needs_review: params.flag(&mut errors, "needs_review"),
         from: params.time(&mut errors, "from"),
         to: params.time(&mut errors, "to"),
+        visibility: email_visibility(can),
     };
     let limit = parse_limit(params.one("limit")).unwrap_or_else(|e| {
         errors.add("limit", e.details().and_then(|d| d["fields"]["limit"].as_str()).unwrap_or("invalid").to_owned());
@@ -88,20 +91,20 @@ pub async fn list(state: &AppState, can: &Can<perm::ActivitiesRead>, params: &Qu
 
 pub async fn get(state: &AppState, can: &Can<perm::ActivitiesRead>, id: i32) -> Result<ActivityDetails, ApiError> {
     let tx = state.db.tenant(&can.tenant_id).await?;
-    let mut activity = repo::by_id(&tx, id).await?.ok_or_else(|| ApiError::not_found("activity"))?;
+    let mut activity = repo::by_id(&tx, id, &email_visibility(can)).await?.ok_or_else(|| ApiError::not_found("activity"))?;
     tx.commit().await?;
     state.clients.enrich_activities(&can.ctx, std::slice::from_mut(&mut activity)).await;
     Ok(activity)
 }
 
 /// PUT: the body replaces the activity.
-pub async fn replace(state: &AppState, can: &Can<perm::ActivitiesWrite>, id: i32, input: NewActivity) -> Result<ActivityDetails, ApiError> {
-    modify(state, can, id, |_| input).await
+pub async fn replace(state: &AppState, can: &Can<perm::ActivitiesWrite>, id: i32, if_match: &IfMatch, input: NewActivity) -> Result<ActivityDetails, ApiError> {
+    modify(state, can, id, if_match, |_| input).await
 }
 
 /// PATCH: only the fields present change.
-pub async fn patch(state: &AppState, can: &Can<perm::ActivitiesWrite>, id: i32, patch: ActivityPatch) -> Result<ActivityDetails, ApiError> {
-    modify(state, can, id, |current| patch.apply(current)).await
+pub async fn patch(state: &AppState, can: &Can<perm::ActivitiesWrite>, id: i32, if_match: &IfMatch, patch: ActivityPatch) -> Result<ActivityDetails, ApiError> {
+    modify(state, can, id, if_match, |current| patch.apply(current)).await
 }
 
 /// Replaces or patches an activity: `build` turns the current row into the new full body.
@@ -109,10 +112,12 @@ async fn modify(
     state: &AppState,
     can: &Can<perm::ActivitiesWrite>,
     id: i32,
+    if_match: &IfMatch,
     build: impl FnOnce(&ActivityDetails) -> NewActivity,
 ) -> Result<ActivityDetails, ApiError> {
     let tx = state.db.tenant(&can.tenant_id).await?;
-    let current = repo::for_update(&tx, id).await?.ok_or_else(|| ApiError::not_found("activity"))?;
+    let current = repo::for_update(&tx, id, &email_visibility(can)).await?.ok_or_else(|| ApiError::not_found("activity"))?;
+    if_match.check(&ETag::of(current.updated_at))?;
     if !can.reaches([current.owner_id, current.created_by]) {
         return Err(ApiError::forbidden("a sales rep may only change their own activities"));
     }
@@ -123,6 +128,7 @@ async fn modify(
         ensure_owner(can, write.owner_id)?;
     }
     verify_refs(state, can, &mut write, Some(&current)).await?;
+    refuse_gone(&tx, write.contact_id, write.company_id, write.deal_id).await?;
     let mut activity = repo::update(&tx, id, &write).await?;
     if activity.status == "completed" && current.status != "completed" {
         publish(&tx, Some(can.user_id), ACTIVITY_LOGGED, activity.info()).await?;
@@ -132,9 +138,10 @@ async fn modify(
     Ok(activity)
 }
 
-pub async fn delete(state: &AppState, can: &Can<perm::ActivitiesDelete>, id: i32) -> Result<(), ApiError> {
+pub async fn delete(state: &AppState, can: &Can<perm::ActivitiesDelete>, id: i32, if_match: &IfMatch) -> Result<(), ApiError> {
     let tx = state.db.tenant(&can.tenant_id).await?;
-    let current = repo::for_update(&tx, id).await?.ok_or_else(|| ApiError::not_found("activity"))?;
+    let current = repo::for_update(&tx, id, &email_visibility(can)).await?.ok_or_else(|| ApiError::not_found("activity"))?;
+    if_match.check(&ETag::of(current.updated_at))?;
     if !can.reaches([current.owner_id, current.created_by]) {
         return Err(ApiError::forbidden("a sales rep may only delete their own activities"));
     }
@@ -149,6 +156,8 @@ pub async fn delete(state: &AppState, can: &Can<perm::ActivitiesDelete>, id: i32
 /// redelivered event adds nothing.
 pub async fn record_deal_won(tx: &TenantTx, follow_up_days: i64, event: &Envelope, deal: &DealClosedEvent) -> Result<(), HandlerError> {
     let owner = deal.owner_id.or_else(|| event.actor.as_deref().and_then(|a| a.parse().ok()));
+    // Records deleted before this event was applied are not referenced again.
+    let (contact_id, company_id, deal_id) = without_gone(tx, deal.primary_contact_id, deal.company_id, Some(deal.deal.id)).await?;
     let value = if deal.deal.value > 0.0 { format!(" (value {:.2})", deal.deal.value) } else { String::new() };
     let mut custom_fields = CustomFields::new();
     custom_fields.insert("event".into(), DEAL_CLOSED_WON.into());
@@ -163,9 +172,9 @@ pub async fn record_deal_won(tx: &TenantTx, follow_up_days: i64, event: &Envelop
         duration_minutes: None,
         scheduled_at: None,
         completed_at: Some(event.timestamp),
-        contact_id: deal.primary_contact_id,
-        company_id: deal.company_id,
-        deal_id: Some(deal.deal.id),
+        contact_id,
+        company_id,
+        deal_id,
         owner_id: owner,
         custom_fields,
         needs_review: false,
@@ -187,8 +196,8 @@ pub async fn record_deal_won(tx: &TenantTx, follow_up_days: i64, event: &Envelop
         due_date: Some(due),
         reminder_at: Some(due - chrono::Duration::hours(2)),
         assigned_to: assignee,
-        contact_id: deal.primary_contact_id,
-        deal_id: Some(deal.deal.id),
+        contact_id,
+        deal_id,
         completed_at: None,
         custom_fields: Default::default(),
     };

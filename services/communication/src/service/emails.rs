@@ -14,13 +14,13 @@ use crm_client_core::CallContext;
 use crm_client_tenant::InvitationInfo;
 use crm_events::{Envelope, HandlerError, publish};
 use crm_tenant::{TenantId, TenantTx};
-use crm_web::{ApiError, Can, Claims, FieldErrors, JwtKeys, Role, Scope, TokenType, codes, perm};
+use crm_web::{ApiError, Can, Claims, FieldErrors, JwtKeys, Role, TokenType, codes, perm};
 use serde::Deserialize;
 
 use super::no_row;
 use crate::AppState;
 use crate::compose::{self, Content};
-use crate::domain::{ActivityWrite, MAX_BODY, MAX_SUBJECT, NewEmail, optional_text, positive_id};
+use crate::domain::{ActivityWrite, MAX_BODY, MAX_SUBJECT, NewEmail, optional_body, optional_line, positive_id};
 use crate::mailer::OutgoingEmail;
 use crate::render::html_escape;
 use crate::repo::emails::{self as repo, EmailWrite};
@@ -46,9 +46,9 @@ pub async fn send(state: &AppState, can: &Can<perm::EmailsWrite>, input: NewEmai
     positive_id(&mut errors, "contact_id", Some(input.contact_id));
     let deal_id = positive_id(&mut errors, "deal_id", input.deal_id);
     let template_id = positive_id(&mut errors, "template_id", input.template_id);
-    let subject = optional_text(&mut errors, "subject", input.subject.as_deref(), MAX_SUBJECT);
-    let body_html = optional_text(&mut errors, "body_html", input.body_html.as_deref(), MAX_BODY);
-    let body_text = optional_text(&mut errors, "body_text", input.body_text.as_deref(), MAX_BODY);
+    let subject = optional_line(&mut errors, "subject", input.subject.as_deref(), MAX_SUBJECT);
+    let body_html = optional_body(&mut errors, "body_html", input.body_html.as_deref(), MAX_BODY);
+    let body_text = optional_body(&mut errors, "body_text", input.body_text.as_deref(), MAX_BODY);
     match (template_id, &subject, &body_html) {
         (Some(_), None, None) if body_text.is_none() => {}
         (Some(_), _, _) => errors.add("template_id", "give either template_id or subject and body_html, not both"),
@@ -83,7 +83,9 @@ pub async fn send(state: &AppState, can: &Can<perm::EmailsWrite>, input: NewEmai
         return Err(ApiError::unprocessable(crm_web::codes::CONTACT_HAS_NO_EMAIL, "the contact has no email address"));
     }
     let rendered = compose::render_content(&content, &context.values)?;
-    let subject: String = rendered.subject.chars().take(MAX_SUBJECT).collect();
+    // A single line whatever the variables held (a value written before names were checked
+    // must not break the Subject header).
+    let subject: String = rendered.subject.chars().map(|c| if c.is_control() { ' ' } else { c }).take(MAX_SUBJECT).collect();
 
     let now = Utc::now();
     let activity = ActivityWrite {
@@ -105,6 +107,7 @@ pub async fn send(state: &AppState, can: &Can<perm::EmailsWrite>, input: NewEmai
     };
     let message_id = format!("{}@{}", ulid::Ulid::generate(), state.settings.message_id_domain());
     let tx = state.db.tenant(&can.tenant_id).await?;
+    super::references::refuse_gone(&tx, activity.contact_id, activity.company_id, activity.deal_id).await?;
     let mut activity = activity_repo::insert(&tx, &activity, Some(can.user_id), None).await?.ok_or_else(no_row)?;
     let email = repo::insert(
         &tx,
@@ -134,15 +137,13 @@ pub async fn send(state: &AppState, can: &Can<perm::EmailsWrite>, input: NewEmai
     Ok(SentEmail { email, activity })
 }
 
-/// Delivery and engagement of an email. A sales rep sees the emails it sent; others' are
-/// "not found".
+/// Delivery and engagement of an email, if the caller may see it (a sales rep: the ones it
+/// sent or whose activity it owns; system emails: admins).
 pub async fn get(state: &AppState, can: &Can<perm::EmailsRead>, id: i32) -> Result<EmailStatus, ApiError> {
     let tx = state.db.tenant(&can.tenant_id).await?;
-    let email = repo::by_id(&tx, id).await?.ok_or_else(|| ApiError::not_found("email"))?;
+    // The one rule (`super::email_visibility`): anything else is "not found".
+    let email = repo::by_id(&tx, id, &super::email_visibility(can)).await?.ok_or_else(|| ApiError::not_found("email"))?;
     tx.commit().await?;
-    if can.scope == Scope::Own && email.sender_id != Some(can.user_id) {
-        return Err(ApiError::not_found("email"));
-    }
     Ok(email)
 }
 

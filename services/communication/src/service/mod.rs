@@ -11,6 +11,7 @@
 
 pub mod activities;
 pub mod emails;
+pub mod references;
 pub mod reports;
 pub mod tasks;
 pub mod templates;
@@ -18,9 +19,43 @@ pub mod tracking;
 
 use axum::http::StatusCode;
 use crm_web::pagination::SortDir;
-use crm_web::{ApiError, CursorCodec, FieldErrors, QueryParams, codes};
+use crm_web::permissions::{Action, Resource, Scope, scope};
+use crm_web::{ApiError, AuthUser, CursorCodec, FieldErrors, QueryParams, codes};
 
-use crate::repo::{Cursor, Dir};
+use crate::repo::{Cursor, Dir, EmailVisibility};
+
+/// THE rule of email visibility, applied on every path that shows an email's content or
+/// address (`GET /emails/{id}`, activities of type `email` in `GET /activities`,
+/// `GET /activities/{id}` and their writes, `GET /contacts/{id}/timeline`): the role's
+/// `emails: read` scope decides. `all` sees every CRM email; `own` (sales reps) sees the
+/// emails it sent or whose activity it owns or created; a role without it sees none. System
+/// emails (invitations, password resets) are seen with `system_emails: read` (admins). The
+/// repositories turn it into one SQL condition per table (`repo::activity_visible`,
+/// `repo::email_visible`); an email outside it is "not found" and absent from lists.
+pub fn email_visibility(user: &AuthUser) -> EmailVisibility {
+    let emails = scope(user.role, Resource::Emails, Action::Read);
+    EmailVisibility {
+        all: emails == Scope::All,
+        user: (emails == Scope::Own).then_some(user.user_id),
+        system: scope(user.role, Resource::SystemEmails, Action::Read) == Scope::All,
+    }
+}
+
+/// `?sort=` of a list with one order only (`expected`, e.g. `name` or `-occurred_at`): absent
+/// or exactly that; anything else is 400 naming `sort` (never silently ignored).
+fn single_sort(params: &QueryParams, errors: &mut FieldErrors, expected: &'static str) {
+    let (field, dir) = match expected.strip_prefix('-') {
+        Some(f) => (f, SortDir::Desc),
+        None => (expected, SortDir::Asc),
+    };
+    let ok = match crm_web::pagination::parse_sort(params.one("sort"), &[field], (field, dir)) {
+        Ok((_, d)) => d == dir,
+        Err(_) => false,
+    };
+    if !ok {
+        errors.add("sort", format!("must be {expected} (the only order of this list)"));
+    }
+}
 
 /// The one parser of path ids: anything that is not a positive `i32` cannot exist, so it is
 /// simply not found (404 `"{what} not found"`, no hint about valid ids).

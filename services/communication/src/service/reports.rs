@@ -25,12 +25,13 @@ pub async fn timeline(state: &AppState, can: &Can<perm::ActivitiesRead>, contact
         errors.add("limit", "must be an integer between 1 and 100");
         0
     });
+    super::single_sort(params, &mut errors, "-occurred_at");
     errors.into_result()?;
     let after: Option<TimelineCursor> = crm_web::pagination::parse_cursor(&state.cursors, params.one("cursor"))?;
 
     let rows = {
         let tx = state.db.tenant(&can.tenant_id).await?;
-        let rows = timeline::of_contact(&tx, contact_id, &types, after.as_ref(), limit).await?;
+        let rows = timeline::of_contact(&tx, contact_id, &types, &super::email_visibility(can), after.as_ref(), limit).await?;
         tx.commit().await?;
         rows
     };

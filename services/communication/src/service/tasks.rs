@@ -5,8 +5,9 @@
 use chrono::{Duration, Utc};
 use crm_client_communication::{NewTask, TaskDetails};
 use crm_web::pagination::SortDir;
-use crm_web::{ApiError, Can, Caller, FieldErrors, Page, QueryParams, parse_limit, perm};
+use crm_web::{ApiError, Can, Caller, ETag, FieldErrors, IfMatch, Page, QueryParams, parse_limit, perm};
 
+use super::references::refuse_gone;
 use super::{no_row, sort_and_cursor, sort_key};
 use crate::AppState;
 use crate::domain::{PRIORITIES, TASK_STATUSES, TASK_TYPES, TaskPatch, TaskWrite, check_task};
@@ -36,6 +37,7 @@ pub async fn create(state: &AppState, can: &Can<perm::TasksWrite>, input: NewTas
     errors.into_result()?;
     verify_refs(state, can, &write, None).await?;
     let tx = state.db.tenant(&can.tenant_id).await?;
+    refuse_gone(&tx, write.contact_id, None, write.deal_id).await?;
     let task = repo::insert(&tx, &write, Some(can.user_id), None).await?.ok_or_else(no_row)?;
     tx.commit().await?;
     Ok(task)
@@ -99,18 +101,25 @@ pub async fn get(state: &AppState, can: &Can<perm::TasksRead>, id: i32) -> Resul
 }
 
 /// PUT: the body replaces the task.
-pub async fn replace(state: &AppState, can: &Can<perm::TasksWrite>, id: i32, input: NewTask) -> Result<TaskDetails, ApiError> {
-    modify(state, can, id, |_| input).await
+pub async fn replace(state: &AppState, can: &Can<perm::TasksWrite>, id: i32, if_match: &IfMatch, input: NewTask) -> Result<TaskDetails, ApiError> {
+    modify(state, can, id, if_match, |_| input).await
 }
 
 /// PATCH: only the fields present change.
-pub async fn patch(state: &AppState, can: &Can<perm::TasksWrite>, id: i32, patch: TaskPatch) -> Result<TaskDetails, ApiError> {
-    modify(state, can, id, |current| patch.apply(current)).await
+pub async fn patch(state: &AppState, can: &Can<perm::TasksWrite>, id: i32, if_match: &IfMatch, patch: TaskPatch) -> Result<TaskDetails, ApiError> {
+    modify(state, can, id, if_match, |current| patch.apply(current)).await
 }
 
-async fn modify(state: &AppState, can: &Can<perm::TasksWrite>, id: i32, build: impl FnOnce(&TaskDetails) -> NewTask) -> Result<TaskDetails, ApiError> {
+async fn modify(
+    state: &AppState,
+    can: &Can<perm::TasksWrite>,
+    id: i32,
+    if_match: &IfMatch,
+    build: impl FnOnce(&TaskDetails) -> NewTask,
+) -> Result<TaskDetails, ApiError> {
     let tx = state.db.tenant(&can.tenant_id).await?;
     let current = repo::for_update(&tx, id).await?.ok_or_else(|| ApiError::not_found("task"))?;
+    if_match.check(&ETag::of(current.updated_at))?;
     if !can.reaches([Some(current.task.assigned_to), current.created_by]) {
         return Err(ApiError::forbidden("a sales rep may only change tasks assigned to or created by them"));
     }
@@ -118,14 +127,16 @@ async fn modify(state: &AppState, can: &Can<perm::TasksWrite>, id: i32, build: i
     let write = check_task(&mut errors, build(&current), current.task.assigned_to, current.completed_at, Utc::now());
     errors.into_result()?;
     verify_refs(state, can, &write, Some(&current)).await?;
+    refuse_gone(&tx, write.contact_id, None, write.deal_id).await?;
     let task = repo::update(&tx, id, &write).await?;
     tx.commit().await?;
     Ok(task)
 }
 
-pub async fn delete(state: &AppState, can: &Can<perm::TasksDelete>, id: i32) -> Result<(), ApiError> {
+pub async fn delete(state: &AppState, can: &Can<perm::TasksDelete>, id: i32, if_match: &IfMatch) -> Result<(), ApiError> {
     let tx = state.db.tenant(&can.tenant_id).await?;
     let current = repo::for_update(&tx, id).await?.ok_or_else(|| ApiError::not_found("task"))?;
+    if_match.check(&ETag::of(current.updated_at))?;
     if !can.reaches([Some(current.task.assigned_to), current.created_by]) {
         return Err(ApiError::forbidden("a sales rep may only delete tasks assigned to or created by them"));
     }

@@ -3,21 +3,21 @@
 
 use crm_client_communication::{EmailTemplateDetails, EmailTemplateInfo};
 use crm_tenant::DbError;
-use crm_web::{ApiError, Can, FieldErrors, Page, QueryParams, codes, parse_limit, perm};
+use crm_web::{ApiError, Can, ETag, FieldErrors, IfMatch, Page, QueryParams, codes, parse_limit, perm};
 use tokio_postgres::error::SqlState;
 
 use crate::AppState;
 use crate::compose::{self, Content, Rendered};
-use crate::domain::{MAX_BODY, MAX_CATEGORY, MAX_SUBJECT, NewEmailTemplate, PreviewRequest, optional_text, positive_id, required_text};
+use crate::domain::{MAX_BODY, MAX_CATEGORY, MAX_SUBJECT, NewEmailTemplate, PreviewRequest, optional_body, optional_line, positive_id, required_body, required_line};
 use crate::repo::templates::{self as repo, NameCursor, TemplateFilter, TemplateWrite};
 
 fn check(input: NewEmailTemplate) -> Result<TemplateWrite, ApiError> {
     let mut errors = FieldErrors::new();
-    let name = required_text(&mut errors, "name", &input.name, 255);
-    let subject = required_text(&mut errors, "subject", &input.subject, MAX_SUBJECT);
-    let body_html = required_text(&mut errors, "body_html", &input.body_html, MAX_BODY);
-    let body_text = optional_text(&mut errors, "body_text", input.body_text.as_deref(), MAX_BODY);
-    let category = optional_text(&mut errors, "category", input.category.as_deref(), MAX_CATEGORY).map(|c| c.to_lowercase());
+    let name = required_line(&mut errors, "name", &input.name, 255);
+    let subject = required_line(&mut errors, "subject", &input.subject, MAX_SUBJECT);
+    let body_html = required_body(&mut errors, "body_html", &input.body_html, MAX_BODY);
+    let body_text = optional_body(&mut errors, "body_text", input.body_text.as_deref(), MAX_BODY);
+    let category = optional_line(&mut errors, "category", input.category.as_deref(), MAX_CATEGORY).map(|c| c.to_lowercase());
     errors.into_result()?;
     let variables = compose::check_variables(&Content { subject: subject.clone(), body_html: body_html.clone(), body_text: body_text.clone() })?;
     Ok(TemplateWrite { name, subject, body_html, body_text, category, variables, is_active: input.is_active.unwrap_or(true) })
@@ -46,12 +46,14 @@ pub async fn list(state: &AppState, can: &Can<perm::EmailTemplatesRead>, params:
     let filter = TemplateFilter {
         category: params.one("category").map(|c| c.trim().to_lowercase()),
         is_active: params.flag(&mut errors, "is_active"),
-        search: optional_text(&mut errors, "search", params.one("search"), 255),
+        search: optional_line(&mut errors, "search", params.one("search"), 255),
     };
     let limit = parse_limit(params.one("limit")).unwrap_or_else(|_| {
         errors.add("limit", "must be an integer between 1 and 100");
         0
     });
+    // The list has one order (by name); any other `sort` is refused, not ignored.
+    super::single_sort(params, &mut errors, "name");
     errors.into_result()?;
     let after: Option<NameCursor> = crm_web::pagination::parse_cursor(&state.cursors, params.one("cursor"))?;
     let tx = state.db.tenant(&can.tenant_id).await?;
@@ -71,16 +73,26 @@ pub async fn get(state: &AppState, can: &Can<perm::EmailTemplatesRead>, id: i32)
     Ok(template)
 }
 
-pub async fn replace(state: &AppState, can: &Can<perm::EmailTemplatesWrite>, id: i32, input: NewEmailTemplate) -> Result<EmailTemplateDetails, ApiError> {
+pub async fn replace(
+    state: &AppState,
+    can: &Can<perm::EmailTemplatesWrite>,
+    id: i32,
+    if_match: &IfMatch,
+    input: NewEmailTemplate,
+) -> Result<EmailTemplateDetails, ApiError> {
     let write = check(input)?;
     let tx = state.db.tenant(&can.tenant_id).await?;
+    let current = repo::for_update(&tx, id).await?.ok_or_else(|| ApiError::not_found("email template"))?;
+    if_match.check(&ETag::of(current.updated_at))?;
     let template = repo::update(&tx, id, &write).await.map_err(name_taken)?.ok_or_else(|| ApiError::not_found("email template"))?;
     tx.commit().await?;
     Ok(template)
 }
 
-pub async fn delete(state: &AppState, can: &Can<perm::EmailTemplatesDelete>, id: i32) -> Result<(), ApiError> {
+pub async fn delete(state: &AppState, can: &Can<perm::EmailTemplatesDelete>, id: i32, if_match: &IfMatch) -> Result<(), ApiError> {
     let tx = state.db.tenant(&can.tenant_id).await?;
+    let current = repo::for_update(&tx, id).await?.ok_or_else(|| ApiError::not_found("email template"))?;
+    if_match.check(&ETag::of(current.updated_at))?;
     if !repo::delete(&tx, id).await? {
         return Err(ApiError::not_found("email template"));
     }

@@ -74,7 +74,7 @@ async fn validation_lists_every_bad_field_and_writes_nothing() {
         field_error(&r, field);
     }
     let long = app.post("/api/v1/activities", &t.admin, json!({"type": "note", "subject": "x".repeat(300)})).await;
-    assert_eq!(field_error(&long, "subject"), "at most 255 characters");
+    assert_eq!(field_error(&long, "subject"), "must be at most 255 characters");
     for bad in [json!({"type": "note"}), json!({"type": 5, "subject": "x"}), json!({"type": "note", "subject": "x", "bogus": 1}), json!([])] {
         let r = app.post("/api/v1/activities", &t.admin, bad).await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);

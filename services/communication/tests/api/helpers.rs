@@ -300,6 +300,25 @@ impl TestApp {
         client.query_one(&sql, &[]).await.expect("count").get(0)
     }
 
+    /// The smallest id of a tenant table's rows matching `condition`.
+    pub async fn first_id(&self, tenant: &TenantId, table: &str, condition: &str) -> i32 {
+        let client = self.platform.pool.get().await.expect("connection");
+        let sql = format!("SELECT min(id) FROM {}.{table} WHERE {condition}", tenant.schema().quoted());
+        client.query_one(&sql, &[]).await.expect("min id").get::<_, Option<i32>>(0).unwrap_or_else(|| panic!("no row in {table} where {condition}"))
+    }
+
+    /// A request with extra headers (`If-Match`, `Host`, ...).
+    pub async fn with_headers(&self, method: reqwest::Method, path: &str, token: &str, headers: &[(&str, &str)], body: Option<serde_json::Value>) -> Response {
+        let mut req = self.client.builder(method, path, Some(token));
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        self.client.send(req).await
+    }
+
     /// Publishes an event straight into JetStream, as the relay does (`Nats-Msg-Id` = `msg_id`).
     pub async fn publish(&self, event: &Envelope, msg_id: &str) -> bool {
         let mut headers = async_nats::HeaderMap::new();

@@ -5,8 +5,12 @@
 mod activities;
 mod consumers;
 mod emails;
+mod etags;
 mod helpers;
+mod input;
+mod integrity;
 mod real_services;
 mod reports;
 mod tasks;
 mod templates;
+mod visibility;
