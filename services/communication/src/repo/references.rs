@@ -76,7 +76,7 @@ pub async fn erase_contact(tx: &TenantTx, id: i32) -> Result<Erased, DbError> {
 /// Drops the references to a deleted company (activities; tasks and emails have none).
 pub async fn drop_company(tx: &TenantTx, id: i32) -> Result<u64, DbError> {
     let stmt = tx.prepare_cached("UPDATE activities SET company_id = NULL, updated_at = now() WHERE company_id = $1").await?;
-    Ok(tx.execute(&stmt, &[&id]).await?)
+    tx.execute(&stmt, &[&id]).await
 }
 
 /// Drops the references to a deleted deal (activities, tasks, emails).
