@@ -79,6 +79,8 @@ pub struct EmailParams {
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct AuditParams {
+    /// Only `-changed_at` (newest first, the default): any other value is 400.
+    pub sort: Option<String>,
     pub limit: Option<String>,
     pub cursor: Option<String>,
 }

@@ -3,6 +3,7 @@
 
 use axum::extract::State;
 use crm_client_tenant::{AcceptInvitation, InvitationInfo, TenantBasicInfo, TenantDetails};
+use crm_web::etag::{ETag, IfMatch, Tagged};
 use crm_web::{ApiError, AppJson, AppPath, AppQuery, Caller, Can, ClientIp, Created, NoContent, Page, PlatformOperator, Principal, perm};
 
 use crate::AppState;
@@ -36,9 +37,10 @@ pub async fn by_subdomain(State(state): State<AppState>, AppPath(subdomain): App
 /// A tenant's details (its members and the platform operator).
 #[utoipa::path(get, path = "/api/v1/tenants/{id}", tag = "tenants",
     params(("id" = String, Path, description = "tenant id (ULID)")),
-    responses((status = 200, description = "the tenant", body = TenantDetails), (status = 401), (status = 404)))]
-pub async fn get_tenant(State(state): State<AppState>, principal: Principal, AppPath(id): AppPath<String>) -> Result<AppJson<TenantDetails>, ApiError> {
-    Ok(AppJson(tenants::get(&state, &principal, &id).await?))
+    responses((status = 200, description = "the tenant", body = TenantDetails, headers(("ETag" = String, description = "the record's version"))), (status = 401), (status = 404)))]
+pub async fn get_tenant(State(state): State<AppState>, principal: Principal, AppPath(id): AppPath<String>) -> Result<Tagged<TenantDetails>, ApiError> {
+    let tenant = tenants::get(&state, &principal, &id).await?;
+    Ok(Tagged::new(ETag::of(tenant.updated_at), tenant))
 }
 
 /// What other services need of a tenant (its members, service tokens included, and the
@@ -53,23 +55,30 @@ pub async fn get_basic(State(state): State<AppState>, principal: Principal, AppP
 /// Rename (tenant admin) or change the status (platform operator).
 #[utoipa::path(patch, path = "/api/v1/tenants/{id}", request_body = TenantPatch, tag = "tenants",
     params(("id" = String, Path, description = "tenant id (ULID)")),
-    responses((status = 200, description = "the updated tenant", body = TenantDetails), (status = 400), (status = 401), (status = 403),
-        (status = 404), (status = 415)))]
+    responses((status = 200, description = "the updated tenant", body = TenantDetails, headers(("ETag" = String, description = "the record's version"))),
+        (status = 400), (status = 401), (status = 403), (status = 404), (status = 412), (status = 415)))]
 pub async fn patch_tenant(
     State(state): State<AppState>,
     principal: Principal,
     AppPath(id): AppPath<String>,
+    if_match: IfMatch,
     AppJson(patch): AppJson<TenantPatch>,
-) -> Result<AppJson<TenantDetails>, ApiError> {
-    Ok(AppJson(tenants::update(&state, &principal, &id, patch).await?))
+) -> Result<Tagged<TenantDetails>, ApiError> {
+    let tenant = tenants::update(&state, &principal, &id, &if_match, patch).await?;
+    Ok(Tagged::new(ETag::of(tenant.updated_at), tenant))
 }
 
 /// Delete a tenant with all its data (drops the schema); platform operator only.
 #[utoipa::path(delete, path = "/api/v1/tenants/{id}", tag = "tenants",
     params(("id" = String, Path, description = "tenant id (ULID)")),
-    responses((status = 204, description = "deleted"), (status = 401), (status = 404)))]
-pub async fn delete_tenant(State(state): State<AppState>, operator: PlatformOperator, AppPath(id): AppPath<String>) -> Result<NoContent, ApiError> {
-    tenants::delete(&state, operator, &id).await?;
+    responses((status = 204, description = "deleted"), (status = 401), (status = 404), (status = 412)))]
+pub async fn delete_tenant(
+    State(state): State<AppState>,
+    operator: PlatformOperator,
+    AppPath(id): AppPath<String>,
+    if_match: IfMatch,
+) -> Result<NoContent, ApiError> {
+    tenants::delete(&state, operator, &id, &if_match).await?;
     Ok(NoContent)
 }
 

@@ -36,6 +36,8 @@ pub struct NewInvitation {
 pub struct InvitationListParams {
     /// pending, accepted, expired, revoked
     pub status: Option<String>,
+    /// Only `-created_at` (newest first, the default): any other value is 400.
+    pub sort: Option<String>,
     pub limit: Option<String>,
     pub cursor: Option<String>,
     /// `false` omits `total_count`.

@@ -38,6 +38,8 @@ pub struct UserDetails {
     pub email_verified: bool,
     pub last_login_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
+    /// The record's version (profile, role, status or password changed); its `ETag`.
+    pub updated_at: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

@@ -2,7 +2,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-/// What other services need of a tenant.
+/// What other services need of a tenant. The tenant's schema is an internal detail: no
+/// response carries it (every service derives it from the id, `crm_tenant::TenantId::schema`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct TenantBasicInfo {
     /// ULID (26 chars)
@@ -10,7 +11,6 @@ pub struct TenantBasicInfo {
     pub name: String,
     /// e.g. "acme" for acme.crm.example.com
     pub subdomain: String,
-    pub schema_name: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -18,7 +18,6 @@ pub struct TenantDetails {
     pub id: String,
     pub name: String,
     pub subdomain: String,
-    pub schema_name: String,
     /// active, suspended, pending
     pub status: String,
     pub created_at: DateTime<Utc>,

@@ -3,6 +3,7 @@
 
 use axum::extract::State;
 use crm_client_auth::{UserAuditEntry, UserBasicInfo, UserBatch, UserDetails};
+use crm_web::etag::{ETag, IfMatch, Tagged};
 use crm_web::{ApiError, AppJson, AppPath, AppQuery, Caller, Can, Page, perm};
 
 use crate::AppState;
@@ -23,13 +24,14 @@ pub async fn list_users(
 /// A user of the caller's tenant.
 #[utoipa::path(get, path = "/api/v1/users/{id}", tag = "users",
     params(("id" = i32, Path, description = "The user's id")),
-    responses((status = 200, body = UserDetails), (status = 401), (status = 403), (status = 404)))]
+    responses((status = 200, body = UserDetails, headers(("ETag" = String, description = "the record's version"))), (status = 401), (status = 403), (status = 404)))]
 pub async fn get_user(
     State(state): State<AppState>,
     can: Can<perm::UsersRead>,
     AppPath(id): AppPath<String>,
-) -> Result<AppJson<UserDetails>, ApiError> {
-    Ok(AppJson(users::get(&state, &can, parse_id(&id, "user")?).await?))
+) -> Result<Tagged<UserDetails>, ApiError> {
+    let user = users::get(&state, &can, parse_id(&id, "user")?).await?;
+    Ok(Tagged::new(ETag::of(user.updated_at), user))
 }
 
 /// Who a user is (id, email, names, role): for enrichment by other services.
@@ -71,14 +73,16 @@ pub async fn by_email(
 /// role or status change revokes the user's older tokens in every service at once.
 #[utoipa::path(patch, path = "/api/v1/users/{id}", request_body = UserPatch, tag = "users",
     params(("id" = i32, Path, description = "The user's id")),
-    responses((status = 200, body = UserDetails), (status = 400), (status = 401), (status = 403), (status = 404), (status = 409)))]
+    responses((status = 200, body = UserDetails, headers(("ETag" = String, description = "the record's version"))), (status = 400), (status = 401), (status = 403), (status = 404), (status = 409), (status = 412)))]
 pub async fn patch_user(
     State(state): State<AppState>,
     caller: Caller,
     AppPath(id): AppPath<String>,
+    if_match: IfMatch,
     AppJson(patch): AppJson<UserPatch>,
-) -> Result<AppJson<UserDetails>, ApiError> {
-    Ok(AppJson(users::update(&state, &caller, parse_id(&id, "user")?, &patch).await?))
+) -> Result<Tagged<UserDetails>, ApiError> {
+    let user = users::update(&state, &caller, parse_id(&id, "user")?, &if_match, &patch).await?;
+    Ok(Tagged::new(ETag::of(user.updated_at), user))
 }
 
 /// Who changed what of a user, newest first. Admin only.

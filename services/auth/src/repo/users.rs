@@ -10,7 +10,7 @@ use tokio_postgres::types::{ToSql, Type};
 
 use super::Result;
 
-const USER_COLUMNS: &str = "id, email, first_name, last_name, role, status, email_verified, last_login_at, created_at";
+const USER_COLUMNS: &str = "id, email, first_name, last_name, role, status, email_verified, last_login_at, created_at, updated_at";
 
 fn user_from(row: &Row) -> UserDetails {
     UserDetails {
@@ -23,6 +23,7 @@ fn user_from(row: &Row) -> UserDetails {
         email_verified: row.get(6),
         last_login_at: row.get(7),
         created_at: row.get(8),
+        updated_at: row.get(9),
     }
 }
 

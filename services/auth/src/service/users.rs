@@ -5,6 +5,7 @@
 use axum::http::StatusCode;
 use crm_client_auth::subjects::{USER_DEACTIVATED, USER_UPDATED};
 use crm_client_auth::{MeResponse, UserAuditEntry, UserBasicInfo, UserBatch, UserDetails};
+use crm_web::etag::{ETag, IfMatch};
 use crm_web::pagination::{SortDir, parse_cursor, parse_sort};
 use crm_web::permissions::permissions_for;
 use crm_web::{Action, ApiError, Caller, Can, FieldErrors, Page, Resource, Role, codes, parse_limit, perm, validate};
@@ -59,6 +60,7 @@ pub async fn list(state: &AppState, can: &Can<perm::UsersRead>, params: &UserLis
     let search = params.search.as_deref().map(str::trim).filter(|s| !s.is_empty());
     if let Some(term) = search {
         errors.check("search", term.chars().count() <= 100, "must be at most 100 characters");
+        errors.check("search", validate::is_single_line(term), "must be a single line without control characters");
     }
     errors.into_result()?;
     let pattern = search.map(like_pattern);
@@ -112,7 +114,7 @@ pub async fn batch_basic(state: &AppState, can: &Can<perm::UsersRead>, params: &
 /// Names (the user or an admin), role and status (an admin, `users: write`). Every change is
 /// audited; a role or status change revokes the user's older tokens in every service at
 /// once; the tenant's last active admin stays one.
-pub async fn update(state: &AppState, actor: &Caller, id: i32, patch: &UserPatch) -> Result<UserDetails, ApiError> {
+pub async fn update(state: &AppState, actor: &Caller, id: i32, if_match: &IfMatch, patch: &UserPatch) -> Result<UserDetails, ApiError> {
     let is_admin = actor.role == Role::Admin;
     let names = patch.first_name.is_some() || patch.last_name.is_some();
     let access = patch.role.is_some() || patch.status.is_some();
@@ -137,6 +139,7 @@ pub async fn update(state: &AppState, actor: &Caller, id: i32, patch: &UserPatch
     // Admin rows first, in id order, then the target: concurrent demotions serialize.
     let admins = if access { users::lock_active_admins(&tx).await? } else { Vec::new() };
     let current = users::user_for_update(&tx, id).await?.ok_or_else(not_found)?;
+    if_match.check(&ETag::of(current.updated_at))?;
 
     fn changed<'a>(new: Option<&'a str>, old: &str) -> Option<&'a str> {
         new.filter(|n| *n != old)
@@ -196,6 +199,11 @@ pub async fn audit(state: &AppState, caller: &Caller, raw_id: &str, params: &Aud
     }
     let id = parse_id(raw_id, "user")?;
     let limit = parse_limit(params.limit.as_deref())?;
+    // Newest first is the only order (keyset on the entry id): refuse any other.
+    let (_, dir) = parse_sort(params.sort.as_deref(), &["changed_at"], ("changed_at", SortDir::Desc))?;
+    if dir != SortDir::Desc {
+        return Err(ApiError::validation([("sort", "must be -changed_at (newest first)")]));
+    }
     let after: Option<AuditCursor> = parse_cursor(&state.cursors, params.cursor.as_deref())?;
     let tx = state.db.tenant(&caller.tenant_id).await?;
     users::user_by_id(&tx, id).await?.ok_or_else(not_found)?;

@@ -219,3 +219,120 @@ async fn a_token_on_another_tenants_address_is_403_tenant_mismatch() {
         assert_eq!(status, StatusCode::OK, "{path}");
     }
 }
+
+// ---- item 11 -------------------------------------------------------------------------
+
+#[tokio::test]
+async fn user_writes_honour_if_match() {
+    let app = spawn_app().await;
+    let tenant = app.tenant().await;
+    let rep = app.user(&tenant, "sales_rep").await;
+    let admin = tenant.admin.access();
+    let path = format!("/api/v1/users/{}", rep.id());
+    let read = app.api.get(&path, admin).await;
+    assert_eq!(read.status, StatusCode::OK);
+    let first = read.header("etag").expect("ETag on GET").to_owned();
+    // The user renames themself; the admin's copy is now stale.
+    let r = app.api.send(app.request(Method::PATCH, &path, Some(rep.access())).header("if-match", &first).json(&json!({"first_name": "Renée"}))).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let second = r.header("etag").expect("ETag on PATCH").to_owned();
+    assert_ne!(first, second);
+    let r = app.api.send(app.request(Method::PATCH, &path, Some(admin)).header("if-match", &first).json(&json!({"role": "viewer"}))).await;
+    assert_eq!((r.status, r.body["code"].as_str()), (StatusCode::PRECONDITION_FAILED, Some("PRECONDITION_FAILED")), "{}", r.body);
+    let now = app.get(&path, admin).await.1;
+    assert_eq!((now["role"].as_str(), now["first_name"].as_str()), (Some("sales_rep"), Some("Renée")), "nothing changed");
+    assert_eq!(app.get("/api/v1/auth/me", rep.access()).await.0, StatusCode::OK, "no revocation either");
+    // With the current tag, or without If-Match: as before.
+    let r = app.api.send(app.request(Method::PATCH, &path, Some(admin)).header("if-match", &second).json(&json!({"role": "viewer"}))).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(app.patch(&path, admin, json!({"last_name": "Ng"})).await.0, StatusCode::OK);
+    // Cross-tenant: the right tag does not open another tenant's user.
+    let other = app.tenant().await;
+    let tag = app.api.get(&path, admin).await.header("etag").unwrap().to_owned();
+    let r = app.api.send(app.request(Method::PATCH, &path, Some(other.admin.access())).header("if-match", tag).json(&json!({"first_name": "X"}))).await;
+    assert!(matches!(r.status, StatusCode::NOT_FOUND | StatusCode::FORBIDDEN), "{}", r.body);
+    assert_eq!(app.get(&path, admin).await.1["first_name"], "Renée");
+}
+
+// ---- item 13 -------------------------------------------------------------------------
+
+#[tokio::test]
+async fn single_line_fields_refuse_control_characters() {
+    let app = spawn_app().await;
+    let tenant = app.tenant().await;
+    let admin = tenant.admin.access();
+    let path = format!("/api/v1/users/{}", tenant.admin.id());
+    for (field, value) in [
+        ("first_name", "Bob\r\nBcc: x@y.example"),
+        ("last_name", "Lee\nX-Injected: 1"),
+        ("first_name", "Zoë\u{7}"),
+        ("last_name", "李\u{1b}[31m"),
+        ("first_name", "Ann\u{85}Lee"),
+    ] {
+        let (status, body) = app.patch(&path, admin, json!({ field: value })).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{field}={value:?}: {body}");
+        assert_eq!(fields(&body), [field], "{body}");
+    }
+    // Names in other alphabets are fine.
+    let (status, body) = app.patch(&path, admin, json!({"first_name": "Ελένη", "last_name": "王"})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // Registration: the same rule (the invitation is checked after the fields).
+    let (status, body) = app
+        .post("/api/v1/auth/register", None, json!({"invitation_token": "x", "password": "long enough", "first_name": "Bob\r\nBcc: x@y.example", "last_name": "L\tee"}))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(fields(&body), ["first_name", "last_name"], "{body}");
+    // Search boxes are single lines too.
+    let (status, body) = app.get("/api/v1/users?search=ann%0D%0Alee", admin).await;
+    assert_eq!((status, fields(&body)), (StatusCode::BAD_REQUEST, vec!["search".to_owned()]), "{body}");
+    // Tenant name and invitation email on tenant-service.
+    let t = format!("/api/v1/tenants/{}", tenant.id);
+    let r = app.tenant_api.patch(&t, admin, json!({"name": "Acme\r\nInc"})).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert!(r.body["details"]["fields"]["name"].is_string());
+    let r = app.tenant_api.post(&format!("{t}/invitations"), admin, json!({"email": "a@b.example\r\nBcc: c@d.example", "role": "viewer"})).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert!(r.body["details"]["fields"]["email"].is_string());
+    let r = app
+        .tenant_api
+        .post("/api/v1/tenants", crm_testing::TEST_OPERATOR_TOKEN, json!({"name": "Evil\nCorp", "subdomain": crate::helpers::unique("e"), "admin_email": "a@b.example"}))
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert!(r.body["details"]["fields"]["name"].is_string());
+}
+
+// ---- item 15 -------------------------------------------------------------------------
+
+#[tokio::test]
+async fn lists_refuse_sorts_outside_their_whitelist() {
+    let app = spawn_app().await;
+    let tenant = app.tenant().await;
+    let admin = tenant.admin.access();
+    let me = tenant.admin.id();
+    for path in [
+        "/api/v1/users?sort=password_hash".to_owned(),
+        "/api/v1/users?sort=-password_hash".to_owned(),
+        "/api/v1/users?sort=id;DROP%20TABLE%20users".to_owned(),
+        "/api/v1/users?sort=first_name".to_owned(),
+        format!("/api/v1/users/{me}/audit?sort=changed_at"),
+        format!("/api/v1/users/{me}/audit?sort=password"),
+        format!("/api/v1/tenants/{}/invitations?sort=token_hash", tenant.id),
+        format!("/api/v1/tenants/{}/invitations?sort=created_at", tenant.id),
+        format!("/api/v1/tenants/{}/invitations?sort=email", tenant.id),
+    ] {
+        let api = if path.contains("/tenants/") { &app.tenant_api } else { &app.api };
+        let r = api.get(&path, admin).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{path}: {}", r.body);
+        assert_eq!(r.body["code"], "VALIDATION_FAILED", "{path}");
+        assert!(fields(&r.body).contains(&"sort".to_owned()), "{path}: {}", r.body);
+    }
+    for path in [
+        "/api/v1/users?sort=-email".to_owned(),
+        "/api/v1/users?sort=last_name".to_owned(),
+        format!("/api/v1/users/{me}/audit?sort=-changed_at"),
+        format!("/api/v1/tenants/{}/invitations?sort=-created_at", tenant.id),
+    ] {
+        let api = if path.contains("/tenants/") { &app.tenant_api } else { &app.api };
+        assert_eq!(api.get(&path, admin).await.status, StatusCode::OK, "{path}");
+    }
+}

@@ -6,17 +6,17 @@ use tokio_postgres::Row;
 
 use super::Result;
 
-const TENANT_COLUMNS: &str = "id, name, subdomain, schema_name, status, created_at, updated_at";
+/// The schema name stays in the table (the registry reads it); no response carries it.
+const TENANT_COLUMNS: &str = "id, name, subdomain, status, created_at, updated_at";
 
 fn tenant_from(row: &Row) -> TenantDetails {
     TenantDetails {
         id: row.get(0),
         name: row.get(1),
         subdomain: row.get(2),
-        schema_name: row.get(3),
-        status: row.get(4),
-        created_at: row.get(5),
-        updated_at: row.get(6),
+        status: row.get(3),
+        created_at: row.get(4),
+        updated_at: row.get(5),
     }
 }
 

@@ -7,7 +7,7 @@ use crm_client_tenant::subjects::{TENANT_USER_INVITED, TENANT_USER_JOINED};
 use crm_client_auth::{CallContext, ClientError};
 use crm_client_tenant::{AcceptInvitation, InvitationInfo};
 use crm_events::publish_platform;
-use crm_web::pagination::parse_cursor;
+use crm_web::pagination::{SortDir, parse_cursor, parse_sort};
 use crm_web::{ApiError, Caller, Can, FieldErrors, Page, Role, codes, parse_limit, perm, validate};
 
 use super::{ensure_member, parse_tenant_id};
@@ -97,6 +97,11 @@ pub async fn list(
     let id = parse_tenant_id(raw_id)?;
     ensure_member(can, &id)?;
     let limit = parse_limit(params.limit.as_deref())?;
+    // Newest first is the only order (keyset on created_at, id): refuse any other.
+    let (_, dir) = parse_sort(params.sort.as_deref(), &["created_at"], ("created_at", SortDir::Desc))?;
+    if dir != SortDir::Desc {
+        return Err(ApiError::validation([("sort", "must be -created_at (newest first)")]));
+    }
     let after: Option<InvitationCursor> = parse_cursor(&state.cursors, params.cursor.as_deref())?;
     if let Some(status) = &params.status
         && !matches!(status.as_str(), "pending" | "accepted" | "expired" | "revoked")

@@ -7,6 +7,7 @@ use crm_client_tenant::subjects::{TENANT_CREATED, TENANT_DELETED, TENANT_UPDATED
 use crm_client_tenant::{InvitationInfo, TenantBasicInfo, TenantDetails};
 use crm_events::publish_platform;
 use crm_tenant::DbError;
+use crm_web::etag::{ETag, IfMatch};
 use crm_web::{Action, ApiError, FieldErrors, PlatformOperator, Principal, Resource, Role, codes, validate};
 use serde::{Deserialize, Serialize};
 use tokio_postgres::error::SqlState;
@@ -28,8 +29,8 @@ pub struct SignupResponse {
     pub invitation: InvitationInfo,
 }
 
-/// TenantBasicInfo plus the status, for a login page on the subdomain (and the payload of
-/// the `tenant.*` events).
+/// TenantBasicInfo plus the status: exactly what a login page on the subdomain needs (the
+/// public lookup; also the payload of the `tenant.*` events). Nothing internal.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct TenantLookup {
     #[serde(flatten)]
@@ -38,7 +39,7 @@ pub struct TenantLookup {
 }
 
 fn basic(t: &TenantDetails) -> TenantBasicInfo {
-    TenantBasicInfo { id: t.id.clone(), name: t.name.clone(), subdomain: t.subdomain.clone(), schema_name: t.schema_name.clone() }
+    TenantBasicInfo { id: t.id.clone(), name: t.name.clone(), subdomain: t.subdomain.clone() }
 }
 
 /// Event payload of `tenant.*`: TenantBasicInfo + status.
@@ -145,7 +146,13 @@ pub async fn get_basic(state: &AppState, principal: &Principal, raw_id: &str) ->
 
 /// Renames (a member with `tenant:write`) or changes the status (the operator only), and
 /// publishes `tenant.updated`.
-pub async fn update(state: &AppState, principal: &Principal, raw_id: &str, patch: TenantPatch) -> Result<TenantDetails, ApiError> {
+pub async fn update(
+    state: &AppState,
+    principal: &Principal,
+    raw_id: &str,
+    if_match: &IfMatch,
+    patch: TenantPatch,
+) -> Result<TenantDetails, ApiError> {
     let id = parse_tenant_id(raw_id)?;
     let actor = match principal {
         Principal::Operator => "platform_operator".to_owned(),
@@ -170,7 +177,8 @@ pub async fn update(state: &AppState, principal: &Principal, raw_id: &str, patch
     errors.into_result()?;
 
     let tx = state.db.platform().await?;
-    repo::tenant_for_update(&tx, &id).await?.ok_or_else(|| ApiError::not_found("tenant"))?;
+    let current = repo::tenant_for_update(&tx, &id).await?.ok_or_else(|| ApiError::not_found("tenant"))?;
+    if_match.check(&ETag::of(current.updated_at))?;
     let tenant = repo::update_tenant(&tx, &id, name.as_deref(), patch.status.as_deref()).await?;
     publish_platform(&tx, &id, Some(actor), TENANT_UPDATED, lookup_of(&tenant)).await?;
     tx.commit().await?;
@@ -180,10 +188,11 @@ pub async fn update(state: &AppState, principal: &Principal, raw_id: &str, patch
 }
 
 /// Deletes a tenant with all its data (drops the schema) and publishes `tenant.deleted`.
-pub async fn delete(state: &AppState, _operator: PlatformOperator, raw_id: &str) -> Result<(), ApiError> {
+pub async fn delete(state: &AppState, _operator: PlatformOperator, raw_id: &str, if_match: &IfMatch) -> Result<(), ApiError> {
     let id = parse_tenant_id(raw_id)?;
     let tx = state.db.platform().await?;
     let tenant = repo::tenant_for_update(&tx, &id).await?.ok_or_else(|| ApiError::not_found("tenant"))?;
+    if_match.check(&ETag::of(tenant.updated_at))?;
     repo::delete_tenant(&tx, &id).await?;
     publish_platform(&tx, &id, Some("platform_operator".into()), TENANT_DELETED, lookup_of(&tenant)).await?;
     tx.drop_schema(&id).await?;

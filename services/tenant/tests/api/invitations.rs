@@ -144,6 +144,7 @@ fn member(id: i32, email: &str, status: &str) -> crm_client_auth::UserDetails {
         email_verified: true,
         last_login_at: None,
         created_at: chrono::Utc::now(),
+        updated_at: chrono::Utc::now(),
     }
 }
 

@@ -1,7 +1,7 @@
 use crm_client_tenant::subjects::{TENANT_CREATED, TENANT_DELETED, TENANT_UPDATED, TENANT_USER_INVITED};
 use crm_testing::TEST_OPERATOR_TOKEN;
 use crm_web::Role;
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::json;
 use tenant_service::Settings;
 
@@ -22,7 +22,8 @@ async fn signup_provisions_the_schema_and_returns_an_admin_invitation() {
     assert_eq!(tenant["subdomain"], subdomain, "case-folded");
     assert_eq!(tenant["status"], "active");
     let id = crm_tenant::TenantId::parse(tenant["id"].as_str().unwrap()).unwrap();
-    assert_eq!(tenant["schema_name"], id.schema().as_str());
+    assert!(tenant.get("schema_name").is_none(), "the schema is internal: {tenant}");
+    let _ = id;
     let invitation = &r.body["invitation"];
     assert_eq!(invitation["role"], "admin");
     assert_eq!(invitation["email"], "boss@acme.example");
@@ -257,7 +258,7 @@ async fn signups_take_spare_schemas_ready_in_advance() {
     let tenant = ours.expect("a signup took the spare");
     let r = app.get(&format!("/api/v1/tenants/{}", tenant.id), Some(&app.token(&tenant.id, Role::Admin))).await;
     assert_eq!(r.status, StatusCode::OK);
-    assert_eq!(r.body["schema_name"], spare.schema().as_str());
+    assert_eq!(r.body["id"], spare.to_string());
     let client = app.platform.pool.get().await.unwrap();
     let left: i64 = client
         .query_one("SELECT count(*) FROM platform.spare_schemas WHERE tenant_id = $1", &[&spare.to_string()])
@@ -265,4 +266,151 @@ async fn signups_take_spare_schemas_ready_in_advance() {
         .unwrap()
         .get(0);
     assert_eq!(left, 0, "the spare is no longer offered");
+}
+
+fn keys(v: &serde_json::Value) -> Vec<String> {
+    let mut k: Vec<String> = v.as_object().map(|o| o.keys().cloned().collect()).unwrap_or_default();
+    k.sort();
+    k
+}
+
+/// Issue 12 item 17: the public lookup carries what a login page needs and nothing internal;
+/// so do the other answers about tenants (signup, details, basic) and invitations.
+#[tokio::test]
+async fn public_answers_carry_no_internal_details() {
+    let app = spawn_app().await;
+    let tenant = app.signup().await;
+    let r = app.get(&format!("/api/v1/tenants/by-subdomain/{}", tenant.subdomain), None).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(keys(&r.body), ["id", "name", "status", "subdomain"], "{}", r.body);
+    assert_eq!(r.body["name"], "Acme Inc");
+    let admin = app.token(&tenant.id, Role::Admin);
+    let service = app.token(&tenant.id, Role::Service);
+    for (path, token) in [
+        (format!("/api/v1/tenants/{}", tenant.id), &admin),
+        (format!("/api/v1/tenants/{}/basic", tenant.id), &service),
+    ] {
+        let r = app.get(&path, Some(token)).await;
+        assert_eq!(r.status, StatusCode::OK);
+        assert!(r.body.get("schema_name").is_none(), "{path}: {}", r.body);
+        assert!(!r.body.to_string().contains(tenant.id.schema().as_str()), "{path}: {}", r.body);
+    }
+    let r = app.get(&format!("/api/v1/invitations/{}", tenant.invitation_token), None).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(keys(&r.body), ["email", "expires_at", "id", "role", "status", "tenant_id"], "{}", r.body);
+    // The signup answer and the PATCH answer.
+    let subdomain = unique_subdomain();
+    let r = app.post("/api/v1/tenants", Some(TEST_OPERATOR_TOKEN), json!({"name": "N", "subdomain": subdomain, "admin_email": "a@n.example"})).await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    assert!(!r.body.to_string().contains("schema_name") && !r.body.to_string().contains("tenant_01"), "{}", r.body);
+    assert!(r.body["invitation"].get("token_hash").is_none());
+    let r = app.patch(&format!("/api/v1/tenants/{}", tenant.id), Some(&admin), json!({"name": "Renamed"})).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.body.get("schema_name").is_none(), "{}", r.body);
+    // Unknown subdomains and malformed ones alike: 404 without detail.
+    for bad in ["no-such-tenant", "a", "UPPER-case-no", "x%20y"] {
+        let r = app.get(&format!("/api/v1/tenants/by-subdomain/{bad}"), None).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{bad}");
+    }
+}
+
+/// Issue 12 item 12: a NUL character in the lookup's path (and in other inputs of this
+/// service) is 400 `VALIDATION_FAILED` naming the field, never 500.
+#[tokio::test]
+async fn nul_characters_and_wrong_types_are_400_naming_the_field() {
+    let app = spawn_app().await;
+    let tenant = app.signup().await;
+    let admin = app.token(&tenant.id, Role::Admin);
+    for path in ["/api/v1/tenants/by-subdomain/ac%00me", "/api/v1/tenants/by-subdomain/%00", "/api/v1/invitations/tok%00en"] {
+        let r = app.get(path, None).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{path}: {}", r.body);
+        assert_eq!(error_code(&r), "VALIDATION_FAILED", "{path}");
+        assert!(r.body["details"]["fields"].as_object().is_some_and(|f| f.len() == 1), "{path}: {}", r.body);
+    }
+    let invitations = format!("/api/v1/tenants/{}/invitations", tenant.id);
+    for (method, path, body, field) in [
+        (Method::POST, "/api/v1/tenants".to_owned(), Some(json!({"name": "A\u{0}cme", "subdomain": "acme-nul", "admin_email": "a@b.example"})), "name"),
+        (Method::POST, "/api/v1/tenants".to_owned(), Some(json!({"name": "Acme", "subdomain": "ac\u{0}me", "admin_email": "a@b.example"})), "subdomain"),
+        (Method::POST, "/api/v1/tenants".to_owned(), Some(json!({"name": ["Acme"], "subdomain": "acme-x", "admin_email": "a@b.example"})), "name"),
+        (Method::POST, "/api/v1/tenants".to_owned(), Some(json!({"name": "Acme", "subdomain": "acme-x"})), "admin_email"),
+        (Method::PATCH, format!("/api/v1/tenants/{}", tenant.id), Some(json!({"name": "Ac\u{0}me"})), "name"),
+        (Method::PATCH, format!("/api/v1/tenants/{}", tenant.id), Some(json!({"name": 12})), "name"),
+        (Method::POST, invitations.clone(), Some(json!({"email": "a\u{0}@b.example", "role": "viewer"})), "email"),
+        (Method::POST, invitations.clone(), Some(json!({"email": "a@b.example", "role": 3})), "role"),
+        (Method::GET, format!("{invitations}?status=pen%00ding"), None, "status"),
+        (Method::GET, format!("{invitations}?count=perhaps"), None, "count"),
+    ] {
+        let token = if path == "/api/v1/tenants" { TEST_OPERATOR_TOKEN.to_owned() } else { admin.clone() };
+        let r = app.client.request(method.clone(), &path, Some(&token), body.clone()).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{method} {path} {body:?}: {}", r.body);
+        assert_eq!(error_code(&r), "VALIDATION_FAILED", "{method} {path}");
+        assert!(r.body["details"]["fields"][field].is_string(), "{method} {path}: {}", r.body);
+    }
+}
+
+/// Issue 12 item 16: with tenant addresses (`<sub>.<BASE_DOMAIN>`), a member token of
+/// tenant B sent to tenant A's address gets 403 `TENANT_MISMATCH`, even for B's own record.
+#[tokio::test]
+async fn a_token_on_another_tenants_address_is_403_tenant_mismatch() {
+    let app = spawn_app().await;
+    let a = app.signup().await;
+    let b = app.signup().await;
+    let b_admin = app.token(&b.id, Role::Admin);
+    let host = format!("{}.crm.localhost", a.subdomain);
+    for path in [format!("/api/v1/tenants/{}", b.id), format!("/api/v1/tenants/{}", a.id), format!("/api/v1/tenants/{}/invitations", b.id)] {
+        let r = app.send(app.client.builder(Method::GET, &path, Some(&b_admin)).header("host", &host)).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{path}: {}", r.body);
+        assert_eq!(error_code(&r), "TENANT_MISMATCH", "{path}");
+    }
+    // On its own address: its tenant.
+    let own = format!("{}.crm.localhost", b.subdomain);
+    let r = app.send(app.client.builder(Method::GET, &format!("/api/v1/tenants/{}", b.id), Some(&b_admin)).header("host", own)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+}
+
+/// Issue 12 item 11: the tenant answers with an `ETag`; a PATCH or DELETE with a stale
+/// `If-Match` gets 412 and changes nothing; without If-Match it works as before.
+#[tokio::test]
+async fn tenant_writes_honour_if_match() {
+    let app = spawn_app().await;
+    let tenant = app.signup().await;
+    let admin = app.token(&tenant.id, Role::Admin);
+    let path = format!("/api/v1/tenants/{}", tenant.id);
+    let r = app.get(&path, Some(&admin)).await;
+    let first = r.header("etag").expect("ETag on GET").to_owned();
+    // Two admins read the same version; the first saves, the second's copy is stale.
+    let r = app.send(app.client.builder(Method::PATCH, &path, Some(&admin)).header("if-match", &first).json(&json!({"name": "First"}))).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let second = r.header("etag").expect("ETag on PATCH").to_owned();
+    assert_ne!(first, second);
+    let r = app.send(app.client.builder(Method::PATCH, &path, Some(&admin)).header("if-match", &first).json(&json!({"name": "Second"}))).await;
+    assert_eq!(r.status, StatusCode::PRECONDITION_FAILED, "{}", r.body);
+    assert_eq!(error_code(&r), "PRECONDITION_FAILED");
+    assert_eq!(app.get(&path, Some(&admin)).await.body["name"], "First", "nothing changed");
+    // A list holding the current tag passes, so does `*`, so does no If-Match.
+    let r = app.send(app.client.builder(Method::PATCH, &path, Some(&admin)).header("if-match", format!("\"1\", {second}")).json(&json!({"name": "Third"}))).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let third = r.header("etag").unwrap().to_owned();
+    let r = app.send(app.client.builder(Method::PATCH, &path, Some(&admin)).header("if-match", "*").json(&json!({"name": "Fourth"}))).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_ne!(r.header("etag").unwrap(), third);
+    assert_eq!(app.patch(&path, Some(&admin), json!({"name": "No precondition"})).await.status, StatusCode::OK);
+    // A malformed If-Match is 400; the operator's DELETE with a stale tag is 412 and deletes nothing.
+    let r = app.send(app.client.builder(Method::PATCH, &path, Some(&admin)).header("if-match", "not-quoted").json(&json!({"name": "X"}))).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    let r = app.send(app.client.builder(Method::DELETE, &path, Some(TEST_OPERATOR_TOKEN)).header("if-match", &first)).await;
+    assert_eq!(r.status, StatusCode::PRECONDITION_FAILED);
+    assert_eq!(app.get(&path, Some(&admin)).await.status, StatusCode::OK, "still there");
+    let current = app.get(&path, Some(&admin)).await.header("etag").unwrap().to_owned();
+    let r = app.send(app.client.builder(Method::DELETE, &path, Some(TEST_OPERATOR_TOKEN)).header("if-match", current)).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    // Cross-tenant: another tenant's admin with the right tag still gets 404.
+    let other = app.signup().await;
+    let third = app.signup().await;
+    let other_path = format!("/api/v1/tenants/{}", other.id);
+    let tag = app.get(&other_path, Some(&app.token(&other.id, Role::Admin))).await.header("etag").unwrap().to_owned();
+    let intruder = app.token(&third.id, Role::Admin);
+    let r = app.send(app.client.builder(Method::PATCH, &other_path, Some(&intruder)).header("if-match", tag).json(&json!({"name": "Taken"}))).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert_eq!(app.get(&other_path, Some(&app.token(&other.id, Role::Admin))).await.body["name"], "Acme Inc");
 }
