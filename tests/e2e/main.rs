@@ -6,6 +6,7 @@
 mod harness;
 
 mod event_contract;
+mod logout;
 mod nats_outage;
 mod postgres_restart;
 mod roles;
