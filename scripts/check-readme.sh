@@ -121,7 +121,7 @@ done
 psql -X -q "$SERVER_URL/postgres" -c "CREATE DATABASE \"$DB\"" >/dev/null ||
     fail "cannot create the scratch database $DB on $SERVER_URL (is PostgreSQL up? scripts/deps.sh)"
 DB_CREATED=1
-psql -X -q "$SERVER_URL/$DB" -c 'CREATE EXTENSION IF NOT EXISTS pg_trgm' >/dev/null
+psql -X -q "$SERVER_URL/$DB" -c 'CREATE EXTENSION IF NOT EXISTS pg_trgm' -c 'CREATE EXTENSION IF NOT EXISTS unaccent' >/dev/null
 
 offset="${CRM_PORT_OFFSET:-}"
 if [[ -z $offset ]]; then

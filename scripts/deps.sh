@@ -469,9 +469,9 @@ ensure_databases() {
             fi
             how=created
         fi
-        if ! psql_admin -d "$db" -c 'CREATE EXTENSION IF NOT EXISTS pg_trgm' 2>/dev/null; then
-            psql_admin -d "$db" -c 'CREATE EXTENSION IF NOT EXISTS pg_trgm' ||
-                die "could not create extension pg_trgm in database $db (is postgresql-contrib installed?)"
+        if ! psql_admin -d "$db" -c 'CREATE EXTENSION IF NOT EXISTS pg_trgm' -c 'CREATE EXTENSION IF NOT EXISTS unaccent' 2>/dev/null; then
+            psql_admin -d "$db" -c 'CREATE EXTENSION IF NOT EXISTS pg_trgm' -c 'CREATE EXTENSION IF NOT EXISTS unaccent' ||
+                die "could not create extensions pg_trgm and unaccent in database $db (is postgresql-contrib installed?)"
         fi
         ext="$(psql_admin -d "$db" -Atc "select extversion from pg_extension where extname = 'pg_trgm'")"
         status database ok "$db on $PG_HOST:$PG_PORT ($how; pg_trgm $ext)"

@@ -144,7 +144,7 @@ if [[ ${TEST_DB_RESET:-1} == 1 ]]; then
     test_db="${DATABASE_URL##*/}"
     test_db="${test_db%%\?*}"
     if ! psql "${DATABASE_URL%/*}/postgres" -qAt -c "DROP DATABASE IF EXISTS \"$test_db\" WITH (FORCE)" -c "CREATE DATABASE \"$test_db\"" ||
-        ! psql "$DATABASE_URL" -qAt -c "CREATE EXTENSION IF NOT EXISTS pg_trgm"; then
+        ! psql "$DATABASE_URL" -qAt -c "CREATE EXTENSION IF NOT EXISTS pg_trgm" -c "CREATE EXTENSION IF NOT EXISTS unaccent"; then
         FAILED=$((FAILED + 1)) FAILED_STEPS+=("re-creating the test database")
         exit 1
     fi

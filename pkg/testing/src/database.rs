@@ -27,7 +27,9 @@ pub async fn create_database(admin_url: &str, database: &str) {
     let admin = connect(admin_url).await;
     admin.batch_execute(&format!("CREATE DATABASE \"{database}\"")).await.unwrap_or_else(|e| panic!("create database {database}: {e}"));
     let db = connect(&with_database(admin_url, database)).await;
-    db.batch_execute("CREATE EXTENSION IF NOT EXISTS pg_trgm").await.unwrap_or_else(|e| panic!("pg_trgm in {database}: {e}"));
+    db.batch_execute("CREATE EXTENSION IF NOT EXISTS pg_trgm; CREATE EXTENSION IF NOT EXISTS unaccent")
+        .await
+        .unwrap_or_else(|e| panic!("pg_trgm, unaccent in {database}: {e}"));
 }
 
 /// A database of the test's own on the test server (`DATABASE_URL`'s host, default

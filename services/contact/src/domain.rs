@@ -19,7 +19,7 @@ pub const MAX_TAG_LEN: usize = 50;
 pub const MAX_NOTES_LEN: usize = 10_000;
 pub const MAX_SEARCH_LEN: usize = 200;
 /// Words of a search query used for matching (the rest are ignored).
-pub const MAX_SEARCH_WORDS: usize = 6;
+pub const MAX_SEARCH_WORDS: usize = 8;
 
 /// `Option<Option<T>>` for PATCH bodies: absent = keep, `null` = clear, value = set.
 fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
@@ -198,15 +198,31 @@ pub struct ContactWrite {
 // ---------------------------------------------------------------------------------------
 // Field checks
 
-/// Trimmed; `None` when empty. Records an error when longer than `max` characters.
+/// A single-line field (names, titles, phone, source, address parts, ...): trimmed, `None`
+/// when empty; an error when longer than `max` characters or when it holds any control
+/// character (CR/LF would forge email headers, CSV rows or log lines; NUL is refused by
+/// PostgreSQL).
 pub fn opt_text(errors: &mut FieldErrors, field: &str, value: Option<&str>, max: usize) -> Option<String> {
+    crm_web::validate::line(errors, field, value, max)
+}
+
+/// Multi-line text (notes): trimmed, `None` when empty; line breaks and tabs are fine, other
+/// control characters are not.
+pub fn opt_multiline(errors: &mut FieldErrors, field: &str, value: Option<&str>, max: usize) -> Option<String> {
     let v = value.map(str::trim).filter(|v| !v.is_empty())?;
-    if v.chars().count() > max {
-        errors.add(field, format!("at most {max} characters"));
-    } else if v.chars().any(|c| c.is_control() && c != '\n' && c != '\r' && c != '\t') {
-        errors.add(field, "must not contain control characters");
-    }
+    crm_web::validate::multiline(errors, field, v, max);
     Some(v.to_owned())
+}
+
+/// Whether a JSON value holds a NUL character in a key or string (PostgreSQL's jsonb refuses
+/// `\u0000`).
+fn has_nul(value: &serde_json::Value) -> bool {
+    match value {
+        serde_json::Value::String(s) => s.contains('\0'),
+        serde_json::Value::Array(items) => items.iter().any(has_nul),
+        serde_json::Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
+        _ => false,
+    }
 }
 
 pub fn required_text(errors: &mut FieldErrors, field: &str, value: &str, max: usize) -> String {
@@ -285,8 +301,10 @@ pub fn custom_fields(errors: &mut FieldErrors, value: Option<serde_json::Value>)
                 errors.add("custom_fields", format!("at most {MAX_CUSTOM_FIELDS_KEYS} keys"));
             } else if size > MAX_CUSTOM_FIELDS_BYTES {
                 errors.add("custom_fields", format!("at most {MAX_CUSTOM_FIELDS_BYTES} bytes of JSON"));
-            } else if map.keys().any(|k| k.is_empty() || k.chars().count() > 100) {
-                errors.add("custom_fields", "keys must have 1 to 100 characters");
+            } else if map.keys().any(|k| k.trim().is_empty() || k.chars().count() > 100 || !crm_web::validate::is_single_line(k)) {
+                errors.add("custom_fields", "keys must have 1 to 100 characters on one line, without control characters");
+            } else if has_nul(&serde_json::Value::Object(map.clone())) {
+                errors.add("custom_fields", "values must not contain NUL characters");
             }
             map
         }
@@ -399,10 +417,8 @@ impl NewContact {
     /// `default_status` applies when `status` is absent (lead at creation, the current
     /// status on PUT).
     pub fn validate(self, errors: &mut FieldErrors, default_status: ContactStatus) -> ContactWrite {
-        if let Some(reason) = &self.status_reason
-            && reason.chars().count() > 500
-        {
-            errors.add("status_reason", "at most 500 characters");
+        if let Some(reason) = &self.status_reason {
+            crm_web::validate::multiline(errors, "status_reason", reason, 500);
         }
         ContactWrite {
             first_name: required_text(errors, "first_name", &self.first_name, 100),
@@ -416,7 +432,7 @@ impl NewContact {
             source: opt_text(errors, "source", self.source.as_deref(), 100),
             address: address(errors, self.address.as_ref()),
             custom_fields: custom_fields(errors, self.custom_fields),
-            notes: opt_text(errors, "notes", self.notes.as_deref(), MAX_NOTES_LEN),
+            notes: opt_multiline(errors, "notes", self.notes.as_deref(), MAX_NOTES_LEN),
             tags: tags(errors, self.tags),
         }
     }
@@ -509,14 +525,40 @@ pub struct ContactStats {
 // ---------------------------------------------------------------------------------------
 // Fuzzy search
 
-/// The words of a text as the database indexes them (`contact_search_words` in the
-/// migration): lowercase runs of letters, at least two long.
+/// Chinese, Japanese and Korean letters (Han, kana, Hangul): written without spaces, every
+/// one is a search word of its own (the `contact_search_words` migration uses the same ranges).
+pub fn is_cjk(c: char) -> bool {
+    matches!(c as u32,
+        0x1100..=0x11ff | 0x3040..=0x30ff | 0x3130..=0x318f | 0x3400..=0x4dbf | 0x4e00..=0x9fff | 0xa960..=0xa97f
+        | 0xac00..=0xd7af | 0xf900..=0xfaff | 0xff66..=0xff9f | 0x20000..=0x3134f)
+}
+
+/// The words of a text roughly as the database indexes them (`contact_search_words` in the
+/// migrations, which also folds accents with `unaccent`): lowercase runs of letters at least
+/// two long, and every CJK character alone. The service only uses it to decide whether a
+/// query has a word at all; the database tokenizes the query itself.
 pub fn search_words(text: &str) -> Vec<String> {
     let mut words: Vec<String> = Vec::new();
-    for w in text.split(|c: char| !c.is_alphabetic()) {
-        let w = w.to_lowercase();
-        if w.chars().count() >= 2 && !words.contains(&w) {
+    let mut push = |w: String| {
+        if !words.contains(&w) {
             words.push(w);
+        }
+    };
+    for run in text.split(|c: char| !c.is_alphabetic()) {
+        let mut latin = String::new();
+        for c in run.chars() {
+            if is_cjk(c) {
+                if latin.chars().count() >= 2 {
+                    push(std::mem::take(&mut latin));
+                }
+                latin.clear();
+                push(c.to_string());
+            } else {
+                latin.extend(c.to_lowercase());
+            }
+        }
+        if latin.chars().count() >= 2 {
+            push(latin);
         }
     }
     words
@@ -595,6 +637,10 @@ mod tests {
         assert_eq!(search_words("john.smith42@gmail.com"), vec!["john", "smith", "gmail", "com"]);
         assert_eq!(search_words("O'Neil & Co"), vec!["neil", "co"]);
         assert!(search_words("' OR 1=1; --").iter().all(|w| w.chars().all(char::is_alphabetic)));
+        assert_eq!(search_words("王小明"), vec!["王", "小", "明"]);
+        assert_eq!(search_words("김민준 Kim"), vec!["김", "민", "준", "kim"]);
+        assert_eq!(search_words("山田タロウ"), vec!["山", "田", "タ", "ロ", "ウ"]);
+        assert!(search_words("a 1").is_empty());
     }
 
     #[test]

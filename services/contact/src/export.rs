@@ -52,10 +52,27 @@ pub fn csv_chunk(header: bool, rows: &[ContactDetails]) -> Result<Bytes, ApiErro
     w.into_inner().map(Bytes::from).map_err(|e| ApiError::internal(e.to_string()))
 }
 
-fn safe_cell(v: &str) -> String {
-    if v.starts_with(['=', '+', '-', '@']) && !v.chars().all(|c| c.is_ascii_digit() || " +-().x/".contains(c)) {
-        format!("'{v}")
-    } else {
-        v.to_owned()
+/// A value a spreadsheet would run as a formula (leading `=`, `+`, `-`, `@`; phone numbers
+/// such as `+1 555` excepted) gets a leading apostrophe; so does a value that already starts
+/// with an apostrophe followed by one of those (or another apostrophe), so that the import
+/// ([`crate::import::unguard`]) can remove exactly the apostrophe added here.
+pub fn safe_cell(v: &str) -> String {
+    let formula = v.starts_with(['=', '+', '-', '@']) && !v.chars().all(|c| c.is_ascii_digit() || " +-().x/".contains(c));
+    let ambiguous = v.strip_prefix('\'').is_some_and(|rest| rest.starts_with(['=', '+', '-', '@', '\'']));
+    if formula || ambiguous { format!("'{v}") } else { v.to_owned() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::import::unguard;
+
+    #[test]
+    fn guards_are_removed_exactly_on_import() {
+        for v in ["@SUM(1+1)", "=1+1", "-x", "+y", "'@x", "''=x", "'tis", "'", "plain", "+1 555 0100", "-5", "王小明", ""] {
+            assert_eq!(unguard(&safe_cell(v)), v, "{v:?}");
+        }
+        assert_eq!(safe_cell("@SUM(1+1)"), "'@SUM(1+1)");
+        assert_eq!(safe_cell("+1 555 0100"), "+1 555 0100");
     }
 }

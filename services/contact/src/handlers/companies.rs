@@ -2,7 +2,7 @@
 
 use axum::extract::State;
 use crm_client_contact::{CompanyBasicInfo, CompanyBatch, CompanyDetails};
-use crm_web::{ApiError, AppJson, AppPath, AppQuery, Can, Created, NoContent, Page, QueryParams, perm};
+use crm_web::{ApiError, AppJson, AppPath, AppQuery, Can, ETag, IfMatch, NoContent, Page, QueryParams, Tagged, perm};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
@@ -36,14 +36,17 @@ pub struct CompanyListQuery {
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct IdsQuery {
+    /// Only `id` (the answer is in id order).
+    pub sort: Option<String>,
     /// Comma-separated, at most 500.
     pub ids: Option<String>,
 }
 
 #[utoipa::path(post, path = "/api/v1/companies", request_body = NewCompany, tag = "companies",
     responses((status = 201, body = CompanyDetails), (status = 400), (status = 403), (status = 415), (status = 422)))]
-pub async fn create_company(State(state): State<AppState>, can: Can<perm::CompaniesWrite>, AppJson(input): AppJson<NewCompany>) -> Result<Created<CompanyDetails>, ApiError> {
-    Ok(Created(service::create(&state, &can, input).await?))
+pub async fn create_company(State(state): State<AppState>, can: Can<perm::CompaniesWrite>, AppJson(input): AppJson<NewCompany>) -> Result<Tagged<CompanyDetails>, ApiError> {
+    let row = service::create(&state, &can, input).await?;
+    Ok(Tagged::created(ETag::of(row.updated_at), row))
 }
 
 #[utoipa::path(get, path = "/api/v1/companies", params(CompanyListQuery), tag = "companies",
@@ -54,9 +57,10 @@ pub async fn list_companies(State(state): State<AppState>, can: Can<perm::Compan
 
 #[utoipa::path(get, path = "/api/v1/companies/{id}", params(("id" = i32, Path, description = "Company id")), tag = "companies",
     responses((status = 200, body = CompanyDetails), (status = 403), (status = 404)))]
-pub async fn get_company(State(state): State<AppState>, can: Can<perm::CompaniesRead>, AppPath(id): AppPath<String>) -> Result<AppJson<CompanyDetails>, ApiError> {
+pub async fn get_company(State(state): State<AppState>, can: Can<perm::CompaniesRead>, AppPath(id): AppPath<String>) -> Result<Tagged<CompanyDetails>, ApiError> {
     let id = parse_id(&id, "company")?;
-    Ok(AppJson(service::get(&state, &can, id).await?))
+    let row = service::get(&state, &can, id).await?;
+    Ok(Tagged::new(ETag::of(row.updated_at), row))
 }
 
 /// Replaces every field of the company.
@@ -66,10 +70,12 @@ pub async fn put_company(
     State(state): State<AppState>,
     can: Can<perm::CompaniesWrite>,
     AppPath(id): AppPath<String>,
+    if_match: IfMatch,
     AppJson(input): AppJson<NewCompany>,
-) -> Result<AppJson<CompanyDetails>, ApiError> {
+) -> Result<Tagged<CompanyDetails>, ApiError> {
     let id = parse_id(&id, "company")?;
-    Ok(AppJson(service::replace(&state, &can, id, input).await?))
+    let row = service::replace(&state, &can, id, &if_match, input).await?;
+    Ok(Tagged::new(ETag::of(row.updated_at), row))
 }
 
 /// Changes the given fields; `null` clears.
@@ -79,18 +85,20 @@ pub async fn patch_company(
     State(state): State<AppState>,
     can: Can<perm::CompaniesWrite>,
     AppPath(id): AppPath<String>,
+    if_match: IfMatch,
     AppJson(patch): AppJson<CompanyPatch>,
-) -> Result<AppJson<CompanyDetails>, ApiError> {
+) -> Result<Tagged<CompanyDetails>, ApiError> {
     let id = parse_id(&id, "company")?;
-    Ok(AppJson(service::patch(&state, &can, id, patch).await?))
+    let row = service::patch(&state, &can, id, &if_match, patch).await?;
+    Ok(Tagged::new(ETag::of(row.updated_at), row))
 }
 
 /// Deletes the company; its subsidiaries lose their parent and its contacts their company.
 #[utoipa::path(delete, path = "/api/v1/companies/{id}", params(("id" = i32, Path, description = "Company id")), tag = "companies",
     responses((status = 204, description = "deleted"), (status = 403), (status = 404)))]
-pub async fn delete_company(State(state): State<AppState>, can: Can<perm::CompaniesDelete>, AppPath(id): AppPath<String>) -> Result<NoContent, ApiError> {
+pub async fn delete_company(State(state): State<AppState>, can: Can<perm::CompaniesDelete>, AppPath(id): AppPath<String>, if_match: IfMatch) -> Result<NoContent, ApiError> {
     let id = parse_id(&id, "company")?;
-    service::delete(&state, &can, id).await?;
+    service::delete(&state, &can, id, &if_match).await?;
     Ok(NoContent)
 }
 

@@ -2,7 +2,7 @@
 
 use axum::extract::State;
 use crm_client_contact::{ContactBasicInfo, ContactDetails, ContactLookup};
-use crm_web::{ApiError, AppJson, AppPath, AppQuery, Can, Created, NoContent, Page, QueryParams, perm};
+use crm_web::{ApiError, AppJson, AppPath, AppQuery, Can, ETag, IfMatch, NoContent, Page, QueryParams, Tagged, perm};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
@@ -41,6 +41,8 @@ pub struct ContactListQuery {
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ContactIdsQuery {
+    /// Only `id` (the answer is in id order).
+    pub sort: Option<String>,
     /// Comma-separated contact ids, at most 500.
     pub ids: Option<String>,
     /// Comma-separated company ids, at most 500: also answers `companies` (needs the
@@ -48,10 +50,21 @@ pub struct ContactIdsQuery {
     pub company_ids: Option<String>,
 }
 
+/// `sort` of a list with one fixed order (any other value is 400).
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct FixedOrderQuery {
+    /// Only the list's own order is accepted (`tag` for `/tags`, `id` for the `basic`
+    /// lookups and the export).
+    pub sort: Option<String>,
+}
+
 /// Paging of `GET /contacts/{id}/status-history`.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct HistoryQuery {
+    /// Only `-changed_at` (newest first) is accepted.
+    pub sort: Option<String>,
     pub limit: Option<i64>,
     pub cursor: Option<String>,
 }
@@ -70,8 +83,9 @@ pub struct StatsQuery {
 /// only themselves).
 #[utoipa::path(post, path = "/api/v1/contacts", request_body = NewContact, tag = "contacts",
     responses((status = 201, body = ContactDetails), (status = 400), (status = 403), (status = 409), (status = 415), (status = 422), (status = 503)))]
-pub async fn create_contact(State(state): State<AppState>, can: Can<perm::ContactsWrite>, AppJson(input): AppJson<NewContact>) -> Result<Created<ContactDetails>, ApiError> {
-    Ok(Created(service::create(&state, &can, input).await?))
+pub async fn create_contact(State(state): State<AppState>, can: Can<perm::ContactsWrite>, AppJson(input): AppJson<NewContact>) -> Result<Tagged<ContactDetails>, ApiError> {
+    let row = service::create(&state, &can, input).await?;
+    Ok(Tagged::created(ETag::of(row.updated_at), row))
 }
 
 /// Lists contacts: filters, sort and cursor, or a typo-tolerant `search` ranked by relevance.
@@ -83,9 +97,10 @@ pub async fn list_contacts(State(state): State<AppState>, can: Can<perm::Contact
 
 #[utoipa::path(get, path = "/api/v1/contacts/{id}", params(("id" = i32, Path, description = "Contact id")), tag = "contacts",
     responses((status = 200, body = ContactDetails), (status = 403), (status = 404)))]
-pub async fn get_contact(State(state): State<AppState>, can: Can<perm::ContactsRead>, AppPath(id): AppPath<String>) -> Result<AppJson<ContactDetails>, ApiError> {
+pub async fn get_contact(State(state): State<AppState>, can: Can<perm::ContactsRead>, AppPath(id): AppPath<String>) -> Result<Tagged<ContactDetails>, ApiError> {
     let id = parse_id(&id, "contact")?;
-    Ok(AppJson(service::get(&state, &can, id).await?))
+    let row = service::get(&state, &can, id).await?;
+    Ok(Tagged::new(ETag::of(row.updated_at), row))
 }
 
 /// Replaces the contact. An absent `owner_id` or `status` keeps the current one.
@@ -95,10 +110,12 @@ pub async fn put_contact(
     State(state): State<AppState>,
     can: Can<perm::ContactsWrite>,
     AppPath(id): AppPath<String>,
+    if_match: IfMatch,
     AppJson(input): AppJson<NewContact>,
-) -> Result<AppJson<ContactDetails>, ApiError> {
+) -> Result<Tagged<ContactDetails>, ApiError> {
     let id = parse_id(&id, "contact")?;
-    Ok(AppJson(service::replace(&state, &can, id, input).await?))
+    let row = service::replace(&state, &can, id, &if_match, input).await?;
+    Ok(Tagged::new(ETag::of(row.updated_at), row))
 }
 
 /// Changes the given fields; `{status, status_reason}` is the lead-management transition
@@ -109,17 +126,19 @@ pub async fn patch_contact(
     State(state): State<AppState>,
     can: Can<perm::ContactsWrite>,
     AppPath(id): AppPath<String>,
+    if_match: IfMatch,
     AppJson(patch): AppJson<ContactPatch>,
-) -> Result<AppJson<ContactDetails>, ApiError> {
+) -> Result<Tagged<ContactDetails>, ApiError> {
     let id = parse_id(&id, "contact")?;
-    Ok(AppJson(service::patch(&state, &can, id, patch).await?))
+    let row = service::patch(&state, &can, id, &if_match, patch).await?;
+    Ok(Tagged::new(ETag::of(row.updated_at), row))
 }
 
 #[utoipa::path(delete, path = "/api/v1/contacts/{id}", params(("id" = i32, Path, description = "Contact id")), tag = "contacts",
     responses((status = 204, description = "deleted"), (status = 403), (status = 404)))]
-pub async fn delete_contact(State(state): State<AppState>, can: Can<perm::ContactsDelete>, AppPath(id): AppPath<String>) -> Result<NoContent, ApiError> {
+pub async fn delete_contact(State(state): State<AppState>, can: Can<perm::ContactsDelete>, AppPath(id): AppPath<String>, if_match: IfMatch) -> Result<NoContent, ApiError> {
     let id = parse_id(&id, "contact")?;
-    service::delete(&state, &can, id).await?;
+    service::delete(&state, &can, id, &if_match).await?;
     Ok(NoContent)
 }
 
@@ -160,7 +179,7 @@ pub async fn contact_stats(State(state): State<AppState>, can: Can<perm::Contact
 }
 
 /// The tenant's tags with how many contacts and companies carry each.
-#[utoipa::path(get, path = "/api/v1/tags", tag = "tags", responses((status = 200, body = TagList), (status = 403)))]
-pub async fn list_tags(State(state): State<AppState>, can: Can<perm::ContactsRead>) -> Result<AppJson<TagList>, ApiError> {
-    Ok(AppJson(service::tags(&state, &can).await?))
+#[utoipa::path(get, path = "/api/v1/tags", params(FixedOrderQuery), tag = "tags", responses((status = 200, body = TagList), (status = 400), (status = 403)))]
+pub async fn list_tags(State(state): State<AppState>, can: Can<perm::ContactsRead>, AppQuery(params): AppQuery<QueryParams>) -> Result<AppJson<TagList>, ApiError> {
+    Ok(AppJson(service::tags(&state, &can, &params).await?))
 }

@@ -177,7 +177,8 @@ pub async fn is_ancestor_or_self(tx: &TenantTx, id: i32, parent: i32) -> DbResul
 
 #[derive(Debug, Default, Clone)]
 pub struct CompanyFilter {
-    /// Lowercased; matched by substring or trigram similarity on the name.
+    /// Trimmed; matched accent- and case-insensitively by substring or trigram similarity on
+    /// the name (a word or prefix of it for one or two letters).
     pub search: Option<String>,
     pub industry: Option<String>,
     pub size_category: Option<String>,
@@ -191,9 +192,21 @@ pub const COMPANY_SORTS: [&str; 3] = ["name", "created_at", "updated_at"];
 fn company_where(q: &mut Query, f: &CompanyFilter) -> Vec<String> {
     let mut conds = Vec::new();
     if let Some(s) = &f.search {
+        // Accents and case folded on both sides (contact_fold: unaccent + lower). Three
+        // letters and more: substring or trigram-similar (the folded trigram index); fewer,
+        // where trigrams cannot help: a word of the name (one CJK character is one) or a
+        // prefix of the name (the folded prefix index).
         let escaped = s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
-        let (p1, p2) = (q.bind(s.clone()), q.bind(format!("%{escaped}%")));
-        conds.push(format!("(lower(c.name) % {p1} OR lower(c.name) LIKE {p2})"));
+        if s.chars().count() >= 3 {
+            let (p1, p2) = (q.bind(s.clone()), q.bind(format!("%{escaped}%")));
+            conds.push(format!("(contact_fold(c.name) % contact_fold({p1}) OR contact_fold(c.name) LIKE contact_fold({p2}))"));
+        } else {
+            let (p1, p2) = (q.bind(s.clone()), q.bind(format!("{escaped}%")));
+            conds.push(format!(
+                "((c.search_words @> contact_search_words({p1}, NULL, NULL, NULL) AND cardinality(contact_search_words({p1}, NULL, NULL, NULL)) > 0) \
+                 OR contact_fold(c.name) LIKE contact_fold({p2}))"
+            ));
+        }
     }
     if let Some(v) = &f.industry {
         conds.push(format!("c.industry = {}", q.bind(v.clone())));
@@ -243,9 +256,10 @@ pub async fn companies_by_names(tx: &TenantTx, lower_names: &[String]) -> DbResu
     Ok(tx.query(&stmt, &[&lower_names]).await?.iter().map(|r| (r.get(0), r.get(1))).collect())
 }
 
-pub async fn existing_company_ids(tx: &TenantTx, ids: &[i32]) -> DbResult<Vec<i32>> {
-    let stmt = tx.prepare_cached("SELECT id FROM companies WHERE id = ANY($1)").await?;
-    Ok(tx.query(&stmt, &[&ids]).await?.iter().map(|r| r.get(0)).collect())
+/// The companies of these ids that exist: (id, lowercased name).
+pub async fn company_names(tx: &TenantTx, ids: &[i32]) -> DbResult<Vec<(i32, String)>> {
+    let stmt = tx.prepare_cached("SELECT id, lower(name) FROM companies WHERE id = ANY($1)").await?;
+    Ok(tx.query(&stmt, &[&ids]).await?.iter().map(|r| (r.get(0), r.get(1))).collect())
 }
 
 /// Creates companies with just a name (import), returning them.

@@ -317,25 +317,35 @@ pub async fn count_contacts(tx: &TenantTx, f: &ContactFilter) -> DbResult<i64> {
     Ok(q.rows(tx).await?.first().map(|r| r.get(0)).unwrap_or(0))
 }
 
-/// Vocabulary terms near each query word: `(word index, term, trigram similarity)`, at most
-/// 64 per word. Needs [`set_similarity_threshold`] first.
-pub async fn search_term_candidates(tx: &TenantTx, words: &[String]) -> DbResult<Vec<(usize, String, f32)>> {
+/// The words of a search query as the database indexes them (accents folded, CJK letters
+/// one by one; at most `max_words`), each with the vocabulary terms near it: `(word,
+/// [(term, trigram similarity)])`, at most 64 terms per word, none for a word the tenant
+/// never used. Needs [`set_similarity_threshold`](super::set_similarity_threshold) first.
+pub async fn search_term_candidates(tx: &TenantTx, query: &str, max_words: i32) -> DbResult<Vec<(String, Vec<(String, f32)>)>> {
     let stmt = tx
         .prepare_cached(
-            "SELECT w.ord::int4, t.term, similarity(t.term, w.word)
-             FROM unnest($1::text[]) WITH ORDINALITY AS w(word, ord)
-             CROSS JOIN LATERAL (
+            "SELECT w.ord::int4, w.word, t.term, similarity(t.term, w.word)
+             FROM unnest((contact_search_words($1, NULL, NULL, NULL))[1:$2]) WITH ORDINALITY AS w(word, ord)
+             LEFT JOIN LATERAL (
                  SELECT term FROM contact_search_terms
                  WHERE term % w.word OR term LIKE w.word || '%'
-                 ORDER BY similarity(term, w.word) DESC, term LIMIT 64) t",
+                 ORDER BY similarity(term, w.word) DESC, term LIMIT 64) t ON true
+             ORDER BY w.ord",
         )
         .await?;
-    Ok(tx
-        .query(&stmt, &[&words])
-        .await?
-        .iter()
-        .map(|r| ((r.get::<_, i32>(0) - 1).max(0) as usize, r.get(1), r.get(2)))
-        .collect())
+    let mut out: Vec<(String, Vec<(String, f32)>)> = Vec::new();
+    let mut last = 0;
+    for r in tx.query(&stmt, &[&query, &max_words]).await? {
+        let ord: i32 = r.get(0);
+        if ord != last {
+            out.push((r.get(1), Vec::new()));
+            last = ord;
+        }
+        if let (Some(term), Some(sim), Some(entry)) = (r.get::<_, Option<String>>(2), r.get::<_, Option<f32>>(3), out.last_mut()) {
+            entry.1.push((term, sim));
+        }
+    }
+    Ok(out)
 }
 
 /// A search hit with its relevance and the number of ranked candidates.
@@ -347,7 +357,8 @@ pub struct SearchHit {
 
 /// Contacts having, for every query word, one of its matching terms; at most `cap` of them
 /// are ranked by the best trigram similarity of the query to first name, last name, full
-/// name, email and company name.
+/// name (also surname first, without a space, as CJK names are written), email and company
+/// name, all accent-folded.
 #[allow(clippy::too_many_arguments)]
 pub async fn search_contacts(
     tx: &TenantTx,
@@ -363,7 +374,7 @@ pub async fn search_contacts(
     for terms in term_sets {
         conds.push(format!("c.search_words && {}::text[]", q.bind(terms.clone())));
     }
-    let qp = q.bind(query.to_owned());
+    let qp = format!("contact_fold({})", q.bind(query.to_owned()));
     let cap = q.bind(cap);
     let inner_fields: Vec<String> = CONTACT_FIELDS.iter().map(|f| format!("c.{f}")).collect();
     let mut outer = Vec::new();
@@ -375,9 +386,10 @@ pub async fn search_contacts(
     q.sql = format!(
         "SELECT {cols}, r.score, r.total FROM (
              SELECT {inner_cols},
-                 greatest(similarity({qp}, lower(c.first_name)), similarity({qp}, lower(c.last_name)),
-                          similarity({qp}, lower(c.first_name || ' ' || c.last_name)),
-                          similarity({qp}, lower(coalesce(c.email, ''))), similarity({qp}, lower(coalesce(co.name, '')))) AS score,
+                 greatest(similarity({qp}, contact_fold(c.first_name)), similarity({qp}, contact_fold(c.last_name)),
+                          similarity({qp}, contact_fold(c.first_name || ' ' || c.last_name)),
+                          similarity({qp}, contact_fold(c.last_name || c.first_name)),
+                          similarity({qp}, contact_fold(coalesce(c.email, ''))), similarity({qp}, contact_fold(coalesce(co.name, '')))) AS score,
                  count(*) OVER () AS total
              FROM (SELECT {fields} FROM contacts c {where_} LIMIT {cap}) c
              LEFT JOIN companies co ON co.id = c.company_id) r

@@ -4,9 +4,9 @@ use crm_client_contact::subjects::{COMPANY_CREATED, COMPANY_DELETED, COMPANY_UPD
 use crm_client_contact::{CompanyBasicInfo, CompanyBatch, CompanyDetails};
 use crm_events::publish;
 use crm_tenant::TenantTx;
-use crm_web::{ApiError, Can, FieldErrors, Page, QueryParams, parse_limit, perm, validate};
+use crm_web::{ApiError, Can, ETag, FieldErrors, IfMatch, Page, QueryParams, parse_limit, perm, validate};
 
-use super::{missing_reference, parse_list_cursor, parse_sort, tag_filter};
+use super::{fixed_order, missing_reference, parse_list_cursor, parse_sort, tag_filter};
 use crate::AppState;
 use crate::domain::{CompanyPatch, CompanyWrite, MAX_SEARCH_LEN, NewCompany};
 use crate::repo::companies::{self as repo, COMPANY_SORTS, CompanyFilter};
@@ -26,7 +26,7 @@ async fn company_page(state: &AppState, tx: &TenantTx, params: &QueryParams, mut
     let mut errors = FieldErrors::new();
     if let Some(s) = params.one("search").map(str::trim).filter(|s| !s.is_empty()) {
         errors.check("search", s.chars().count() <= MAX_SEARCH_LEN, "at most 200 characters");
-        filter.search = Some(s.to_lowercase());
+        filter.search = Some(s.to_owned());
     }
     filter.industry = params.one("industry").map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).or(filter.industry);
     filter.size_category = params.one("size_category").map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
@@ -99,9 +99,16 @@ pub async fn get(state: &AppState, can: &Can<perm::CompaniesRead>, id: i32) -> R
 
 /// PUT and PATCH: lock, build the full input from the current row, validate, write;
 /// publishes `company.updated`.
-async fn update(state: &AppState, can: &Can<perm::CompaniesWrite>, id: i32, input: impl FnOnce(&CompanyDetails) -> NewCompany) -> Result<CompanyDetails, ApiError> {
+async fn update(
+    state: &AppState,
+    can: &Can<perm::CompaniesWrite>,
+    id: i32,
+    if_match: &IfMatch,
+    input: impl FnOnce(&CompanyDetails) -> NewCompany,
+) -> Result<CompanyDetails, ApiError> {
     let tx = state.db.tenant(&can.tenant_id).await?;
     let current = repo::company_for_update(&tx, id).await?.ok_or_else(|| ApiError::not_found("company"))?;
+    if_match.check(&ETag::of(current.updated_at))?;
     let w = validated(input(&current))?;
     if w.parent_company_id != current.parent_company_id {
         check_parent(&tx, Some(id), w.parent_company_id).await?;
@@ -113,23 +120,24 @@ async fn update(state: &AppState, can: &Can<perm::CompaniesWrite>, id: i32, inpu
 }
 
 /// `PUT /companies/{id}`: replaces every field.
-pub async fn replace(state: &AppState, can: &Can<perm::CompaniesWrite>, id: i32, input: NewCompany) -> Result<CompanyDetails, ApiError> {
-    update(state, can, id, |_| input).await
+pub async fn replace(state: &AppState, can: &Can<perm::CompaniesWrite>, id: i32, if_match: &IfMatch, input: NewCompany) -> Result<CompanyDetails, ApiError> {
+    update(state, can, id, if_match, |_| input).await
 }
 
 /// `PATCH /companies/{id}`: changes the given fields (400 when there are none).
-pub async fn patch(state: &AppState, can: &Can<perm::CompaniesWrite>, id: i32, patch: CompanyPatch) -> Result<CompanyDetails, ApiError> {
+pub async fn patch(state: &AppState, can: &Can<perm::CompaniesWrite>, id: i32, if_match: &IfMatch, patch: CompanyPatch) -> Result<CompanyDetails, ApiError> {
     if patch.is_empty() {
         return Err(ApiError::validation([("body", "nothing to update")]));
     }
-    update(state, can, id, |current| patch.apply(current)).await
+    update(state, can, id, if_match, |current| patch.apply(current)).await
 }
 
 /// `DELETE /companies/{id}`: subsidiaries lose their parent and contacts their company;
 /// publishes `company.deleted`.
-pub async fn delete(state: &AppState, can: &Can<perm::CompaniesDelete>, id: i32) -> Result<(), ApiError> {
+pub async fn delete(state: &AppState, can: &Can<perm::CompaniesDelete>, id: i32, if_match: &IfMatch) -> Result<(), ApiError> {
     let tx = state.db.tenant(&can.tenant_id).await?;
     let company = repo::company_for_update(&tx, id).await?.ok_or_else(|| ApiError::not_found("company"))?;
+    if_match.check(&ETag::of(company.updated_at))?;
     repo::delete_company(&tx, id).await?;
     publish(&tx, Some(can.user_id), COMPANY_DELETED, company.basic()).await?;
     tx.commit().await?;
@@ -146,6 +154,7 @@ pub async fn basic(state: &AppState, can: &Can<perm::CompaniesRead>, id: i32) ->
 
 /// `GET /companies/basic?ids=..`.
 pub async fn basic_batch(state: &AppState, can: &Can<perm::CompaniesRead>, params: &QueryParams) -> Result<CompanyBatch, ApiError> {
+    fixed_order(params, "id")?;
     let ids = validate::batch_ids("ids", params.one("ids"))?;
     let tx = state.db.tenant(&can.tenant_id).await?;
     let data = repo::companies_basic(&tx, &ids).await?;

@@ -7,10 +7,10 @@ use chrono::{Duration, Utc};
 use crm_client_contact::subjects::{CONTACT_CONVERTED, CONTACT_CREATED, CONTACT_DELETED, CONTACT_UPDATED};
 use crm_client_contact::{ContactBasicInfo, ContactConverted, ContactDetails, ContactLookup, ContactStatus};
 use crm_events::publish;
-use crm_web::{Action, ApiError, Can, FieldErrors, Page, QueryParams, Resource, Scope, parse_limit, perm, validate};
+use crm_web::{Action, ApiError, Can, ETag, FieldErrors, IfMatch, Page, QueryParams, Resource, Scope, parse_limit, perm, validate};
 use serde::{Deserialize, Serialize};
 
-use super::{email_taken, missing_reference, on_email_conflict, owners, parse_list_cursor, parse_sort, tag_filter};
+use super::{email_taken, fixed_order, missing_reference, on_email_conflict, owners, parse_list_cursor, parse_sort, tag_filter};
 use crate::AppState;
 use crate::domain::{self, ContactPatch, ContactStats, ContactWrite, MAX_SEARCH_LEN, MAX_SEARCH_WORDS, NewContact, StatusHistoryEntry, TagList};
 use crate::repo::contacts::{self as repo, CONTACT_SORTS, ContactFilter, StatusChange};
@@ -101,14 +101,12 @@ pub async fn list(state: &AppState, can: &Can<perm::ContactsRead>, params: &Quer
         tags: tag_filter(params, &mut errors),
     };
     let search = params.one("search").map(str::trim).filter(|s| !s.is_empty());
-    let mut words = Vec::new();
     if let Some(q) = search {
-        words = domain::search_words(q);
-        words.truncate(MAX_SEARCH_WORDS);
+        let words = domain::search_words(q);
         if q.chars().count() > MAX_SEARCH_LEN {
             errors.add("search", "at most 200 characters");
         } else if words.is_empty() {
-            errors.add("search", "needs a word of at least two letters");
+            errors.add("search", "needs a word of at least two letters (or one Chinese, Japanese or Korean character)");
         }
         if params.one("sort").is_some() {
             errors.add("sort", "search results are ranked by relevance: no sort with search");
@@ -120,7 +118,7 @@ pub async fn list(state: &AppState, can: &Can<perm::ContactsRead>, params: &Quer
     let mut page = match search {
         Some(q) => {
             let after = parse_list_cursor(&state.cursors, params.one("cursor"), "search", true)?;
-            search_page(state, can, q, &words, &filter, after, limit, params.count()).await?
+            search_page(state, can, q, &filter, after, limit, params.count()).await?
         }
         None => {
             let sort = parse_sort(params.one("sort"), &CONTACT_SORTS, ("created_at", true))?;
@@ -136,15 +134,15 @@ pub async fn list(state: &AppState, can: &Can<perm::ContactsRead>, params: &Quer
     Ok(page)
 }
 
-/// Fuzzy search: each query word is matched against the tenant's vocabulary (exact, prefix,
-/// within 1-2 typos, or trigram-similar), then the contacts having a match for every word are
+/// Fuzzy search: the database splits the query into words as it indexes names (accents
+/// folded, CJK characters one by one); each word is matched against the tenant's vocabulary
+/// (exact, prefix, within 1-2 typos, or trigram-similar), then the contacts having a match for every word are
 /// ranked by pg_trgm similarity.
 #[allow(clippy::too_many_arguments)]
 async fn search_page(
     state: &AppState,
     can: &Can<perm::ContactsRead>,
     query: &str,
-    words: &[String],
     filter: &ContactFilter,
     after: Option<ListCursor>,
     limit: i64,
@@ -152,20 +150,14 @@ async fn search_page(
 ) -> Result<Page<ContactDetails>, ApiError> {
     let tx = state.db.tenant(&can.tenant_id).await?;
     db::set_similarity_threshold(&tx, 0.2).await?;
-    let candidates = repo::search_term_candidates(&tx, words).await?;
-    let mut per_word: Vec<Vec<(String, f32)>> = vec![Vec::new(); words.len()];
-    for (i, term, sim) in candidates {
-        if let Some(list) = per_word.get_mut(i) {
-            list.push((term, sim));
-        }
-    }
-    let term_sets: Vec<Vec<String>> = words.iter().zip(&per_word).map(|(w, c)| domain::best_terms(w, c, 8)).collect();
-    if term_sets.iter().any(Vec::is_empty) {
+    let candidates = repo::search_term_candidates(&tx, query, MAX_SEARCH_WORDS as i32).await?;
+    let term_sets: Vec<Vec<String>> = candidates.iter().map(|(w, c)| domain::best_terms(w, c, 8)).collect();
+    if term_sets.is_empty() || term_sets.iter().any(Vec::is_empty) {
         tx.commit().await?;
         return Ok(Page::from_overfetch(Vec::new(), limit, count.then_some(0), |_: &ContactDetails| String::new()));
     }
     let hits =
-        repo::search_contacts(&tx, &term_sets, &query.to_lowercase(), filter, after.as_ref(), limit, state.settings.search_candidates).await?;
+        repo::search_contacts(&tx, &term_sets, query, filter, after.as_ref(), limit, state.settings.search_candidates).await?;
     tx.commit().await?;
     let total = count.then(|| hits.first().map_or(0, |h| h.total));
     let page = Page::from_overfetch(hits, limit, total, |last| {
@@ -189,6 +181,7 @@ async fn update(
     state: &AppState,
     can: &Can<perm::ContactsWrite>,
     id: i32,
+    if_match: &IfMatch,
     new_owner: Option<Option<i32>>,
     input: impl FnOnce(&ContactDetails) -> NewContact,
 ) -> Result<ContactDetails, ApiError> {
@@ -199,6 +192,7 @@ async fn update(
     let tx = state.db.tenant(&can.tenant_id).await?;
     let current = repo::contact_for_update(&tx, id).await?.ok_or_else(|| ApiError::not_found("contact"))?;
     ensure_reaches(can, &current)?;
+    if_match.check(&ETag::of(current.updated_at))?;
     let (w, reason) = validated(input(&current), current.status)?;
     if w.company_id != current.company_id
         && let Some(company_id) = w.company_id
@@ -228,9 +222,9 @@ async fn update(
 
 /// `PUT /contacts/{id}`: replaces the contact. An absent `owner_id` or `status` keeps the
 /// current one.
-pub async fn replace(state: &AppState, can: &Can<perm::ContactsWrite>, id: i32, input: NewContact) -> Result<ContactDetails, ApiError> {
+pub async fn replace(state: &AppState, can: &Can<perm::ContactsWrite>, id: i32, if_match: &IfMatch, input: NewContact) -> Result<ContactDetails, ApiError> {
     let new_owner = input.owner_id.map(Some);
-    update(state, can, id, new_owner, |current| {
+    update(state, can, id, if_match, new_owner, |current| {
         let mut input = input;
         input.owner_id = input.owner_id.or(current.owner_id);
         input
@@ -239,19 +233,20 @@ pub async fn replace(state: &AppState, can: &Can<perm::ContactsWrite>, id: i32, 
 }
 
 /// `PATCH /contacts/{id}`: changes the given fields (400 when there are none).
-pub async fn patch(state: &AppState, can: &Can<perm::ContactsWrite>, id: i32, patch: ContactPatch) -> Result<ContactDetails, ApiError> {
+pub async fn patch(state: &AppState, can: &Can<perm::ContactsWrite>, id: i32, if_match: &IfMatch, patch: ContactPatch) -> Result<ContactDetails, ApiError> {
     if patch.is_empty() {
         return Err(ApiError::validation([("body", "nothing to update")]));
     }
     let new_owner = patch.owner_id;
-    update(state, can, id, new_owner, |current| patch.apply(current)).await
+    update(state, can, id, if_match, new_owner, |current| patch.apply(current)).await
 }
 
 /// `DELETE /contacts/{id}`; publishes `contact.deleted`.
-pub async fn delete(state: &AppState, can: &Can<perm::ContactsDelete>, id: i32) -> Result<(), ApiError> {
+pub async fn delete(state: &AppState, can: &Can<perm::ContactsDelete>, id: i32, if_match: &IfMatch) -> Result<(), ApiError> {
     let tx = state.db.tenant(&can.tenant_id).await?;
     let contact = repo::contact_for_update(&tx, id).await?.ok_or_else(|| ApiError::not_found("contact"))?;
     ensure_reaches(can, &contact)?;
+    if_match.check(&ETag::of(contact.updated_at))?;
     repo::delete_contact(&tx, id).await?;
     publish(&tx, Some(can.user_id), CONTACT_DELETED, contact.basic()).await?;
     tx.commit().await?;
@@ -269,6 +264,7 @@ pub async fn basic(state: &AppState, can: &Can<perm::ContactsRead>, id: i32) -> 
 /// `GET /contacts/basic?ids=..[&company_ids=..]`: contacts by id and, when asked (and the
 /// role may read companies), companies too, so one request serves a list enriching both.
 pub async fn basic_batch(state: &AppState, can: &Can<perm::ContactsRead>, params: &QueryParams) -> Result<ContactLookup, ApiError> {
+    fixed_order(params, "id")?;
     let ids = validate::batch_ids("ids", params.one("ids"))?;
     let company_ids = match params.one("company_ids") {
         None => None,
@@ -299,6 +295,7 @@ pub async fn status_history(
     id: i32,
     params: &QueryParams,
 ) -> Result<Page<StatusHistoryEntry>, ApiError> {
+    fixed_order(params, "-changed_at")?;
     let limit = parse_limit(params.one("limit"))?;
     let after: Option<HistoryCursor> = crm_web::pagination::parse_cursor(&state.cursors, params.one("cursor"))?;
     let tx = state.db.tenant(&can.tenant_id).await?;
@@ -327,7 +324,8 @@ pub async fn stats(state: &AppState, can: &Can<perm::ContactsRead>, params: &Que
 }
 
 /// `GET /tags`: the tenant's tags with how many contacts and companies carry each.
-pub async fn tags(state: &AppState, can: &Can<perm::ContactsRead>) -> Result<TagList, ApiError> {
+pub async fn tags(state: &AppState, can: &Can<perm::ContactsRead>, params: &QueryParams) -> Result<TagList, ApiError> {
+    fixed_order(params, "tag")?;
     let tx = state.db.tenant(&can.tenant_id).await?;
     let data = repo::tag_counts(&tx).await?;
     tx.commit().await?;

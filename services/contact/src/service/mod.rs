@@ -34,6 +34,15 @@ fn parse_sort(raw: Option<&str>, allowed: &[&'static str], default: (&'static st
     Ok((field, dir == SortDir::Desc))
 }
 
+/// Lists with one fixed order accept no `?sort=` but their own order (400 otherwise, like
+/// any sort outside a whitelist).
+fn fixed_order(params: &QueryParams, order: &'static str) -> Result<(), ApiError> {
+    match params.one("sort").map(str::trim).filter(|s| !s.is_empty()) {
+        Some(raw) if raw != order => Err(ApiError::validation([("sort", format!("this list has one order: {order}"))])),
+        _ => Ok(()),
+    }
+}
+
 /// The cursor of a list, which must have been made for the same order.
 fn parse_list_cursor(codec: &CursorCodec, raw: Option<&str>, key: &str, desc: bool) -> Result<Option<ListCursor>, ApiError> {
     let cursor: Option<ListCursor> = crm_web::pagination::parse_cursor(codec, raw)?;

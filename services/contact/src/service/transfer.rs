@@ -11,7 +11,7 @@ use crm_client_contact::subjects::{COMPANY_CREATED, CONTACT_CONVERTED, CONTACT_C
 use crm_client_contact::{ContactConverted, ContactDetails, ContactStatus};
 use crm_events::publish;
 use crm_tenant::{TenantDb, TenantId, TenantTx};
-use crm_web::{ApiError, Can, Scope, perm};
+use crm_web::{ApiError, Can, QueryParams, Scope, perm};
 use futures::Stream;
 
 use super::owners;
@@ -243,13 +243,19 @@ impl Importer<'_> {
         Ok(rows)
     }
 
-    /// `company_id` must exist; `company` names are matched case-insensitively, and created
-    /// when unknown.
+    /// Companies: a `company` name is matched case-insensitively (created when unknown); a
+    /// `company_id` must exist in this tenant, except beside a `company` name (the
+    /// platform's own export): the id is kept when it is that company here, else the name
+    /// decides, so an export imports into another tenant unchanged.
     async fn resolve_companies(&mut self, tx: &TenantTx, rows: Vec<ImportRow>) -> Result<Vec<ImportRow>, ApiError> {
         let ids: Vec<i32> = rows.iter().filter_map(|r| r.write.company_id).collect::<BTreeSet<_>>().into_iter().collect();
-        let known: BTreeSet<i32> = if ids.is_empty() { BTreeSet::new() } else { companies::existing_company_ids(tx, &ids).await?.into_iter().collect() };
+        let known: HashMap<i32, String> = if ids.is_empty() { HashMap::new() } else { companies::company_names(tx, &ids).await?.into_iter().collect() };
+        let by_id = |r: &ImportRow| match (r.write.company_id, &r.company_name) {
+            (Some(id), Some(name)) => known.get(&id).is_some_and(|n| *n == name.to_lowercase()),
+            _ => false,
+        };
         let mut names: HashMap<String, String> = HashMap::new();
-        for r in &rows {
+        for r in rows.iter().filter(|r| !by_id(r)) {
             if let Some(name) = &r.company_name {
                 names.entry(name.to_lowercase()).or_insert_with(|| name.clone());
             }
@@ -258,7 +264,8 @@ impl Importer<'_> {
         if !names.is_empty() {
             let lower: Vec<String> = names.keys().cloned().collect();
             by_name.extend(companies::companies_by_names(tx, &lower).await?);
-            let missing: Vec<String> = names.iter().filter(|(k, _)| !by_name.contains_key(*k)).map(|(_, v)| v.clone()).collect();
+            let mut missing: Vec<String> = names.iter().filter(|(k, _)| !by_name.contains_key(*k)).map(|(_, v)| v.clone()).collect();
+            missing.sort();
             if !missing.is_empty() {
                 for company in companies::insert_companies_named(tx, &missing, self.can.user_id).await? {
                     publish(tx, Some(self.can.user_id), COMPANY_CREATED, company.basic()).await?;
@@ -269,15 +276,20 @@ impl Importer<'_> {
         }
         let mut out = Vec::with_capacity(rows.len());
         for mut r in rows {
-            if let Some(id) = r.write.company_id
-                && !known.contains(&id)
-            {
-                self.fail_one(r.line, "company_id", "no such company in this tenant");
+            if by_id(&r) {
+                out.push(r);
                 continue;
             }
             if let Some(name) = &r.company_name {
                 r.write.company_id = by_name.get(&name.to_lowercase()).copied();
+            } else if let Some(id) = r.write.company_id
+                && !known.contains_key(&id)
+            {
+                self.fail_one(r.line, "company_id", "no such company in this tenant");
+                continue;
             }
+            // A row updating an existing contact merges from its input.
+            r.input.company_id = r.write.company_id;
             out.push(r);
         }
         Ok(out)
@@ -299,7 +311,12 @@ async fn export_page(db: &TenantDb, tenant: &TenantId, after: i32) -> Result<Vec
 /// `GET /contacts/export`: every contact of the tenant as CSV chunks, page by page in id
 /// order. The first page is read before answering, so a database error is a proper error
 /// response; each later page is read in its own transaction when the stream gets there.
-pub async fn export(state: &AppState, can: &Can<perm::ContactsRead>) -> Result<impl Stream<Item = Result<Bytes, ApiError>> + Send + 'static, ApiError> {
+pub async fn export(
+    state: &AppState,
+    can: &Can<perm::ContactsRead>,
+    params: &QueryParams,
+) -> Result<impl Stream<Item = Result<Bytes, ApiError>> + Send + 'static, ApiError> {
+    super::fixed_order(params, "id")?;
     let first = export_page(&state.db, &can.tenant_id, 0).await?;
     let (db, tenant) = (state.db.clone(), can.tenant_id);
     Ok(futures::stream::try_unfold((Some(first), 0i32, true), move |(page, after, header)| {

@@ -4,4 +4,5 @@ mod companies;
 mod contacts;
 mod helpers;
 mod import;
+mod issue12;
 mod search;
