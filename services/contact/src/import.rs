@@ -72,7 +72,7 @@ pub struct ImportReport {
     /// At most 1,000; `errors_truncated` tells when more rows failed.
     pub errors: Vec<RowError>,
     pub errors_truncated: bool,
-    /// Header names that map to no field.
+    /// Header names that map to no field (or give way to a better column of their field).
     pub ignored_columns: Vec<String>,
 }
 

@@ -90,10 +90,10 @@ async fn multipart_file(body: Body, boundary: String) -> Result<Body, ApiError> 
     Err(ApiError::validation([("file", "the form has no file: send the CSV as a file field (e.g. curl -F file=@contacts.csv)")]))
 }
 
-/// Imports contacts from a CSV file (header row; columns by name, common aliases accepted:
-/// first_name/last_name or name, email, phone, job_title, company (name) or company_id,
-/// owner_id, status, source, street, city, state, country, postal_code, notes, tags
-/// (comma/semicolon separated), custom_fields (JSON) or `custom.<key>` columns).
+/// Imports contacts from a CSV file (header row; columns by name with the aliases of Google
+/// Contacts, Outlook, HubSpot, Salesforce and Pipedrive exports, documented in docs/API.md
+/// "CSV import columns"; two columns for one field are 400 `INVALID_CSV`). Row errors name
+/// the line of the file (the header is line 1, whatever the line ends).
 /// One transaction: a malformed file imports nothing; invalid rows are skipped and listed.
 /// The file is the body itself (`text/csv`) or the file of a `multipart/form-data` form.
 #[utoipa::path(post, path = "/api/v1/contacts/import", params(ImportQuery), tag = "contacts",
