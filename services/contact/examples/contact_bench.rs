@@ -282,7 +282,10 @@ async fn main() {
     {
         let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.expect("connect");
         tokio::spawn(conn);
-        client.batch_execute("CREATE EXTENSION IF NOT EXISTS pg_trgm WITH SCHEMA public").await.expect("pg_trgm");
+        client
+            .batch_execute("CREATE EXTENSION IF NOT EXISTS pg_trgm WITH SCHEMA public; CREATE EXTENSION IF NOT EXISTS unaccent WITH SCHEMA public")
+            .await
+            .expect("pg_trgm, unaccent");
     }
     let config = DbConfig { url: url.clone(), ..DbConfig::default() }.with_application_name("contact-bench");
     let max_conn = config.max_connections;
