@@ -39,7 +39,7 @@ pub fn text(errors: &mut FieldErrors, field: &str, raw: &str, max: usize) -> Str
         errors.add(field, "must not be empty");
     } else if value.chars().count() > max {
         errors.add(field, format!("must be at most {max} characters"));
-    } else if value.chars().any(char::is_control) {
+    } else if !is_single_line(&value) {
         errors.add(field, "must not contain control characters");
     }
     value
@@ -52,15 +52,20 @@ pub fn line(errors: &mut FieldErrors, field: &str, raw: Option<&str>, max: usize
     let value = raw.map(str::trim).filter(|v| !v.is_empty())?;
     if value.chars().count() > max {
         errors.add(field, format!("must be at most {max} characters"));
-    } else if value.chars().any(char::is_control) {
+    } else if !is_single_line(value) {
         errors.add(field, "must be a single line without control characters");
     }
     Some(value.to_owned())
 }
 
-/// Whether `value` has no control characters (single-line fields).
+/// Whether `value` has no control characters and no Unicode line or paragraph separator
+/// (U+2028, U+2029), which break lines as well as CR/LF do (single-line fields).
 pub fn is_single_line(value: &str) -> bool {
-    !value.chars().any(char::is_control)
+    !value.chars().any(breaks_line)
+}
+
+fn breaks_line(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{2028}' | '\u{2029}')
 }
 
 /// Multi-line text (notes, descriptions, email bodies): at most `max` characters; line
@@ -140,7 +145,7 @@ mod tests {
 
     #[test]
     fn lines_refuse_line_breaks_and_multiline_allows_them() {
-        for bad in ["Bob\r\nBcc: x@y.example", "a\nb", "tab\there", "nul\u{0}", "\u{1b}[31m"] {
+        for bad in ["Bob\r\nBcc: x@y.example", "a\nb", "tab\there", "nul\u{0}", "\u{1b}[31m", "a\u{2028}b", "a\u{85}b"] {
             let mut e = FieldErrors::new();
             line(&mut e, "first_name", Some(bad), 100);
             assert!(!e.is_empty(), "{bad:?}");
