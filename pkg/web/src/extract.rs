@@ -145,6 +145,38 @@ fn redact(message: &str) -> String {
     }
 }
 
+/// The body of a `PUT` (a whole resource): like [`AppJson`], but the resource exactly as read
+/// may be sent back. The fields only a response carries (`F::READ_ONLY`: ids, timestamps,
+/// looked-up names, computed values) are dropped before decoding; every other unknown field
+/// is still refused. `ReplaceJson(body, _): ReplaceJson<NewContact, ContactReadOnly>`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ReplaceJson<T, F>(pub T, pub std::marker::PhantomData<F>);
+
+/// The response-only fields of a resource, for [`ReplaceJson`] (a marker type per resource).
+pub trait ReadOnlyFields {
+    const READ_ONLY: &'static [&'static str];
+}
+
+impl<T, F, S> FromRequest<S> for ReplaceJson<T, F>
+where
+    T: DeserializeOwned,
+    F: ReadOnlyFields,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let AppJson(mut body) = AppJson::<serde_json::Value>::from_request(req, state).await?;
+        if let Some(fields) = body.as_object_mut() {
+            for key in F::READ_ONLY {
+                fields.remove(*key);
+            }
+        }
+        let bytes = serde_json::to_vec(&body).map_err(ApiError::internal)?;
+        decode_json(&bytes).map(|body| ReplaceJson(body, std::marker::PhantomData))
+    }
+}
+
 /// Query string extractor. Rejections: 400 `VALIDATION_FAILED` naming each bad parameter
 /// (wrong type, unknown value, NUL character).
 #[derive(Debug, Clone, Copy, Default)]

@@ -52,7 +52,7 @@ pub use error::{ApiError, ErrorBody, FieldErrors, codes};
 pub use etag::{ETag, IfMatch, Tagged};
 pub use caller::{Can, Caller, Permission, perm};
 pub use query::QueryParams;
-pub use extract::{AppJson, AppPath, AppQuery, ClientIp, Created, NoContent};
+pub use extract::{AppJson, AppPath, AppQuery, ClientIp, Created, NoContent, ReadOnlyFields, ReplaceJson};
 pub use observability::{init_tracing, metrics_handle};
 pub use pagination::{CursorCodec, Page, PageInfo, parse_limit};
 pub use permissions::{Action, Resource, Scope};

@@ -2,7 +2,7 @@
 
 use axum::extract::State;
 use crm_client_communication::{ActivityDetails, NewActivity};
-use crm_web::{ApiError, AppJson, AppPath, AppQuery, Can, ETag, IfMatch, NoContent, Page, QueryParams, Tagged, perm};
+use crm_web::{ApiError, AppJson, ReplaceJson, AppPath, AppQuery, Can, ETag, IfMatch, NoContent, Page, QueryParams, Tagged, perm};
 use utoipa::IntoParams;
 
 use crate::AppState;
@@ -77,7 +77,7 @@ pub async fn replace_activity(
     can: Can<perm::ActivitiesWrite>,
     AppPath(id): AppPath<String>,
     if_match: IfMatch,
-    AppJson(body): AppJson<NewActivity>,
+    ReplaceJson(body, _): ReplaceJson<NewActivity, ActivityReadOnly>,
 ) -> Result<Tagged<ActivityDetails>, ApiError> {
     let id = parse_id(&id, "activity")?;
     let activity = service::replace(&state, &can, id, &if_match, body).await?;
@@ -109,4 +109,12 @@ pub async fn delete_activity(
     let id = parse_id(&id, "activity")?;
     service::delete(&state, &can, id, &if_match).await?;
     Ok(NoContent)
+}
+
+/// The fields of an activity only a response carries: dropped from a PUT body, so a record read
+/// with GET can be PUT back exactly as read.
+pub struct ActivityReadOnly;
+
+impl crm_web::ReadOnlyFields for ActivityReadOnly {
+    const READ_ONLY: &'static [&'static str] = &["id", "contact_name", "company_name", "deal_title", "owner_name", "needs_review", "created_at", "created_by", "updated_at"];
 }

@@ -2,7 +2,7 @@
 
 use axum::extract::State;
 use crm_client_communication::{NewTask, TaskDetails};
-use crm_web::{ApiError, AppJson, AppPath, AppQuery, Can, ETag, IfMatch, NoContent, Page, QueryParams, Tagged, perm};
+use crm_web::{ApiError, AppJson, ReplaceJson, AppPath, AppQuery, Can, ETag, IfMatch, NoContent, Page, QueryParams, Tagged, perm};
 use utoipa::IntoParams;
 
 use crate::AppState;
@@ -74,7 +74,7 @@ pub async fn replace_task(
     can: Can<perm::TasksWrite>,
     AppPath(id): AppPath<String>,
     if_match: IfMatch,
-    AppJson(body): AppJson<NewTask>,
+    ReplaceJson(body, _): ReplaceJson<NewTask, TaskReadOnly>,
 ) -> Result<Tagged<TaskDetails>, ApiError> {
     let id = parse_id(&id, "task")?;
     let task = service::replace(&state, &can, id, &if_match, body).await?;
@@ -108,4 +108,12 @@ pub async fn delete_task(
     let id = parse_id(&id, "task")?;
     service::delete(&state, &can, id, &if_match).await?;
     Ok(NoContent)
+}
+
+/// The fields of a task only a response carries: dropped from a PUT body, so a record read
+/// with GET can be PUT back exactly as read.
+pub struct TaskReadOnly;
+
+impl crm_web::ReadOnlyFields for TaskReadOnly {
+    const READ_ONLY: &'static [&'static str] = &["id", "completed_at", "is_overdue", "created_at", "created_by", "updated_at"];
 }

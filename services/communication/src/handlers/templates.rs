@@ -2,7 +2,7 @@
 
 use axum::extract::State;
 use crm_client_communication::{EmailTemplateDetails, EmailTemplateInfo};
-use crm_web::{ApiError, AppJson, AppPath, AppQuery, Can, ETag, IfMatch, NoContent, Page, QueryParams, Tagged, perm};
+use crm_web::{ApiError, AppJson, ReplaceJson, AppPath, AppQuery, Can, ETag, IfMatch, NoContent, Page, QueryParams, Tagged, perm};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
@@ -68,7 +68,7 @@ pub async fn replace_email_template(
     can: Can<perm::EmailTemplatesWrite>,
     AppPath(id): AppPath<String>,
     if_match: IfMatch,
-    AppJson(body): AppJson<NewEmailTemplate>,
+    ReplaceJson(body, _): ReplaceJson<NewEmailTemplate, EmailTemplateReadOnly>,
 ) -> Result<Tagged<EmailTemplateDetails>, ApiError> {
     let id = parse_id(&id, "email template")?;
     let template = service::replace(&state, &can, id, &if_match, body).await?;
@@ -99,4 +99,12 @@ pub async fn preview_email_template(
 ) -> Result<AppJson<Rendered>, ApiError> {
     let id = parse_id(&id, "email template")?;
     Ok(AppJson(service::preview(&state, &can, id, body).await?))
+}
+
+/// The fields of an email template only a response carries: dropped from a PUT body, so a record read
+/// with GET can be PUT back exactly as read.
+pub struct EmailTemplateReadOnly;
+
+impl crm_web::ReadOnlyFields for EmailTemplateReadOnly {
+    const READ_ONLY: &'static [&'static str] = &["id", "variables", "created_at", "created_by", "updated_at"];
 }

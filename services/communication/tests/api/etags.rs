@@ -116,3 +116,26 @@ async fn a_put_of_an_activity_with_if_match_and_the_tag_of_another_tenant() {
     assert_eq!(cross.status, StatusCode::NOT_FOUND);
     assert_eq!(app.get(&item, &t.admin).await.header("etag"), Some(current.as_str()));
 }
+
+/// Issue 12 item 9: a record PUT back exactly as read (names, ids and timestamps included)
+/// always succeeds, with the read ETag as `If-Match`; a field that is not the resource's is
+/// still refused.
+#[tokio::test]
+async fn every_record_put_back_exactly_as_read_succeeds() {
+    let app = spawn_app().await;
+    let t = app.tenant().await;
+    for r in resources() {
+        let created = app.post(r.path, &t.admin, r.create.clone()).await;
+        assert_eq!(created.status, StatusCode::CREATED, "{}: {}", r.path, created.body);
+        let item = format!("{}/{}", r.path, created.body["id"]);
+        let read = app.get(&item, &t.admin).await;
+        let tag = read.header("etag").expect("ETag").to_owned();
+        let put = app.with_headers(Method::PUT, &item, &t.admin, &[("If-Match", &tag)], Some(read.body.clone())).await;
+        assert_eq!(put.status, StatusCode::OK, "{item}: {}", put.body);
+        assert_eq!(put.body[r.field], read.body[r.field], "{item}");
+        let mut bogus = read.body.clone();
+        bogus["bogus"] = json!(1);
+        let refused = app.put(&item, &t.admin, bogus).await;
+        assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{item}: {}", refused.body);
+    }
+}

@@ -2,7 +2,7 @@
 
 use axum::extract::State;
 use crm_client_contact::{CompanyBasicInfo, CompanyBatch, CompanyDetails};
-use crm_web::{ApiError, AppJson, AppPath, AppQuery, Can, ETag, IfMatch, NoContent, Page, QueryParams, Tagged, perm};
+use crm_web::{ApiError, AppJson, ReplaceJson, AppPath, AppQuery, Can, ETag, IfMatch, NoContent, Page, QueryParams, Tagged, perm};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
@@ -71,7 +71,7 @@ pub async fn put_company(
     can: Can<perm::CompaniesWrite>,
     AppPath(id): AppPath<String>,
     if_match: IfMatch,
-    AppJson(input): AppJson<NewCompany>,
+    ReplaceJson(input, _): ReplaceJson<NewCompany, CompanyReadOnly>,
 ) -> Result<Tagged<CompanyDetails>, ApiError> {
     let id = parse_id(&id, "company")?;
     let row = service::replace(&state, &can, id, &if_match, input).await?;
@@ -126,4 +126,12 @@ pub async fn company_children(
 ) -> Result<AppJson<Page<CompanyDetails>>, ApiError> {
     let id = parse_id(&id, "company")?;
     Ok(AppJson(service::children(&state, &can, id, &params).await?))
+}
+
+/// The fields of a company only a response carries: dropped from a PUT body, so a record read
+/// with GET can be PUT back exactly as read.
+pub struct CompanyReadOnly;
+
+impl crm_web::ReadOnlyFields for CompanyReadOnly {
+    const READ_ONLY: &'static [&'static str] = &["id", "created_at", "created_by", "updated_at"];
 }

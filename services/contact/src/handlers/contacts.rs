@@ -2,7 +2,7 @@
 
 use axum::extract::State;
 use crm_client_contact::{ContactBasicInfo, ContactDetails, ContactLookup};
-use crm_web::{ApiError, AppJson, AppPath, AppQuery, Can, ETag, IfMatch, NoContent, Page, QueryParams, Tagged, perm};
+use crm_web::{ApiError, AppJson, ReplaceJson, AppPath, AppQuery, Can, ETag, IfMatch, NoContent, Page, QueryParams, Tagged, perm};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
@@ -111,7 +111,7 @@ pub async fn put_contact(
     can: Can<perm::ContactsWrite>,
     AppPath(id): AppPath<String>,
     if_match: IfMatch,
-    AppJson(input): AppJson<NewContact>,
+    ReplaceJson(input, _): ReplaceJson<NewContact, ContactReadOnly>,
 ) -> Result<Tagged<ContactDetails>, ApiError> {
     let id = parse_id(&id, "contact")?;
     let row = service::replace(&state, &can, id, &if_match, input).await?;
@@ -182,4 +182,12 @@ pub async fn contact_stats(State(state): State<AppState>, can: Can<perm::Contact
 #[utoipa::path(get, path = "/api/v1/tags", params(FixedOrderQuery), tag = "tags", responses((status = 200, body = TagList), (status = 400), (status = 403)))]
 pub async fn list_tags(State(state): State<AppState>, can: Can<perm::ContactsRead>, AppQuery(params): AppQuery<QueryParams>) -> Result<AppJson<TagList>, ApiError> {
     Ok(AppJson(service::tags(&state, &can, &params).await?))
+}
+
+/// The fields of a contact only a response carries: dropped from a PUT body, so a record read
+/// with GET can be PUT back exactly as read.
+pub struct ContactReadOnly;
+
+impl crm_web::ReadOnlyFields for ContactReadOnly {
+    const READ_ONLY: &'static [&'static str] = &["id", "company_name", "owner_name", "created_at", "created_by", "updated_at"];
 }

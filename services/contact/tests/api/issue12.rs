@@ -522,3 +522,27 @@ async fn a_token_on_another_tenants_address_is_refused() {
     assert_eq!(app.count(&a.id, "contacts").await, 1);
     assert_eq!(app.count(&b.id, "contacts").await, 0);
 }
+
+/// Item 9: a contact or company PUT back exactly as read (ids, names, timestamps included)
+/// always succeeds; a field that is not the resource's is still refused.
+#[tokio::test]
+async fn records_put_back_exactly_as_read_succeed() {
+    let app = spawn_app().await;
+    let t = app.tenant().await;
+    let company = app.create_company(&t.admin, "Globex").await["id"].as_i64().unwrap();
+    for (path, body) in [
+        ("/api/v1/contacts", json!({"first_name": "Ann", "email": "ann@x.example", "company_id": company, "tags": ["vip"], "address": {"city": "Köln"}})),
+        ("/api/v1/companies", json!({"name": "Initech", "address": {"city": "Austin"}, "custom_fields": {"tier": "gold"}})),
+    ] {
+        let created = app.post(path, &t.admin, body).await;
+        assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+        let item = format!("{path}/{}", created.body["id"]);
+        let read = app.get(&item, &t.admin).await;
+        let tag = read.header("etag").expect("ETag").to_owned();
+        let put = app.send(app.builder(Method::PUT, &item, Some(&t.admin)).header("if-match", tag).json(&read.body)).await;
+        assert_eq!(put.status, StatusCode::OK, "{item}: {}", put.body);
+        let mut bogus = read.body.clone();
+        bogus["bogus"] = json!(1);
+        assert_eq!(app.put(&item, &t.admin, bogus).await.status, StatusCode::BAD_REQUEST, "{item}");
+    }
+}
