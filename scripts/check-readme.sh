@@ -82,8 +82,9 @@ SERVER_URL="${SERVER_URL%/*}"
 CRM_PID="" NATS_PID="" DB_CREATED=0
 cleanup() {
     local rc=$?
-    [[ -n $CRM_PID ]] && kill "$CRM_PID" 2>/dev/null && wait "$CRM_PID" 2>/dev/null
-    [[ -n $NATS_PID ]] && kill "$NATS_PID" 2>/dev/null && wait "$NATS_PID" 2>/dev/null
+    # A killed child's status (143) must not become this script's.
+    if [[ -n $CRM_PID ]]; then kill "$CRM_PID" 2>/dev/null; wait "$CRM_PID" 2>/dev/null || true; fi
+    if [[ -n $NATS_PID ]]; then kill "$NATS_PID" 2>/dev/null; wait "$NATS_PID" 2>/dev/null || true; fi
     if ((DB_CREATED)); then
         psql -X -q "$SERVER_URL/postgres" -c "DROP DATABASE IF EXISTS \"$DB\" WITH (FORCE)" >/dev/null 2>&1 || true
     fi
