@@ -4,11 +4,13 @@
 //! at `crm_test`); each test isolates its data in tenants of its own, so tests run in
 //! parallel, in any order, and in separate processes (nextest).
 
+pub mod consumers;
 mod database;
 pub mod http;
 mod platform;
 mod servers;
 
+pub use consumers::{TestTenants, start_consumers};
 pub use http::{Response, TestClient, bad_fields, error_code};
 pub use database::{TestDatabase, create_database, with_database};
 pub use servers::{NatsServer, PostgresServer, free_port, tail, temp_dir, unique_suffix};

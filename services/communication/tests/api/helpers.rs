@@ -3,23 +3,20 @@
 //! (the tests with the real services are in `real_services.rs`), and a small SMTP server
 //! receiving what the service sends. Requests go through `crm_testing::TestClient`.
 
-use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, pull};
 use communication_service::mailer::SmtpUrl;
 use communication_service::tracking::Tracker;
 use communication_service::{AppState, Clients, SERVICE, Settings, consumers};
 use crm_client_auth::{AuthClient, MockAuthClient, UserBasicInfo};
 use crm_client_contact::{CompanyDetails, ContactClient, ContactDetails, ContactStatus, MockContactClient};
 use crm_client_deal::{DealClient, DealResponse, MockDealClient};
-use crm_events::{ConsumerSpec, Envelope, EventHandler, HandlerError};
-use crm_tenant::{TenantId, TenantTx};
+use crm_events::Envelope;
+use crm_tenant::TenantId;
 pub use crm_testing::{Response, TestClient, error_code};
-use crm_testing::{TEST_JWT_SECRET, TestPlatform, wait_until};
+use crm_testing::{TEST_JWT_SECRET, TestPlatform, TestTenants, start_consumers, wait_until};
 use crm_web::Role;
-use futures::future::BoxFuture;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 pub const WAIT: Duration = Duration::from_secs(15);
@@ -44,7 +41,7 @@ pub struct TestApp {
     pub smtp: SmtpReceiver,
     pub tracker: Tracker,
     /// Tenants whose events this app's consumers apply (others belong to parallel tests).
-    tenants: Arc<Mutex<HashSet<String>>>,
+    tenants: TestTenants,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     /// The durable consumers of this app (the server drops them 2 minutes after the test).
     pub durables: Vec<String>,
@@ -119,59 +116,17 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         clients,
         tracker: Arc::new(tracker.clone()),
     };
-    let tenants = Arc::new(Mutex::new(HashSet::new()));
+    let tenants = TestTenants::default();
     let prefix = format!("test-comm-{}", ulid::Ulid::generate().to_string().to_ascii_lowercase());
-    let mut tasks = Vec::new();
-    let mut durables = Vec::new();
-    for (mut spec, handler) in consumers(&state, &prefix) {
-        if options.fast_retries {
-            spec.backoff = vec![Duration::from_millis(50), Duration::from_millis(100)];
-            spec.max_deliver = 3;
-        }
-        precreate(&platform, &spec).await;
-        durables.push(spec.durable_name.clone());
-        let handler: Arc<dyn EventHandler> = Arc::new(OnlyTenants { tenants: tenants.clone(), inner: handler });
-        tasks.push(tokio::spawn(crm_events::run_consumer(platform.pool.clone(), platform.jetstream.clone(), spec, handler, std::future::pending())));
-    }
+    let consumers = consumers(&state, &prefix);
+    let durables = consumers.iter().map(|(spec, _)| spec.durable_name.clone()).collect();
+    let tasks = start_consumers(&platform, &tenants, consumers, options.fast_retries).await;
     let url = platform.serve(SERVICE, communication_service::router(state)).await;
     let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
     let client = TestClient { url, http };
     let app = TestApp { client, platform, users, contacts, deals, smtp, tracker, tenants, tasks, durables };
     app.seed_mocks();
     app
-}
-
-/// Creates the durable consumer before `run_consumer` opens it, delivering only events
-/// published from now on (the stream holds every other test's history) and expiring once
-/// the test is gone.
-async fn precreate(platform: &TestPlatform, spec: &ConsumerSpec) {
-    let stream = platform.jetstream.get_stream(crm_events::STREAM_NAME).await.expect("the CRM stream");
-    stream
-        .create_consumer(pull::Config {
-            durable_name: Some(spec.durable_name.clone()),
-            filter_subject: spec.filter_subject.clone(),
-            ack_policy: AckPolicy::Explicit,
-            deliver_policy: DeliverPolicy::New,
-            ack_wait: spec.ack_wait,
-            inactive_threshold: Duration::from_secs(120),
-            ..Default::default()
-        })
-        .await
-        .expect("create the test consumer");
-}
-
-/// Applies only the events of this test's tenants (other tests run in parallel on the same
-/// stream with consumers of their own).
-struct OnlyTenants {
-    tenants: Arc<Mutex<HashSet<String>>>,
-    inner: Arc<dyn EventHandler>,
-}
-
-impl EventHandler for OnlyTenants {
-    fn handle<'a>(&'a self, tx: &'a TenantTx, event: &'a Envelope) -> BoxFuture<'a, Result<(), HandlerError>> {
-        let mine = self.tenants.lock().unwrap_or_else(|e| e.into_inner()).contains(&event.tenant_id);
-        if mine { self.inner.handle(tx, event) } else { Box::pin(async { Ok(()) }) }
-    }
 }
 
 pub fn user(id: i32, first: &str, last: &str, role: &str) -> UserBasicInfo {
@@ -276,7 +231,7 @@ impl TestApp {
 
     /// This app's consumers apply `tenant`'s events from now on.
     pub fn adopt(&self, tenant: &TenantId) {
-        self.tenants.lock().unwrap().insert(tenant.to_string());
+        self.tenants.watch(tenant);
     }
 
     pub fn token(&self, tenant: &Tenant, user_id: i32, role: Role) -> String {

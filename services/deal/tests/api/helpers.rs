@@ -4,20 +4,16 @@
 //! `crm_testing::TestClient` (`app.get(..)`, `app.post(..)`, ..). The tests with the real
 //! services running are in `real_services.rs`.
 
-use std::collections::HashSet;
 use std::ops::Deref;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, pull};
-use crm_events::{ConsumerSpec, Envelope, EventHandler, HandlerError};
-use crm_tenant::TenantTx;
-use futures::future::BoxFuture;
 
 use crm_client_auth::{MockAuthClient, UserBasicInfo};
+use crm_events::Envelope;
 use crm_client_contact::{CompanyDetails, ContactDetails, ContactStatus, MockContactClient};
 use crm_tenant::TenantId;
-use crm_testing::{TestClient, TestPlatform};
+use crm_testing::{TestClient, TestPlatform, TestTenants, start_consumers};
 use crm_web::Role;
 use deal_service::{AppState, Lookups, SERVICE};
 use reqwest::StatusCode;
@@ -36,7 +32,7 @@ pub struct TestApp {
     pub contacts: Arc<MockContactClient>,
     pub users: Arc<MockAuthClient>,
     /// Tenants whose events this app's consumers apply (others belong to parallel tests).
-    tenants: Arc<Mutex<HashSet<String>>>,
+    tenants: TestTenants,
     /// The consumers (their durables expire 2 minutes after the test).
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -73,51 +69,13 @@ pub async fn spawn_app() -> TestApp {
         cursors: platform.cursors.clone(),
         lookups: Arc::new(lookups),
     };
-    let tenants = Arc::new(Mutex::new(HashSet::new()));
+    let tenants = TestTenants::default();
     let prefix = format!("test-deal-{}", ulid::Ulid::generate().to_string().to_ascii_lowercase());
-    let mut tasks = Vec::new();
-    for (mut spec, handler) in deal_service::consumers::consumers(&prefix) {
-        spec.backoff = vec![Duration::from_millis(50), Duration::from_millis(100)];
-        spec.max_deliver = 3;
-        precreate(&platform, &spec).await;
-        let handler: Arc<dyn EventHandler> = Arc::new(OnlyTenants { tenants: tenants.clone(), inner: handler });
-        tasks.push(tokio::spawn(crm_events::run_consumer(platform.pool.clone(), platform.jetstream.clone(), spec, handler, std::future::pending())));
-    }
+    let tasks = start_consumers(&platform, &tenants, deal_service::consumers::consumers(&prefix), true).await;
     let url = platform.serve(SERVICE, deal_service::router(state)).await;
     let app = TestApp { client: TestClient::new(url), platform, contacts, users, tenants, tasks };
     app.add_user(ADMIN, "Ada", "Admin");
     app
-}
-
-/// Creates the durable consumer before `run_consumer` opens it, delivering only events
-/// published from now on and expiring once the test is gone.
-async fn precreate(platform: &TestPlatform, spec: &ConsumerSpec) {
-    let stream = platform.jetstream.get_stream(crm_events::STREAM_NAME).await.expect("the CRM stream");
-    stream
-        .create_consumer(pull::Config {
-            durable_name: Some(spec.durable_name.clone()),
-            filter_subject: spec.filter_subject.clone(),
-            ack_policy: AckPolicy::Explicit,
-            deliver_policy: DeliverPolicy::New,
-            ack_wait: spec.ack_wait,
-            inactive_threshold: Duration::from_secs(120),
-            ..Default::default()
-        })
-        .await
-        .expect("create the test consumer");
-}
-
-/// Applies only the events of this test's tenants.
-struct OnlyTenants {
-    tenants: Arc<Mutex<HashSet<String>>>,
-    inner: Arc<dyn EventHandler>,
-}
-
-impl EventHandler for OnlyTenants {
-    fn handle<'a>(&'a self, tx: &'a TenantTx, event: &'a Envelope) -> BoxFuture<'a, Result<(), HandlerError>> {
-        let mine = self.tenants.lock().unwrap_or_else(|e| e.into_inner()).contains(&event.tenant_id);
-        if mine { self.inner.handle(tx, event) } else { Box::pin(async { Ok(()) }) }
-    }
 }
 
 pub fn company(id: i32, name: &str) -> CompanyDetails {
@@ -168,7 +126,7 @@ pub fn contact(id: i32, first: &str, last: &str) -> ContactDetails {
 impl TestApp {
     pub async fn tenant(&self) -> Tenant {
         let id = self.platform.provision_tenant().await;
-        self.tenants.lock().unwrap_or_else(|e| e.into_inner()).insert(id.to_string());
+        self.tenants.watch(&id);
         let admin = self.platform.token(&id, ADMIN, Role::Admin);
         Tenant { id, admin }
     }
