@@ -54,13 +54,17 @@ pub fn template_params(path: &str) -> Vec<String> {
 }
 
 fn finish_operation(op: &mut Value, method: &str, prefix: &str, template: &[String]) {
+    if !op.is_object() {
+        return;
+    }
     if let Some(id) = op["operationId"].as_str()
         && !id.starts_with(&format!("{prefix}_"))
     {
         op["operationId"] = json!(format!("{prefix}_{id}"));
     }
 
-    let params = op.as_object_mut().expect("operation").entry("parameters").or_insert_with(|| json!([]));
+    let Some(fields) = op.as_object_mut() else { return };
+    let params = fields.entry("parameters").or_insert_with(|| json!([]));
     let declared: Vec<String> = params
         .as_array()
         .into_iter()
@@ -86,11 +90,14 @@ fn finish_operation(op: &mut Value, method: &str, prefix: &str, template: &[Stri
     }
     let has_params = params.as_array().is_some_and(|p| !p.is_empty());
     if !has_params {
-        op.as_object_mut().expect("operation").remove("parameters");
+        if let Some(fields) = op.as_object_mut() {
+            fields.remove("parameters");
+        }
     }
     let has_body = op.get("requestBody").is_some();
 
-    let responses = op.as_object_mut().expect("operation").entry("responses").or_insert_with(|| json!({}));
+    let Some(fields) = op.as_object_mut() else { return };
+    let responses = fields.entry("responses").or_insert_with(|| json!({}));
     let Some(responses) = responses.as_object_mut() else { return };
     let mut common = vec![("401", "missing, invalid or revoked token"), ("403", "not allowed for this role or tenant"), ("503", "a dependency is unavailable")];
     if has_params || has_body {
@@ -196,8 +203,8 @@ pub fn merge(into: &mut Value, doc: &Value) {
         merge_map(into, doc, &[key]);
     }
     merge_map(into, doc, &["components", "schemas"]);
-    if let Some(tags) = doc["tags"].as_array() {
-        let list = into.as_object_mut().expect("document").entry("tags").or_insert_with(|| json!([]));
+    if let (Some(tags), Some(into)) = (doc["tags"].as_array(), into.as_object_mut()) {
+        let list = into.entry("tags").or_insert_with(|| json!([]));
         if let Some(list) = list.as_array_mut() {
             for tag in tags {
                 if !list.iter().any(|t| t["name"] == tag["name"]) {
