@@ -443,6 +443,26 @@ impl From<tokio_postgres::Error> for ApiError {
     }
 }
 
+impl From<crm_events::PublishError> for ApiError {
+    fn from(err: crm_events::PublishError) -> Self {
+        match err {
+            crm_events::PublishError::Db(e) => e.into(),
+            encode @ crm_events::PublishError::Encode(_) => Self::internal(encode),
+        }
+    }
+}
+
+/// Schema DDL (tenant provisioning, deletion): a lost connection is 503, anything else a bug.
+impl From<crm_database::migrate::MigrateError> for ApiError {
+    fn from(err: crm_database::migrate::MigrateError) -> Self {
+        match err {
+            crm_database::migrate::MigrateError::Db(e) => e.into(),
+            other => Self::internal(other),
+        }
+    }
+}
+
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -514,24 +534,5 @@ mod tests {
         let json = r#"{"error":"x","code":"CONFLICT","details":{"constraint":"users_email_key"},"request_id":"r"}"#;
         let body: ErrorBody = serde_json::from_str(json).unwrap();
         assert_eq!(codes::status_of(&body.code), Some(StatusCode::CONFLICT));
-    }
-}
-
-impl From<crm_events::PublishError> for ApiError {
-    fn from(err: crm_events::PublishError) -> Self {
-        match err {
-            crm_events::PublishError::Db(e) => e.into(),
-            encode @ crm_events::PublishError::Encode(_) => Self::internal(encode),
-        }
-    }
-}
-
-/// Schema DDL (tenant provisioning, deletion): a lost connection is 503, anything else a bug.
-impl From<crm_database::migrate::MigrateError> for ApiError {
-    fn from(err: crm_database::migrate::MigrateError) -> Self {
-        match err {
-            crm_database::migrate::MigrateError::Db(e) => e.into(),
-            other => Self::internal(other),
-        }
     }
 }

@@ -89,10 +89,8 @@ fn finish_operation(op: &mut Value, method: &str, prefix: &str, template: &[Stri
         }));
     }
     let has_params = params.as_array().is_some_and(|p| !p.is_empty());
-    if !has_params {
-        if let Some(fields) = op.as_object_mut() {
-            fields.remove("parameters");
-        }
+    if !has_params && let Some(fields) = op.as_object_mut() {
+        fields.remove("parameters");
     }
     let has_body = op.get("requestBody").is_some();
 
@@ -199,9 +197,7 @@ fn collect_refs(value: &Value, out: &mut Vec<String>) {
 
 /// Merges service documents into the one `crm serve` publishes: paths, schemas, tags.
 pub fn merge(into: &mut Value, doc: &Value) {
-    for key in ["paths"] {
-        merge_map(into, doc, &[key]);
-    }
+    merge_map(into, doc, &["paths"]);
     merge_map(into, doc, &["components", "schemas"]);
     if let (Some(tags), Some(into)) = (doc["tags"].as_array(), into.as_object_mut()) {
         let list = into.entry("tags").or_insert_with(|| json!([]));

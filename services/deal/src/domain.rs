@@ -44,7 +44,7 @@ impl Money {
             // 0.30000000000000004) is not a fifth decimal: round it away, refuse real ones.
             let rounded = format!("{amount:.4}");
             let noise = (rounded.parse::<f64>().unwrap_or(f64::NAN) - amount).abs();
-            if !(noise <= 1e-9 * amount.abs().max(1.0)) {
+            if noise.is_nan() || noise > 1e-9 * amount.abs().max(1.0) {
                 return Err("must have at most 4 decimal places (and no more than its currency's minor unit)");
             }
             text = rounded;
