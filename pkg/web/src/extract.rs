@@ -74,10 +74,89 @@ pub fn decode_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut *de).map_err(|e| {
         let path = e.path().to_string();
-        json_error(&path, e.into_inner())
+        let inner = e.into_inner();
+        if inner.is_data() { every_field_error::<T>(bytes).unwrap_or_else(|| json_error(&path, inner)) } else { json_error(&path, inner) }
     })?;
     de.end().map_err(|e| ApiError::bad_request(format!("invalid JSON: {}", strip_position(&e.to_string()))))?;
     Ok(value)
+}
+
+/// serde stops at the first bad field; a client fixing a form wants them all. The body (known
+/// to be valid JSON) is decoded again from its value, each bad field recorded and taken out,
+/// until it decodes or nothing more can be taken out (a missing field ends it). Only failed
+/// requests pay for this.
+fn every_field_error<T: DeserializeOwned>(bytes: &[u8]) -> Option<ApiError> {
+    let mut value: serde_json::Value = serde_json::from_slice(bytes).ok()?;
+    let mut fields: Vec<(String, String)> = Vec::new();
+    for _ in 0..32 {
+        let Err(e) = serde_path_to_error::deserialize::<_, T>(&value) else { break };
+        let segments: Option<Vec<Segment>> = e
+            .path()
+            .iter()
+            .map(|s| match s {
+                serde_path_to_error::Segment::Map { key } => Some(Segment::Key(key.clone())),
+                serde_path_to_error::Segment::Seq { index } => Some(Segment::Index(*index)),
+                _ => None,
+            })
+            .collect();
+        let path = e.path().to_string();
+        let message = e.into_inner().to_string();
+        let (field, text, mut remove) = field_fault(&path, strip_position(&message));
+        if fields.iter().any(|(f, _)| *f == field) {
+            break;
+        }
+        fields.push((field, text));
+        let Some(mut at) = segments else { break };
+        match remove.take() {
+            Some(Removal::Key(key)) => at.push(Segment::Key(key)),
+            Some(Removal::Here) => {}
+            None => break,
+        }
+        if !take_out(&mut value, &at) {
+            break;
+        }
+    }
+    (!fields.is_empty()).then(|| ApiError::validation(fields))
+}
+
+enum Segment {
+    Key(String),
+    Index(usize),
+}
+
+/// What to take out of the body to get past a field's fault.
+enum Removal {
+    /// The value at the error's path.
+    Here,
+    /// A key of the object at the error's path (an unknown field).
+    Key(String),
+}
+
+/// Removes the value at `path` (not the root); whether there was one.
+fn take_out(value: &mut serde_json::Value, path: &[Segment]) -> bool {
+    let Some((last, parents)) = path.split_last() else { return false };
+    let mut at = value;
+    for segment in parents {
+        at = match (segment, at) {
+            (Segment::Key(k), serde_json::Value::Object(map)) => match map.get_mut(k) {
+                Some(v) => v,
+                None => return false,
+            },
+            (Segment::Index(i), serde_json::Value::Array(list)) => match list.get_mut(*i) {
+                Some(v) => v,
+                None => return false,
+            },
+            _ => return false,
+        };
+    }
+    match (last, at) {
+        (Segment::Key(k), serde_json::Value::Object(map)) => map.remove(k).is_some(),
+        (Segment::Index(i), serde_json::Value::Array(list)) if *i < list.len() => {
+            list.remove(*i);
+            true
+        }
+        _ => false,
+    }
 }
 
 const NUL_MESSAGE: &str = "must not contain NUL characters";
@@ -119,18 +198,26 @@ fn json_error(path: &str, e: serde_json::Error) -> ApiError {
 }
 
 fn field_error(path: &str, message: &str) -> ApiError {
+    let (field, text, _) = field_fault(path, message);
+    ApiError::validation([(field, text)])
+}
+
+/// The field a serde error names, its message (values redacted), and what to take out of the
+/// body to get past it.
+fn field_fault(path: &str, message: &str) -> (String, String, Option<Removal>) {
     let named = |prefix: &str| {
         message.strip_prefix(prefix).and_then(|rest| rest.split('`').next()).map(str::to_owned)
     };
-    let prefix = if path == "." || path.is_empty() { String::new() } else { format!("{path}.") };
+    let root = path == "." || path.is_empty();
+    let prefix = if root { String::new() } else { format!("{path}.") };
     if let Some(field) = named("missing field `") {
-        return ApiError::validation([(format!("{prefix}{field}"), "required".to_owned())]);
+        return (format!("{prefix}{field}"), "required".to_owned(), None);
     }
     if let Some(field) = named("unknown field `") {
-        return ApiError::validation([(format!("{prefix}{field}"), "unknown field".to_owned())]);
+        return (format!("{prefix}{field}"), "unknown field".to_owned(), Some(Removal::Key(field)));
     }
-    let field = if path == "." || path.is_empty() { "body".to_owned() } else { path.to_owned() };
-    ApiError::validation([(field, redact(message))])
+    let field = if root { "body".to_owned() } else { path.to_owned() };
+    (field, redact(message), (!root).then_some(Removal::Here))
 }
 
 /// serde quotes the offending value (`invalid type: string "hunter22", expected u32`); the
@@ -339,6 +426,15 @@ mod tests {
             let err = decode_json::<Body>(body.as_bytes()).unwrap_err();
             assert_eq!(fields(&err), vec![field.to_owned()], "{body}");
         }
+        // Every bad field at once, not only the first serde meets.
+        let err = decode_json::<Body>(br#"{"name": 5, "due_at": "2026-11-30", "value": "12.30", "tags": ["a", 1]}"#).unwrap_err();
+        let mut all = fields(&err);
+        all.sort();
+        assert_eq!(all, ["due_at", "name", "tags[1]", "value"]);
+        let err = decode_json::<Body>(br#"{"value": "x"}"#).unwrap_err();
+        let mut all = fields(&err);
+        all.sort();
+        assert_eq!(all, ["name", "value"], "a missing field is named beside the wrong ones");
         let err = decode_json::<Body>(br#"{"name": "x", "value": "hunter22"}"#).unwrap_err();
         assert!(!err.details().unwrap().to_string().contains("hunter22"), "values are never quoted: {err:?}");
         let err = decode_json::<Body>(b"{\"name\": ").unwrap_err();
