@@ -15,6 +15,7 @@ pub mod references;
 pub mod reports;
 pub mod tasks;
 pub mod templates;
+pub mod webhooks;
 pub mod tracking;
 
 use axum::http::StatusCode;
