@@ -4,6 +4,7 @@
 //! `[dev-dependencies]`.
 
 pub mod subjects;
+mod automation;
 mod dto;
 #[cfg(any(test, feature = "mock"))]
 mod mock;
@@ -11,6 +12,7 @@ mod mock;
 use async_trait::async_trait;
 pub use crm_client_core::{CallContext, ClientConfig, ClientError};
 use crm_client_core::HttpClient;
+pub use automation::{Enrollment, EnrollmentStep, EmailUnsubscribed, Rule, RuleRun, Sequence, SequenceStep, TaskReminderDue};
 pub use dto::{
     ActivityDetails, ActivityInfo, CustomFields, EmailEvent, EmailStatus, EmailTemplateDetails, EmailTemplateInfo,
     NewActivity, NewTask, SentEmail, TaskDetails, TaskInfo,

@@ -7,6 +7,11 @@ pub const EMAIL_QUEUED: &str = "email.queued";
 pub const EMAIL_SENT: &str = "email.sent";
 pub const EMAIL_OPENED: &str = "email.opened";
 pub const EMAIL_CLICKED: &str = "email.clicked";
+/// A recipient unsubscribed with the one-click link of a marketing email
+/// ([`crate::EmailUnsubscribed`]).
+pub const EMAIL_UNSUBSCRIBED: &str = "email.unsubscribed";
+/// A task's `reminder_at` came ([`crate::TaskReminderDue`]); sent once per reminder time.
+pub const TASK_REMINDER_DUE: &str = "task.reminder_due";
 
 /// Every subject above.
-pub const ALL: &[&str] = &[ACTIVITY_LOGGED, EMAIL_QUEUED, EMAIL_SENT, EMAIL_OPENED, EMAIL_CLICKED];
+pub const ALL: &[&str] = &[ACTIVITY_LOGGED, EMAIL_QUEUED, EMAIL_SENT, EMAIL_OPENED, EMAIL_CLICKED, EMAIL_UNSUBSCRIBED, TASK_REMINDER_DUE];

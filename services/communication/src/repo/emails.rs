@@ -51,6 +51,9 @@ pub struct EmailWrite<'a> {
     pub message_id: &'a str,
     pub sent_at: Option<DateTime<Utc>>,
     pub source_event_id: Option<&'a str>,
+    /// A marketing email (sequence step, rule email): delivered with the one-click
+    /// unsubscribe (RFC 8058).
+    pub marketing: bool,
 }
 
 /// `None` when a row for the same source event exists already.
@@ -58,8 +61,8 @@ pub async fn insert(tx: &TenantTx, e: &EmailWrite<'_>) -> Result<Option<EmailSta
     let stmt = tx
         .prepare_cached(&format!(
             "INSERT INTO email_tracking (kind, status, activity_id, template_id, contact_id, deal_id, sender_id, email_address, \
-             subject, body_html, body_text, message_id, sent_at, delivered_at, source_event_id) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $14) \
+             subject, body_html, body_text, message_id, sent_at, delivered_at, source_event_id, marketing) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $14, $15) \
              ON CONFLICT (source_event_id) DO NOTHING RETURNING {EMAIL_COLUMNS}"
         ))
         .await?;
@@ -81,6 +84,7 @@ pub async fn insert(tx: &TenantTx, e: &EmailWrite<'_>) -> Result<Option<EmailSta
                 &e.message_id,
                 &e.sent_at,
                 &e.source_event_id,
+                &e.marketing,
             ],
         )
         .await?;
@@ -99,15 +103,16 @@ pub struct QueuedEmail {
     pub email: EmailStatus,
     pub body_html: Option<String>,
     pub body_text: String,
+    pub marketing: bool,
 }
 
 pub async fn queued_for_update(tx: &TenantTx, id: i32) -> Result<Option<QueuedEmail>, DbError> {
     let stmt = tx
         .prepare_cached(&format!(
-            "SELECT {EMAIL_COLUMNS}, body_html, coalesce(body_text, '') FROM email_tracking WHERE id = $1 AND status = 'queued' FOR UPDATE"
+            "SELECT {EMAIL_COLUMNS}, body_html, coalesce(body_text, ''), marketing FROM email_tracking WHERE id = $1 AND status = 'queued' FOR UPDATE"
         ))
         .await?;
-    Ok(tx.query_opt(&stmt, &[&id]).await?.map(|r| QueuedEmail { email: email_from(&r), body_html: r.get(17), body_text: r.get(18) }))
+    Ok(tx.query_opt(&stmt, &[&id]).await?.map(|r| QueuedEmail { email: email_from(&r), body_html: r.get(17), body_text: r.get(18), marketing: r.get(19) }))
 }
 
 pub async fn mark_sent(tx: &TenantTx, id: i32, at: DateTime<Utc>) -> Result<EmailStatus, DbError> {

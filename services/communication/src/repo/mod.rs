@@ -5,10 +5,14 @@
 pub mod activities;
 pub mod emails;
 pub mod references;
+pub mod reminders;
 pub mod reports;
+pub mod rules;
+pub mod sequences;
 pub mod tasks;
 pub mod templates;
 pub mod timeline;
+pub mod unsubscribes;
 
 use chrono::{DateTime, Utc};
 use crm_client_communication::CustomFields;

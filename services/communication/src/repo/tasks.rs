@@ -1,5 +1,5 @@
 //! Tasks: insert (idempotent per source event), read, lock, update, delete, list and count
-//! with filters.
+//! with filters. Every write keeps the task's reminder in step (`super::reminders::sync`).
 
 use chrono::{DateTime, Utc};
 use crm_client_communication::{TaskDetails, TaskInfo};
@@ -68,7 +68,11 @@ pub async fn insert(tx: &TenantTx, t: &TaskWrite, created_by: Option<i32>, sourc
             ],
         )
         .await?;
-    Ok(row.as_ref().map(task_from))
+    let task = row.as_ref().map(task_from);
+    if let Some(task) = &task {
+        super::reminders::sync(tx, task).await?;
+    }
+    Ok(task)
 }
 
 pub async fn by_id(tx: &TenantTx, id: i32) -> Result<Option<TaskDetails>, DbError> {
@@ -109,7 +113,9 @@ pub async fn update(tx: &TenantTx, id: i32, t: &TaskWrite) -> Result<TaskDetails
             ],
         )
         .await?;
-    Ok(task_from(&row))
+    let task = task_from(&row);
+    super::reminders::sync(tx, &task).await?;
+    Ok(task)
 }
 
 pub async fn delete(tx: &TenantTx, id: i32) -> Result<bool, DbError> {

@@ -126,6 +126,7 @@ pub async fn send(state: &AppState, can: &Can<perm::EmailsWrite>, input: NewEmai
             message_id: &message_id,
             sent_at: None,
             source_event_id: None,
+            marketing: false,
         },
     )
     .await?
@@ -273,6 +274,7 @@ async fn send_system_email(state: &AppState, tx: &TenantTx, event: &Envelope, ma
         message_id: &message_id,
         sent_at: Some(Utc::now()),
         source_event_id: Some(&event.id),
+        marketing: false,
     };
     if repo::insert(tx, &write).await?.is_none() {
         return Ok(());
