@@ -52,13 +52,62 @@ impl CompanyDetails {
     }
 }
 
+/// Marketing consent of a contact (GDPR art. 7 / ePrivacy: consent must be recorded, and
+/// withdrawable as easily as it was given). `unknown` means nothing was ever recorded; whether
+/// marketing may then be sent is the tenant's `marketing_consent_policy` (`opt_in`: no,
+/// `opt_out`: yes). Transactional email is never gated by it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum MarketingConsent {
+    Granted,
+    Withdrawn,
+    #[default]
+    Unknown,
+}
+
+impl MarketingConsent {
+    pub const ALL: [MarketingConsent; 3] = [Self::Granted, Self::Withdrawn, Self::Unknown];
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Granted => "granted",
+            Self::Withdrawn => "withdrawn",
+            Self::Unknown => "unknown",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == raw)
+    }
+
+    /// Whether a marketing message may go to a contact with this consent under the tenant's
+    /// policy: `opt_in` needs `granted`; `opt_out` sends unless `withdrawn`.
+    pub fn allows_marketing(&self, opt_in: bool) -> bool {
+        match self {
+            Self::Granted => true,
+            Self::Withdrawn => false,
+            Self::Unknown => !opt_in,
+        }
+    }
+}
+
+impl std::fmt::Display for MarketingConsent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// What other services show of a contact. `email` is empty when the contact has none.
+/// `marketing_consent` is the contact's current consent (`unknown` from a server that
+/// predates it).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ContactBasicInfo {
     pub id: i32,
     pub first_name: String,
     pub last_name: String,
     pub email: String,
+    #[serde(default)]
+    pub marketing_consent: MarketingConsent,
 }
 
 impl ContactBasicInfo {
@@ -126,6 +175,13 @@ pub struct ContactDetails {
     pub notes: String,
     #[serde(default)]
     pub tags: Vec<String>,
+    /// Current marketing consent (set through `PUT /contacts/{id}/consent`, withdrawn by an
+    /// unsubscribe); response-only.
+    #[serde(default)]
+    pub marketing_consent: MarketingConsent,
+    /// Latest completed activity or sent email with this contact (`null`: never); response-only.
+    #[serde(default)]
+    pub last_contacted_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub created_by: i32,
     pub updated_at: DateTime<Utc>,
@@ -138,6 +194,7 @@ impl ContactDetails {
             first_name: self.first_name.clone(),
             last_name: self.last_name.clone(),
             email: self.email.clone(),
+            marketing_consent: self.marketing_consent,
         }
     }
 }
@@ -183,11 +240,20 @@ mod tests {
     fn basic_infos_have_the_seed_shape() {
         let company = serde_json::to_value(CompanyBasicInfo { id: 1, name: "Acme".into() }).unwrap();
         assert_eq!(company, serde_json::json!({"id": 1, "name": "Acme"}));
-        let contact = ContactBasicInfo { id: 2, first_name: "Ada".into(), last_name: "Lovelace".into(), email: "ada@x.io".into() };
+        let contact = ContactBasicInfo {
+            id: 2,
+            first_name: "Ada".into(),
+            last_name: "Lovelace".into(),
+            email: "ada@x.io".into(),
+            marketing_consent: MarketingConsent::Granted,
+        };
         assert_eq!(
             serde_json::to_value(&contact).unwrap(),
-            serde_json::json!({"id": 2, "first_name": "Ada", "last_name": "Lovelace", "email": "ada@x.io"})
+            serde_json::json!({"id": 2, "first_name": "Ada", "last_name": "Lovelace", "email": "ada@x.io", "marketing_consent": "granted"})
         );
+        // An answer from before the field existed still reads (as unknown).
+        let old: ContactBasicInfo = serde_json::from_value(serde_json::json!({"id": 2, "first_name": "Ada", "last_name": "L", "email": ""})).unwrap();
+        assert_eq!(old.marketing_consent, MarketingConsent::Unknown);
         assert_eq!(contact.full_name(), "Ada Lovelace");
     }
 
@@ -198,5 +264,17 @@ mod tests {
             assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
         }
         assert_eq!(ContactStatus::parse("Lead"), None);
+    }
+
+    #[test]
+    fn consent_round_trips_and_gates_marketing() {
+        for c in MarketingConsent::ALL {
+            assert_eq!(MarketingConsent::parse(c.as_str()), Some(c));
+            assert_eq!(serde_json::to_value(c).unwrap(), c.as_str());
+        }
+        assert!(MarketingConsent::Granted.allows_marketing(true));
+        assert!(!MarketingConsent::Unknown.allows_marketing(true));
+        assert!(MarketingConsent::Unknown.allows_marketing(false));
+        assert!(!MarketingConsent::Withdrawn.allows_marketing(false));
     }
 }

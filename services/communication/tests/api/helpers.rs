@@ -172,6 +172,8 @@ pub fn contact(id: i32, first: &str, last: &str, email: &str, company_id: Option
         custom_fields: Default::default(),
         notes: String::new(),
         tags: vec![],
+        marketing_consent: Default::default(),
+        last_contacted_at: None,
         created_at: now,
         created_by: 1,
         updated_at: now,

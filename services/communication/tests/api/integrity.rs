@@ -16,7 +16,7 @@ use crate::consumers::closed_won;
 use crate::helpers::*;
 
 fn contact_deleted(tenant: &crm_tenant::TenantId, id: i32) -> Envelope {
-    let data = ContactBasicInfo { id, first_name: "Ada".into(), last_name: "Lovelace".into(), email: "ada@example.com".into() };
+    let data = ContactBasicInfo { id, first_name: "Ada".into(), last_name: "Lovelace".into(), email: "ada@example.com".into(), marketing_consent: Default::default() };
     Envelope::new(CONTACT_DELETED, tenant, Some(ADMIN.to_string()), data).expect("envelope")
 }
 

@@ -189,5 +189,14 @@ pub async fn list_tags(State(state): State<AppState>, can: Can<perm::ContactsRea
 pub struct ContactReadOnly;
 
 impl crm_web::ReadOnlyFields for ContactReadOnly {
-    const READ_ONLY: &'static [&'static str] = &["id", "company_name", "owner_name", "created_at", "created_by", "updated_at"];
+    const READ_ONLY: &'static [&'static str] = &[
+        "id",
+        "company_name",
+        "owner_name",
+        "marketing_consent",
+        "last_contacted_at",
+        "created_at",
+        "created_by",
+        "updated_at",
+    ];
 }

@@ -72,6 +72,8 @@ fn contact_from(row: &Row) -> ContactDetails {
         updated_at: row.get(20),
         company_name: row.get(21),
         owner_name: None,
+        marketing_consent: Default::default(),
+        last_contacted_at: None,
     }
 }
 
@@ -253,7 +255,13 @@ pub async fn contacts_basic(tx: &TenantTx, ids: &[i32]) -> DbResult<Vec<ContactB
         .query(&stmt, &[&ids])
         .await?
         .iter()
-        .map(|r| ContactBasicInfo { id: r.get(0), first_name: r.get(1), last_name: r.get(2), email: text(r, 3) })
+        .map(|r| ContactBasicInfo {
+            id: r.get(0),
+            first_name: r.get(1),
+            last_name: r.get(2),
+            email: text(r, 3),
+            marketing_consent: Default::default(),
+        })
         .collect())
 }
 

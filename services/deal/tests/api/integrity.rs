@@ -80,6 +80,7 @@ async fn a_deleted_contact_is_dropped_as_primary_contact_and_from_deal_contacts(
         first_name: "Ada".into(),
         last_name: "Lovelace".into(),
         email: "ada@example.com".into(),
+        marketing_consent: Default::default(),
     })
     .unwrap();
     app.publish(&event).await;
