@@ -154,5 +154,7 @@ pub mod perm {
         EmailTemplates { EmailTemplatesRead, EmailTemplatesWrite, EmailTemplatesDelete }
         Emails { EmailsRead, EmailsWrite, EmailsDelete }
         Reports { ReportsRead, ReportsWrite, ReportsDelete }
+        Webhooks { WebhooksRead, WebhooksWrite, WebhooksDelete }
+        Automation { AutomationRead, AutomationWrite, AutomationDelete }
     }
 }

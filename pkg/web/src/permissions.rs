@@ -22,10 +22,15 @@ pub enum Resource {
     /// Emails the platform sends to users (invitations, password resets): admins only.
     SystemEmails,
     Reports,
+    /// Outgoing webhooks for integrators (their URLs and signing secrets): admins only.
+    Webhooks,
+    /// Automation rules and email sequences (issue 15): admins and managers manage them,
+    /// every member reads them. Enrolling a contact in a sequence is `emails: write`.
+    Automation,
 }
 
 impl Resource {
-    pub const ALL: [Resource; 13] = [
+    pub const ALL: [Resource; 15] = [
         Self::Tenant,
         Self::Invitations,
         Self::Users,
@@ -39,6 +44,8 @@ impl Resource {
         Self::Emails,
         Self::SystemEmails,
         Self::Reports,
+        Self::Webhooks,
+        Self::Automation,
     ];
 
     pub fn as_str(&self) -> &'static str {
@@ -56,6 +63,8 @@ impl Resource {
             Self::Emails => "emails",
             Self::SystemEmails => "system_emails",
             Self::Reports => "reports",
+            Self::Webhooks => "webhooks",
+            Self::Automation => "automation",
         }
     }
 
@@ -71,6 +80,7 @@ impl Resource {
                 | Self::EmailTemplates
                 | Self::Emails
                 | Self::Reports
+                | Self::Automation
         )
     }
 }
@@ -141,7 +151,7 @@ pub fn scope(role: Role, resource: Resource, action: Action) -> Scope {
             (Emails | Reports, Read) | (Contacts | Deals | Activities | Tasks, Write | Delete) | (Emails, Write) => {
                 Scope::Own
             }
-            (_, Read) if !matches!(resource, Invitations | SystemEmails) => Scope::All,
+            (_, Read) if !matches!(resource, Invitations | SystemEmails | Webhooks) => Scope::All,
             (Companies, Write) => Scope::All,
             _ => Scope::None,
         },
@@ -293,7 +303,8 @@ mod tests {
         assert!(rep.contains(&"contacts:write:own".to_owned()));
         assert!(rep.contains(&"companies:read:all".to_owned()));
         assert!(!rep.iter().any(|p| p.starts_with("companies:delete")));
-        assert_eq!(permissions_for(Role::Admin).len(), 39);
+        assert_eq!(permissions_for(Role::Admin).len(), Resource::ALL.len() * Action::ALL.len(), "admin may do everything");
+        assert!(!permissions_for(Role::SalesRep).iter().any(|p| p.starts_with("webhooks")));
         assert!(!permissions_for(Role::Manager).iter().any(|p| p.starts_with("system_emails")));
         assert!(permissions_for(Role::Viewer).iter().all(|p| p.contains(":read:")));
     }
