@@ -1,3 +1,4 @@
+pub mod console;
 pub mod demo;
 pub mod migrate;
 pub mod serve;

@@ -4,6 +4,8 @@
 //! default port and the combined port (`--port` / `CRM_PORT`, default 8000). Several
 //! instances then run side by side on one machine (the end-to-end tests do); point the
 //! services at each other with the `*_SERVICE_URL` variables accordingly.
+//!
+//! The combined port also serves the web console at `/` (see [`super::console`]).
 
 use axum::Router;
 use crm_runtime::{Built, Platform, SettingsError, settings};
@@ -73,7 +75,13 @@ pub async fn run(port: u16, demo: bool) -> CmdResult {
         tracing::info!(service = name, port, "listening");
         servers.spawn(crm_web_serve(platform.finish(name, router, doc), listener, platform.clone()));
     }
-    let combined = platform.finish("crm", combined, openapi);
+    // The web console at `/`: a catch-all, so every API and system route above wins.
+    let console_dir = super::console::dir_from_env();
+    match &console_dir {
+        Some(dir) => tracing::info!(dir = %dir.display(), "serving the web console"),
+        None => tracing::warn!("the web console is not built (web/dist): run `npm ci && npm run build` in web/"),
+    }
+    let combined = platform.finish("crm", combined.merge(super::console::routes(console_dir)), openapi);
     let listener = platform.bind(port).await?;
     tracing::info!(port, "all services on one port");
     servers.spawn(crm_web_serve(combined, listener, platform.clone()));

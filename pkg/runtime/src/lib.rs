@@ -23,8 +23,9 @@ use crm_web::{
     TenantHosts, TenantStatusGuard,
 };
 
-/// `BASE_DOMAIN` when unset.
-pub const DEFAULT_BASE_DOMAIN: &str = "crm.localhost";
+/// `BASE_DOMAIN` when unset: `localhost`, because browsers resolve `*.localhost` to loopback
+/// (RFC 6761), so `http://acme.localhost:8000` reaches tenant `acme` with no DNS set-up.
+pub const DEFAULT_BASE_DOMAIN: &str = "localhost";
 use futures::future::BoxFuture;
 use tokio::sync::watch;
 
@@ -71,7 +72,7 @@ pub struct PlatformConfig {
     pub bind_host: String,
     /// Migrate at start (`MIGRATE_ON_START`, default true; the k8s Job runs `crm migrate`).
     pub migrate_on_start: bool,
-    /// Tenants' addresses are `<subdomain>.<BASE_DOMAIN>` (default `crm.localhost`): a token
+    /// Tenants' addresses are `<subdomain>.<BASE_DOMAIN>` (default `localhost`): a token
     /// used on another tenant's address is refused (403 `TENANT_MISMATCH`) by every service.
     pub base_domain: String,
     /// `TRUST_FORWARDED_FOR` (default false): client addresses from `X-Forwarded-For`.

@@ -14,7 +14,7 @@ pub use consumers::{TestTenants, start_consumers};
 pub use http::{Response, TestClient, bad_fields, error_code};
 pub use database::{TestDatabase, create_database, with_database};
 pub use servers::{NatsServer, PostgresServer, free_port, tail, temp_dir, unique_suffix};
-pub use platform::{EventProbe, TEST_ISSUER, TEST_JWT_SECRET, TEST_OPERATOR_TOKEN, TestPlatform, nats_url};
+pub use platform::{EventProbe, TEST_BASE_DOMAIN, TEST_ISSUER, TEST_JWT_SECRET, TEST_OPERATOR_TOKEN, TestPlatform, nats_url};
 
 use std::future::Future;
 use std::time::{Duration, Instant};

@@ -18,6 +18,10 @@ use futures::StreamExt;
 
 pub const TEST_JWT_SECRET: &str = "crm-test-jwt-secret-not-for-production-0123456789";
 pub const TEST_ISSUER: &str = "crm";
+/// `BASE_DOMAIN` of [`TestPlatform`]: tenant addresses in tests are `<subdomain>.crm.localhost`
+/// (a two-label base, unlike the production default `localhost`, so tests that build hosts by
+/// hand keep one meaning whatever the default is).
+pub const TEST_BASE_DOMAIN: &str = "crm.localhost";
 pub const TEST_OPERATOR_TOKEN: &str = "crm-test-platform-admin-token";
 
 pub fn nats_url() -> String {
@@ -61,7 +65,7 @@ impl TestPlatform {
         let revocations = Arc::new(RevocationGuard::new(RevocationConfig::default()));
         revocations.sync(&db).await.expect("load the token revocation state");
         let guards = GuardChain(vec![Arc::new(TenantStatusGuard::new(registry.clone())), revocations.clone()]);
-        let hosts = TenantHosts { base_domain: crm_runtime::DEFAULT_BASE_DOMAIN.to_owned(), registry: registry.clone() };
+        let hosts = TenantHosts { base_domain: TEST_BASE_DOMAIN.to_owned(), registry: registry.clone() };
         let auth = AuthState::new(keys)
             .with_guard(Arc::new(guards))
             .with_platform_token(Some(Secret::new(TEST_OPERATOR_TOKEN)))

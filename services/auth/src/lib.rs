@@ -48,7 +48,7 @@ pub struct Settings {
     pub refresh_ttl: Duration,
     /// `PASSWORD_RESET_TTL_SECS` (default 1 h).
     pub reset_ttl: Duration,
-    /// `BASE_DOMAIN` (default `crm.localhost`): `acme.<base>` in `Host` names tenant `acme`.
+    /// `BASE_DOMAIN` (default [`crm_runtime::DEFAULT_BASE_DOMAIN`], `localhost`): `acme.<base>` in `Host` names tenant `acme`.
     pub base_domain: String,
     /// `LOGIN_MAX_FAILURES` per IP + email in `LOGIN_WINDOW_SECS` (default 5 in 900 s).
     pub login_max_failures: i32,
@@ -71,7 +71,7 @@ impl Default for Settings {
             access_ttl: Duration::from_secs(24 * 3600),
             refresh_ttl: Duration::from_secs(7 * 24 * 3600),
             reset_ttl: Duration::from_secs(3600),
-            base_domain: "crm.localhost".to_owned(),
+            base_domain: crm_runtime::DEFAULT_BASE_DOMAIN.to_owned(),
             login_max_failures: 5,
             login_window_secs: 15 * 60,
             reset_requests_per_hour: 5,

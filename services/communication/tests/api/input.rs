@@ -172,7 +172,7 @@ async fn a_token_of_another_tenant_is_refused_on_this_tenants_address() {
     let app = spawn_app().await;
     let a = app.tenant().await;
     let b = app.tenant().await;
-    let on = |t: &Tenant| format!("t-{}.{}", t.id.to_string().to_ascii_lowercase(), crm_runtime::DEFAULT_BASE_DOMAIN);
+    let on = |t: &Tenant| format!("t-{}.{}", t.id.to_string().to_ascii_lowercase(), crm_testing::TEST_BASE_DOMAIN);
     let a_host = on(&a);
     let rep_b = app.token(&b, REP, Role::SalesRep);
     for (method, path, body) in [
