@@ -1,7 +1,7 @@
 use async_trait::async_trait;
 use crm_client_core::{CallContext, ClientConfig, ClientError, HttpClient};
 
-use crate::{AcceptInvitation, InvitationInfo, TenantBasicInfo};
+use crate::{AcceptInvitation, InvitationInfo, TenantBasicInfo, TenantSettings};
 
 /// What other services ask of tenant-service.
 #[async_trait]
@@ -14,6 +14,9 @@ pub trait TenantClient: Send + Sync {
     /// Marks the invitation accepted, exactly once (a second call: `Invalid` with 409).
     async fn accept_invitation(&self, ctx: &CallContext, token: &str, user_id: Option<i32>)
     -> Result<InvitationInfo, ClientError>;
+    /// The tenant's settings (`GET /tenants/{id}/settings`; any member's or a service token
+    /// of the tenant). Callers cache the answer briefly (at most 60 s) or read it per job run.
+    async fn settings(&self, ctx: &CallContext, tenant_id: &str) -> Result<TenantSettings, ClientError>;
 }
 
 /// The reqwest implementation (`TENANT_SERVICE_URL`, default http://127.0.0.1:8081).
@@ -59,5 +62,9 @@ impl TenantClient for HttpTenantClient {
         self.http
             .post(ctx, &format!("/api/v1/invitations/{}/accept", segment(token)?), &AcceptInvitation { user_id })
             .await
+    }
+
+    async fn settings(&self, ctx: &CallContext, tenant_id: &str) -> Result<TenantSettings, ClientError> {
+        self.http.get(ctx, &format!("/api/v1/tenants/{}/settings", segment(tenant_id)?)).await
     }
 }

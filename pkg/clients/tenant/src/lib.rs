@@ -9,6 +9,8 @@ mod mock;
 
 pub use client::{HttpTenantClient, TenantClient};
 pub use crm_client_core::{CallContext, ClientConfig, ClientError};
-pub use dto::{AcceptInvitation, InvitationInfo, TenantBasicInfo, TenantDetails};
+pub use dto::{
+    AcceptInvitation, InvitationInfo, MarketingConsentPolicy, TenantBasicInfo, TenantDetails, TenantSettings, TenantSettingsUpdated,
+};
 #[cfg(any(test, feature = "mock"))]
 pub use mock::MockTenantClient;

@@ -4,7 +4,7 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use crm_client_core::{CallContext, ClientError};
 
-use crate::{InvitationInfo, TenantBasicInfo, TenantClient};
+use crate::{InvitationInfo, TenantBasicInfo, TenantClient, TenantSettings};
 
 /// In-memory stand-in for other services' unit tests.
 #[derive(Default)]
@@ -12,6 +12,8 @@ pub struct MockTenantClient {
     pub tenants: Mutex<Vec<TenantBasicInfo>>,
     /// token -> invitation
     pub invitations: Mutex<HashMap<String, InvitationInfo>>,
+    /// tenant id -> settings; a tenant without an entry has the defaults.
+    pub settings: Mutex<HashMap<String, TenantSettings>>,
     /// When set, every call fails with this error (e.g. `Unavailable`).
     pub fail_with: Mutex<Option<ClientError>>,
 }
@@ -24,6 +26,11 @@ impl MockTenantClient {
 
     pub fn with_invitation(self, token: &str, invitation: InvitationInfo) -> Self {
         self.invitations.lock().unwrap_or_else(|e| e.into_inner()).insert(token.to_owned(), invitation);
+        self
+    }
+
+    pub fn with_settings(self, tenant_id: &str, settings: TenantSettings) -> Self {
+        self.settings.lock().unwrap_or_else(|e| e.into_inner()).insert(tenant_id.to_owned(), settings);
         self
     }
 
@@ -73,5 +80,10 @@ impl TenantClient for MockTenantClient {
         let mut answer = invitation.clone();
         answer.token = None;
         Ok(answer)
+    }
+
+    async fn settings(&self, _: &CallContext, tenant_id: &str) -> Result<TenantSettings, ClientError> {
+        self.fail()?;
+        Ok(self.settings.lock().unwrap_or_else(|e| e.into_inner()).get(tenant_id).cloned().unwrap_or_default())
     }
 }

@@ -7,6 +7,8 @@ pub const TENANT_UPDATED: &str = "tenant.updated";
 pub const TENANT_DELETED: &str = "tenant.deleted";
 pub const TENANT_USER_INVITED: &str = "tenant.user_invited";
 pub const TENANT_USER_JOINED: &str = "tenant.user_joined";
+/// A tenant admin changed the settings ([`crate::TenantSettingsUpdated`]).
+pub const TENANT_SETTINGS_UPDATED: &str = "tenant.settings_updated";
 
 /// Every subject above.
-pub const ALL: &[&str] = &[TENANT_CREATED, TENANT_UPDATED, TENANT_DELETED, TENANT_USER_INVITED, TENANT_USER_JOINED];
+pub const ALL: &[&str] = &[TENANT_CREATED, TENANT_UPDATED, TENANT_DELETED, TENANT_USER_INVITED, TENANT_USER_JOINED, TENANT_SETTINGS_UPDATED];
