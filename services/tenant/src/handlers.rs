@@ -2,14 +2,14 @@
 //! service function, map the result. The rules live in [`crate::service`].
 
 use axum::extract::State;
-use crm_client_tenant::{AcceptInvitation, InvitationInfo, TenantBasicInfo, TenantDetails};
+use crm_client_tenant::{AcceptInvitation, InvitationInfo, TenantBasicInfo, TenantDetails, TenantSettings};
 use crm_web::etag::{ETag, IfMatch, Tagged};
 use crm_web::{ApiError, AppJson, AppPath, AppQuery, Caller, Can, ClientIp, Created, NoContent, Page, PlatformOperator, Principal, perm};
 
 use crate::AppState;
-use crate::input::{InvitationListParams, NewInvitation, NewTenant, TenantPatch};
+use crate::input::{InvitationListParams, NewInvitation, NewTenant, TenantPatch, TenantSettingsPatch};
 use crate::service::tenants::{SignupResponse, TenantLookup};
-use crate::service::{invitations, tenants};
+use crate::service::{invitations, settings, tenants};
 
 /// Sign up a tenant: registry row, schema with every service's tables, and an `admin`
 /// invitation, in one go. Open to anyone when `TENANT_SIGNUP=open` (limited per client
@@ -66,6 +66,32 @@ pub async fn patch_tenant(
 ) -> Result<Tagged<TenantDetails>, ApiError> {
     let tenant = tenants::update(&state, &principal, &id, &if_match, patch).await?;
     Ok(Tagged::new(ETag::of(tenant.updated_at), tenant))
+}
+
+/// The tenant's settings (its members, service tokens of the tenant, and the platform operator).
+#[utoipa::path(get, path = "/api/v1/tenants/{id}/settings", tag = "tenants",
+    params(("id" = String, Path, description = "tenant id (ULID)")),
+    responses((status = 200, description = "the settings", body = TenantSettings, headers(("ETag" = String, description = "the settings' version"))),
+        (status = 401), (status = 403), (status = 404)))]
+pub async fn get_settings(State(state): State<AppState>, principal: Principal, AppPath(id): AppPath<String>) -> Result<Tagged<TenantSettings>, ApiError> {
+    let (found, version) = settings::get(&state, &principal, &id).await?;
+    Ok(Tagged::new(ETag::of(version), found))
+}
+
+/// Change some settings (tenant admins); publishes `tenant.settings_updated`.
+#[utoipa::path(patch, path = "/api/v1/tenants/{id}/settings", request_body = TenantSettingsPatch, tag = "tenants",
+    params(("id" = String, Path, description = "tenant id (ULID)")),
+    responses((status = 200, description = "the settings after the change", body = TenantSettings, headers(("ETag" = String, description = "the settings' version"))),
+        (status = 400), (status = 401), (status = 403), (status = 404), (status = 412), (status = 415)))]
+pub async fn patch_settings(
+    State(state): State<AppState>,
+    principal: Principal,
+    AppPath(id): AppPath<String>,
+    if_match: IfMatch,
+    AppJson(patch): AppJson<TenantSettingsPatch>,
+) -> Result<Tagged<TenantSettings>, ApiError> {
+    let (found, version) = settings::update(&state, &principal, &id, &if_match, patch).await?;
+    Ok(Tagged::new(ETag::of(version), found))
 }
 
 /// Delete a tenant with all its data (drops the schema); platform operator only.

@@ -1,7 +1,7 @@
 //! Request bodies and query strings of tenant-service (write inputs: `NewX` to create,
 //! `XPatch` to change part of one).
 
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 use utoipa::{IntoParams, ToSchema};
 
 /// `POST /tenants`: sign up a tenant.
@@ -42,4 +42,24 @@ pub struct InvitationListParams {
     pub cursor: Option<String>,
     /// `false` omits `total_count`.
     pub count: Option<bool>,
+}
+
+/// `Option<Option<T>>` for PATCH bodies: absent = keep, `null` = clear, value = set.
+fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// `PATCH /tenants/{id}/settings`: only the fields given change.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct TenantSettingsPatch {
+    /// 1..=3650 days; `null` turns the daily inactive-lead job off.
+    #[serde(deserialize_with = "nullable")]
+    #[schema(value_type = Option<i32>, minimum = 1, maximum = 3650)]
+    pub inactive_lead_days: Option<Option<i32>>,
+    /// `opt_in` or `opt_out`.
+    pub marketing_consent_policy: Option<String>,
+    /// 1..=3650 days.
+    #[schema(minimum = 1, maximum = 3650)]
+    pub trash_retention_days: Option<i32>,
 }

@@ -126,6 +126,9 @@ impl AppState {
         crm_client_tenant::TenantBasicInfo,
         crm_client_tenant::InvitationInfo,
         crm_client_tenant::AcceptInvitation,
+        crm_client_tenant::TenantSettings,
+        crm_client_tenant::MarketingConsentPolicy,
+        input::TenantSettingsPatch,
         input::NewTenant,
         input::TenantPatch,
         input::NewInvitation,
@@ -144,6 +147,7 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(by_subdomain))
         .routes(routes!(get_tenant, patch_tenant, delete_tenant))
         .routes(routes!(get_basic))
+        .routes(routes!(get_settings, patch_settings))
         .routes(routes!(create_invitation, list_invitations))
         .routes(routes!(revoke_invitation))
         .routes(routes!(invitation_by_token))
@@ -184,6 +188,8 @@ mod tests {
             ("patch", "/api/v1/tenants/{id}"),
             ("delete", "/api/v1/tenants/{id}"),
             ("get", "/api/v1/tenants/{id}/basic"),
+            ("get", "/api/v1/tenants/{id}/settings"),
+            ("patch", "/api/v1/tenants/{id}/settings"),
             ("post", "/api/v1/tenants/{id}/invitations"),
             ("get", "/api/v1/tenants/{id}/invitations"),
             ("delete", "/api/v1/tenants/{id}/invitations/{invitation_id}"),

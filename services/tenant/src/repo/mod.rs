@@ -4,6 +4,7 @@
 //! [`DbError`]. Schema DDL is `PlatformTx::{provision_schema, drop_schema}` (crm-tenant).
 
 mod invitations;
+mod settings;
 mod spares;
 mod tenants;
 
@@ -12,6 +13,7 @@ pub use invitations::{
     InvitationCursor, InvitationInsert, accept_invitation, count_invitations, has_pending_invitation,
     insert_invitation, invitation_by_id, invitation_by_token, list_invitations, revoke_invitation,
 };
+pub use settings::{save_settings, schedule_inactive_leads, settings};
 pub use spares::{count_spares, insert_spare, take_spare};
 pub use tenants::{delete_tenant, insert_tenant, tenant_by_id, tenant_by_subdomain, tenant_for_update, update_tenant};
 pub use crm_tenant::throttle::count_hit;

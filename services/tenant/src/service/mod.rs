@@ -2,6 +2,7 @@
 //! transaction, the repository calls, the outbox events and the schema changes.
 
 pub mod invitations;
+pub mod settings;
 pub mod spares;
 pub mod tenants;
 

@@ -2,4 +2,5 @@
 
 mod helpers;
 mod invitations;
+mod settings;
 mod tenants;
