@@ -9,6 +9,7 @@ mod event_contract;
 mod logout;
 mod nats_outage;
 mod postgres_restart;
+mod rate_limits;
 mod roles;
 mod two_tenants;
 mod walkthrough;

@@ -18,6 +18,7 @@ use crm_database::schema::TENANT_SETS;
 use crm_database::{DbConfig, Pool, create_pool};
 use crm_events::{OutboxRelay, RelayConfig, ensure_stream, subscribe_invalidations};
 use crm_tenant::{TenantDb, TenantRegistry};
+use crm_web::rate_limit::{RateLimitConfig, RateLimits};
 use crm_web::{
     AuthState, CorsConfig, CursorCodec, GuardChain, JwtKeys, ReadyCheck, RevocationConfig, RevocationGuard, Secret, SystemState,
     TenantHosts, TenantStatusGuard,
@@ -77,6 +78,9 @@ pub struct PlatformConfig {
     pub base_domain: String,
     /// `TRUST_FORWARDED_FOR` (default false): client addresses from `X-Forwarded-For`.
     pub trust_forwarded_for: bool,
+    /// The API rate limit (`RATE_LIMIT_USER_PER_MINUTE`, `RATE_LIMIT_TENANT_PER_MINUTE`,
+    /// `RATE_LIMIT_TENANT_OVERRIDES`): see [`crm_web::rate_limit`].
+    pub rate_limit: RateLimitConfig,
 }
 
 impl PlatformConfig {
@@ -97,8 +101,20 @@ impl PlatformConfig {
             migrate_on_start: std::env::var("MIGRATE_ON_START").map(|v| v != "false" && v != "0").unwrap_or(true),
             base_domain: settings::string("BASE_DOMAIN", DEFAULT_BASE_DOMAIN).to_ascii_lowercase(),
             trust_forwarded_for: settings::flag("TRUST_FORWARDED_FOR", false).map_err(|e| StartError::Config(e.to_string()))?,
+            rate_limit: rate_limit_from_env().map_err(|e| StartError::Config(e.to_string()))?,
         })
     }
+}
+
+fn rate_limit_from_env() -> Result<RateLimitConfig, SettingsError> {
+    let defaults = RateLimitConfig::default();
+    let rule = "must be a number of requests per minute (0 = no limit)";
+    Ok(RateLimitConfig {
+        user_per_minute: settings::number("RATE_LIMIT_USER_PER_MINUTE", defaults.user_per_minute, rule)?,
+        tenant_per_minute: settings::number("RATE_LIMIT_TENANT_PER_MINUTE", defaults.tenant_per_minute, rule)?,
+        tenant_overrides: RateLimitConfig::parse_overrides(&settings::string("RATE_LIMIT_TENANT_OVERRIDES", ""))
+            .map_err(|e| SettingsError::new("RATE_LIMIT_TENANT_OVERRIDES", e))?,
+    })
 }
 
 fn env_or(name: &str, default: &str) -> String {
@@ -117,6 +133,8 @@ pub struct Platform {
     /// Refuses tokens issued before a role change or deactivation (in `auth.guard` already).
     pub revocations: Arc<RevocationGuard>,
     pub cursors: Arc<CursorCodec>,
+    /// One API rate limiter for every router this process serves.
+    pub rate_limits: Arc<RateLimits>,
     pub nats: async_nats::Client,
     pub jetstream: async_nats::jetstream::Context,
     shutdown: watch::Receiver<bool>,
@@ -134,6 +152,9 @@ impl Platform {
         let db = TenantDb::new(pool.clone());
         let registry = Arc::new(TenantRegistry::new(db.clone(), Duration::from_secs(30)));
         let keys = JwtKeys::new(config.jwt_secret.expose().as_bytes(), config.jwt_issuer.clone());
+        // Calls between services prove themselves with a key derived from the same secret.
+        let internal = crm_client_core::InternalKey::derive(config.jwt_secret.expose().as_bytes());
+        crm_client_core::set_internal_key(internal.clone());
         let revocations = Arc::new(RevocationGuard::new(RevocationConfig::default()));
         if let Err(e) = revocations.sync(&db).await {
             // The poller retries; until it succeeds, authenticated requests get 503.
@@ -163,7 +184,8 @@ impl Platform {
             let _ = shutdown_tx.send(true);
         });
 
-        let platform = Self { config, pool, db, auth, registry, revocations, cursors, nats, jetstream, shutdown };
+        let rate_limits = Arc::new(RateLimits::new(&config.rate_limit, auth.keys.clone(), internal));
+        let platform = Self { config, pool, db, auth, registry, revocations, cursors, rate_limits, nats, jetstream, shutdown };
         platform.spawn_event_plumbing();
         Ok(platform)
     }
@@ -252,6 +274,7 @@ impl Platform {
 
     /// Adds the system routes and the shared layers to a service's API router.
     pub fn finish(&self, service: &'static str, api: Router, openapi: serde_json::Value) -> Router {
+        let api = api.layer(axum::middleware::from_fn_with_state(self.rate_limits.clone(), crm_web::rate_limit::limit));
         let router = api.merge(crm_web::system_routes(self.system_state(service, openapi)));
         crm_web::finish_router(router, service, self.config.cors.clone())
     }

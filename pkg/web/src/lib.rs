@@ -38,6 +38,7 @@ pub mod observability;
 pub mod pagination;
 pub mod permissions;
 pub mod query;
+pub mod rate_limit;
 pub mod request_id;
 pub mod revocation;
 mod system;

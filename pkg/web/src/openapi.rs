@@ -97,7 +97,12 @@ fn finish_operation(op: &mut Value, method: &str, prefix: &str, template: &[Stri
     let Some(fields) = op.as_object_mut() else { return };
     let responses = fields.entry("responses").or_insert_with(|| json!({}));
     let Some(responses) = responses.as_object_mut() else { return };
-    let mut common = vec![("401", "missing, invalid or revoked token"), ("403", "not allowed for this role or tenant"), ("503", "a dependency is unavailable")];
+    let mut common = vec![
+        ("401", "missing, invalid or revoked token"),
+        ("403", "not allowed for this role or tenant"),
+        ("429", "rate limit spent (per user or per tenant): retry after `Retry-After` seconds"),
+        ("503", "a dependency is unavailable"),
+    ];
     if has_params || has_body {
         common.push(("400", "invalid parameters or body"));
     }

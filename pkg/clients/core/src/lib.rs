@@ -3,8 +3,12 @@
 //! platform's error shape into [`ClientError`], and a small circuit breaker so a dead
 //! dependency costs a fast failure instead of a timeout per request.
 
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
 
 use reqwest::{Method, RequestBuilder, StatusCode};
 use serde::Deserialize;
@@ -123,6 +127,9 @@ impl HttpClient {
     pub async fn send<T: DeserializeOwned>(&self, ctx: &CallContext, mut req: RequestBuilder) -> Result<T, ClientError> {
         self.check_breaker()?;
         if let Some(token) = &ctx.bearer {
+            if let Some(proof) = internal_proof(token) {
+                req = req.header(X_INTERNAL_PROOF, proof);
+            }
             req = req.bearer_auth(token);
         }
         if let Some(id) = &ctx.request_id {
@@ -182,6 +189,55 @@ async fn decode<T: DeserializeOwned>(resp: reqwest::Response) -> Result<T, Clien
     })
 }
 
+/// Header a service adds to its calls to another service of the same installation: proof,
+/// without a second secret to manage, that the request is a sub-request made for the
+/// bearer's own request (enrichment, batch lookups) rather than a request of the user. The
+/// API rate limit (`crm_web::rate_limit`) counts a user's requests once, where they enter,
+/// and lets these through: counting them again at the callee would turn one allowed request
+/// into a refused enrichment (a silently missing name).
+pub const X_INTERNAL_PROOF: &str = "x-crm-internal";
+
+static INTERNAL_KEY: OnceLock<InternalKey> = OnceLock::new();
+
+/// The key of [`X_INTERNAL_PROOF`]: HMAC-SHA256 of a fixed label under the installation's
+/// JWT secret (every service has it), so it is never the JWT key itself.
+#[derive(Clone)]
+pub struct InternalKey(Hmac<Sha256>);
+
+impl InternalKey {
+    pub fn derive(jwt_secret: &[u8]) -> Self {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(jwt_secret).expect("HMAC takes keys of any length");
+        mac.update(b"crm internal call proof v1");
+        let key = mac.finalize().into_bytes();
+        Self(<Hmac<Sha256> as Mac>::new_from_slice(&key).expect("HMAC takes keys of any length"))
+    }
+
+    /// `base64url(HMAC-SHA256(key, bearer token))`, no padding.
+    pub fn proof(&self, bearer: &str) -> String {
+        let mut mac = self.0.clone();
+        mac.update(bearer.as_bytes());
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+    }
+
+    /// Whether `proof` is [`Self::proof`] of `bearer` (constant-time comparison).
+    pub fn verifies(&self, bearer: &str, proof: &str) -> bool {
+        let Ok(tag) = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(proof) else { return false };
+        let mut mac = self.0.clone();
+        mac.update(bearer.as_bytes());
+        mac.verify_slice(&tag).is_ok()
+    }
+}
+
+/// Installs the process's internal-call key (once, at start-up: `crm_runtime::Platform::start`).
+/// Until it is set, clients send no [`X_INTERNAL_PROOF`] (tests that build services by hand).
+pub fn set_internal_key(key: InternalKey) {
+    let _ = INTERNAL_KEY.set(key);
+}
+
+fn internal_proof(bearer: &str) -> Option<String> {
+    INTERNAL_KEY.get().map(|key| key.proof(bearer))
+}
+
 /// `ids=1,2,3` for batch lookups.
 pub fn ids_query<I: std::fmt::Display>(ids: &[I]) -> String {
     ids.iter().map(ToString::to_string).collect::<Vec<_>>().join(",")
@@ -190,6 +246,17 @@ pub fn ids_query<I: std::fmt::Display>(ids: &[I]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_internal_proof_verifies_only_for_its_token_and_key() {
+        let key = InternalKey::derive(b"a-jwt-secret-of-at-least-32-characters!!");
+        let proof = key.proof("token-a");
+        assert!(key.verifies("token-a", &proof));
+        assert!(!key.verifies("token-b", &proof));
+        assert!(!key.verifies("token-a", "not base64 !"));
+        let other = InternalKey::derive(b"another-jwt-secret-of-at-least-32-chars!");
+        assert!(!other.verifies("token-a", &proof));
+    }
 
     #[tokio::test]
     async fn an_unreachable_service_opens_the_circuit() {
