@@ -6,6 +6,18 @@
 //!   fully migrated or untouched (a re-run resumes with the ones still behind).
 //! * The fleet run holds a global advisory lock for its duration; a second instance waits,
 //!   then finds nothing to do.
+//! * Each migration file is split into its statements with PostgreSQL's own parser
+//!   (`pg_query`) and sent one statement per command: Citus forwards DDL text to the worker
+//!   holding a tenant schema, and a worker refuses several commands in one forwarded query.
+//! * Schemas are created with `citus.enable_schema_based_sharding` off (on plain PostgreSQL
+//!   an inert placeholder setting), so `platform` stays on a Citus coordinator whatever the
+//!   database default. A tenant schema is migrated while still local (the oldest migrations
+//!   created triggers that later ones drop, which Citus would refuse on distributed tables)
+//!   and then, when the database is a Citus coordinator, distributed whole to one worker by
+//!   `citus_schema_distribute` in the same provisioning transaction ([`provision_schema`];
+//!   spares included). `CITUS=false` keeps new tenant schemas local.
+//! * A failing statement is reported with PostgreSQL's own words: SQLSTATE, message,
+//!   detail, hint and the line of the statement it points at ([`StatementError`]).
 //! * The no-op path reads `platform.schema_versions` (written in the same transaction as
 //!   each migration) in one query, so checking 10,000 up-to-date schemas costs milliseconds
 //!   instead of one round trip per schema and set.
@@ -56,9 +68,11 @@ impl MigrationSet {
 pub enum MigrateError {
     #[error("database unavailable: {0}")]
     Pool(#[from] deadpool_postgres::PoolError),
-    #[error(transparent)]
+    #[error("{}", describe_pg_error(.0))]
     Db(#[from] tokio_postgres::Error),
-    #[error("migration set {set} in {schema}: {source}")]
+    /// `source` carries refinery's "error applying migration V<n>__<name>" and, inside,
+    /// the [`StatementError`] with PostgreSQL's message.
+    #[error("migration set {set} in {schema}: {}", crate::error_chain(source.as_ref()))]
     Refinery { set: &'static str, schema: String, source: Box<RefineryError> },
     #[error("not a tenant schema name: {0:?}")]
     BadSchema(String),
@@ -69,6 +83,9 @@ pub async fn migrate_platform(pool: &Pool) -> Result<(), MigrateError> {
     let mut client = pool.get().await?;
     let tx = client.transaction().await?;
     tx.execute("SELECT pg_advisory_xact_lock($1, $2)", &[&LOCK_NAMESPACE, &LOCK_PLATFORM]).await?;
+    // On a Citus coordinator with schema-based sharding on by default, a plain CREATE SCHEMA
+    // would distribute `platform` (and move its tables to a worker): it must stay local.
+    tx.batch_execute("SET LOCAL citus.enable_schema_based_sharding = off").await?;
     tx.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {}", quote_ident(PLATFORM_SCHEMA))).await?;
     set_local_search_path(tx.client(), PLATFORM_SCHEMA).await?;
     run_set(tx.client(), PLATFORM_SCHEMA, &GLOBAL).await?;
@@ -80,12 +97,43 @@ pub async fn migrate_platform(pool: &Pool) -> Result<(), MigrateError> {
 /// transaction (used by tenant provisioning, so the tenant row, the schema and its tables
 /// commit or vanish together). Leaves the transaction's search path on `schema`.
 pub async fn provision_schema(tx: &Client, schema: &str) -> Result<(), MigrateError> {
-    apply_tenant_sets(tx, schema, TENANT_SETS).await
+    provision_schema_with(tx, schema, TENANT_SETS).await
 }
 
 /// [`provision_schema`] with explicit sets (benchmarks, tests).
 pub async fn provision_schema_with(tx: &Client, schema: &str, sets: &[MigrationSet]) -> Result<(), MigrateError> {
-    apply_tenant_sets(tx, schema, sets).await
+    apply_tenant_sets(tx, schema, sets).await?;
+    distribute_if_citus(tx, schema).await
+}
+
+/// On a Citus coordinator (the `citus` extension is installed in this database) and unless
+/// `CITUS=false`, makes `schema` a distributed tenant schema: its tables become single-shard
+/// tables placed together on one worker. A schema already distributed is left as it is.
+/// Nothing happens on plain PostgreSQL.
+pub async fn distribute_if_citus(tx: &Client, schema: &str) -> Result<(), MigrateError> {
+    check_tenant_schema(schema)?;
+    if !distribute_tenant_schemas() {
+        return Ok(());
+    }
+    let distribute = tx
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus')
+                    AND to_regclass('pg_catalog.pg_dist_schema') IS NOT NULL",
+            &[],
+        )
+        .await?
+        .get::<_, bool>(0);
+    if distribute {
+        // Prepared only here: pg_dist_schema and the function exist only where Citus is.
+        let already: bool = tx
+            .query_one("SELECT EXISTS (SELECT 1 FROM pg_dist_schema WHERE schemaid = $1::text::regnamespace)", &[&schema])
+            .await?
+            .get(0);
+        if !already {
+            tx.execute("SELECT citus_schema_distribute($1::text::regnamespace)", &[&schema]).await?;
+        }
+    }
+    Ok(())
 }
 
 /// Drops a tenant schema with everything in it and forgets its registry rows.
@@ -100,10 +148,12 @@ pub async fn drop_schema(tx: &Client, schema: &str) -> Result<(), MigrateError> 
 
 async fn apply_tenant_sets(tx: &Client, schema: &str, sets: &[MigrationSet]) -> Result<(), MigrateError> {
     check_tenant_schema(schema)?;
-    // One round trip for lock, schema and search path: the name is validated above, so
-    // it can be spliced in as a literal and a quoted identifier.
+    // One round trip for lock, sharding mode, schema and search path (simple protocol, each
+    // a command of its own on the coordinator; none is forwarded to a worker as text). The
+    // name is validated above, so it can be spliced in as a literal and a quoted identifier.
     tx.batch_execute(&format!(
         "SELECT pg_advisory_xact_lock({LOCK_NAMESPACE}, hashtext('{schema}'));
+         SET LOCAL citus.enable_schema_based_sharding = off;
          CREATE SCHEMA IF NOT EXISTS {quoted};
          SELECT set_config('search_path', '{schema}, public', true);",
         quoted = quote_ident(schema),
@@ -124,6 +174,16 @@ async fn lock_schema(tx: &Client, schema: &str) -> Result<(), tokio_postgres::Er
 async fn set_local_search_path(tx: &Client, schema: &str) -> Result<(), tokio_postgres::Error> {
     tx.execute("SELECT set_config('search_path', $1 || ', public', true)", &[&schema]).await?;
     Ok(())
+}
+
+/// Whether new tenant schemas are distributed when the database is a Citus coordinator:
+/// yes unless `CITUS` is `false`/`0`/`off` (read once). Without Citus the setting it drives
+/// is an unused placeholder, so plain PostgreSQL behaves the same either way.
+pub fn distribute_tenant_schemas() -> bool {
+    static DISTRIBUTE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *DISTRIBUTE.get_or_init(|| {
+        !matches!(std::env::var("CITUS").map(|v| v.trim().to_ascii_lowercase()).as_deref(), Ok("false" | "0" | "off" | "no"))
+    })
 }
 
 fn check_tenant_schema(schema: &str) -> Result<(), MigrateError> {
@@ -152,16 +212,103 @@ async fn run_set(tx: &Client, schema: &str, set: &MigrationSet) -> Result<(), Mi
     Ok(())
 }
 
+/// Splits a migration file (or any SQL text) into its statements with PostgreSQL's own
+/// parser, so comments, quoted semicolons and dollar-quoted bodies are handled as the server
+/// would; each statement comes back without its terminating semicolon, blank ones dropped.
+pub fn split_statements(sql: &str) -> Result<Vec<&str>, StatementError> {
+    let statements = pg_query::split_with_parser(sql).map_err(|e| StatementError::parse(sql, &e))?;
+    Ok(statements.into_iter().map(str::trim).filter(|s| !s.is_empty()).collect())
+}
+
+/// A migration statement that failed, in PostgreSQL's words: SQLSTATE, message, detail, hint
+/// and where in the statement the server pointed (line and column, with that line).
+#[derive(Debug, thiserror::Error)]
+#[error("{description}")]
+pub struct StatementError {
+    description: String,
+    /// The SQLSTATE, when the server answered (not for a statement that did not parse).
+    pub code: Option<String>,
+}
+
+impl StatementError {
+    fn parse(sql: &str, error: &pg_query::Error) -> Self {
+        Self { description: format!("SQL does not parse: {error}; in: {}", excerpt(sql)), code: None }
+    }
+
+    fn from_pg(statement: &str, error: &tokio_postgres::Error) -> Self {
+        let mut description = describe_pg_error(error);
+        let position = match error.as_db_error().and_then(|db| db.position()) {
+            Some(tokio_postgres::error::ErrorPosition::Original(at)) => Some(*at as usize),
+            _ => None,
+        };
+        match position {
+            Some(at) => description.push_str(&format_position(statement, at)),
+            None => {
+                description.push_str("; in statement: ");
+                description.push_str(&excerpt(statement));
+            }
+        }
+        Self { description, code: error.code().map(|c| c.code().to_owned()) }
+    }
+}
+
+/// `SQLSTATE 42P07: relation "x" already exists; detail: ...; hint: ...` for a server error,
+/// the error chain otherwise (a closed connection, an I/O error).
+pub fn describe_pg_error(error: &tokio_postgres::Error) -> String {
+    match error.as_db_error() {
+        Some(db) => {
+            let mut out = format!("SQLSTATE {}: {}", db.code().code(), db.message());
+            if let Some(detail) = db.detail() {
+                out.push_str("; detail: ");
+                out.push_str(detail);
+            }
+            if let Some(hint) = db.hint() {
+                out.push_str("; hint: ");
+                out.push_str(hint);
+            }
+            if let Some(context) = db.where_() {
+                out.push_str("; where: ");
+                out.push_str(context);
+            }
+            out
+        }
+        None => crate::error_chain(error),
+    }
+}
+
+/// `; at line L, column C of the statement: <that line>` for a 1-based character position.
+fn format_position(statement: &str, at: usize) -> String {
+    let before: String = statement.chars().take(at.saturating_sub(1)).collect();
+    let line = before.matches('\n').count() + 1;
+    let column = before.chars().rev().take_while(|c| *c != '\n').count() + 1;
+    let text = statement.lines().nth(line - 1).unwrap_or_default().trim_end();
+    format!("; at line {line}, column {column} of the statement: {}", text.trim())
+}
+
+/// The first line of a statement (at most 200 characters), to name it in an error.
+fn excerpt(sql: &str) -> String {
+    let first = sql.trim().lines().next().unwrap_or_default();
+    let mut out: String = first.chars().take(200).collect();
+    if out.len() < sql.trim().len() {
+        out.push_str(" ...");
+    }
+    out
+}
+
 /// Lets refinery run its statements inside a transaction we own (open on this connection).
 struct InTransaction<'a>(&'a Client);
 
 impl AsyncTransaction for InTransaction<'_> {
-    type Error = tokio_postgres::Error;
+    type Error = StatementError;
 
+    /// Every query (a migration file, then refinery's history insert) is split and sent one
+    /// statement per command, in order, in the caller's transaction.
     async fn execute<'a, T: Iterator<Item = &'a str> + Send + 'a>(&mut self, queries: T) -> Result<usize, Self::Error> {
         let mut count = 0;
         for query in queries {
-            self.0.batch_execute(query).await?;
+            for statement in split_statements(query)? {
+                self.0.batch_execute(statement).await.map_err(|e| StatementError::from_pg(statement, &e))?;
+            }
             count += 1;
         }
         Ok(count)
@@ -170,7 +317,7 @@ impl AsyncTransaction for InTransaction<'_> {
 
 impl AsyncQuery<Vec<Migration>> for InTransaction<'_> {
     async fn query(&mut self, query: &str) -> Result<Vec<Migration>, Self::Error> {
-        let rows = self.0.query(query, &[]).await?;
+        let rows = self.0.query(query, &[]).await.map_err(|e| StatementError::from_pg(query, &e))?;
         let mut applied = Vec::with_capacity(rows.len());
         for row in rows {
             let applied_on: String = row.get(2);

@@ -30,12 +30,35 @@ impl OutboxWriter for PlatformTx {
     }
 }
 
+/// Marks the transaction's schema pending for the relay: one row in `platform.outbox_pending`,
+/// written by the same transaction as the events (insert-only, so concurrent writers of one
+/// tenant never wait on each other, and a marker is visible exactly when its events are).
+const MARK_PENDING: &str = "INSERT INTO platform.outbox_pending (schema_name) VALUES ($1)";
+
 /// Writes `event` to the outbox in the caller's transaction: it is published if and only if
-/// that transaction commits. The insert trigger marks the schema pending and `NOTIFY`s the relay.
+/// that transaction commits. The first event of a transaction also writes the schema's
+/// pending marker (same transaction, same round trip) and asks for a wake-up of the relays
+/// after the commit ([`crate::wakeup`]); no trigger and no `NOTIFY` are involved, so this
+/// works the same on one PostgreSQL server and with the tenant's schema on a Citus worker.
 pub async fn enqueue(tx: &impl OutboxWriter, event: &Envelope) -> Result<(), DbError> {
     let tx = tx.outbox_tx();
     let stmt = tx.prepare_cached("INSERT INTO outbox (id, subject, payload) VALUES ($1, $2, $3)").await?;
-    tx.execute(&stmt, &[&event.id, &event.r#type, &Json(event)]).await?;
+    let payload = Json(event);
+    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 3] = [&event.id, &event.r#type, &payload];
+    with_marker(tx, tx.execute(&stmt, &params)).await
+}
+
+/// Runs `insert` (the outbox rows), pipelined with the pending marker when this is the
+/// transaction's first outbox write.
+async fn with_marker(tx: &Scoped, insert: impl std::future::Future<Output = Result<u64, DbError>>) -> Result<(), DbError> {
+    if tx.signal_after_commit(crate::wakeup::after_commit) {
+        let mark = tx.prepare_cached(MARK_PENDING).await?;
+        let scope = tx.scope();
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&scope];
+        futures::try_join!(insert, tx.execute(&mark, &params))?;
+    } else {
+        insert.await?;
+    }
     Ok(())
 }
 
@@ -102,6 +125,7 @@ pub async fn publish_many(
              ORDER BY u.ord",
         )
         .await?;
-    tx.execute(&stmt, &[&ids, &subjects, &payloads]).await?;
+    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 3] = [&ids, &subjects, &payloads];
+    with_marker(tx, tx.execute(&stmt, &params)).await?;
     Ok(())
 }

@@ -9,12 +9,9 @@ use futures::{FutureExt, StreamExt};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
-use tokio_postgres::{AsyncMessage, NoTls};
 
 use crate::backoff::Backoff;
-
-/// The channel the outbox trigger (`platform.outbox_signal()`) notifies, with the schema name.
-pub const OUTBOX_CHANNEL: &str = "crm_outbox";
+use crate::wakeup;
 /// Header carrying the tenant id next to JetStream's `Nats-Msg-Id`.
 pub const TENANT_HEADER: &str = "Crm-Tenant-Id";
 const PLATFORM_SCHEMA: &str = "platform";
@@ -24,7 +21,7 @@ const MIN_BACKOFF: Duration = Duration::from_millis(100);
 pub struct RelayConfig {
     /// Rows per transaction, and so publish acks awaited together.
     pub batch_size: i64,
-    /// How often `platform.outbox_pending` is read, for notifications that were missed.
+    /// How often `platform.outbox_pending` is read, for wake-ups that were missed.
     pub sweep_interval: Duration,
     /// How long one publish waits for JetStream's ack before the row counts as failed.
     pub ack_timeout: Duration,
@@ -145,8 +142,9 @@ async fn mark_pending(pool: &Pool, schema: &str) -> Result<(), RelayError> {
     Ok(())
 }
 
-const MARK_PENDING: &str =
-    "INSERT INTO platform.outbox_pending (schema_name) VALUES ($1) ON CONFLICT (schema_name) DO NOTHING";
+/// Marker rows are insert-only (see `crate::outbox`): the drain deletes those committed
+/// before it reads the rows, a marker committed later stays for the next round.
+const MARK_PENDING: &str = "INSERT INTO platform.outbox_pending (schema_name) VALUES ($1)";
 
 /// One transaction: lock a batch, publish it, await the acks, mark what was acked. Returns the
 /// number published and whether the batch was full (so more rows may be waiting).
@@ -261,32 +259,37 @@ impl ScopedTx {
 }
 
 /// The outbox relay: a system task started once per service instance (any number of
-/// instances may run). Woken by `NOTIFY` on a dedicated connection, with a periodic sweep of
-/// `platform.outbox_pending` for notifications missed while that connection was down.
+/// instances may run). Woken right after a transaction with events commits (directly when
+/// it committed in this process, by a core NATS message on [`crate::OUTBOX_WAKEUP_SUBJECT`]
+/// from other instances), with a periodic sweep of `platform.outbox_pending` for wake-ups
+/// that were missed. No database connection is held for listening.
 pub struct OutboxRelay {
     pool: Pool,
-    listen: tokio_postgres::Config,
     js: jetstream::Context,
     config: RelayConfig,
 }
 
-enum Signal {
-    Schema(String),
-    Sweep,
-}
-
 impl OutboxRelay {
-    /// `listen` is the configuration of the extra connection kept for `LISTEN` (a pooled
-    /// connection cannot receive notifications), usually the pool's own URL.
-    pub fn new(pool: Pool, listen: tokio_postgres::Config, js: jetstream::Context, config: RelayConfig) -> Self {
-        Self { pool, listen, js, config }
+    /// A relay publishing through `js`; its NATS client also carries the wake-ups.
+    /// (`_listen` is no longer used: wake-ups do not travel by `LISTEN`/`NOTIFY` since the
+    /// outbox works on a Citus cluster; kept so existing callers compile unchanged.)
+    pub fn new(pool: Pool, _listen: tokio_postgres::Config, js: jetstream::Context, config: RelayConfig) -> Self {
+        Self::with_nats(pool, js, config)
+    }
+
+    /// A relay publishing through `js`; its NATS client also carries the wake-ups.
+    pub fn with_nats(pool: Pool, js: jetstream::Context, config: RelayConfig) -> Self {
+        Self { pool, js, config }
     }
 
     /// Runs until `shutdown` completes. Errors are logged and retried with back-off, never
     /// returned: an outage of Postgres or NATS delays events, it does not stop the relay.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
-        let (signal_tx, mut signals) = mpsc::channel(1024);
-        let _listener = AbortOnDrop(tokio::spawn(listen(self.listen.clone(), signal_tx, self.config.clone())));
+        let (signal_tx, mut signals) = mpsc::channel::<String>(1024);
+        let nats = self.js.client();
+        // Registered for wake-ups of this process's commits while `run` lives.
+        let _registration = wakeup::register(wakeup::Listener { nats: nats.clone(), signals: signal_tx.clone() });
+        let _remote = AbortOnDrop(tokio::spawn(remote_wakeups(nats, signal_tx, self.config.max_backoff)));
         let mut shutdown = std::pin::pin!(shutdown);
         let mut sweep = tokio::time::interval(self.config.sweep_interval);
         sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -303,14 +306,11 @@ impl OutboxRelay {
                 let next_retry = pending.values().min().copied();
                 tokio::select! {
                     _ = &mut shutdown => return,
-                    Some(signal) = signals.recv() => {
-                        let mut signal = Some(signal);
-                        while let Some(s) = signal {
-                            match s {
-                                Signal::Schema(name) => self.add(&mut pending, name),
-                                Signal::Sweep => self.sweep(&mut pending).await,
-                            }
-                            signal = signals.try_recv().ok();
+                    Some(schema) = signals.recv() => {
+                        let mut schema = Some(schema);
+                        while let Some(name) = schema {
+                            self.add(&mut pending, name);
+                            schema = signals.try_recv().ok();
                         }
                     }
                     _ = sweep.tick() => self.sweep(&mut pending).await,
@@ -360,7 +360,7 @@ impl OutboxRelay {
     async fn sweep(&self, pending: &mut HashMap<String, Instant>) {
         let result: Result<Vec<String>, RelayError> = async {
             let client = self.pool.get().await?;
-            let stmt = client.prepare_cached("SELECT schema_name FROM platform.outbox_pending").await?;
+            let stmt = client.prepare_cached("SELECT DISTINCT schema_name FROM platform.outbox_pending").await?;
             Ok(client.query(&stmt, &[]).await?.iter().map(|r| r.get(0)).collect())
         }
         .await;
@@ -397,70 +397,28 @@ impl Drop for AbortOnDrop {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
-enum ListenError {
-    #[error(transparent)]
-    Db(#[from] tokio_postgres::Error),
-    #[error(transparent)]
-    Scoped(#[from] DbError),
-    #[error("connection closed")]
-    Closed,
-    #[error("no answer to a keep-alive query")]
-    PingTimeout,
-}
-
-/// Keeps a `LISTEN` connection up for the relay's life, reconnecting with back-off.
-async fn listen(config: tokio_postgres::Config, signals: mpsc::Sender<Signal>, relay: RelayConfig) {
-    let mut backoff = Backoff::new(MIN_BACKOFF, relay.max_backoff);
+/// Forwards wake-ups sent by other instances (core NATS, [`crate::OUTBOX_WAKEUP_SUBJECT`];
+/// the payload is a schema name, validated when drained) to the relay. async-nats
+/// resubscribes after a reconnect; wake-ups missed meanwhile are found by the sweep.
+async fn remote_wakeups(nats: async_nats::Client, signals: mpsc::Sender<String>, max_backoff: Duration) {
+    let mut backoff = Backoff::new(MIN_BACKOFF, max_backoff);
     loop {
-        let err = listen_once(&config, &signals, &mut backoff, relay.sweep_interval).await;
-        let delay = backoff.next_delay();
-        tracing::warn!(error = %err, retry_in_ms = delay.as_millis() as u64, "outbox LISTEN connection lost; reconnecting");
-        tokio::time::sleep(delay).await;
-    }
-}
-
-async fn listen_once(
-    config: &tokio_postgres::Config,
-    signals: &mpsc::Sender<Signal>,
-    backoff: &mut Backoff,
-    ping_every: Duration,
-) -> ListenError {
-    let (client, mut connection) = match config.connect(NoTls).await {
-        Ok(pair) => pair,
-        Err(e) => return e.into(),
-    };
-    let forward = signals.clone();
-    // The connection is driven by hand (not spawned) to see its notifications.
-    let drive = async move {
-        let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
-        while let Some(message) = messages.next().await {
-            if let AsyncMessage::Notification(n) = message? {
-                // A full channel means the relay is busy; the marker row keeps the schema for the sweep.
-                let _ = forward.try_send(Signal::Schema(n.payload().to_owned()));
-            }
-        }
-        Err::<(), _>(ListenError::Closed)
-    };
-    let work = async {
-        client.batch_execute(&format!("LISTEN {OUTBOX_CHANNEL}")).await?;
-        backoff.reset();
-        // Whatever was notified while not listening is in the marker table.
-        let _ = signals.send(Signal::Sweep).await;
-        loop {
-            tokio::time::sleep(ping_every).await;
-            // A half-open TCP connection would otherwise look like a quiet one forever.
-            match tokio::time::timeout(ping_every, client.simple_query("SELECT 1")).await {
-                Ok(result) => {
-                    result?;
+        match nats.subscribe(wakeup::OUTBOX_WAKEUP_SUBJECT).await {
+            Ok(mut subscription) => {
+                backoff.reset();
+                while let Some(message) = subscription.next().await {
+                    if wakeup::is_own(&message) {
+                        continue;
+                    }
+                    if let Ok(schema) = std::str::from_utf8(&message.payload) {
+                        // A full channel means the relay is busy; the marker row keeps the schema.
+                        let _ = signals.try_send(schema.to_owned());
+                    }
                 }
-                Err(_) => return Err::<(), _>(ListenError::PingTimeout),
             }
+            Err(e) => tracing::warn!(error = %e, "outbox wake-ups not subscribed; relying on the sweep"),
         }
-    };
-    match tokio::select! { r = drive => r, r = work => r } {
-        Err(e) => e,
-        Ok(()) => ListenError::Closed,
+        tokio::time::sleep(backoff.next_delay()).await;
     }
 }
 

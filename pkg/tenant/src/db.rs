@@ -98,6 +98,11 @@ impl TenantDb {
 pub struct Scoped {
     /// `None` once the transaction ended (the connection is back in the pool).
     client: Option<Object>,
+    /// The schema the search path is set to (a tenant schema or `platform`).
+    scope: String,
+    /// Run with the scope's name after a successful `COMMIT` (the outbox's wake-up of the
+    /// relay: it must not be sent from inside the transaction, see [`Scoped::signal_after_commit`]).
+    after_commit: std::sync::OnceLock<fn(&str)>,
 }
 
 /// SQL a scoped transaction accepts: text (checked) or a statement prepared through
@@ -141,7 +146,34 @@ impl Scoped {
         debug_assert!(schema.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'));
         // `public` second: extension functions (pg_trgm) live there; no table is ever created in it.
         client.batch_execute(&format!("BEGIN; SELECT set_config('search_path', '{schema}, public', true)")).await?;
-        Ok(Self { client: Some(client) })
+        Ok(Self { client: Some(client), scope: schema.to_owned(), after_commit: std::sync::OnceLock::new() })
+    }
+
+    /// The schema this transaction is scoped to: a tenant schema name or `platform`.
+    pub fn scope(&self) -> &str {
+        &self.scope
+    }
+
+    /// Asks for `signal(scope)` to be called once this transaction has committed (never on a
+    /// rollback or a failed commit). Only the first request of a transaction is kept; returns
+    /// whether this was it, so a caller can do once-per-transaction work alongside (the
+    /// outbox writes its pending marker then). Used by `crm_events` to wake the outbox relay:
+    /// a `NOTIFY` inside the transaction would stay on the Citus worker holding the tenant's
+    /// schema and would make the transaction impossible to prepare for two-phase commit.
+    #[doc(hidden)]
+    pub fn signal_after_commit(&self, signal: fn(&str)) -> bool {
+        self.after_commit.set(signal).is_ok()
+    }
+
+    /// `COMMIT`, then the after-commit signal (if one was asked for).
+    async fn commit(mut self) -> Result<(), DbError> {
+        let signal = self.after_commit.take();
+        let scope = std::mem::take(&mut self.scope);
+        self.end("COMMIT").await?;
+        if let Some(signal) = signal {
+            signal(&scope);
+        }
+        Ok(())
     }
 
     fn client(&self) -> &Object {
@@ -226,7 +258,7 @@ impl TenantTx {
 
     /// Commits; the connection goes back to the pool.
     pub async fn commit(self) -> Result<(), DbError> {
-        self.inner.end("COMMIT").await
+        self.inner.commit().await
     }
 
     pub async fn rollback(self) -> Result<(), DbError> {
@@ -271,7 +303,7 @@ impl PlatformTx {
 
     /// Commits; the connection goes back to the pool.
     pub async fn commit(self) -> Result<(), DbError> {
-        self.inner.end("COMMIT").await
+        self.inner.commit().await
     }
 
     pub async fn rollback(self) -> Result<(), DbError> {

@@ -15,11 +15,15 @@ pub async fn count_hit(tx: &Scoped, bucket: &str, window_secs: i64) -> Result<(i
              INSERT INTO platform.rate_limits (bucket, window_start, hits)
              SELECT $1, w.start, 1 FROM w
              ON CONFLICT (bucket, window_start) DO UPDATE SET hits = rate_limits.hits + 1
-             RETURNING hits, ceil(extract(epoch FROM window_start + make_interval(secs => $2::float8) - now()))::bigint",
+             RETURNING hits, window_start",
         )
         .await?;
     let row = tx.query_one(&stmt, &[&bucket, &(window_secs as f64)]).await?;
-    Ok((row.get(0), row.get::<_, i64>(1).max(1)))
+    // The time left is computed here, not in RETURNING: no non-IMMUTABLE function there
+    // (Citus refuses them on distributed tables; one rule for every table, issue 18).
+    let start: chrono::DateTime<chrono::Utc> = row.get(1);
+    let left = (start + chrono::Duration::seconds(window_secs) - chrono::Utc::now()).num_milliseconds();
+    Ok((row.get(0), left.div_euclid(1000).saturating_add(i64::from(left.rem_euclid(1000) > 0)).max(1)))
 }
 
 /// The hits counted so far in the current window, without counting one (0 when none), and
