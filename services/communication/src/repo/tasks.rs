@@ -10,20 +10,30 @@ use tokio_postgres::types::Json;
 use super::{Cursor, Dir, Keyed, fields};
 use crate::domain::TaskWrite;
 
+/// The columns every task read and write returns. `is_overdue` is computed in [`task_from`],
+/// not here: Citus refuses a non-IMMUTABLE function such as `now()` in `RETURNING` (issue 18).
 const TASK_COLUMNS: &str = "id, title, coalesce(description, ''), type, status, priority, due_date, assigned_to, contact_id, \
-     deal_id, created_at, reminder_at, completed_at, coalesce(status IN ('pending', 'in_progress') AND due_date < now(), false), \
-     custom_fields, created_by, updated_at, due_key";
+     deal_id, created_at, reminder_at, completed_at, custom_fields, created_by, updated_at, due_key";
+
+/// Open (pending or in progress) and past its due date at `now`: the same rule as the
+/// `overdue` list filter.
+fn is_overdue(status: &str, due_date: Option<DateTime<Utc>>, now: DateTime<Utc>) -> bool {
+    matches!(status, "pending" | "in_progress") && due_date.is_some_and(|due| due < now)
+}
 
 fn task_from(row: &Row) -> TaskDetails {
+    let status: String = row.get(4);
+    let due_date: Option<DateTime<Utc>> = row.get(6);
+    let overdue = is_overdue(&status, due_date, Utc::now());
     TaskDetails {
         task: TaskInfo {
             id: row.get(0),
             title: row.get(1),
             description: row.get(2),
             r#type: row.get(3),
-            status: row.get(4),
+            status,
             priority: row.get(5),
-            due_date: row.get(6),
+            due_date,
             assigned_to: row.get(7),
             contact_id: row.get(8),
             deal_id: row.get(9),
@@ -31,10 +41,10 @@ fn task_from(row: &Row) -> TaskDetails {
         },
         reminder_at: row.get(11),
         completed_at: row.get(12),
-        is_overdue: row.get(13),
-        custom_fields: fields(row.get(14)),
-        created_by: row.get(15),
-        updated_at: row.get(16),
+        is_overdue: overdue,
+        custom_fields: fields(row.get(13)),
+        created_by: row.get(14),
+        updated_at: row.get(15),
     }
 }
 
@@ -190,7 +200,7 @@ pub async fn list(
             ],
         )
         .await?;
-    Ok(rows.iter().map(|r| Keyed { row: task_from(r), at: r.get(18) }).collect())
+    Ok(rows.iter().map(|r| Keyed { row: task_from(r), at: r.get(17) }).collect())
 }
 
 pub async fn count(tx: &TenantTx, f: &TaskFilter) -> Result<i64, DbError> {

@@ -170,16 +170,68 @@ const UNNEST_ARGS: &str = "$1::text[], $2::text[], $3::text[], $4::text[], $5::t
 const UNNEST_NAMES: &str = "first_name, last_name, email, phone, job_title, company_id, owner_id, status, source, street, \
      city, state, country, postal_code, custom_fields, notes, tags";
 
-/// Inserts contacts in one statement. A contact whose email (case-insensitively) already
-/// exists is skipped, not an error: compare the returned rows with the input.
+/// A contact's search words, computed in the statement that writes the contact (the same
+/// function the search tokenizes queries with): first and last name, email and the name of
+/// its company; `u` is the alias of the row being written. (Kept by request code, not a
+/// trigger: Citus refuses triggers on distributed tables.)
+const SEARCH_WORDS_OF_U: &str =
+    "contact_search_words(u.first_name, u.last_name, u.email, (SELECT name FROM companies WHERE id = u.company_id))";
+
+/// Adds the search words of the given contacts to the tenant's vocabulary
+/// (`contact_search_terms`), in sorted order so that concurrent writers take the term locks
+/// in the same order (no deadlock). Part of every write that sets `search_words`.
+async fn collect_search_terms(tx: &TenantTx, contact_ids: &[i32]) -> DbResult<()> {
+    if contact_ids.is_empty() {
+        return Ok(());
+    }
+    let stmt = tx
+        .prepare_cached(
+            "INSERT INTO contact_search_terms (term)
+             SELECT DISTINCT w FROM contacts, unnest(search_words) AS w WHERE id = ANY($1) ORDER BY w
+             ON CONFLICT DO NOTHING",
+        )
+        .await?;
+    tx.execute(&stmt, &[&contact_ids]).await?;
+    Ok(())
+}
+
+/// Re-words the contacts of company `company_id` after it was renamed to `name` and adds
+/// the new words to the vocabulary.
+pub async fn reword_company_contacts(tx: &TenantTx, company_id: i32, name: &str) -> DbResult<()> {
+    let stmt = tx
+        .prepare_cached(
+            "UPDATE contacts SET search_words = contact_search_words(first_name, last_name, email, $2)
+             WHERE company_id = $1 RETURNING id",
+        )
+        .await?;
+    let ids: Vec<i32> = tx.query(&stmt, &[&company_id, &name]).await?.iter().map(|r| r.get(0)).collect();
+    collect_search_terms(tx, &ids).await
+}
+
+/// Before company `company_id` is deleted: its contacts lose its name from their search words
+/// (the foreign key then sets their `company_id` to NULL). No new word can appear.
+pub async fn unword_company_contacts(tx: &TenantTx, company_id: i32) -> DbResult<()> {
+    let stmt = tx
+        .prepare_cached(
+            "UPDATE contacts SET search_words = contact_search_words(first_name, last_name, email, NULL)
+             WHERE company_id = $1",
+        )
+        .await?;
+    tx.execute(&stmt, &[&company_id]).await?;
+    Ok(())
+}
+
+/// Inserts contacts in one statement (with their search words; the vocabulary follows in a
+/// second). A contact whose email (case-insensitively) already exists is skipped, not an
+/// error: compare the returned rows with the input.
 pub async fn insert_contacts(tx: &TenantTx, rows: &[&ContactWrite], created_by: i32) -> DbResult<Vec<ContactDetails>> {
     let sql = format!(
         "WITH c AS (
              INSERT INTO contacts (first_name, last_name, email, phone, job_title, company_id, owner_id, status, source,
-                 street_address, city, state, country, postal_code, custom_fields, notes, tags, created_by)
+                 street_address, city, state, country, postal_code, custom_fields, notes, tags, created_by, search_words)
              SELECT u.first_name, u.last_name, u.email, u.phone, u.job_title, u.company_id, u.owner_id, u.status, u.source,
                  u.street, u.city, u.state, u.country, u.postal_code, u.custom_fields, u.notes,
-                 coalesce(string_to_array(nullif(u.tags, ''), ','), '{{}}'), $18
+                 coalesce(string_to_array(nullif(u.tags, ''), ','), '{{}}'), $18, {SEARCH_WORDS_OF_U}
              FROM unnest({UNNEST_ARGS}) AS u({UNNEST_NAMES})
              ON CONFLICT ((lower(email))) WHERE email IS NOT NULL DO NOTHING
              RETURNING {fields})
@@ -191,7 +243,9 @@ pub async fn insert_contacts(tx: &TenantTx, rows: &[&ContactWrite], created_by: 
     let mut params: Vec<&(dyn ToSql + Sync)> = arrays.params().to_vec();
     params.push(&created_by);
     let stmt = tx.prepare_cached(&sql).await?;
-    Ok(tx.query(&stmt, &params).await?.iter().map(contact_from).collect())
+    let written: Vec<ContactDetails> = tx.query(&stmt, &params).await?.iter().map(contact_from).collect();
+    collect_search_terms(tx, &written.iter().map(|c| c.id).collect::<Vec<_>>()).await?;
+    Ok(written)
 }
 
 /// Rewrites contacts (every field) in one statement.
@@ -203,7 +257,8 @@ pub async fn update_contacts(tx: &TenantTx, rows: &[(i32, &ContactWrite)]) -> Db
                  job_title = u.job_title, company_id = u.company_id, owner_id = u.owner_id, status = u.status,
                  source = u.source, street_address = u.street, city = u.city, state = u.state, country = u.country,
                  postal_code = u.postal_code, custom_fields = u.custom_fields, notes = u.notes,
-                 tags = coalesce(string_to_array(nullif(u.tags, ''), ','), '{{}}'), updated_at = now()
+                 tags = coalesce(string_to_array(nullif(u.tags, ''), ','), '{{}}'), updated_at = now(),
+                 search_words = {SEARCH_WORDS_OF_U}
              FROM unnest($18::int4[], {UNNEST_ARGS}) AS u(id, {UNNEST_NAMES})
              WHERE t.id = u.id
              RETURNING {returning})
@@ -216,7 +271,9 @@ pub async fn update_contacts(tx: &TenantTx, rows: &[(i32, &ContactWrite)]) -> Db
     let mut params: Vec<&(dyn ToSql + Sync)> = arrays.params().to_vec();
     params.push(&ids);
     let stmt = tx.prepare_cached(&sql).await?;
-    Ok(tx.query(&stmt, &params).await?.iter().map(contact_from).collect())
+    let written: Vec<ContactDetails> = tx.query(&stmt, &params).await?.iter().map(contact_from).collect();
+    collect_search_terms(tx, &written.iter().map(|c| c.id).collect::<Vec<_>>()).await?;
+    Ok(written)
 }
 
 pub async fn contact_by_id(tx: &TenantTx, id: i32) -> DbResult<Option<ContactDetails>> {
@@ -328,7 +385,8 @@ pub async fn count_contacts(tx: &TenantTx, f: &ContactFilter) -> DbResult<i64> {
 /// The words of a search query as the database indexes them (accents folded, CJK letters
 /// one by one; at most `max_words`), each with the vocabulary terms near it: `(word,
 /// [(term, trigram similarity)])`, at most 64 terms per word, none for a word the tenant
-/// never used. Needs [`set_similarity_threshold`](super::set_similarity_threshold) first.
+/// never used. Needs [`set_similarity_threshold`](super::set_similarity_threshold) first
+/// (the `%` operator, which the vocabulary's trigram index answers, reads it).
 pub async fn search_term_candidates(tx: &TenantTx, query: &str, max_words: i32) -> DbResult<Vec<(String, Vec<(String, f32)>)>> {
     let stmt = tx
         .prepare_cached(

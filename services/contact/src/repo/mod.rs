@@ -72,9 +72,21 @@ fn keyset(q: &mut Query, conds: &mut Vec<String>, column: &str, is_time: bool, d
     format!("ORDER BY {column} {dir}, c.id {dir}")
 }
 
+/// Sets pg_trgm's threshold of the `%` operator (the one a trigram index answers) for the
+/// rest of the transaction, on whichever node runs the query: `SET LOCAL`, and on a Citus
+/// coordinator `citus.propagate_set_commands = 'local'` so that the setting travels with the
+/// transaction to the worker holding the tenant's tables (a `set_config(.., true)` stayed on
+/// the coordinator: the worker used the default threshold and fuzzy search found nothing).
+/// On plain PostgreSQL the Citus setting is an unused placeholder. Both statements are
+/// pipelined (one round trip).
 pub async fn set_similarity_threshold(tx: &TenantTx, threshold: f32) -> DbResult<()> {
-    let stmt = tx.prepare_cached("SELECT set_config('pg_trgm.similarity_threshold', $1, true)").await?;
-    tx.execute(&stmt, &[&threshold.to_string()]).await?;
+    if !(0.0..=1.0).contains(&threshold) {
+        return Err(DbError::Refused("similarity threshold out of 0..=1"));
+    }
+    // SET takes no parameters; the value is a number formatted here, never input.
+    let set = tx.prepare_cached(&format!("SET LOCAL pg_trgm.similarity_threshold = {threshold}")).await?;
+    let propagate = tx.prepare_cached("SET LOCAL citus.propagate_set_commands = 'local'").await?;
+    futures::try_join!(tx.execute(&propagate, &[]), tx.execute(&set, &[]))?;
     Ok(())
 }
 

@@ -114,6 +114,10 @@ async fn update(
         check_parent(&tx, Some(id), w.parent_company_id).await?;
     }
     let company = repo::update_company(&tx, id, &w).await?;
+    if company.name != current.name {
+        // The company's name is part of its contacts' search words.
+        crate::repo::contacts::reword_company_contacts(&tx, id, &company.name).await?;
+    }
     publish(&tx, Some(can.user_id), COMPANY_UPDATED, company.basic()).await?;
     tx.commit().await?;
     Ok(company)
@@ -138,6 +142,7 @@ pub async fn delete(state: &AppState, can: &Can<perm::CompaniesDelete>, id: i32,
     let tx = state.db.tenant(&can.tenant_id).await?;
     let company = repo::company_for_update(&tx, id).await?.ok_or_else(|| ApiError::not_found("company"))?;
     if_match.check(&ETag::of(company.updated_at))?;
+    crate::repo::contacts::unword_company_contacts(&tx, id).await?;
     repo::delete_company(&tx, id).await?;
     publish(&tx, Some(can.user_id), COMPANY_DELETED, company.basic()).await?;
     tx.commit().await?;
