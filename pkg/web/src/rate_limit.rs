@@ -5,7 +5,7 @@
 //! * Quotas are per minute, with a burst of one minute's worth: `RATE_LIMIT_USER_PER_MINUTE`
 //!   (default 1,200 = 20/s) and `RATE_LIMIT_TENANT_PER_MINUTE` (default 6,000 = 100/s); 0 turns
 //!   one off. `RATE_LIMIT_TENANT_OVERRIDES` (`<tenant id>=<per minute>,...`) gives a tenant its
-//!   own tenant quota.
+//!   own tenant quota (0: none).
 //! * Every answer carries the IETF draft's fields (draft-ietf-httpapi-ratelimit-headers):
 //!   `RateLimit-Policy: "tenant";q=6000;w=60, "user";q=1200;w=60` and
 //!   `RateLimit: "tenant";r=5990;t=1, "user";r=1190;t=1` (r = requests left now, t = seconds
@@ -59,7 +59,7 @@ fn keyed<K: Clone + Eq + std::hash::Hash>(quota: Quota) -> Keyed<K> {
 pub struct RateLimitConfig {
     pub user_per_minute: u32,
     pub tenant_per_minute: u32,
-    /// A tenant quota other than `tenant_per_minute` for these tenants.
+    /// A tenant quota other than `tenant_per_minute` for these tenants (0: no tenant quota).
     pub tenant_overrides: HashMap<TenantId, u32>,
 }
 
@@ -116,7 +116,8 @@ pub struct RateLimits {
     clock: DefaultClock,
     user: Option<Policy<Keyed<(TenantId, i32)>>>,
     tenant: Option<Policy<Keyed<TenantId>>>,
-    overrides: HashMap<TenantId, Policy<Direct>>,
+    /// `None`: the tenant has no tenant quota.
+    overrides: HashMap<TenantId, Option<Policy<Direct>>>,
     checks: AtomicU64,
 }
 
@@ -136,9 +137,8 @@ impl RateLimits {
             overrides: config
                 .tenant_overrides
                 .iter()
-                .filter_map(|(id, &quota)| {
-                    Policy::new("tenant", quota, |q| RateLimiter::direct(q).with_middleware::<StateInformationMiddleware>())
-                        .map(|policy| (*id, policy))
+                .map(|(id, &quota)| {
+                    (*id, Policy::new("tenant", quota, |q| RateLimiter::direct(q).with_middleware::<StateInformationMiddleware>()))
                 })
                 .collect(),
             checks: AtomicU64::new(0),
@@ -163,8 +163,10 @@ impl RateLimits {
         };
         let mut decisions = Vec::with_capacity(2);
         // The tenant first: a refused tenant does not spend its users' quotas.
-        if let Some(policy) = self.overrides.get(&tenant) {
-            decisions.push(decide(policy.name, policy.per_minute, policy.limiter.check()));
+        if let Some(overridden) = self.overrides.get(&tenant) {
+            if let Some(policy) = overridden {
+                decisions.push(decide(policy.name, policy.per_minute, policy.limiter.check()));
+            }
         } else if let Some(policy) = &self.tenant {
             decisions.push(decide(policy.name, policy.per_minute, policy.limiter.check_key(&tenant)));
         }
@@ -194,7 +196,7 @@ impl RateLimits {
 pub async fn limit(State(limits): State<Arc<RateLimits>>, req: Request, next: Next) -> Response {
     let token = bearer_token(req.headers()).ok().flatten();
     let proof = req.headers().get(X_INTERNAL_PROOF).and_then(|v| v.to_str().ok());
-    let Some(decisions) = token.and_then(|token| limits.decide(token, proof)) else {
+    let Some(decisions) = token.and_then(|token| limits.decide(token, proof)).filter(|d| !d.is_empty()) else {
         return next.run(req).await;
     };
     let refused = decisions.iter().find_map(|d| match d {
@@ -304,11 +306,11 @@ mod tests {
 
     #[tokio::test]
     async fn a_tenant_quota_covers_all_its_users_and_an_override_replaces_it() {
-        let (busy, big) = (TenantId::new(), TenantId::new());
+        let (busy, big, unlimited) = (TenantId::new(), TenantId::new(), TenantId::new());
         let config = RateLimitConfig {
             user_per_minute: 0,
             tenant_per_minute: 2,
-            tenant_overrides: HashMap::from([(big, 5)]),
+            tenant_overrides: HashMap::from([(big, 5), (unlimited, 0)]),
         };
         let app = app(&config);
         assert_eq!(call(&app, Some(&token(busy, 1)), None).await.status(), StatusCode::OK);
@@ -320,6 +322,11 @@ mod tests {
             assert_eq!(header(&response, &RATE_LIMIT_POLICY), "\"tenant\";q=5;w=60");
         }
         assert_eq!(call(&app, Some(&token(big, 6)), None).await.status(), StatusCode::TOO_MANY_REQUESTS);
+        for user in 1..=5 {
+            let response = call(&app, Some(&token(unlimited, user)), None).await;
+            assert_eq!(response.status(), StatusCode::OK, "a tenant whose override is 0 has no tenant quota");
+            assert!(response.headers().get(RATE_LIMIT_POLICY).is_none());
+        }
     }
 
     #[tokio::test]
