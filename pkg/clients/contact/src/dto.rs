@@ -210,6 +210,63 @@ pub struct ContactConverted {
     pub reason: Option<String>,
 }
 
+/// One change of a contact's marketing consent (`history` of [`ConsentRecord`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ConsentChange {
+    /// `granted` or `withdrawn`.
+    pub status: MarketingConsent,
+    /// The status before this change.
+    pub previous: MarketingConsent,
+    /// Where it was given or withdrawn (`web_form`, `import`, `unsubscribe`, ...).
+    pub source: String,
+    /// The user who recorded it; `null` when the platform did (an unsubscribe link).
+    pub changed_by: Option<i32>,
+    pub changed_at: DateTime<Utc>,
+}
+
+/// A contact's marketing-consent record (`GET/PUT /contacts/{id}/consent`): the current
+/// status, when and where it was last set (`null` while `unknown`), and every change, newest
+/// first (at most the latest 100).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ConsentRecord {
+    pub contact_id: i32,
+    pub status: MarketingConsent,
+    pub updated_at: Option<DateTime<Utc>>,
+    pub source: Option<String>,
+    pub history: Vec<ConsentChange>,
+}
+
+/// Payload of `contact.consent_changed` ([`crate::subjects::CONTACT_CONSENT_CHANGED`]):
+/// published when the status changes (PUT, or an unsubscribe withdrawing it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ContactConsentChanged {
+    pub contact_id: i32,
+    pub status: MarketingConsent,
+    pub previous: MarketingConsent,
+    pub source: String,
+    /// When the change was recorded.
+    pub at: DateTime<Utc>,
+}
+
+/// Payload of `contact.became_inactive` ([`crate::subjects::CONTACT_BECAME_INACTIVE`]): a
+/// lead or prospect with no contact for the tenant's `inactive_lead_days`, published once
+/// per inactivity period (a new contact starts a new period).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ContactBecameInactive {
+    pub contact_id: i32,
+    pub owner_id: Option<i32>,
+    pub first_name: String,
+    pub last_name: String,
+    /// Empty when the contact has none.
+    pub email: String,
+    /// `lead` or `prospect`.
+    pub status: ContactStatus,
+    /// `null`: never contacted (inactivity counts from creation).
+    pub last_contacted_at: Option<DateTime<Utc>>,
+    /// Whole days (24 h) since the last contact, or since creation.
+    pub inactive_days: i64,
+}
+
 /// `{"data": [...]}` of `GET /companies/basic?ids=`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct CompanyBatch {

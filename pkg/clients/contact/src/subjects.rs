@@ -8,9 +8,23 @@ pub const CONTACT_DELETED: &str = "contact.deleted";
 /// Payload: [`crate::ContactConverted`]. The others carry [`crate::ContactBasicInfo`] or
 /// [`crate::CompanyBasicInfo`].
 pub const CONTACT_CONVERTED: &str = "contact.converted";
+/// Payload: [`crate::ContactConsentChanged`].
+pub const CONTACT_CONSENT_CHANGED: &str = "contact.consent_changed";
+/// Payload: [`crate::ContactBecameInactive`] (the daily inactive-lead job).
+pub const CONTACT_BECAME_INACTIVE: &str = "contact.became_inactive";
 pub const COMPANY_CREATED: &str = "company.created";
 pub const COMPANY_UPDATED: &str = "company.updated";
 pub const COMPANY_DELETED: &str = "company.deleted";
 
 /// Every subject above.
-pub const ALL: &[&str] = &[CONTACT_CREATED, CONTACT_UPDATED, CONTACT_DELETED, CONTACT_CONVERTED, COMPANY_CREATED, COMPANY_UPDATED, COMPANY_DELETED];
+pub const ALL: &[&str] = &[
+    CONTACT_CREATED,
+    CONTACT_UPDATED,
+    CONTACT_DELETED,
+    CONTACT_CONVERTED,
+    CONTACT_CONSENT_CHANGED,
+    CONTACT_BECAME_INACTIVE,
+    COMPANY_CREATED,
+    COMPANY_UPDATED,
+    COMPANY_DELETED,
+];
