@@ -7,6 +7,8 @@
 #     connections from 127.0.0.1 / ::1; when no cluster serves the asked local port, one is
 #     created for it (a free cluster name) and configured like the existing default cluster
 #   - nats-server with JetStream
+#   - Node.js (18.19+) and npm for the web console, and Chromium for its browser tests when
+#     DEPS_BROWSER=1
 #   - the databases the caller asks for, each with the pg_trgm extension
 # and check that the Rust toolchain compiles and links a program.
 #
@@ -29,6 +31,7 @@
 #   NATS_URL           nats://host:port (default nats://127.0.0.1:4222)
 #   DEPS_TIMEOUT       seconds to wait for a server to become ready (default 30)
 #   DEPS_REQUIRE_RUST  1: fail when no usable Rust toolchain is found (test.sh and run.sh set it)
+#   DEPS_BROWSER       1: also install Debian's chromium (test.sh sets it: the console's tests)
 #
 # Servers are only installed/started/reconfigured when their host is local (127.0.0.1,
 # localhost, ::1 or a socket directory); a remote server is only checked.
@@ -242,6 +245,11 @@ install_missing_packages() {
     mapfile -t pkgs < <(build_packages)
     [[ -s /etc/ssl/certs/ca-certificates.crt ]] || pkgs+=(ca-certificates)
     command -v curl >/dev/null 2>&1 || pkgs+=(curl)
+    # The web console (web/): Node.js (18.19 or newer) and npm build it; Chromium runs its
+    # browser tests (DEPS_BROWSER=1, set by test.sh; playwright-core drives it, no download).
+    command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
+    command -v npm >/dev/null 2>&1 || pkgs+=(npm)
+    if [[ ${DEPS_BROWSER:-0} == 1 ]] && ! command -v chromium >/dev/null 2>&1; then pkgs+=(chromium); fi
     if is_local_host "$PG_HOST"; then
         if ! compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null ||
             ! compgen -G '/usr/share/postgresql/*/extension/pg_trgm.control' >/dev/null ||
@@ -273,6 +281,20 @@ install_missing_packages() {
     rm -f "$log"
     [[ -x $NATS_BIN ]] || NATS_BIN="$(command -v nats-server 2>/dev/null || echo /usr/sbin/nats-server)"
     INSTALLED=1
+}
+
+# The console's build (Vite 6) needs Node.js 18.19 or newer: Debian 12 has 18.19, Debian 13
+# and Ubuntu 24.04 newer; Ubuntu 22.04's nodejs package (12) is too old.
+check_node() {
+    local version
+    version="$(node --version 2>/dev/null)" || die "node is missing after installing nodejs"
+    local major="${version#v}" minor
+    minor="${major#*.}" minor="${minor%%.*}" major="${major%%.*}"
+    if ((major < 18 || (major == 18 && minor < 19))); then
+        die "Node.js $version is too old for the web console (web/): 18.19 or newer is needed" \
+            "install a newer nodejs package (e.g. from your distribution's backports or nodesource) and re-run"
+    fi
+    status node ok "Node.js $version, npm $(npm --version 2>/dev/null || echo '?')"
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -571,6 +593,7 @@ ensure_nats() {
 # ---------------------------------------------------------------------------------------------
 check_rust
 install_missing_packages
+check_node
 check_rust_links
 ensure_postgres
 ensure_databases

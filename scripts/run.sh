@@ -3,7 +3,8 @@
 #
 # Usage: scripts/run.sh [SERVE_ARGS...]
 #   Installs/starts PostgreSQL and nats-server when needed (scripts/deps.sh), creates the
-#   database, builds `crm` in release mode and serves (`crm serve --demo`, in the foreground;
+#   database, builds the web console (web/, `npm ci && npm run build`) and `crm` in release
+#   mode and serves (`crm serve --demo`, in the foreground;
 #   Ctrl-C stops it), seeding a demo tenant once the services listen and printing how to log in.
 #
 # Environment (defaults in brackets):
@@ -54,6 +55,9 @@ if [[ -z ${LOG_FORMAT:-} && -t 2 ]]; then
 fi
 
 DEPS_REQUIRE_RUST=1 ./scripts/deps.sh
+
+printf '\n==> building the web console (web/: npm ci && npm run build; crm serve serves it at /)\n'
+(cd web && npm ci --no-audit --no-fund --loglevel=error && npm run build)
 
 printf '\n==> building crm (cargo build --release --bin crm)\n'
 cargo build --release --bin crm

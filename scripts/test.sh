@@ -10,7 +10,10 @@
 #     3. the README's commands and walkthrough against the running platform
 #        (scripts/check-readme.sh), one check;
 #     4. the API contract against the running platform (scripts/api-check.sh): every served
-#        OpenAPI document validated, and a bounded schema-driven fuzz pass, one check.
+#        OpenAPI document validated, and a bounded schema-driven fuzz pass, one check;
+#     5. the web console (scripts/web-check.sh, against a `crm serve` it starts on free ports):
+#        its build, the committed API client against the served OpenAPI document, the vitest
+#        component tests and the end-to-end tests in headless Chromium, each test counted.
 #   Extra arguments (e.g. a test-name filter) go to the test runner; doc tests and the README
 #   check are then skipped. Whatever fails, every step runs, and the last line of the output is
 #   one summary over everything that ran:  N passed, M failed, K skipped
@@ -26,6 +29,7 @@
 #   TEST_DB_RESET         [1: drop and re-create the test database first]
 #   CHECK_README          [1: run scripts/check-readme.sh at the end; 0: skip it]
 #   CHECK_API             [1: run scripts/api-check.sh at the end; 0: skip it]
+#   CHECK_WEB             [1: run scripts/web-check.sh at the end; 0: skip it]
 #   INSTALL_NEXTEST       [0; 1: `cargo install --locked cargo-nextest` when it is missing,
 #                          which compiles it from source (several minutes on 2 cores)]
 set -uo pipefail
@@ -73,10 +77,23 @@ count_nextest() {
     PASSED=$((PASSED + ${p:-0})) FAILED=$((FAILED + ${f:-0} + ${t:-0})) SKIPPED=$((SKIPPED + ${s:-0}))
 }
 
+# Adds the counts of scripts/web-check.sh's last line ("web: N passed, M failed").
+count_web() {
+    local line
+    line="$(strip_ansi "$1" | grep -E '^web: [0-9]+ passed, [0-9]+ failed' | tail -n 1)"
+    FOUND=0
+    [[ -n $line ]] || return 0
+    FOUND=1
+    local p f
+    p="$(sed -nE 's/^web: ([0-9]+) passed.*/\1/p' <<<"$line")"
+    f="$(sed -nE 's/.* ([0-9]+) failed.*/\1/p' <<<"$line")"
+    PASSED=$((PASSED + ${p:-0})) FAILED=$((FAILED + ${f:-0}))
+}
+
 # run_step NAME KIND COMMAND...: runs COMMAND with its output shown and logged, then adds its
-# counts: KIND is "check" (one check: passed or failed by exit status), "cargo-test" or
-# "nextest". A failed runner that reported no failing test counts as one failure (build error,
-# crash).
+# counts: KIND is "check" (one check: passed or failed by exit status), "cargo-test",
+# "nextest" or "web" (scripts/web-check.sh). A failed runner that reported no failing test
+# counts as one failure (build error, crash).
 run_step() {
     local name="$1" kind="$2" log rc=0
     shift 2
@@ -90,6 +107,7 @@ run_step() {
         check) if ((rc == 0)); then PASSED=$((PASSED + 1)); else FAILED=$((FAILED + 1)); fi ;;
         cargo-test) count_cargo_test "$log" ;;
         nextest) count_nextest "$log" ;;
+        web) count_web "$log" ;;
     esac
     if ((rc != 0)); then
         if ((FAILED == failed_before)); then
@@ -134,7 +152,7 @@ export LOG_LEVEL="${LOG_LEVEL:-warn}"
 # Colours survive the `tee` into the step logs (and are stripped before counting).
 [[ -t 1 && -z ${CARGO_TERM_COLOR:-} ]] && export CARGO_TERM_COLOR=always
 
-if ! DEPS_REQUIRE_RUST=1 ./scripts/deps.sh; then
+if ! DEPS_REQUIRE_RUST=1 DEPS_BROWSER=$([[ ${CHECK_WEB:-1} == 1 ]] && echo 1 || echo 0) ./scripts/deps.sh; then
     FAILED=$((FAILED + 1)) FAILED_STEPS+=("scripts/deps.sh")
     exit 1
 fi
@@ -182,4 +200,11 @@ if (($# == 0)) && [[ ${CHECK_API:-1} == 1 ]]; then
 else
     SKIPPED=$((SKIPPED + 1))
     printf '\n==> API contract check skipped (%s)\n' "$( (($# > 0)) && echo 'test arguments given' || echo CHECK_API=0)"
+fi
+
+if (($# == 0)) && [[ ${CHECK_WEB:-1} == 1 ]]; then
+    run_step "web console (build, API client, vitest, Chromium end-to-end)" web ./scripts/web-check.sh
+else
+    SKIPPED=$((SKIPPED + 1))
+    printf '\n==> web console checks skipped (%s)\n' "$( (($# > 0)) && echo 'test arguments given' || echo CHECK_WEB=0)"
 fi

@@ -150,7 +150,19 @@ async fn seed_crm_data(api: &Api, token: &str) -> CmdResult {
     Ok(())
 }
 
+/// The demo tenant's web console: `http://demo.<BASE_DOMAIN>` (with the API's port on a local
+/// `localhost` base, which browsers resolve to loopback).
+fn console_url(url: &str) -> String {
+    let base = std::env::var("BASE_DOMAIN").ok().filter(|b| !b.is_empty()).unwrap_or_else(|| crm_runtime::DEFAULT_BASE_DOMAIN.to_owned());
+    let port = url.rsplit_once(':').map(|(_, p)| p.trim_end_matches('/')).filter(|p| p.bytes().all(|b| b.is_ascii_digit()));
+    match port {
+        Some(port) if base == "localhost" || base.ends_with(".localhost") => format!("http://{DEMO_SUBDOMAIN}.{base}:{port}"),
+        _ => format!("https://{DEMO_SUBDOMAIN}.{base}"),
+    }
+}
+
 fn print_login(url: &str) {
+    println!("  browser:  {}  (the web console: sign in as any user below)", console_url(url));
     println!("  users:    admin@demo.example, manager@demo.example, sales_rep@demo.example, viewer@demo.example");
     println!("  password: {DEMO_PASSWORD}");
     println!("  log in:   curl -s {url}/api/v1/auth/login -H 'content-type: application/json' \\");
