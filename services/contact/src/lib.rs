@@ -20,6 +20,7 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+pub mod consumers;
 pub mod domain;
 pub mod export;
 pub mod handlers;
@@ -29,6 +30,9 @@ pub mod service;
 
 pub const SERVICE: &str = "contact-service";
 pub const DEFAULT_PORT: u16 = 8082;
+/// Prefix of the durable names of this service's event consumers (keep it stable: it keys
+/// `processed_events`).
+pub const CONSUMER_PREFIX: &str = "contact";
 
 /// Every setting of contact-service, read once at start ([`Settings::from_env`]).
 #[derive(Debug, Clone)]
@@ -49,6 +53,10 @@ pub struct Settings {
     /// capped at this number) (`CONTACT_SEARCH_CANDIDATES`, default 1000, clamped to
     /// 20..=100,000).
     pub search_candidates: i64,
+    /// The daily inactive-lead job: poll interval (`INACTIVE_LEAD_POLL_SECS`, default 60,
+    /// clamped to 1..=3600) and contacts per tenant run (`INACTIVE_LEAD_BATCH`, default 1000,
+    /// clamped to 1..=100,000).
+    pub inactive_leads: service::engagement::InactiveLeadConfig,
 }
 
 impl Default for Settings {
@@ -60,20 +68,30 @@ impl Default for Settings {
             import_max_line_bytes: 64 * 1024,
             import_max_errors: 1000,
             search_candidates: 1000,
+            inactive_leads: Default::default(),
         }
     }
 }
 
 impl Settings {
-    /// Reads `AUTH_SERVICE_URL`, `CONTACT_IMPORT_MAX_MB`, `CONTACT_IMPORT_BATCH` and
-    /// `CONTACT_SEARCH_CANDIDATES`; unset or empty means the default.
+    /// Reads `AUTH_SERVICE_URL`, `CONTACT_IMPORT_MAX_MB`, `CONTACT_IMPORT_BATCH`,
+    /// `CONTACT_SEARCH_CANDIDATES`, `INACTIVE_LEAD_POLL_SECS` and `INACTIVE_LEAD_BATCH`; unset
+    /// or empty means the default.
     pub fn from_env() -> Result<Self, SettingsError> {
         let d = Self::default();
         let mb: usize = settings::number("CONTACT_IMPORT_MAX_MB", d.import_max_bytes / (1024 * 1024), "must be a positive number (megabytes)")?;
         let batch: usize = settings::number("CONTACT_IMPORT_BATCH", d.import_batch, "must be a positive number (rows)")?;
         let candidates: usize =
             settings::number("CONTACT_SEARCH_CANDIDATES", d.search_candidates as usize, "must be a positive number (contacts)")?;
+        let poll: u64 = settings::number("INACTIVE_LEAD_POLL_SECS", d.inactive_leads.poll.as_secs(), "must be a positive number (seconds)")?;
+        let inactive_batch: i64 = settings::number("INACTIVE_LEAD_BATCH", d.inactive_leads.batch, "must be a positive number (contacts)")?;
+        let inactive_leads = service::engagement::InactiveLeadConfig {
+            poll: std::time::Duration::from_secs(poll.clamp(1, 3600)),
+            batch: inactive_batch.clamp(1, 100_000),
+            ..d.inactive_leads.clone()
+        };
         Ok(Self {
+            inactive_leads,
             auth_service_url: settings::url("AUTH_SERVICE_URL", &d.auth_service_url)?,
             import_max_bytes: mb.saturating_mul(1024 * 1024),
             import_batch: batch.clamp(1, 10_000),
@@ -112,6 +130,10 @@ pub struct AppState {
         crm_client_contact::ContactLookup,
         crm_client_contact::Address,
         crm_client_contact::ContactStatus,
+        crm_client_contact::MarketingConsent,
+        crm_client_contact::ConsentRecord,
+        crm_client_contact::ConsentChange,
+        service::consent::ConsentInput,
         crm_web::PageInfo,
         domain::NewCompany,
         domain::CompanyPatch,
@@ -132,7 +154,7 @@ pub struct ApiDoc;
 /// Routes and documented operations from ONE list (utoipa-axum): a handler's
 /// `#[utoipa::path]` is both its route and its documentation.
 fn api() -> OpenApiRouter<AppState> {
-    use handlers::{companies::*, contacts::*, transfer::*};
+    use handlers::{companies::*, consent::*, contacts::*, transfer::*};
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(list_companies, create_company))
         .routes(routes!(companies_basic))
@@ -147,6 +169,7 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(get_contact, put_contact, patch_contact, delete_contact))
         .routes(routes!(contact_basic))
         .routes(routes!(status_history))
+        .routes(routes!(get_consent, put_consent))
         .routes(routes!(list_tags))
 }
 
@@ -162,8 +185,10 @@ pub fn openapi() -> serde_json::Value {
 }
 
 /// Builds the service from the shared platform pieces and its settings (auth-service
-/// reached over HTTP). No background tasks.
+/// reached over HTTP). Background tasks: the event consumers ([`consumers`]) and the daily
+/// inactive-lead job ([`service::engagement::inactive_lead_task`]), started by whoever serves it.
 pub fn build(platform: &crm_runtime::Platform, settings: Settings) -> Built {
+    let inactive_leads = settings.inactive_leads.clone();
     let state = AppState {
         db: platform.db.clone(),
         auth: platform.auth.clone(),
@@ -171,7 +196,10 @@ pub fn build(platform: &crm_runtime::Platform, settings: Settings) -> Built {
         users: Arc::new(HttpAuthClient::new(ClientConfig::new(settings.auth_service_url.clone()))),
         settings: Arc::new(settings),
     };
-    Built { name: SERVICE, router: router(state), openapi: openapi(), tasks: Vec::new() }
+    let mut tasks: Vec<crm_runtime::Task> =
+        consumers::consumers(CONSUMER_PREFIX).into_iter().map(|(spec, handler)| platform.consumer_task(spec, handler)).collect();
+    tasks.push(service::engagement::inactive_lead_task(platform.db.clone(), inactive_leads, platform.shutdown()));
+    Built { name: SERVICE, router: router(state), openapi: openapi(), tasks }
 }
 
 #[cfg(test)]
@@ -212,6 +240,8 @@ mod tests {
             ("DELETE", "/api/v1/contacts/{id}"),
             ("GET", "/api/v1/contacts/{id}/basic"),
             ("GET", "/api/v1/contacts/{id}/status-history"),
+            ("GET", "/api/v1/contacts/{id}/consent"),
+            ("PUT", "/api/v1/contacts/{id}/consent"),
             ("GET", "/api/v1/tags"),
         ];
         for (method, path) in expected {

@@ -29,6 +29,9 @@ pub struct ContactListQuery {
     pub created_before: Option<String>,
     /// Repeatable; every tag must match.
     pub tag: Option<Vec<String>>,
+    /// 1..=36500: only contacts with no contact (completed activity or sent email) in the
+    /// last N x 24 hours; never-contacted ones count from their creation.
+    pub inactive_days: Option<i64>,
     /// created_at, updated_at, first_name, last_name; `-` prefix for descending. Default `-created_at`.
     pub sort: Option<String>,
     pub limit: Option<i64>,

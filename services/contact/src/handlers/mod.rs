@@ -3,6 +3,7 @@
 //! documentation of the route; `crate::api` registers both from one list.
 
 pub mod companies;
+pub mod consent;
 pub mod contacts;
 pub mod transfer;
 

@@ -2,7 +2,7 @@
 //! status history and its stats, tags.
 
 use chrono::{DateTime, Utc};
-use crm_client_contact::{Address, ContactBasicInfo, ContactDetails, ContactStatus, CustomFields};
+use crm_client_contact::{Address, ContactBasicInfo, ContactDetails, ContactStatus, CustomFields, MarketingConsent};
 use crm_tenant::TenantTx;
 use tokio_postgres::Row;
 use tokio_postgres::types::{Json, ToSql};
@@ -10,7 +10,7 @@ use tokio_postgres::types::{Json, ToSql};
 use super::{DbResult, ListCursor, Query, keyset, text, where_clause};
 use crate::domain::{ContactWrite, StatusHistoryEntry, TagCount};
 
-const CONTACT_FIELDS: [&str; 21] = [
+const CONTACT_FIELDS: [&str; 23] = [
     "id",
     "first_name",
     "last_name",
@@ -32,9 +32,11 @@ const CONTACT_FIELDS: [&str; 21] = [
     "created_at",
     "created_by",
     "updated_at",
+    "marketing_consent",
+    "last_contacted_at",
 ];
 
-/// The contact columns of `alias`, then the company name expression (22 columns).
+/// The contact columns of `alias`, then the company name expression (24 columns).
 fn contact_cols(alias: &str, company_name: &str) -> String {
     let mut cols: Vec<String> = CONTACT_FIELDS.iter().map(|f| format!("{alias}.{f}")).collect();
     cols.push(company_name.to_owned());
@@ -42,6 +44,11 @@ fn contact_cols(alias: &str, company_name: &str) -> String {
 }
 
 const CONTACT_FROM: &str = "contacts c LEFT JOIN companies co ON co.id = c.company_id";
+
+/// The CHECK constraint admits only the three values.
+fn consent(row: &Row, idx: usize) -> MarketingConsent {
+    MarketingConsent::parse(row.get(idx)).unwrap_or_default()
+}
 
 fn contact_from(row: &Row) -> ContactDetails {
     let status: String = row.get(8);
@@ -70,10 +77,10 @@ fn contact_from(row: &Row) -> ContactDetails {
         created_at: row.get(18),
         created_by: row.get(19),
         updated_at: row.get(20),
-        company_name: row.get(21),
+        company_name: row.get(23),
         owner_name: None,
-        marketing_consent: Default::default(),
-        last_contacted_at: None,
+        marketing_consent: consent(row, 21),
+        last_contacted_at: row.get(22),
     }
 }
 
@@ -172,10 +179,26 @@ const UNNEST_NAMES: &str = "first_name, last_name, email, phone, job_title, comp
 
 /// A contact's search words, computed in the statement that writes the contact (the same
 /// function the search tokenizes queries with): first and last name, email and the name of
-/// its company; `u` is the alias of the row being written. (Kept by request code, not a
-/// trigger: Citus refuses triggers on distributed tables.)
-const SEARCH_WORDS_OF_U: &str =
-    "contact_search_words(u.first_name, u.last_name, u.email, (SELECT name FROM companies WHERE id = u.company_id))";
+/// its company; `u` is the alias of the row being written, `u.company_name` read beforehand
+/// ([`company_names_of`]). (Kept by request code, not a trigger: Citus refuses triggers on
+/// distributed tables. The company's name is a parameter rather than a subquery so that
+/// the insert's SELECT reads no table: Citus then evaluates it, and the id sequence, on the
+/// coordinator; pushed down to a worker an INTEGER id sequence cannot be used.)
+const SEARCH_WORDS_OF_U: &str = "contact_search_words(u.first_name, u.last_name, u.email, u.company_name)";
+
+/// The names of the companies the rows refer to, in row order (`None` without a company).
+async fn company_names_of(tx: &TenantTx, company_ids: &[Option<i32>]) -> DbResult<Vec<Option<String>>> {
+    let mut ids: Vec<i32> = company_ids.iter().flatten().copied().collect();
+    if ids.is_empty() {
+        return Ok(vec![None; company_ids.len()]);
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    let stmt = tx.prepare_cached("SELECT id, name FROM companies WHERE id = ANY($1)").await?;
+    let names: std::collections::HashMap<i32, String> =
+        tx.query(&stmt, &[&ids]).await?.iter().map(|r| (r.get(0), r.get(1))).collect();
+    Ok(company_ids.iter().map(|id| id.and_then(|id| names.get(&id).cloned())).collect())
+}
 
 /// Adds the search words of the given contacts to the tenant's vocabulary
 /// (`contact_search_terms`), in sorted order so that concurrent writers take the term locks
@@ -232,7 +255,7 @@ pub async fn insert_contacts(tx: &TenantTx, rows: &[&ContactWrite], created_by: 
              SELECT u.first_name, u.last_name, u.email, u.phone, u.job_title, u.company_id, u.owner_id, u.status, u.source,
                  u.street, u.city, u.state, u.country, u.postal_code, u.custom_fields, u.notes,
                  coalesce(string_to_array(nullif(u.tags, ''), ','), '{{}}'), $18, {SEARCH_WORDS_OF_U}
-             FROM unnest({UNNEST_ARGS}) AS u({UNNEST_NAMES})
+             FROM unnest({UNNEST_ARGS}, $19::text[]) AS u({UNNEST_NAMES}, company_name)
              ON CONFLICT ((lower(email))) WHERE email IS NOT NULL DO NOTHING
              RETURNING {fields})
          SELECT {cols} FROM c LEFT JOIN companies co ON co.id = c.company_id ORDER BY c.id",
@@ -240,8 +263,10 @@ pub async fn insert_contacts(tx: &TenantTx, rows: &[&ContactWrite], created_by: 
         cols = contact_cols("c", "co.name"),
     );
     let arrays = ContactArrays::new(rows.iter().copied());
+    let company_names = company_names_of(tx, &arrays.company_id).await?;
     let mut params: Vec<&(dyn ToSql + Sync)> = arrays.params().to_vec();
     params.push(&created_by);
+    params.push(&company_names);
     let stmt = tx.prepare_cached(&sql).await?;
     let written: Vec<ContactDetails> = tx.query(&stmt, &params).await?.iter().map(contact_from).collect();
     collect_search_terms(tx, &written.iter().map(|c| c.id).collect::<Vec<_>>()).await?;
@@ -259,7 +284,7 @@ pub async fn update_contacts(tx: &TenantTx, rows: &[(i32, &ContactWrite)]) -> Db
                  postal_code = u.postal_code, custom_fields = u.custom_fields, notes = u.notes,
                  tags = coalesce(string_to_array(nullif(u.tags, ''), ','), '{{}}'), updated_at = now(),
                  search_words = {SEARCH_WORDS_OF_U}
-             FROM unnest($18::int4[], {UNNEST_ARGS}) AS u(id, {UNNEST_NAMES})
+             FROM unnest($18::int4[], {UNNEST_ARGS}, $19::text[]) AS u(id, {UNNEST_NAMES}, company_name)
              WHERE t.id = u.id
              RETURNING {returning})
          SELECT {cols} FROM c LEFT JOIN companies co ON co.id = c.company_id ORDER BY c.id",
@@ -268,8 +293,10 @@ pub async fn update_contacts(tx: &TenantTx, rows: &[(i32, &ContactWrite)]) -> Db
     );
     let arrays = ContactArrays::new(rows.iter().map(|(_, w)| *w));
     let ids: Vec<i32> = rows.iter().map(|(id, _)| *id).collect();
+    let company_names = company_names_of(tx, &arrays.company_id).await?;
     let mut params: Vec<&(dyn ToSql + Sync)> = arrays.params().to_vec();
     params.push(&ids);
+    params.push(&company_names);
     let stmt = tx.prepare_cached(&sql).await?;
     let written: Vec<ContactDetails> = tx.query(&stmt, &params).await?.iter().map(contact_from).collect();
     collect_search_terms(tx, &written.iter().map(|c| c.id).collect::<Vec<_>>()).await?;
@@ -307,7 +334,7 @@ pub async fn delete_contact(tx: &TenantTx, id: i32) -> DbResult<bool> {
 }
 
 pub async fn contacts_basic(tx: &TenantTx, ids: &[i32]) -> DbResult<Vec<ContactBasicInfo>> {
-    let stmt = tx.prepare_cached("SELECT id, first_name, last_name, email FROM contacts WHERE id = ANY($1) ORDER BY id").await?;
+    let stmt = tx.prepare_cached("SELECT id, first_name, last_name, email, marketing_consent FROM contacts WHERE id = ANY($1) ORDER BY id").await?;
     Ok(tx
         .query(&stmt, &[&ids])
         .await?
@@ -317,7 +344,7 @@ pub async fn contacts_basic(tx: &TenantTx, ids: &[i32]) -> DbResult<Vec<ContactB
             first_name: r.get(1),
             last_name: r.get(2),
             email: text(r, 3),
-            marketing_consent: Default::default(),
+            marketing_consent: consent(r, 4),
         })
         .collect())
 }
@@ -330,6 +357,9 @@ pub struct ContactFilter {
     pub created_after: Option<DateTime<Utc>>,
     pub created_before: Option<DateTime<Utc>>,
     pub tags: Vec<String>,
+    /// `?inactive_days=N` as an instant (now - N x 24 h): contacts whose last contact, or
+    /// creation when never contacted, is at or before it.
+    pub inactive_since: Option<DateTime<Utc>>,
 }
 
 /// Sortable contact fields (the whitelist of `?sort=`).
@@ -354,6 +384,10 @@ fn contact_where(q: &mut Query, f: &ContactFilter) -> Vec<String> {
     }
     if !f.tags.is_empty() {
         conds.push(format!("c.tags @> {}", q.bind(f.tags.clone())));
+    }
+    if let Some(v) = f.inactive_since {
+        // Instants on both sides (timestamptz): the session's or anyone's time zone plays no part.
+        conds.push(format!("coalesce(c.last_contacted_at, c.created_at) <= {}", q.bind(v)));
     }
     conds
 }

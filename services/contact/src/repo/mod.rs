@@ -4,7 +4,9 @@
 //! Errors are [`DbError`]s; the service layer maps them (`ApiError: From<DbError>`).
 
 pub mod companies;
+pub mod consent;
 pub mod contacts;
+pub mod inactivity;
 
 use chrono::{DateTime, Utc};
 use crm_tenant::{DbError, TenantTx};

@@ -88,6 +88,22 @@ pub async fn create(state: &AppState, can: &Can<perm::ContactsWrite>, input: New
     Ok(with_owner_name(state, can, contact).await)
 }
 
+/// Longest `?inactive_days=` (a century): beyond it no contact can qualify anyway.
+pub const MAX_INACTIVE_DAYS: i64 = 36_500;
+
+/// `?inactive_days=N`: a whole number of days, 1..=[`MAX_INACTIVE_DAYS`]. A day is 24 hours
+/// counted back from the request's instant, so the answer is the same in every time zone.
+fn inactive_days(params: &QueryParams, errors: &mut FieldErrors) -> Option<i64> {
+    let raw = params.one("inactive_days")?;
+    match raw.trim().parse::<i64>() {
+        Ok(days) if (1..=MAX_INACTIVE_DAYS).contains(&days) => Some(days),
+        _ => {
+            errors.add("inactive_days", "must be a whole number of days from 1 to 36500");
+            None
+        }
+    }
+}
+
 /// `GET /contacts`: filters, then either the sorted list or the fuzzy `search`.
 pub async fn list(state: &AppState, can: &Can<perm::ContactsRead>, params: &QueryParams) -> Result<Page<ContactDetails>, ApiError> {
     let mut errors = FieldErrors::new();
@@ -99,6 +115,7 @@ pub async fn list(state: &AppState, can: &Can<perm::ContactsRead>, params: &Quer
         created_after: params.time(&mut errors, "created_after"),
         created_before: params.time(&mut errors, "created_before"),
         tags: tag_filter(params, &mut errors),
+        inactive_since: inactive_days(params, &mut errors).map(|days| Utc::now() - Duration::days(days)),
     };
     let search = params.one("search").map(str::trim).filter(|s| !s.is_empty());
     if let Some(q) = search {

@@ -5,7 +5,9 @@
 //! they return `Result<T, ApiError>`.
 
 pub mod companies;
+pub mod consent;
 pub mod contacts;
+pub mod engagement;
 mod owners;
 pub mod transfer;
 
