@@ -158,6 +158,8 @@ async fn main() {
         cursors: Arc::new(CursorCodec::new(SECRET.as_bytes())),
         clients: Clients { auth: Arc::new(MockAuthClient::default()), contacts: Arc::new(MockContactClient::default()), deals: Arc::new(MockDealClient::default()) },
         tracker: Arc::new(Tracker::new(SECRET.as_bytes(), &settings.public_base_url)),
+        tenants: Arc::new(crm_client_tenant::MockTenantClient::default()),
+        automation: Arc::new(communication_service::service::scheduler::Automation::default()),
         mailer: settings.mailer(),
         settings: Arc::new(settings),
     };

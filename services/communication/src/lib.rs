@@ -25,6 +25,7 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+pub mod automation;
 pub mod compose;
 pub mod consumers;
 pub mod domain;
@@ -35,6 +36,7 @@ pub mod render;
 mod repo;
 pub mod service;
 pub mod tracking;
+pub mod webhook_delivery;
 
 pub use consumers::consumers;
 pub use enrich::Clients;
@@ -68,6 +70,15 @@ pub struct Settings {
     pub contact_url: String,
     /// `DEAL_SERVICE_URL` (default `http://127.0.0.1:8083`).
     pub deal_url: String,
+    /// `TENANT_SERVICE_URL` (default `http://127.0.0.1:8081`): the tenant's settings
+    /// (marketing consent policy).
+    pub tenant_url: String,
+    /// `AUTOMATION_POLL_MS` (default 1000), `AUTOMATION_SWEEP_SECONDS` (default 30),
+    /// `AUTOMATION_RETRY_SECONDS` (default 60): the pace of reminders, sequence steps and
+    /// rule runs (issue 15).
+    pub automation: service::scheduler::Pace,
+    /// `WEBHOOK_*`: the SSRF allow-list, timeouts, back-off and disabling of webhooks.
+    pub webhooks: webhook_delivery::WebhookConfig,
 }
 
 const DEFAULT_PUBLIC_BASE_URL: &str = "http://127.0.0.1:8000";
@@ -86,6 +97,9 @@ impl Default for Settings {
             auth_url: "http://127.0.0.1:8080".to_owned(),
             contact_url: "http://127.0.0.1:8082".to_owned(),
             deal_url: "http://127.0.0.1:8083".to_owned(),
+            tenant_url: "http://127.0.0.1:8081".to_owned(),
+            automation: service::scheduler::Pace::default(),
+            webhooks: webhook_delivery::WebhookConfig::default(),
         }
     }
 }
@@ -117,7 +131,15 @@ impl Settings {
             auth_url: settings::url("AUTH_SERVICE_URL", &defaults.auth_url)?,
             contact_url: settings::url("CONTACT_SERVICE_URL", &defaults.contact_url)?,
             deal_url: settings::url("DEAL_SERVICE_URL", &defaults.deal_url)?,
+            tenant_url: settings::url("TENANT_SERVICE_URL", &defaults.tenant_url)?,
+            automation: automation_pace()?,
+            webhooks: webhook_delivery::WebhookConfig::from_env()?,
         })
+    }
+
+    /// The tenant-service client (tenant settings).
+    pub fn tenant_client(&self) -> Arc<dyn crm_client_tenant::TenantClient> {
+        Arc::new(crm_client_tenant::HttpTenantClient::new(ClientConfig::new(&self.tenant_url)))
     }
 
     /// The domain of generated `Message-ID`s: the sender's.
@@ -143,6 +165,22 @@ impl Settings {
     }
 }
 
+/// `AUTOMATION_*` settings.
+fn automation_pace() -> Result<service::scheduler::Pace, SettingsError> {
+    let d = service::scheduler::Pace::default();
+    let poll = settings::millis("AUTOMATION_POLL_MS", d.poll.as_millis() as u64, 50)?;
+    let rule = "must be a whole number of seconds, 1-86400";
+    let sweep: u64 = settings::number("AUTOMATION_SWEEP_SECONDS", d.sweep.as_secs(), rule)?;
+    let retry: u64 = settings::number("AUTOMATION_RETRY_SECONDS", d.retry_base.as_secs(), rule)?;
+    if !(1..=86_400).contains(&sweep) {
+        return Err(SettingsError::new("AUTOMATION_SWEEP_SECONDS", rule));
+    }
+    if !(1..=86_400).contains(&retry) {
+        return Err(SettingsError::new("AUTOMATION_RETRY_SECONDS", rule));
+    }
+    Ok(service::scheduler::Pace { poll, sweep: std::time::Duration::from_secs(sweep), retry_base: std::time::Duration::from_secs(retry) })
+}
+
 #[derive(Clone, FromRef)]
 pub struct AppState {
     pub db: TenantDb,
@@ -153,6 +191,12 @@ pub struct AppState {
     pub clients: Clients,
     pub tracker: Arc<tracking::Tracker>,
     pub mailer: Arc<dyn mailer::Mailer>,
+    /// tenant-service (the tenant's marketing consent policy).
+    pub tenants: Arc<dyn crm_client_tenant::TenantClient>,
+    /// This instance's handle on the automation poll loop (wake-ups, cached policies).
+    pub automation: Arc<service::scheduler::Automation>,
+    /// Webhook delivery: the guarded HTTP sender and the due hints of this instance.
+    pub webhook_runtime: Arc<webhook_delivery::WebhookRuntime>,
 }
 
 /// Info, tags and the schemas of the document; the paths come from [`api`].
@@ -167,6 +211,10 @@ pub struct AppState {
         (name = "email-templates", description = "Email templates with variables"),
         (name = "emails", description = "Sending emails to contacts"),
         (name = "tracking", description = "Open and click tracking (no authentication)"),
+        (name = "sequences", description = "Email sequences and the enrollments of contacts in them"),
+        (name = "automation", description = "Automation rules (trigger event, conditions, actions) and their runs"),
+        (name = "unsubscribe", description = "One-click unsubscribe of marketing email, RFC 8058 (no authentication)"),
+        (name = "webhooks", description = "Webhooks for integrators: every event, signed (Standard Webhooks), retried for 3 days (admins)"),
     ),
     components(schemas(
         crm_client_communication::ActivityInfo,
@@ -191,6 +239,25 @@ pub struct AppState {
         service::reports::OwnerCount,
         service::reports::NextActions,
         TimelineItem,
+        crm_client_communication::NewWebhook,
+        crm_client_communication::WebhookPatch,
+        crm_client_communication::Webhook,
+        crm_client_communication::WebhookWithSecret,
+        crm_client_communication::WebhookDelivery,
+        service::webhooks::DeliveryDetails,
+        repo::webhooks::AttemptRecord,
+        crm_client_communication::Sequence,
+        crm_client_communication::SequenceStep,
+        crm_client_communication::Enrollment,
+        crm_client_communication::EnrollmentStep,
+        crm_client_communication::Rule,
+        crm_client_communication::RuleRun,
+        automation::NewSequence,
+        automation::NewSequenceStep,
+        automation::NewEnrollment,
+        automation::NewRule,
+        automation::RuleTrigger,
+        automation::RulePatch,
         crm_web::PageInfo,
     ))
 )]
@@ -215,6 +282,21 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(emails::get_email))
         .routes(routes!(tracking::track_open))
         .routes(routes!(tracking::track_click))
+        .routes(routes!(sequences::create_sequence, sequences::list_sequences))
+        .routes(routes!(sequences::get_sequence, sequences::replace_sequence, sequences::delete_sequence))
+        .routes(routes!(sequences::enroll_contact, sequences::list_enrollments))
+        .routes(routes!(sequences::get_enrollment, sequences::unenroll_contact))
+        .routes(routes!(rules::create_rule, rules::list_rules))
+        .routes(routes!(rules::get_rule, rules::replace_rule, rules::patch_rule, rules::delete_rule))
+        .routes(routes!(rules::list_rule_runs))
+        .routes(routes!(rules::retry_rule_run))
+        .routes(routes!(unsubscribe::unsubscribe_page, unsubscribe::unsubscribe))
+        .routes(routes!(webhooks::create_webhook, webhooks::list_webhooks))
+        .routes(routes!(webhooks::get_webhook, webhooks::patch_webhook, webhooks::delete_webhook))
+        .routes(routes!(webhooks::rotate_webhook_secret))
+        .routes(routes!(webhooks::list_webhook_deliveries))
+        .routes(routes!(webhooks::get_webhook_delivery))
+        .routes(routes!(webhooks::redeliver_webhook_delivery))
 }
 
 /// The service's API routes (system routes and layers are added by the caller).
@@ -237,6 +319,9 @@ pub fn state(platform: &crm_runtime::Platform, settings: Settings) -> AppState {
         cursors: platform.cursors.clone(),
         clients: settings.clients(),
         mailer: settings.mailer(),
+        webhook_runtime: Arc::new(webhook_delivery::WebhookRuntime::new(&settings.webhooks)),
+        tenants: settings.tenant_client(),
+        automation: Arc::new(service::scheduler::Automation::default()),
         tracker,
         settings: Arc::new(settings),
     }
@@ -250,7 +335,13 @@ pub fn build(platform: &crm_runtime::Platform, settings: Settings) -> Built {
         None => tracing::info!(dir = %settings.sink_dir.display(), "SMTP_URL not set: emails are written to the local sink"),
     }
     let state = state(platform, settings);
-    let tasks = consumers(&state, CONSUMER_PREFIX).into_iter().map(|(spec, handler)| platform.consumer_task(spec, handler)).collect();
+    let mut tasks: Vec<crm_runtime::Task> =
+        consumers(&state, CONSUMER_PREFIX).into_iter().map(|(spec, handler)| platform.consumer_task(spec, handler)).collect();
+    let (spec, handler) = consumers::webhook_consumer(&state, CONSUMER_PREFIX);
+    tasks.push(platform.consumer_task(spec, handler));
+    tasks.push(crm_runtime::Task { name: "webhook deliveries", future: Box::pin(webhook_delivery::run(state.clone(), platform.shutdown())) });
+    let tenants = Arc::new(service::scheduler::ActiveTenants(platform.db.clone()));
+    tasks.push(crm_runtime::Task { name: "automation", future: Box::pin(service::scheduler::run(state.clone(), tenants, platform.shutdown())) });
     Built { name: SERVICE, router: router(state), openapi: openapi(), tasks }
 }
 
@@ -285,6 +376,34 @@ mod tests {
         ("get", "/api/v1/emails/{id}"),
         ("get", "/api/v1/t/o/{file}"),
         ("get", "/api/v1/t/c/{token}"),
+        ("post", "/api/v1/sequences"),
+        ("get", "/api/v1/sequences"),
+        ("get", "/api/v1/sequences/{id}"),
+        ("put", "/api/v1/sequences/{id}"),
+        ("delete", "/api/v1/sequences/{id}"),
+        ("post", "/api/v1/sequences/{id}/enrollments"),
+        ("get", "/api/v1/sequences/{id}/enrollments"),
+        ("get", "/api/v1/sequences/{id}/enrollments/{enrollment_id}"),
+        ("delete", "/api/v1/sequences/{id}/enrollments/{enrollment_id}"),
+        ("post", "/api/v1/automation/rules"),
+        ("get", "/api/v1/automation/rules"),
+        ("get", "/api/v1/automation/rules/{id}"),
+        ("put", "/api/v1/automation/rules/{id}"),
+        ("patch", "/api/v1/automation/rules/{id}"),
+        ("delete", "/api/v1/automation/rules/{id}"),
+        ("get", "/api/v1/automation/rules/{id}/runs"),
+        ("post", "/api/v1/automation/runs/{id}/retry"),
+        ("get", "/api/v1/unsubscribe/{token}"),
+        ("post", "/api/v1/unsubscribe/{token}"),
+        ("post", "/api/v1/webhooks"),
+        ("get", "/api/v1/webhooks"),
+        ("get", "/api/v1/webhooks/{id}"),
+        ("patch", "/api/v1/webhooks/{id}"),
+        ("delete", "/api/v1/webhooks/{id}"),
+        ("post", "/api/v1/webhooks/{id}/rotate-secret"),
+        ("get", "/api/v1/webhooks/{id}/deliveries"),
+        ("get", "/api/v1/webhooks/{id}/deliveries/{delivery_id}"),
+        ("post", "/api/v1/webhooks/{id}/deliveries/{delivery_id}/redeliver"),
     ];
 
     #[test]

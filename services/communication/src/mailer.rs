@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use lettre::message::{Mailbox, MultiPart, SinglePart, header::ContentType};
+use lettre::message::header::{ContentType, HeaderName, HeaderValue};
+use lettre::message::{Mailbox, MultiPart, SinglePart};
 use lettre::transport::smtp::AsyncSmtpTransportBuilder;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
@@ -17,6 +18,10 @@ pub struct OutgoingEmail {
     pub subject: String,
     pub text: String,
     pub html: Option<String>,
+    /// A marketing email's one-click unsubscribe URL: sent as `List-Unsubscribe: <url>` with
+    /// `List-Unsubscribe-Post: List-Unsubscribe=One-Click` (RFC 8058, required by the large
+    /// mailbox providers for bulk senders).
+    pub list_unsubscribe: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -45,6 +50,12 @@ pub fn build_message(from: &Mailbox, email: &OutgoingEmail) -> Result<Message, M
         .to(to)
         .subject(email.subject.clone())
         .message_id(Some(format!("<{}>", email.message_id)));
+    let builder = match &email.list_unsubscribe {
+        Some(url) => builder
+            .raw_header(HeaderValue::new(HeaderName::new_from_ascii_str("List-Unsubscribe"), format!("<{url}>")))
+            .raw_header(HeaderValue::new(HeaderName::new_from_ascii_str("List-Unsubscribe-Post"), "List-Unsubscribe=One-Click".to_owned())),
+        None => builder,
+    };
     let built = match &email.html {
         Some(html) => builder.multipart(MultiPart::alternative_plain_html(email.text.clone(), html.clone())),
         None => builder.singlepart(SinglePart::builder().header(ContentType::TEXT_PLAIN).body(email.text.clone())),
@@ -142,12 +153,15 @@ mod tests {
             subject: "Hello Ann".into(),
             text: "Hi".into(),
             html: Some("<p>Hi</p>".into()),
+            list_unsubscribe: Some("https://crm.example.com/api/v1/unsubscribe/TOKEN".into()),
         };
         sink.send(&email).await.unwrap();
         let eml = std::fs::read_to_string(dir.join("01ABC_crm.localhost.eml")).unwrap();
         assert!(eml.contains("Subject: Hello Ann"), "{eml}");
         assert!(eml.contains("Message-ID: <01ABC@crm.localhost>"), "{eml}");
         assert!(eml.contains("multipart/alternative"), "{eml}");
+        assert!(eml.contains("List-Unsubscribe: <https://crm.example.com/api/v1/unsubscribe/TOKEN>"), "{eml}");
+        assert!(eml.contains("List-Unsubscribe-Post: List-Unsubscribe=One-Click"), "{eml}");
         let bad = OutgoingEmail { to: "not an address".into(), ..email };
         assert!(matches!(sink.send(&bad).await, Err(MailError::Address(_))));
         let _ = std::fs::remove_dir_all(dir);

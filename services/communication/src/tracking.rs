@@ -57,6 +57,46 @@ impl Tracker {
         URL_SAFE_NO_PAD.encode(bytes)
     }
 
+    /// The token of an email's one-click unsubscribe link (RFC 8058): tenant and email id
+    /// with an HMAC tag of its own purpose, so an open/click token is not an unsubscribe
+    /// token (and the other way round).
+    pub fn unsubscribe_token(&self, tenant: &TenantId, email_id: i32) -> String {
+        let mut bytes = Vec::with_capacity(32);
+        bytes.extend_from_slice(&tenant.ulid().0.to_be_bytes());
+        bytes.extend_from_slice(&email_id.to_be_bytes());
+        let tag = self.tag(&[b"unsubscribe", &bytes]);
+        bytes.extend_from_slice(&tag[..TOKEN_TAG]);
+        URL_SAFE_NO_PAD.encode(bytes)
+    }
+
+    /// The (tenant, email id) of a genuine unsubscribe token; `None` for anything else.
+    pub fn verify_unsubscribe_token(&self, token: &str) -> Option<(TenantId, i32)> {
+        if token.len() > 64 {
+            return None;
+        }
+        let bytes = URL_SAFE_NO_PAD.decode(token).ok()?;
+        if bytes.len() != 20 + TOKEN_TAG {
+            return None;
+        }
+        let (body, tag) = bytes.split_at(20);
+        let mut mac = self.mac.clone();
+        for part in [b"unsubscribe".as_slice(), body] {
+            mac.update(&(part.len() as u32).to_be_bytes());
+            mac.update(part);
+        }
+        mac.verify_truncated_left(tag).ok()?;
+        let ulid = u128::from_be_bytes(body[..16].try_into().ok()?);
+        let tenant = TenantId::parse(&ulid::Ulid(ulid).to_string()).ok()?;
+        let email_id = i32::from_be_bytes(body[16..20].try_into().ok()?);
+        Some((tenant, email_id))
+    }
+
+    /// Where an email's unsubscribe link points (`GET` shows a confirmation page, `POST`
+    /// unsubscribes: RFC 8058 one-click).
+    pub fn unsubscribe_url(&self, token: &str) -> String {
+        format!("{}/api/v1/unsubscribe/{token}", self.base_url)
+    }
+
     /// The (tenant, email id) of a genuine token; `None` for anything else.
     pub fn verify_token(&self, token: &str) -> Option<(TenantId, i32)> {
         if token.len() > 64 {
@@ -214,3 +254,4 @@ mod tests {
         assert_eq!(t.instrument_html("plain", "T"), format!("plain<img src=\"{}\" width=\"1\" height=\"1\" alt=\"\" style=\"display:none\">", t.pixel_url("T")));
     }
 }
+

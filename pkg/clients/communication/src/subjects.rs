@@ -13,5 +13,17 @@ pub const EMAIL_UNSUBSCRIBED: &str = "email.unsubscribed";
 /// A task's `reminder_at` came ([`crate::TaskReminderDue`]); sent once per reminder time.
 pub const TASK_REMINDER_DUE: &str = "task.reminder_due";
 
+/// A webhook was registered ([`crate::WebhookEvent`]; never the secret).
+pub const WEBHOOK_CREATED: &str = "webhook.created";
+/// A webhook's URL, events, description or status changed ([`crate::WebhookEvent`]).
+pub const WEBHOOK_UPDATED: &str = "webhook.updated";
+/// A webhook was deleted with its deliveries ([`crate::WebhookEvent`]).
+pub const WEBHOOK_DELETED: &str = "webhook.deleted";
+/// A webhook's signing secret was rotated ([`crate::WebhookEvent`]).
+pub const WEBHOOK_SECRET_ROTATED: &str = "webhook.secret_rotated";
+/// A webhook failing without a success for `WEBHOOK_DISABLE_AFTER_MS` was disabled
+/// ([`crate::WebhookEvent`] with `reason` and `failing_since`); its deliveries are kept.
+pub const WEBHOOK_DISABLED: &str = "webhook.disabled";
+
 /// Every subject above.
-pub const ALL: &[&str] = &[ACTIVITY_LOGGED, EMAIL_QUEUED, EMAIL_SENT, EMAIL_OPENED, EMAIL_CLICKED, EMAIL_UNSUBSCRIBED, TASK_REMINDER_DUE];
+pub const ALL: &[&str] = &[ACTIVITY_LOGGED, EMAIL_QUEUED, EMAIL_SENT, EMAIL_OPENED, EMAIL_CLICKED, EMAIL_UNSUBSCRIBED, TASK_REMINDER_DUE, WEBHOOK_CREATED, WEBHOOK_UPDATED, WEBHOOK_DELETED, WEBHOOK_SECRET_ROTATED, WEBHOOK_DISABLED];

@@ -4,9 +4,13 @@
 pub mod activities;
 pub mod emails;
 pub mod reports;
+pub mod rules;
+pub mod sequences;
 pub mod tasks;
 pub mod templates;
 pub mod tracking;
+pub mod unsubscribe;
+pub mod webhooks;
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};

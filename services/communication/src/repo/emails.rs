@@ -91,6 +91,13 @@ pub async fn insert(tx: &TenantTx, e: &EmailWrite<'_>) -> Result<Option<EmailSta
     Ok(row.as_ref().map(email_from))
 }
 
+/// Links a queued email to the activity that logs it.
+pub async fn link_activity(tx: &TenantTx, id: i32, activity_id: i32) -> Result<(), DbError> {
+    let stmt = tx.prepare_cached("UPDATE email_tracking SET activity_id = $2 WHERE id = $1").await?;
+    tx.execute(&stmt, &[&id, &activity_id]).await?;
+    Ok(())
+}
+
 /// The email, if it exists and `vis` lets the caller see it.
 pub async fn by_id(tx: &TenantTx, id: i32, vis: &EmailVisibility) -> Result<Option<EmailStatus>, DbError> {
     let stmt =

@@ -12,6 +12,7 @@ pub mod sequences;
 pub mod tasks;
 pub mod templates;
 pub mod timeline;
+pub mod webhooks;
 pub mod unsubscribes;
 
 use chrono::{DateTime, Utc};

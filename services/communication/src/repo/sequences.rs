@@ -264,7 +264,6 @@ pub struct DueStep {
     pub attempts: i32,
     pub contact_id: i32,
     pub deal_id: Option<i32>,
-    pub sequence_id: i32,
     pub enrolled_by: Option<i32>,
     pub is_last: bool,
 }
@@ -293,7 +292,6 @@ pub async fn claim_due_steps(tx: &TenantTx, limit: i64) -> Result<Vec<DueStep>, 
             attempts: r.get(3),
             contact_id: r.get(4),
             deal_id: r.get(5),
-            sequence_id: r.get(6),
             enrolled_by: r.get(7),
             is_last: r.get(8),
         })

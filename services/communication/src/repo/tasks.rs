@@ -49,12 +49,22 @@ fn task_from(row: &Row) -> TaskDetails {
 }
 
 pub async fn insert(tx: &TenantTx, t: &TaskWrite, created_by: Option<i32>, source_event_id: Option<&str>) -> Result<Option<TaskDetails>, DbError> {
+    insert_with(tx, t, created_by, source_event_id, "ON CONFLICT (source_event_id) DO NOTHING").await
+}
+
+/// As [`insert`], but `None` on ANY unique conflict (also "one open inactive-lead follow-up
+/// per contact", `tasks_one_open_inactive_follow_up`).
+pub async fn insert_unless_open(tx: &TenantTx, t: &TaskWrite, source_event_id: &str) -> Result<Option<TaskDetails>, DbError> {
+    insert_with(tx, t, None, Some(source_event_id), "ON CONFLICT DO NOTHING").await
+}
+
+async fn insert_with(tx: &TenantTx, t: &TaskWrite, created_by: Option<i32>, source_event_id: Option<&str>, on_conflict: &str) -> Result<Option<TaskDetails>, DbError> {
     let stmt = tx
         .prepare_cached(&format!(
             "INSERT INTO tasks (title, description, type, status, priority, due_date, reminder_at, assigned_to, contact_id, \
              deal_id, completed_at, custom_fields, created_by, source_event_id) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
-             ON CONFLICT (source_event_id) DO NOTHING RETURNING {TASK_COLUMNS}"
+             {on_conflict} RETURNING {TASK_COLUMNS}"
         ))
         .await?;
     let row = tx

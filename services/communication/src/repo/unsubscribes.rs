@@ -1,6 +1,5 @@
 //! One-click unsubscribes of marketing emails, and the tenants the scheduler sweeps.
 
-use crm_client_communication::EmailStatus;
 use crm_tenant::{DbError, PlatformTx, TenantId, TenantTx};
 
 /// The marketing email an unsubscribe link points at (any email of the tenant with the
@@ -23,12 +22,6 @@ pub async fn record(tx: &TenantTx, email_id: i32, contact_id: Option<i32>, addre
 pub async fn address_unsubscribed(tx: &TenantTx, address: &str) -> Result<bool, DbError> {
     let stmt = tx.prepare_cached("SELECT EXISTS (SELECT 1 FROM unsubscribes WHERE lower(email_address) = lower($1))").await?;
     Ok(tx.query_one(&stmt, &[&address]).await?.get(0))
-}
-
-/// The email a step sent, to tell its outcome.
-pub async fn email(tx: &TenantTx, id: i32) -> Result<Option<EmailStatus>, DbError> {
-    let all = super::EmailVisibility { all: true, user: None, system: true };
-    super::emails::by_id(tx, id, &all).await
 }
 
 /// Every active tenant (the scheduler's sweep).

@@ -156,17 +156,45 @@ pub async fn deliver_queued(state: &AppState, tx: &TenantTx, queued: &EmailEvent
         return Ok(());
     };
     let token = state.tracker.token(tx.tenant_id(), row.email.id);
+    let mut html = row.body_html.map(|html| state.tracker.instrument_html(&html, &token));
+    let mut text = row.body_text;
+    // Marketing email (sequence steps, rule emails): the one-click unsubscribe (RFC 8058)
+    // in the headers and a visible link in both bodies (not click-tracked).
+    let list_unsubscribe = row.marketing.then(|| state.tracker.unsubscribe_url(&state.tracker.unsubscribe_token(tx.tenant_id(), row.email.id)));
+    if let Some(url) = &list_unsubscribe {
+        text = format!("{text}\n\n--\nUnsubscribe: {url}\n");
+        html = html.map(|h| with_unsubscribe_link(&h, url));
+    }
     let email = OutgoingEmail {
         message_id: row.email.message_id.clone().unwrap_or_else(|| format!("{}@{}", ulid::Ulid::generate(), state.settings.message_id_domain())),
         to: row.email.email_address.clone(),
         subject: row.email.subject.clone(),
-        text: row.body_text,
-        html: row.body_html.map(|html| state.tracker.instrument_html(&html, &token)),
+        text,
+        html,
+        list_unsubscribe,
     };
     state.mailer.send(&email).await?;
     let sent = repo::mark_sent(tx, row.email.id, Utc::now()).await?;
-    publish(tx, sent.sender_id, EMAIL_SENT, email_event(&sent)).await?;
+    // An email sent by a rule carries the rule chain's depth on to `email.sent`.
+    let depth = crate::repo::rules::take_depth(tx, &format!("email:{}", sent.id)).await?;
+    let event = crm_events::Envelope::new(EMAIL_SENT, tx.tenant_id(), sent.sender_id.map(|a| a.to_string()), email_event(&sent))?;
+    crm_events::enqueue(tx, &event).await?;
+    if let Some(depth) = depth {
+        crate::repo::rules::put_depth(tx, &format!("event:{}", event.id), depth).await?;
+    }
     Ok(())
+}
+
+/// The HTML body with a visible unsubscribe link at its end (before `</body>` if any).
+fn with_unsubscribe_link(html: &str, url: &str) -> String {
+    let link = format!(
+        r#"<p style="font-size:12px;color:#666">You receive this email from our CRM. <a href="{}">Unsubscribe</a></p>"#,
+        html_escape(url)
+    );
+    match html.to_ascii_lowercase().rfind("</body>") {
+        Some(at) => format!("{}{link}{}", &html[..at], &html[at..]),
+        None => format!("{html}{link}"),
+    }
 }
 
 /// A 60-second service token for `tenant` (role `service`: basic lookups only), for calls
@@ -279,7 +307,7 @@ async fn send_system_email(state: &AppState, tx: &TenantTx, event: &Envelope, ma
     if repo::insert(tx, &write).await?.is_none() {
         return Ok(());
     }
-    let email = OutgoingEmail { message_id, to: to.to_owned(), subject: subject.to_owned(), text, html: Some(html) };
+    let email = OutgoingEmail { message_id, to: to.to_owned(), subject: subject.to_owned(), text, html: Some(html), list_unsubscribe: None };
     state.mailer.send(&email).await?;
     Ok(())
 }

@@ -11,10 +11,16 @@
 
 pub mod activities;
 pub mod emails;
+pub mod marketing;
 pub mod references;
+pub mod reminders;
 pub mod reports;
+pub mod rules;
+pub mod scheduler;
+pub mod sequences;
 pub mod tasks;
 pub mod templates;
+pub mod unsubscribe;
 pub mod webhooks;
 pub mod tracking;
 
@@ -95,6 +101,15 @@ fn sort_key(field: &str, dir: Dir) -> String {
     match dir {
         Dir::Asc => field.to_owned(),
         Dir::Desc => format!("-{field}"),
+    }
+}
+
+/// An event that cannot be enqueued, as a database error of the scheduler's work (a payload
+/// that does not serialize is a bug, reported as such).
+pub(crate) fn publish_error(e: crm_events::PublishError) -> crm_tenant::DbError {
+    match e {
+        crm_events::PublishError::Db(db) => db,
+        crm_events::PublishError::Encode(_) => crm_tenant::DbError::Refused("an event payload did not serialize"),
     }
 }
 

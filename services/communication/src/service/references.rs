@@ -24,6 +24,8 @@ use crate::repo::references::{self as repo, Gone};
 pub async fn contact_erased(tx: &TenantTx, id: i32) -> Result<(), HandlerError> {
     repo::record(tx, Gone::Contact, id).await?;
     let erased = repo::erase_contact(tx, id).await?;
+    // Sequences stop for a deleted contact (issue 15).
+    crate::repo::sequences::stop(tx, None, Some(id), "contact_deleted").await?;
     tracing::info!(contact_id = id, ?erased, "contact erased: its emails, activities and tasks removed");
     Ok(())
 }

@@ -144,3 +144,61 @@ pub async fn delete(state: &AppState, can: &Can<perm::TasksDelete>, id: i32, if_
     tx.commit().await?;
     Ok(())
 }
+
+/// Payload of `contact.became_inactive` (contact-service's daily job, issue 15): a lead or
+/// prospect without contact for the tenant's `inactive_lead_days`.
+#[derive(Debug, serde::Deserialize)]
+pub struct BecameInactive {
+    pub contact_id: i32,
+    pub owner_id: Option<i32>,
+    #[serde(default)]
+    pub first_name: String,
+    #[serde(default)]
+    pub last_name: String,
+    #[serde(default)]
+    pub inactive_days: Option<i64>,
+    #[serde(default)]
+    pub last_contacted_at: Option<chrono::DateTime<Utc>>,
+}
+
+/// `contact.became_inactive`: a follow-up task for the contact's owner (seed 002 req. 5.3),
+/// due a day later, at most ONE open per contact (a unique partial index; a second event
+/// while one is open adds nothing). A contact without owner or deleted since gets none.
+pub async fn follow_up_inactive(tx: &crm_tenant::TenantTx, event: &crm_events::Envelope, lead: &BecameInactive) -> Result<(), crm_events::HandlerError> {
+    let Some(owner) = lead.owner_id else {
+        tracing::info!(contact_id = lead.contact_id, "inactive lead without owner: no follow-up task");
+        return Ok(());
+    };
+    let (contact_id, _, _) = super::references::without_gone(tx, Some(lead.contact_id), None, None).await?;
+    let Some(contact_id) = contact_id else { return Ok(()) };
+    let name = format!("{} {}", lead.first_name, lead.last_name).trim().to_owned();
+    let name = if name.is_empty() { format!("contact {contact_id}") } else { name };
+    let since = match (lead.inactive_days, lead.last_contacted_at) {
+        (Some(days), Some(at)) => format!("No contact for {days} days (last on {}).", at.format("%Y-%m-%d")),
+        (Some(days), None) => format!("No contact for {days} days (never contacted)."),
+        _ => "No recent contact.".to_owned(),
+    };
+    let mut custom_fields = crm_client_communication::CustomFields::new();
+    custom_fields.insert("reason".into(), "inactive_lead".into());
+    if let Some(days) = lead.inactive_days {
+        custom_fields.insert("inactive_days".into(), days.into());
+    }
+    let task = TaskWrite {
+        title: format!("Follow up with {name}").chars().take(255).collect(),
+        description: Some(format!("{since} Reach out to keep the lead warm.")),
+        r#type: "follow_up".into(),
+        status: "pending".into(),
+        priority: "normal".into(),
+        due_date: Some(event.timestamp + Duration::days(1)),
+        reminder_at: None,
+        assigned_to: owner,
+        contact_id: Some(contact_id),
+        deal_id: None,
+        completed_at: None,
+        custom_fields,
+    };
+    if repo::insert_unless_open(tx, &task, &event.id).await?.is_none() {
+        tracing::debug!(contact_id, "an inactive-lead follow-up is open already (or this event was applied)");
+    }
+    Ok(())
+}

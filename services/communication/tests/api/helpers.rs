@@ -45,6 +45,12 @@ pub struct TestApp {
     tasks: Vec<tokio::task::JoinHandle<()>>,
     /// The durable consumers of this app (the server drops them 2 minutes after the test).
     pub durables: Vec<String>,
+    /// tenant-service's answers (tenant settings: the marketing consent policy).
+    pub tenant_service: Arc<crm_client_tenant::MockTenantClient>,
+    /// The service's state (to start another automation loop: a second instance).
+    pub state: AppState,
+    /// The tenants this app's automation loop sweeps.
+    pub automation_tenants: Arc<Mutex<std::collections::HashSet<TenantId>>>,
 }
 
 impl Drop for TestApp {
@@ -75,12 +81,26 @@ pub struct Options {
     pub clients: Option<Clients>,
     /// Short retry back-off and `max_deliver` of the consumers (poison message tests).
     pub fast_retries: bool,
+    /// Run the automation poll loop (reminders, sequence steps, rule runs).
+    pub scheduler: bool,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Self { sink_dir: None, clients: None, fast_retries: true }
+        Self { sink_dir: None, clients: None, fast_retries: true, scheduler: true }
     }
+}
+
+/// The automation pace of the tests: quick ticks and sweeps, a retry back-off long enough
+/// that a test sees a failed run before it is retried.
+pub fn test_pace() -> communication_service::service::scheduler::Pace {
+    communication_service::service::scheduler::Pace { poll: Duration::from_millis(100), sweep: Duration::from_secs(1), retry_base: Duration::from_secs(60) }
+}
+
+/// Starts an automation loop (one more "instance") on `state` over `tenants`.
+pub fn start_scheduler(state: &AppState, tenants: &Arc<Mutex<std::collections::HashSet<TenantId>>>) -> tokio::task::JoinHandle<()> {
+    let source = Arc::new(communication_service::service::scheduler::FixedTenants(tenants.clone()));
+    tokio::spawn(communication_service::service::scheduler::run(state.clone(), source, std::future::pending()))
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -103,8 +123,10 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         app_base_url: "https://app.crm.test".into(),
         smtp: options.sink_dir.is_none().then(|| SmtpUrl::parse(&smtp.url()).expect("SMTP URL")),
         sink_dir: options.sink_dir.clone().unwrap_or_default(),
+        automation: test_pace(),
         ..Settings::default()
     };
+    let tenant_service = Arc::new(crm_client_tenant::MockTenantClient::default());
     let tracker = Tracker::new(TEST_JWT_SECRET.as_bytes(), PUBLIC_URL);
     let state = AppState {
         db: platform.db.clone(),
@@ -112,19 +134,26 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         registry: platform.registry.clone(),
         cursors: platform.cursors.clone(),
         mailer: settings.mailer(),
+        webhook_runtime: Arc::new(communication_service::webhook_delivery::WebhookRuntime::new(&settings.webhooks)),
         settings: Arc::new(settings),
         clients,
         tracker: Arc::new(tracker.clone()),
+        tenants: tenant_service.clone(),
+        automation: Arc::new(communication_service::service::scheduler::Automation::default()),
     };
     let tenants = TestTenants::default();
     let prefix = format!("test-comm-{}", ulid::Ulid::generate().to_string().to_ascii_lowercase());
     let consumers = consumers(&state, &prefix);
     let durables = consumers.iter().map(|(spec, _)| spec.durable_name.clone()).collect();
-    let tasks = start_consumers(&platform, &tenants, consumers, options.fast_retries).await;
-    let url = platform.serve(SERVICE, communication_service::router(state)).await;
+    let mut tasks = start_consumers(&platform, &tenants, consumers, options.fast_retries).await;
+    let automation_tenants = Arc::new(Mutex::new(std::collections::HashSet::new()));
+    if options.scheduler {
+        tasks.push(start_scheduler(&state, &automation_tenants));
+    }
+    let url = platform.serve(SERVICE, communication_service::router(state.clone())).await;
     let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
     let client = TestClient { url, http };
-    let app = TestApp { client, platform, users, contacts, deals, smtp, tracker, tenants, tasks, durables };
+    let app = TestApp { client, platform, users, contacts, deals, smtp, tracker, tenants, tasks, durables, tenant_service, state, automation_tenants };
     app.seed_mocks();
     app
 }
@@ -234,6 +263,7 @@ impl TestApp {
     /// This app's consumers apply `tenant`'s events from now on.
     pub fn adopt(&self, tenant: &TenantId) {
         self.tenants.watch(tenant);
+        self.automation_tenants.lock().unwrap().insert(*tenant);
     }
 
     pub fn token(&self, tenant: &Tenant, user_id: i32, role: Role) -> String {
