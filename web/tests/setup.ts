@@ -2,7 +2,7 @@
 // and each test lists the answers it expects with `respond(...)`.
 import { beforeEach, vi } from 'vitest'
 
-export type Handler = (req: Request) => Response | Promise<Response> | undefined
+export type Handler = (req: Request) => Response | undefined | Promise<Response | undefined>
 
 const handlers: Handler[] = []
 export const calls: Request[] = []
