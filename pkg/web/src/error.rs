@@ -103,6 +103,9 @@ pub mod codes {
     pub const TEMPLATE_SYNTAX_ERROR: &str = "TEMPLATE_SYNTAX_ERROR";
     /// The email template is not active.
     pub const TEMPLATE_INACTIVE: &str = "TEMPLATE_INACTIVE";
+    /// A webhook URL refused by the SSRF guard (its host resolves to a loopback, private,
+    /// link-local, ... address not listed in `WEBHOOK_ALLOWED_HOSTS`); `details.fields` names it.
+    pub const WEBHOOK_TARGET_REFUSED: &str = "WEBHOOK_TARGET_REFUSED";
 
     /// Every shared code with the status it is sent with. Services may add their own codes
     /// (e.g. `INVALID_STAGE_TRANSITION` with 422) through [`super::ApiError::conflict`] and
@@ -157,6 +160,7 @@ pub mod codes {
         (CONTACT_ON_DEAL, StatusCode::CONFLICT),
         (CONTACT_HAS_NO_EMAIL, StatusCode::UNPROCESSABLE_ENTITY),
         (TEMPLATE_INACTIVE, StatusCode::UNPROCESSABLE_ENTITY),
+        (WEBHOOK_TARGET_REFUSED, StatusCode::UNPROCESSABLE_ENTITY),
     ];
 
     /// The status a shared code is sent with.

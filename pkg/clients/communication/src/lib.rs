@@ -6,6 +6,7 @@
 pub mod subjects;
 mod automation;
 mod dto;
+mod webhooks;
 #[cfg(any(test, feature = "mock"))]
 mod mock;
 
@@ -18,6 +19,7 @@ pub use dto::{
     NewActivity, NewTask, SentEmail, TaskDetails, TaskInfo,
 };
 /// In-memory stand-in for other services' tests (feature `mock`, dev-dependencies only).
+pub use webhooks::{NewWebhook, Webhook, WebhookDelivery, WebhookEvent, WebhookPatch, WebhookWithSecret};
 #[cfg(any(test, feature = "mock"))]
 pub use mock::MockCommunicationClient;
 
