@@ -42,7 +42,7 @@ async function register(invitationToken, first, last) {
 }
 
 /** A fresh browser with a fresh profile directory (this machine's network is closed). */
-async function launch(viewport = { width: 1280, height: 900 }) {
+async function launch(viewport = { width: 1920, height: 1000 }) {
   const dir = mkdtempSync(join(tmpdir(), 'crm-e2e-profile-'))
   const context = await chromium.launchPersistentContext(dir, {
     executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
@@ -113,18 +113,20 @@ after(async () => {
 describe('the console on a tenant subdomain', { concurrency: false }, () => {
   test('the login page names the tenant, and logging in lands on the contacts', async () => {
     const { page } = browser
-    const loaded = []
-    page.on('response', async (r) => {
-      if (r.url().endsWith('.js') && r.ok()) loaded.push(r)
-    })
+    const loaded = new Set()
+    const onResponse = (r) => {
+      if (new URL(r.url()).pathname.endsWith('.js') && r.ok()) loaded.add(r.url())
+    }
+    page.on('response', onResponse)
     await page.goto(`${ORIGIN}/login`)
     await page.getByText('Acme Browser Test').waitFor()
     await login(page, `admin@${SUB}.example`)
     await page.getByRole('heading', { name: /Contacts/ }).waitFor()
     // Budget: the JavaScript of the first load (login page, then the contacts screen), gzipped.
-    const bodies = await Promise.all(loaded.map((r) => r.body()))
+    page.off('response', onResponse)
+    const bodies = await Promise.all([...loaded].map(async (url) => Buffer.from(await (await fetch(url.replace(ORIGIN, CRM_URL))).arrayBuffer())))
     const gzipped = bodies.reduce((sum, b) => sum + gzipSync(b, { level: 9 }).length, 0)
-    measurements.first_load_js_files = loaded.length
+    measurements.first_load_js_files = loaded.size
     measurements.first_load_js_gzip_bytes = gzipped
     assert.ok(gzipped < 200 * 1024, `first load: ${gzipped} bytes of gzipped JavaScript (budget 200 KB)`)
   })
