@@ -500,7 +500,9 @@ pub async fn search_contacts(
         where_ = where_clause(&conds),
         outer_where = where_clause(&outer),
     );
-    Ok(q.rows(tx).await?.iter().map(|r| SearchHit { contact: contact_from(r), score: r.get(22), total: r.get(23) }).collect())
+    // Score and total follow the contact's columns (its fields and the company name).
+    let score = CONTACT_FIELDS.len() + 1;
+    Ok(q.rows(tx).await?.iter().map(|r| SearchHit { contact: contact_from(r), score: r.get(score), total: r.get(score + 1) }).collect())
 }
 
 /// Contacts after `after_id` in id order (export).
