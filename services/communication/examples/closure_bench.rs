@@ -161,6 +161,7 @@ async fn main() {
         tenants: Arc::new(crm_client_tenant::MockTenantClient::default()),
         automation: Arc::new(communication_service::service::scheduler::Automation::default()),
         mailer: settings.mailer(),
+        webhook_runtime: Arc::new(communication_service::webhook_delivery::WebhookRuntime::new(&settings.webhooks)),
         settings: Arc::new(settings),
     };
     let reader = pool.get().await.expect("db");

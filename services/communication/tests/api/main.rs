@@ -3,6 +3,7 @@
 //! `real_services`.
 
 mod activities;
+mod automation;
 mod consumers;
 mod emails;
 mod etags;
@@ -14,3 +15,4 @@ mod reports;
 mod tasks;
 mod templates;
 mod visibility;
+mod webhooks;
