@@ -24,6 +24,14 @@ impl Api {
         Ok((status, resp.json().await.unwrap_or_default()))
     }
 
+    /// A PUT that must succeed (e.g. a contact's consent).
+    async fn put(&self, what: &str, path: &str, bearer: &str, body: Value) -> Result<Value, Box<dyn std::error::Error>> {
+        let resp = self.http.put(format!("{}{path}", self.url)).bearer_auth(bearer).json(&body).send().await?;
+        let status = resp.status();
+        let body: Value = resp.json().await.unwrap_or_default();
+        if status.is_success() { Ok(body) } else { Err(format!("{what}: {status} {body}").into()) }
+    }
+
     async fn expect(&self, what: &str, path: &str, bearer: Option<&str>, body: Value) -> Result<Value, Box<dyn std::error::Error>> {
         let (status, body) = self.post(path, bearer, body).await?;
         if status.is_success() { Ok(body) } else { Err(format!("{what}: {status} {body}").into()) }
@@ -74,7 +82,8 @@ pub async fn run(url: &str) -> CmdResult {
     seed_crm_data(&api, &admin_token).await?;
     println!();
     println!("Demo tenant '{DEMO_SUBDOMAIN}' ({tenant_id}): one user per role, companies, contacts, a deal in every");
-    println!("pipeline stage, activities, tasks and an email template.");
+    println!("pipeline stage, activities, tasks, email templates, and the rule \"Deal won -> follow-up sequence\"");
+    println!("(on: closing a deal as won enrolls its contact in the \"Customer follow-up\" sequence).");
     print_login(&api.url);
     Ok(())
 }
@@ -139,12 +148,58 @@ async fn seed_crm_data(api: &Api, token: &str) -> CmdResult {
         )
         .await?;
     }
+    let follow_up = api
+        .expect(
+            "creating an email template",
+            "/api/v1/email-templates",
+            Some(token),
+            json!({"name": "Follow-up", "subject": "Following up, {{contact.first_name}}", "category": "follow_up",
+                   "body_html": "<p>Hello {{contact.first_name}},</p><p>Thanks for your time. Best, {{user.first_name}}</p>"}),
+        )
+        .await?;
+    seed_automation(api, token, &contacts, id(&follow_up)).await
+}
+
+/// The seed flow of issue 15 (seed 004: "deal won -> follow-up email sequence"): a welcome
+/// template, the "Customer follow-up" sequence (welcome at once, the follow-up 3 days later)
+/// and the rule "Deal won -> follow-up sequence", switched ON so the demo shows it. Demo
+/// contacts opted in to marketing (the tenant's default policy is opt-in).
+async fn seed_automation(api: &Api, token: &str, contacts: &[(i64, i64)], follow_up_template: i64) -> CmdResult {
+    let id = |v: &Value| v["id"].as_i64().unwrap_or_default();
+    for (contact, _) in contacts {
+        api.put(
+            "recording a contact's marketing consent",
+            &format!("/api/v1/contacts/{contact}/consent"),
+            token,
+            json!({"status": "granted", "source": "demo seed: opted in at signup"}),
+        )
+        .await?;
+    }
+    let welcome = api
+        .expect(
+            "creating the welcome template",
+            "/api/v1/email-templates",
+            Some(token),
+            json!({"name": "Welcome aboard", "subject": "Welcome aboard, {{contact.first_name}}", "category": "welcome",
+                   "body_html": "<p>Hello {{contact.first_name}},</p><p>Welcome aboard! We are glad to work with {{company.name}}.</p><p>Best, the team</p>"}),
+        )
+        .await?;
+    let sequence = api
+        .expect(
+            "creating the follow-up sequence",
+            "/api/v1/sequences",
+            Some(token),
+            json!({"name": "Customer follow-up", "description": "After a won deal: a welcome at once, a follow-up three days later.",
+                   "steps": [{"template_id": id(&welcome), "delay_hours": 0}, {"template_id": follow_up_template, "delay_hours": 72}]}),
+        )
+        .await?;
     api.expect(
-        "creating an email template",
-        "/api/v1/email-templates",
+        "creating the rule \"Deal won -> follow-up sequence\"",
+        "/api/v1/automation/rules",
         Some(token),
-        json!({"name": "Follow-up", "subject": "Following up, {{contact.first_name}}", "category": "follow_up",
-               "body_html": "<p>Hello {{contact.first_name}},</p><p>Thanks for your time. Best, {{user.first_name}}</p>"}),
+        json!({"name": "Deal won -> follow-up sequence", "enabled": true, "trigger": {"event": "deal.closed_won"},
+               "description": "Enrolls the primary contact of a won deal in the Customer follow-up sequence.",
+               "actions": [{"type": "enroll_in_sequence", "sequence_id": id(&sequence)}]}),
     )
     .await?;
     Ok(())

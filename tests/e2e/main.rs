@@ -5,6 +5,7 @@
 
 mod harness;
 
+mod automation_flow;
 mod event_contract;
 mod logout;
 mod nats_outage;
