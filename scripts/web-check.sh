@@ -63,7 +63,7 @@ fi
 # Own database on the caller's server; free ports for every listener of `crm serve`.
 ADMIN_URL="${DATABASE_URL%/*}/postgres"
 E2E_DB="crm_web_e2e"
-psql "$ADMIN_URL" -qAt -c "DROP DATABASE IF EXISTS \"$E2E_DB\" WITH (FORCE)" -c "CREATE DATABASE \"$E2E_DB\"" >/dev/null &&
+PGOPTIONS=--client-min-messages=warning psql "$ADMIN_URL" -qAt -c "DROP DATABASE IF EXISTS \"$E2E_DB\" WITH (FORCE)" -c "CREATE DATABASE \"$E2E_DB\"" >/dev/null &&
     psql "${DATABASE_URL%/*}/$E2E_DB" -qAt -c "CREATE EXTENSION IF NOT EXISTS pg_trgm" -c "CREATE EXTENSION IF NOT EXISTS unaccent" >/dev/null ||
     { fail 1 "creating the database $E2E_DB"; exit 1; }
 

@@ -62,7 +62,8 @@ async function launch(viewport = { width: 1920, height: 1000 }) {
       // The browser logs every non-2xx answer ("Failed to load resource: ... status of 400");
       // the tests cause those on purpose (a bad email, a stale token). Anything else counts.
       if (m.type() === 'error' && !/Failed to load resource: the server responded with a status of (400|401|404|422)/.test(m.text())) {
-        problems.push(`console error: ${m.text()}`)
+        const at = m.location()
+        problems.push(`console error on ${page.url()}: ${m.text()} (${at.url}:${at.lineNumber})`)
       }
     })
   }
@@ -268,6 +269,41 @@ describe('the console on a tenant subdomain', { concurrency: false }, () => {
     } finally {
       await viewer.close()
     }
+  })
+
+  test('an email template: the preview follows the typing, then a contact gets it', async () => {
+    const { page } = browser
+    await page.goto(`${ORIGIN}/templates`)
+    await page.getByRole('button', { name: 'New template' }).click()
+    await page.fill('input[name=name]', 'Welcome')
+    await page.fill('input[name=subject]', 'Welcome aboard, {{contact.first_name}}')
+    await page.locator('[data-test=live-preview]', { hasText: 'Welcome aboard, Jane' }).waitFor()
+    await page.getByRole('button', { name: 'Save' }).click()
+    await page.getByRole('cell', { name: 'Welcome', exact: true }).waitFor()
+    // On a contact's page: pick the template, see it rendered for that contact, send it.
+    const contact = await call('POST', '/contacts', admin.access_token, { first_name: 'Mirela', last_name: 'Postbox', email: `mirela@${SUB}.example` })
+    await page.goto(`${ORIGIN}/contacts/${contact.id}`)
+    await page.selectOption('select[name=template]', { label: 'Welcome' })
+    await page.locator('[data-test=email-preview]', { hasText: 'Welcome aboard, Mirela' }).waitFor()
+    await page.getByRole('button', { name: /^Send to/ }).click()
+    await page.locator('[data-test=timeline-item]', { hasText: 'Welcome aboard, Mirela' }).waitFor()
+  })
+
+  test('every screen opens', async () => {
+    const { page } = browser
+    const screens = [
+      ['/companies', 'Companies'], ['/deals/forecast', 'Forecast'], ['/tasks', 'My tasks'], ['/templates', 'Email templates'],
+      ['/contacts/import', 'Import contacts'], ['/admin', 'Admin'], ['/automation', 'Automation'], ['/webhooks', 'Webhooks'],
+      ['/no/such/page', 'Page not found'],
+    ]
+    for (const [path, heading] of screens) {
+      await page.goto(`${ORIGIN}${path}`)
+      await page.getByRole('heading', { level: 1, name: heading }).waitFor()
+      await page.waitForLoadState('networkidle')
+    }
+    // Admin lists the tenant's users.
+    await page.goto(`${ORIGIN}/admin`)
+    await page.getByRole('table', { name: 'Users' }).getByRole('cell', { name: viewerEmail }).waitFor()
   })
 
   test('a 401 clears the session and returns to the login page', async () => {

@@ -21,6 +21,8 @@ const routes: RouteRecordRaw[] = [
   { path: '/tasks', component: () => import('./views/TasksView.vue') },
   { path: '/templates', component: () => import('./views/TemplatesView.vue') },
   { path: '/admin', component: () => import('./views/AdminView.vue') },
+  { path: '/automation', component: () => import('./views/AutomationView.vue') },
+  { path: '/webhooks', component: () => import('./views/WebhooksView.vue') },
   { path: '/:rest(.*)*', component: () => import('./views/NotFoundView.vue') },
 ]
 

@@ -34,3 +34,15 @@ describe('api client', () => {
     expect(fieldErrors(undefined)).toEqual({})
   })
 })
+
+describe('network failures', () => {
+  it('become an error answer, not an exception', async () => {
+    const { respond: add } = await import('./setup')
+    add(() => {
+      throw new TypeError('Failed to fetch')
+    })
+    const r = await api.GET('/api/v1/contacts', {})
+    expect(r.response.status).toBe(503)
+    expect((r.error as { code: string }).code).toBe('NETWORK_ERROR')
+  })
+})

@@ -28,6 +28,14 @@ const auth: Middleware = {
     }
     return response
   },
+  // A network failure (server unreachable, the page unloading mid-request) becomes an answer
+  // in the API's error shape, so every screen shows it like any other error instead of an
+  // unhandled rejection. An abort the screen asked for stays an abort.
+  onError({ error }) {
+    if (error instanceof DOMException && error.name === 'AbortError') return error
+    const body: ApiErrorBody = { error: 'The server cannot be reached: check your connection and try again.', code: 'NETWORK_ERROR', details: null }
+    return new Response(JSON.stringify(body), { status: 503, headers: { 'content-type': 'application/json' } })
+  },
 }
 
 export const api = createClient<paths>({ baseUrl: typeof location === 'undefined' ? 'http://localhost' : location.origin })
