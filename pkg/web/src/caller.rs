@@ -36,7 +36,8 @@ impl Caller {
     /// A caller for work not started by an HTTP request (event consumers, jobs): the
     /// user the work is attributed to, and no token to forward.
     pub fn system(user: AuthUser) -> Self {
-        Self { user, ctx: CallContext { bearer: None, request_id: crate::request_id::current() } }
+        let tenant = Some(user.tenant_id.to_string());
+        Self { user, ctx: CallContext { bearer: None, request_id: crate::request_id::current(), tenant } }
     }
 }
 
@@ -57,7 +58,9 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let user = AuthUser::from_request_parts(parts, state).await?;
         let bearer = bearer_token(&parts.headers)?.map(str::to_owned);
-        Ok(Self { user, ctx: CallContext { bearer, request_id: crate::request_id::current() } })
+        // The verified tenant keys the name caches of the typed clients (crm_client_core::names).
+        let tenant = Some(user.tenant_id.to_string());
+        Ok(Self { user, ctx: CallContext { bearer, request_id: crate::request_id::current(), tenant } })
     }
 }
 

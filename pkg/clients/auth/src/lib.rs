@@ -1,6 +1,9 @@
 //! auth-service's public contract: its DTOs (seed 004) and a typed client.
 
 pub mod subjects;
+mod cached;
+
+pub use cached::CachedAuthClient;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};

@@ -3,11 +3,13 @@
 //! feature, which other crates enable in their `[dev-dependencies]`.
 
 pub mod subjects;
+mod cached;
 mod client;
 mod dto;
 #[cfg(any(test, feature = "mock"))]
 mod mock;
 
+pub use cached::CachedContactClient;
 pub use client::{ContactClient, HttpContactClient, MAX_BATCH};
 pub use crm_client_core::{CallContext, ClientConfig, ClientError};
 pub use dto::{

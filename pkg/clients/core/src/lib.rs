@@ -1,7 +1,10 @@
 //! What every typed client in `pkg/clients/` shares: one reqwest client with timeouts,
 //! forwarding of the caller's bearer token and `X-Request-ID`, errors decoded from the
 //! platform's error shape into [`ClientError`], and a small circuit breaker so a dead
-//! dependency costs a fast failure instead of a timeout per request.
+//! dependency costs a fast failure instead of a timeout per request. [`names`]: the
+//! per-tenant name caches the typed clients' cached decorators share.
+
+pub mod names;
 
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -20,15 +23,24 @@ pub struct CallContext {
     /// Access token of the user (or a short-lived service token).
     pub bearer: Option<String>,
     pub request_id: Option<String>,
+    /// The tenant the bearer belongs to (its verified `tenant_id` claim), set by
+    /// `crm_web::Caller`. Keys the [`names`] caches; a call without it is never cached.
+    pub tenant: Option<String>,
 }
 
 impl CallContext {
     pub fn new(bearer: impl Into<String>) -> Self {
-        Self { bearer: Some(bearer.into()), request_id: None }
+        Self { bearer: Some(bearer.into()), request_id: None, tenant: None }
     }
 
     pub fn with_request_id(mut self, id: impl Into<String>) -> Self {
         self.request_id = Some(id.into());
+        self
+    }
+
+    /// The tenant of the bearer (see [`CallContext::tenant`]).
+    pub fn with_tenant(mut self, tenant: impl Into<String>) -> Self {
+        self.tenant = Some(tenant.into());
         self
     }
 }

@@ -3,11 +3,13 @@
 //! with the `mock` feature (tests only).
 
 pub mod subjects;
+mod cached;
 mod client;
 mod dto;
 #[cfg(any(test, feature = "mock"))]
 mod mock;
 
+pub use cached::CachedDealClient;
 pub use client::{DealClient, HttpDealClient, MAX_BATCH};
 pub use crm_client_core::{CallContext, ClientConfig, ClientError};
 pub use dto::{
