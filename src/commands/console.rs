@@ -87,3 +87,71 @@ async fn serve(dir: Option<&Path>, req: Request) -> Response {
     response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
     response
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::Request as HttpRequest;
+
+    /// A built console in a fresh directory: index.html and one hashed bundle.
+    fn built() -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("crm-console-test-{}-{}", std::process::id(), unique()));
+        std::fs::create_dir_all(dir.join("assets")).unwrap();
+        std::fs::write(dir.join("index.html"), "<!doctype html><div id=app></div>").unwrap();
+        std::fs::write(dir.join("assets/index-abc123.js"), "console.log(1)").unwrap();
+        dir
+    }
+
+    fn unique() -> u128 {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
+    }
+
+    async fn get(router: &Router, method: Method, path: &str) -> (StatusCode, Option<String>, String) {
+        let req = HttpRequest::builder().method(method).uri(path).body(Body::empty()).unwrap();
+        let resp = router.clone().oneshot(req).await.unwrap();
+        let status = resp.status();
+        let cache = resp.headers().get(header::CACHE_CONTROL).map(|v| v.to_str().unwrap().to_owned());
+        let body = axum::body::to_bytes(resp.into_body(), 1 << 20).await.unwrap();
+        (status, cache, String::from_utf8_lossy(&body).into_owned())
+    }
+
+    #[tokio::test]
+    async fn app_routes_get_index_html_and_bundles_are_immutable() {
+        let dir = built();
+        let router = routes(Some(dir.clone()));
+        for path in ["/", "/login", "/contacts/42", "/deals/forecast"] {
+            let (status, cache, body) = get(&router, Method::GET, path).await;
+            assert_eq!(status, StatusCode::OK, "{path}");
+            assert!(body.contains("id=app"), "{path}: {body}");
+            assert_eq!(cache.as_deref(), Some(REVALIDATE), "{path}");
+        }
+        let (status, cache, body) = get(&router, Method::GET, "/assets/index-abc123.js").await;
+        assert_eq!((status, cache.as_deref(), body.as_str()), (StatusCode::OK, Some(IMMUTABLE), "console.log(1)"));
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[tokio::test]
+    async fn api_paths_missing_bundles_and_writes_are_errors_in_the_api_shape() {
+        let dir = built();
+        let router = routes(Some(dir.clone()));
+        for (method, path, status) in [
+            (Method::GET, "/api/v1/nope", StatusCode::NOT_FOUND),
+            (Method::GET, "/api", StatusCode::NOT_FOUND),
+            (Method::GET, "/assets/missing.js", StatusCode::NOT_FOUND),
+            (Method::POST, "/contacts", StatusCode::METHOD_NOT_ALLOWED),
+            (Method::DELETE, "/api/v1/nope", StatusCode::NOT_FOUND),
+        ] {
+            let (got, _, body) = get(&router, method.clone(), path).await;
+            assert_eq!(got, status, "{method} {path}: {body}");
+            assert!(body.contains("\"code\""), "{method} {path}: {body}");
+        }
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[tokio::test]
+    async fn without_a_build_the_answer_says_how_to_build_it() {
+        let (status, _, body) = get(&routes(None), Method::GET, "/contacts").await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert!(body.contains("npm ci && npm run build"), "{body}");
+    }
+}
