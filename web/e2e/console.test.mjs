@@ -306,6 +306,36 @@ describe('the console on a tenant subdomain', { concurrency: false }, () => {
     await page.getByRole('table', { name: 'Users' }).getByRole('cell', { name: viewerEmail }).waitFor()
   })
 
+  test('invite a sales rep from Admin; they register with the link and sign in', async () => {
+    const { page } = browser
+    await page.goto(`${ORIGIN}/admin`)
+    await page.fill('input[name=invite_email]', `rep@${SUB}.example`)
+    await page.selectOption('select[name=invite_role]', 'sales_rep')
+    await page.getByRole('button', { name: 'Invite' }).click()
+    const link = await page.locator('a[href*="/register?token="]').getAttribute('href')
+    assert.ok(link?.startsWith(`${ORIGIN}/register?token=`), link)
+    const rep = await launch()
+    try {
+      await rep.page.goto(link)
+      await rep.page.getByText(`rep@${SUB}.example`).waitFor()
+      await rep.page.fill('input[name=first_name]', 'Sam')
+      await rep.page.fill('input[name=last_name]', 'Seller')
+      await rep.page.fill('input[name=password]', 'short')
+      await rep.page.getByRole('button', { name: 'Create my account' }).click()
+      await rep.page.locator('.field-error').first().waitFor()
+      await rep.page.fill('input[name=password]', PASSWORD)
+      await rep.page.getByRole('button', { name: 'Create my account' }).click()
+      await rep.page.waitForURL(`${ORIGIN}/contacts`)
+      await rep.page.locator('[data-test=who]', { hasText: 'Sam Seller · sales_rep' }).waitFor()
+      // A sales rep may create contacts but not manage stages or users.
+      await rep.page.getByRole('button', { name: 'New contact' }).waitFor()
+      assert.equal(await rep.page.getByRole('link', { name: 'Admin' }).count(), 0)
+      assert.deepEqual(rep.problems, [])
+    } finally {
+      await rep.close()
+    }
+  })
+
   test('a 401 clears the session and returns to the login page', async () => {
     const { page } = browser
     await page.goto(`${ORIGIN}/contacts`)
