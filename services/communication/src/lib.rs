@@ -13,10 +13,11 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::FromRef;
-use crm_client_auth::HttpAuthClient;
-use crm_client_contact::HttpContactClient;
+use crm_client_auth::{CachedAuthClient, HttpAuthClient};
+use crm_client_contact::{CachedContactClient, HttpContactClient};
 use crm_client_core::ClientConfig;
-use crm_client_deal::HttpDealClient;
+use crm_client_core::names::{NameCacheConfig, NameScopes};
+use crm_client_deal::{CachedDealClient, HttpDealClient};
 use crm_runtime::{Built, SettingsError, settings};
 use crm_tenant::{TenantDb, TenantRegistry};
 use crm_web::{AuthState, CursorCodec};
@@ -155,12 +156,13 @@ impl Settings {
         }
     }
 
-    /// The HTTP clients of auth-, contact- and deal-service.
-    pub fn clients(&self) -> Clients {
+    /// The HTTP clients of auth-, contact- and deal-service, behind the per-tenant name
+    /// caches of `names` (`crm_client_core::names`).
+    pub fn clients(&self, names: &Arc<NameScopes>) -> Clients {
         Clients {
-            auth: Arc::new(HttpAuthClient::new(ClientConfig::new(&self.auth_url))),
-            contacts: Arc::new(HttpContactClient::new(ClientConfig::new(&self.contact_url))),
-            deals: Arc::new(HttpDealClient::new(ClientConfig::new(&self.deal_url))),
+            auth: Arc::new(CachedAuthClient::new(HttpAuthClient::new(ClientConfig::new(&self.auth_url)), names.clone())),
+            contacts: Arc::new(CachedContactClient::new(HttpContactClient::new(ClientConfig::new(&self.contact_url)), names.clone())),
+            deals: Arc::new(CachedDealClient::new(HttpDealClient::new(ClientConfig::new(&self.deal_url)), names.clone())),
         }
     }
 }
@@ -309,15 +311,16 @@ pub fn openapi() -> serde_json::Value {
     crm_web::openapi::finish(api().split_for_parts().1, SERVICE)
 }
 
-/// The state of the service from the shared platform pieces and its settings.
-pub fn state(platform: &crm_runtime::Platform, settings: Settings) -> AppState {
+/// The state of the service from the shared platform pieces, its settings and the name
+/// caches its clients fill.
+pub fn state(platform: &crm_runtime::Platform, settings: Settings, names: &Arc<NameScopes>) -> AppState {
     let tracker = Arc::new(tracking::Tracker::new(platform.config.jwt_secret.expose().as_bytes(), &settings.public_base_url));
     AppState {
         db: platform.db.clone(),
         auth: platform.auth.clone(),
         registry: platform.registry.clone(),
         cursors: platform.cursors.clone(),
-        clients: settings.clients(),
+        clients: settings.clients(names),
         mailer: settings.mailer(),
         webhook_runtime: Arc::new(webhook_delivery::WebhookRuntime::new(&settings.webhooks)),
         tenants: settings.tenant_client(),
@@ -334,7 +337,9 @@ pub fn build(platform: &crm_runtime::Platform, settings: Settings) -> Built {
         Some(url) => tracing::info!(smtp = ?url, "emails are delivered through SMTP_URL"),
         None => tracing::info!(dir = %settings.sink_dir.display(), "SMTP_URL not set: emails are written to the local sink"),
     }
-    let state = state(platform, settings);
+    // Contact, company, deal and user names cached per tenant, dropped by their events.
+    let names = NameScopes::new(NameCacheConfig::default());
+    let state = state(platform, settings, &names);
     let mut tasks: Vec<crm_runtime::Task> =
         consumers(&state, CONSUMER_PREFIX).into_iter().map(|(spec, handler)| platform.consumer_task(spec, handler)).collect();
     let (spec, handler) = consumers::webhook_consumer(&state, CONSUMER_PREFIX);
@@ -342,6 +347,7 @@ pub fn build(platform: &crm_runtime::Platform, settings: Settings) -> Built {
     tasks.push(crm_runtime::Task { name: "webhook deliveries", future: Box::pin(webhook_delivery::run(state.clone(), platform.shutdown())) });
     let tenants = Arc::new(service::scheduler::ActiveTenants(platform.db.clone()));
     tasks.push(crm_runtime::Task { name: "automation", future: Box::pin(service::scheduler::run(state.clone(), tenants, platform.shutdown())) });
+    tasks.push(crm_runtime::Task { name: "name cache invalidation", future: Box::pin(names.follow(platform.nats.clone(), platform.shutdown())) });
     Built { name: SERVICE, router: router(state), openapi: openapi(), tasks }
 }
 

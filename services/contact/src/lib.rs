@@ -12,7 +12,8 @@
 use std::sync::Arc;
 
 use axum::extract::FromRef;
-use crm_client_auth::{AuthClient, ClientConfig, HttpAuthClient};
+use crm_client_auth::names::{NameCacheConfig, NameScopes};
+use crm_client_auth::{AuthClient, CachedAuthClient, ClientConfig, HttpAuthClient};
 use crm_runtime::{Built, SettingsError, settings};
 use crm_tenant::TenantDb;
 use crm_web::{AuthState, CursorCodec};
@@ -185,20 +186,24 @@ pub fn openapi() -> serde_json::Value {
 }
 
 /// Builds the service from the shared platform pieces and its settings (auth-service
-/// reached over HTTP). Background tasks: the event consumers ([`consumers`]) and the daily
-/// inactive-lead job ([`service::engagement::inactive_lead_task`]), started by whoever serves it.
+/// reached over HTTP, its answers cached per tenant). Background tasks: the event consumers
+/// ([`consumers`]), the daily inactive-lead job ([`service::engagement::inactive_lead_task`])
+/// and the name cache's invalidation subscription, started by whoever serves it.
 pub fn build(platform: &crm_runtime::Platform, settings: Settings) -> Built {
     let inactive_leads = settings.inactive_leads.clone();
+    // Owner names cached per tenant, dropped by `user.*` events (crm_client_core::names).
+    let names = NameScopes::new(NameCacheConfig::default());
     let state = AppState {
         db: platform.db.clone(),
         auth: platform.auth.clone(),
         cursors: platform.cursors.clone(),
-        users: Arc::new(HttpAuthClient::new(ClientConfig::new(settings.auth_service_url.clone()))),
+        users: Arc::new(CachedAuthClient::new(HttpAuthClient::new(ClientConfig::new(settings.auth_service_url.clone())), names.clone())),
         settings: Arc::new(settings),
     };
     let mut tasks: Vec<crm_runtime::Task> =
         consumers::consumers(CONSUMER_PREFIX).into_iter().map(|(spec, handler)| platform.consumer_task(spec, handler)).collect();
     tasks.push(service::engagement::inactive_lead_task(platform.db.clone(), inactive_leads, platform.shutdown()));
+    tasks.push(crm_runtime::Task { name: "name cache invalidation", future: Box::pin(names.follow(platform.nats.clone(), platform.shutdown())) });
     Built { name: SERVICE, router: router(state), openapi: openapi(), tasks }
 }
 

@@ -14,9 +14,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::FromRef;
-use crm_client_auth::{AuthClient, HttpAuthClient};
-use crm_client_contact::{ContactClient, HttpContactClient};
+use crm_client_auth::{AuthClient, CachedAuthClient, HttpAuthClient};
+use crm_client_contact::{CachedContactClient, ContactClient, HttpContactClient};
 use crm_client_core::ClientConfig;
+use crm_client_core::names::{NameCacheConfig, NameScopes};
 use crm_runtime::{Built, SettingsError, settings};
 use crm_tenant::TenantDb;
 use crm_web::{AuthState, CursorCodec};
@@ -62,12 +63,13 @@ impl Settings {
         })
     }
 
-    /// The HTTP clients of the two services, with the enrichment timeout as request timeout.
-    pub fn lookups(&self) -> Lookups {
+    /// The HTTP clients of the two services, with the enrichment timeout as request timeout,
+    /// behind the per-tenant name caches of `names` (`crm_client_core::names`).
+    pub fn lookups(&self, names: &Arc<NameScopes>) -> Lookups {
         let client = |url: &str| ClientConfig { timeout: self.enrichment_timeout, ..ClientConfig::new(url) };
         Lookups {
-            contacts: Arc::new(HttpContactClient::new(client(&self.contact_url))) as Arc<dyn ContactClient>,
-            users: Arc::new(HttpAuthClient::new(client(&self.auth_url))) as Arc<dyn AuthClient>,
+            contacts: Arc::new(CachedContactClient::new(HttpContactClient::new(client(&self.contact_url)), names.clone())) as Arc<dyn ContactClient>,
+            users: Arc::new(CachedAuthClient::new(HttpAuthClient::new(client(&self.auth_url)), names.clone())) as Arc<dyn AuthClient>,
             timeout: self.enrichment_timeout,
         }
     }
@@ -143,15 +145,19 @@ pub fn openapi() -> serde_json::Value {
 
 /// The service from the shared platform pieces and its settings: its routes, its document
 /// and its background tasks: the consumers of `company.deleted` and `contact.deleted`
-/// ([`consumers`]), started by whoever serves it.
+/// ([`consumers`]) and the name cache's invalidation subscription, started by whoever serves it.
 pub fn build(platform: &crm_runtime::Platform, settings: Settings) -> Built {
+    // Contact, company and owner names cached per tenant, dropped by their events.
+    let names = NameScopes::new(NameCacheConfig::default());
     let state = AppState {
         db: platform.db.clone(),
         auth: platform.auth.clone(),
         cursors: platform.cursors.clone(),
-        lookups: Arc::new(settings.lookups()),
+        lookups: Arc::new(settings.lookups(&names)),
     };
-    let tasks = consumers::consumers(CONSUMER_PREFIX).into_iter().map(|(spec, handler)| platform.consumer_task(spec, handler)).collect();
+    let mut tasks: Vec<crm_runtime::Task> =
+        consumers::consumers(CONSUMER_PREFIX).into_iter().map(|(spec, handler)| platform.consumer_task(spec, handler)).collect();
+    tasks.push(crm_runtime::Task { name: "name cache invalidation", future: Box::pin(names.follow(platform.nats.clone(), platform.shutdown())) });
     Built { name: SERVICE, router: router(state), openapi: openapi(), tasks }
 }
 

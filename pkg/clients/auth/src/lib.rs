@@ -8,6 +8,9 @@ pub use cached::CachedAuthClient;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 pub use crm_client_core::{CallContext, ClientConfig, ClientError};
+/// The per-tenant name caches ([`CachedAuthClient`] is one), re-exported for services that
+/// wire them without depending on the core crate.
+pub use crm_client_core::names;
 use crm_client_core::{HttpClient, ids_query};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
