@@ -134,6 +134,7 @@ describe('the console on a tenant subdomain', { concurrency: false }, () => {
 
   test('create a contact (per-field error first), then find it with a typo', async () => {
     const { page } = browser
+    await call('POST', '/companies', admin.access_token, { name: 'Umbrella Browser Corp' })
     await page.goto(`${ORIGIN}/contacts`)
     await page.getByRole('button', { name: 'New contact' }).click()
     const dialog = page.getByRole('dialog', { name: 'New contact' })
@@ -145,9 +146,14 @@ describe('the console on a tenant subdomain', { concurrency: false }, () => {
     await emailError.waitFor()
     assert.match(await emailError.textContent(), /email/i)
     await dialog.locator('input[name=email]').fill(`griselda@${SUB}.example`)
+    // The company is picked from the company search as you type.
+    await dialog.locator('input[name=company]').fill('Umbrella Browser')
+    await dialog.locator('#company-options option[value="Umbrella Browser Corp"]').waitFor({ state: 'attached' })
+    await dialog.locator('input[name=company]').fill('Umbrella Browser Corp')
     await dialog.getByRole('button', { name: 'Create contact' }).click()
     await page.waitForURL(/\/contacts\/\d+$/)
     await page.getByRole('heading', { name: /Griselda Fairweather/ }).waitFor()
+    await page.getByRole('link', { name: 'Umbrella Browser Corp' }).waitFor()
 
     await page.goto(`${ORIGIN}/contacts`)
     await page.fill('input[name=search]', 'Grizelda Fairwether')
