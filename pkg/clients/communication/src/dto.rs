@@ -111,6 +111,11 @@ pub struct TaskDetails {
     pub task: TaskInfo,
     /// When to remind the assignee (surfaced by `?due_soon=true`).
     pub reminder_at: Option<DateTime<Utc>>,
+    /// The reminder's delivery: `scheduled`, `sent` (the assignee was emailed and
+    /// `task.reminder_due` published) or `failed` (after the retries); `null` without one.
+    /// Response-only.
+    #[serde(default)]
+    pub reminder_status: Option<String>,
     pub completed_at: Option<DateTime<Utc>>,
     /// Open and past its due date.
     pub is_overdue: bool,
@@ -300,6 +305,7 @@ mod tests {
         let details = TaskDetails {
             task: t.clone(),
             reminder_at: None,
+            reminder_status: None,
             completed_at: None,
             is_overdue: false,
             custom_fields: Default::default(),

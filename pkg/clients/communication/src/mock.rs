@@ -122,6 +122,7 @@ impl CommunicationClient for MockCommunicationClient {
                 created_at: now,
             },
             reminder_at: task.reminder_at,
+            reminder_status: task.reminder_at.map(|_| "scheduled".to_owned()),
             completed_at: None,
             is_overdue: false,
             custom_fields: task.custom_fields.clone().unwrap_or_default(),

@@ -115,5 +115,5 @@ pub async fn delete_task(
 pub struct TaskReadOnly;
 
 impl crm_web::ReadOnlyFields for TaskReadOnly {
-    const READ_ONLY: &'static [&'static str] = &["id", "completed_at", "is_overdue", "created_at", "created_by", "updated_at"];
+    const READ_ONLY: &'static [&'static str] = &["id", "completed_at", "is_overdue", "reminder_status", "created_at", "created_by", "updated_at"];
 }

@@ -6,8 +6,9 @@ use crm_tenant::{DbError, TenantTx};
 
 /// Keeps the task's reminder in step with it: an open task with `reminder_at` has one
 /// scheduled reminder at that time (a changed time schedules it again, also after it was
-/// sent); a cleared time or a closed task drops a reminder not yet sent.
-pub async fn sync(tx: &TenantTx, task: &TaskDetails) -> Result<(), DbError> {
+/// sent); a cleared time or a closed task drops a reminder not yet sent. Returns the
+/// reminder's status after it (`None`: no reminder).
+pub async fn sync(tx: &TenantTx, task: &TaskDetails) -> Result<Option<String>, DbError> {
     let open = matches!(task.task.status.as_str(), "pending" | "in_progress");
     match task.reminder_at.filter(|_| open) {
         Some(at) => {
@@ -26,7 +27,8 @@ pub async fn sync(tx: &TenantTx, task: &TaskDetails) -> Result<(), DbError> {
             tx.execute(&stmt, &[&task.task.id]).await?;
         }
     }
-    Ok(())
+    let status = tx.prepare_cached("SELECT status FROM task_reminders WHERE task_id = $1").await?;
+    Ok(tx.query_opt(&status, &[&task.task.id]).await?.map(|r| r.get(0)))
 }
 
 /// A due reminder, locked by this transaction (others skip it).

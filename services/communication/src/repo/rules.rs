@@ -142,8 +142,8 @@ pub async fn insert_run(
     let stmt = tx
         .prepare_cached(&format!(
             "INSERT INTO automation_runs (rule_id, event_id, event_type, event, depth, status, last_error, next_attempt_at, finished_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, CASE WHEN $6 = 'pending' THEN clock_timestamp() END, \
-                     CASE WHEN $6 = 'pending' THEN NULL ELSE clock_timestamp() END) \
+             VALUES ($1, $2, $3, $4, $5, $6::text, $7, CASE WHEN $6::text = 'pending' THEN clock_timestamp() END, \
+                     CASE WHEN $6::text = 'pending' THEN NULL ELSE clock_timestamp() END) \
              ON CONFLICT (rule_id, event_id) DO NOTHING RETURNING {RUN_COLUMNS}"
         ))
         .await?;
@@ -207,8 +207,8 @@ pub async fn finish_run(
 ) -> Result<(), DbError> {
     let stmt = tx
         .prepare_cached(
-            "UPDATE automation_runs SET status = $2, last_error = $3, results = $4, attempts = attempts + 1, next_attempt_at = $5, \
-             updated_at = clock_timestamp(), finished_at = CASE WHEN $2 IN ('succeeded', 'parked') THEN clock_timestamp() END \
+            "UPDATE automation_runs SET status = $2::text, last_error = $3, results = $4, attempts = attempts + 1, next_attempt_at = $5, \
+             updated_at = clock_timestamp(), finished_at = CASE WHEN $2::text IN ('succeeded', 'parked') THEN clock_timestamp() END \
              WHERE id = $1",
         )
         .await?;

@@ -311,9 +311,9 @@ pub async fn finish_step(
 ) -> Result<(), DbError> {
     let stmt = tx
         .prepare_cached(
-            "UPDATE enrollment_steps SET status = $3, email_id = coalesce($4, email_id), reason = $5, last_error = $6, \
+            "UPDATE enrollment_steps SET status = $3::text, email_id = coalesce($4, email_id), reason = $5, last_error = $6, \
              attempts = attempts + 1, next_attempt_at = coalesce($7, next_attempt_at), \
-             done_at = CASE WHEN $3 = 'scheduled' THEN NULL ELSE clock_timestamp() END \
+             done_at = CASE WHEN $3::text = 'scheduled' THEN NULL ELSE clock_timestamp() END \
              WHERE enrollment_id = $1 AND position = $2",
         )
         .await?;

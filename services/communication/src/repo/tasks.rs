@@ -15,6 +15,10 @@ use crate::domain::TaskWrite;
 const TASK_COLUMNS: &str = "id, title, coalesce(description, ''), type, status, priority, due_date, assigned_to, contact_id, \
      deal_id, created_at, reminder_at, completed_at, custom_fields, created_by, updated_at, due_key";
 
+/// The reminder's status, a column of the reads (not of `RETURNING`: writes take it from
+/// `super::reminders::sync`).
+const REMINDER_STATUS: &str = "(SELECT r.status FROM task_reminders r WHERE r.task_id = tasks.id) AS reminder_status";
+
 /// Open (pending or in progress) and past its due date at `now`: the same rule as the
 /// `overdue` list filter.
 fn is_overdue(status: &str, due_date: Option<DateTime<Utc>>, now: DateTime<Utc>) -> bool {
@@ -40,6 +44,7 @@ fn task_from(row: &Row) -> TaskDetails {
             created_at: row.get(10),
         },
         reminder_at: row.get(11),
+        reminder_status: row.try_get("reminder_status").ok().flatten(),
         completed_at: row.get(12),
         is_overdue: overdue,
         custom_fields: fields(row.get(13)),
@@ -88,20 +93,20 @@ async fn insert_with(tx: &TenantTx, t: &TaskWrite, created_by: Option<i32>, sour
             ],
         )
         .await?;
-    let task = row.as_ref().map(task_from);
-    if let Some(task) = &task {
-        super::reminders::sync(tx, task).await?;
+    let mut task = row.as_ref().map(task_from);
+    if let Some(task) = &mut task {
+        task.reminder_status = super::reminders::sync(tx, task).await?;
     }
     Ok(task)
 }
 
 pub async fn by_id(tx: &TenantTx, id: i32) -> Result<Option<TaskDetails>, DbError> {
-    let stmt = tx.prepare_cached(&format!("SELECT {TASK_COLUMNS} FROM tasks WHERE id = $1")).await?;
+    let stmt = tx.prepare_cached(&format!("SELECT {TASK_COLUMNS}, {REMINDER_STATUS} FROM tasks WHERE id = $1")).await?;
     Ok(tx.query_opt(&stmt, &[&id]).await?.as_ref().map(task_from))
 }
 
 pub async fn for_update(tx: &TenantTx, id: i32) -> Result<Option<TaskDetails>, DbError> {
-    let stmt = tx.prepare_cached(&format!("SELECT {TASK_COLUMNS} FROM tasks WHERE id = $1 FOR UPDATE")).await?;
+    let stmt = tx.prepare_cached(&format!("SELECT {TASK_COLUMNS}, {REMINDER_STATUS} FROM tasks WHERE id = $1 FOR UPDATE")).await?;
     Ok(tx.query_opt(&stmt, &[&id]).await?.as_ref().map(task_from))
 }
 
@@ -133,8 +138,8 @@ pub async fn update(tx: &TenantTx, id: i32, t: &TaskWrite) -> Result<TaskDetails
             ],
         )
         .await?;
-    let task = task_from(&row);
-    super::reminders::sync(tx, &task).await?;
+    let mut task = task_from(&row);
+    task.reminder_status = super::reminders::sync(tx, &task).await?;
     Ok(task)
 }
 
@@ -182,7 +187,7 @@ pub async fn list(
 ) -> Result<Vec<Keyed<TaskDetails>>, DbError> {
     let column = if sort == "due_date" { "due_key" } else { "created_at" };
     let sql = format!(
-        "SELECT {TASK_COLUMNS}, {column} FROM tasks WHERE {TASK_WHERE} \
+        "SELECT {TASK_COLUMNS}, {column}, {REMINDER_STATUS} FROM tasks WHERE {TASK_WHERE} \
          AND ($11::timestamptz IS NULL OR ({column}, id) {cmp} ($11, $12)) \
          ORDER BY {column} {d}, id {d} LIMIT $13",
         cmp = dir.cmp(),

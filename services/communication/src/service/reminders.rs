@@ -59,7 +59,7 @@ pub async fn process_one(state: &AppState, tenant: &TenantId) -> Result<bool, Db
     let mut note = None;
     match user.as_ref().map(|u| u.email.trim()).filter(|e| !e.is_empty()) {
         Some(address) => {
-            let key = format!("reminder:{}:{}", task.task.id, due.remind_at.timestamp());
+            let key = format!("reminder:{}:{}", task.task.id, due.remind_at.timestamp_micros());
             let message_id = format!("{}@{}", ulid::Ulid::generate(), state.settings.message_id_domain());
             let subject: String = format!("Reminder: {}", task.task.title).chars().take(255).collect();
             let due_line = task.task.due_date.map(|d| format!("Due {}.", d.format("%Y-%m-%d %H:%M UTC"))).unwrap_or_default();

@@ -77,7 +77,7 @@ async fn a_reminder_fires_once_with_two_instances_and_again_when_rescheduled() {
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     wait_until("the second reminder", WAIT, || async { (app.smtp.count_to("user2@example.com") == 2).then_some(()) }).await;
-    let cleared = app.post("/api/v1/tasks", &t.admin, json!({"title": "Never", "assigned_to": VIEWER, "reminder_at": Utc::now() + Duration::seconds(1)})).await;
+    let cleared = app.post("/api/v1/tasks", &t.admin, json!({"title": "Never", "assigned_to": VIEWER, "reminder_at": Utc::now() + Duration::seconds(30)})).await;
     let id = cleared.body["id"].as_i64().unwrap();
     let etag = cleared.header("etag").expect("etag").to_owned();
     let r = app.with_headers(reqwest::Method::PATCH, &format!("/api/v1/tasks/{id}"), &t.admin, &[("If-Match", &etag)], Some(json!({"reminder_at": null}))).await;
@@ -190,7 +190,8 @@ async fn consent_and_one_click_unsubscribe_govern_marketing_steps() {
     let again = app.client.http.post(format!("{}{path}", app.client.url)).send().await.expect("POST");
     assert_eq!(again.status(), StatusCode::OK);
     assert_eq!(unsubscribed.count_within(&t.id, EMAIL_UNSUBSCRIBED, std::time::Duration::from_millis(500)).await, 1, "idempotent");
-    let forged = app.request(reqwest::Method::POST, &format!("/api/v1/unsubscribe/{}x", &token[..token.len() - 1]), None, None).await;
+    let last = if token.ends_with('x') { 'y' } else { 'x' };
+    let forged = app.request(reqwest::Method::POST, &format!("/api/v1/unsubscribe/{}{last}", &token[..token.len() - 1]), None, None).await;
     assert_eq!(forged.status, StatusCode::NOT_FOUND);
     // Unsubscribed here: no marketing step goes to the address again, whatever the consent.
     let r = app.post(&format!("/api/v1/sequences/{sequence}/enrollments"), &t.admin, json!({"contact_id": ADA})).await;
