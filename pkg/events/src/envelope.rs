@@ -9,6 +9,24 @@ use ulid::{Generator, Ulid};
 /// if their ids increase.
 static IDS: std::sync::Mutex<Generator> = std::sync::Mutex::new(Generator::new());
 
+tokio::task_local! {
+    /// The id of the HTTP request whose work is running on this task (set by
+    /// `crm_web::request_id::scope`, which every request passes through).
+    static REQUEST_ID: String;
+}
+
+/// Runs `fut` with `id` as the request id stamped on the events it builds
+/// ([`Envelope::request_id`]). `crm_web` calls this for every request; background work may
+/// call it to attribute its events to the request that caused them.
+pub async fn with_request_id<F: std::future::Future>(id: String, fut: F) -> F::Output {
+    REQUEST_ID.scope(id, fut).await
+}
+
+/// The request id events built on this task are stamped with, if any.
+pub fn current_request_id() -> Option<String> {
+    REQUEST_ID.try_with(Clone::clone).ok()
+}
+
 fn next_id() -> Ulid {
     let mut ids = IDS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     // Overflow needs 2^80 ids in one millisecond; fall back to a random one.
@@ -27,6 +45,11 @@ pub struct Envelope {
     pub tenant_id: String,
     pub timestamp: DateTime<Utc>,
     pub actor: Option<String>,
+    /// The `X-Request-ID` of the HTTP request that caused the event (absent for events of
+    /// background jobs and consumers, and in events from before it existed): the audit log
+    /// links each change to the request that made it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
     pub data: serde_json::Value,
 }
 
@@ -45,6 +68,7 @@ impl Envelope {
             tenant_id: tenant.to_string(),
             timestamp: Utc::now(),
             actor,
+            request_id: current_request_id(),
             data: serde_json::to_value(data)?,
         })
     }
@@ -60,9 +84,56 @@ impl Envelope {
     }
 }
 
+/// The `changes` object of `*.updated` payloads: `{field: {"old": .., "new": ..}}` for every
+/// top-level field whose JSON value differs between `old` and `new` (both serialize to
+/// objects; a field present on one side only has `null` on the other), leaving out `skip`
+/// (bookkeeping such as `updated_at`). The producer computes it in the transaction that
+/// writes the change, from the row it locked, so it is exact whatever the order consumers
+/// see events in (a consumer diffing snapshots would diff against the wrong state when two
+/// updates arrive swapped or one is redelivered late).
+pub fn changes(old: &impl Serialize, new: &impl Serialize, skip: &[&str]) -> Result<serde_json::Value, serde_json::Error> {
+    let (old, new) = (serde_json::to_value(old)?, serde_json::to_value(new)?);
+    let empty = serde_json::Map::new();
+    let (old, new) = (old.as_object().unwrap_or(&empty), new.as_object().unwrap_or(&empty));
+    let mut out = serde_json::Map::new();
+    for key in new.keys().chain(old.keys().filter(|k| !new.contains_key(*k))) {
+        if skip.contains(&key.as_str()) {
+            continue;
+        }
+        let (before, after) = (old.get(key).unwrap_or(&serde_json::Value::Null), new.get(key).unwrap_or(&serde_json::Value::Null));
+        if before != after {
+            out.insert(key.clone(), serde_json::json!({"old": before, "new": after}));
+        }
+    }
+    Ok(serde_json::Value::Object(out))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn changes_lists_differing_fields_only() {
+        let old = serde_json::json!({"name": "A", "phone": null, "updated_at": 1, "gone": 3});
+        let new = serde_json::json!({"name": "B", "phone": null, "updated_at": 2, "tags": ["x"]});
+        let diff = changes(&old, &new, &["updated_at"]).unwrap();
+        assert_eq!(
+            diff,
+            serde_json::json!({"name": {"old": "A", "new": "B"}, "tags": {"old": null, "new": ["x"]}, "gone": {"old": 3, "new": null}})
+        );
+    }
+
+    #[tokio::test]
+    async fn events_carry_the_current_request_id() {
+        let tenant = TenantId::new();
+        let outside = Envelope::new("deal.created", &tenant, None, 1).unwrap();
+        assert_eq!(outside.request_id, None);
+        assert!(serde_json::to_value(&outside).unwrap().get("request_id").is_none(), "absent, not null");
+        let inside = with_request_id("req-1".into(), async { Envelope::new("deal.created", &tenant, None, 1).unwrap() }).await;
+        assert_eq!(inside.request_id.as_deref(), Some("req-1"));
+        let back: Envelope = serde_json::from_value(serde_json::to_value(&inside).unwrap()).unwrap();
+        assert_eq!(back.request_id.as_deref(), Some("req-1"));
+    }
 
     #[test]
     fn serializes_with_the_wire_field_names() {

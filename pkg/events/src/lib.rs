@@ -23,7 +23,7 @@ mod stream;
 mod wakeup;
 
 pub use consumer::{ConsumerSpec, EventHandler, HandlerError, run_consumer};
-pub use envelope::Envelope;
+pub use envelope::{Envelope, changes, current_request_id, with_request_id};
 pub use invalidate::subscribe_invalidations;
 pub use outbox::{OutboxWriter, PublishError, enqueue, publish, publish_many, publish_platform};
 pub use relay::{OutboxRelay, RelayConfig, RelayError, TENANT_HEADER, drain_schema};

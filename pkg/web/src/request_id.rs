@@ -32,8 +32,9 @@ pub fn current_or_unknown() -> String {
 
 /// Runs `fut` with `id` as the current request id. The middleware does this for every
 /// request; background work spawned for a request can use it to keep the id in its logs.
+/// Events published meanwhile carry the id too ([`crm_events::with_request_id`]).
 pub async fn scope<F: Future>(id: String, fut: F) -> F::Output {
-    REQUEST_ID.scope(id, fut).await
+    REQUEST_ID.scope(id.clone(), crm_events::with_request_id(id, fut)).await
 }
 
 /// A client-supplied id is kept only when it is 1-128 characters of `[A-Za-z0-9._-]`, so it
