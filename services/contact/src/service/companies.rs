@@ -118,7 +118,11 @@ async fn update(
         // The company's name is part of its contacts' search words.
         crate::repo::contacts::reword_company_contacts(&tx, id, &company.name).await?;
     }
-    publish(&tx, Some(can.user_id), COMPANY_UPDATED, company.basic()).await?;
+    // `changes` (old -> new per field) for the audit log: exact here, from the locked row.
+    let mut data = serde_json::to_value(company.basic()).map_err(ApiError::internal)?;
+    data["changes"] = crm_events::changes(&current, &company, &["updated_at", "created_at", "created_by", "owner_name", "parent_company_name"])
+        .map_err(ApiError::internal)?;
+    publish(&tx, Some(can.user_id), COMPANY_UPDATED, data).await?;
     tx.commit().await?;
     Ok(company)
 }

@@ -191,6 +191,10 @@ pub async fn get(state: &AppState, can: &Can<perm::ContactsRead>, id: i32) -> Re
     Ok(with_owner_name(state, can, contact).await)
 }
 
+/// Fields left out of `contact.updated`'s `changes`: bookkeeping and names joined from
+/// other records (they change with those records, not with this write).
+const DERIVED_FIELDS: &[&str] = &["updated_at", "created_at", "created_by", "owner_name", "company_name"];
+
 /// PUT and PATCH: the new owner when the body names one (validated before the
 /// transaction), then lock, build the full input from the current row, validate, write;
 /// publishes `contact.updated` (and `contact.converted` on a change to `customer`).
@@ -232,7 +236,10 @@ async fn update(
             publish(&tx, Some(can.user_id), CONTACT_CONVERTED, data).await?;
         }
     }
-    publish(&tx, Some(can.user_id), CONTACT_UPDATED, contact.basic()).await?;
+    // `changes` (old -> new per field) for the audit log: exact here, from the locked row.
+    let mut data = serde_json::to_value(contact.basic()).map_err(ApiError::internal)?;
+    data["changes"] = crm_events::changes(&current, &contact, DERIVED_FIELDS).map_err(ApiError::internal)?;
+    publish(&tx, Some(can.user_id), CONTACT_UPDATED, data).await?;
     tx.commit().await?;
     Ok(with_owner_name(state, can, contact).await)
 }
