@@ -5,9 +5,13 @@ use axum::body::Bytes;
 use crm_client_contact::ContactDetails;
 use crm_web::ApiError;
 
-const EXPORT_HEADER: [&str; 22] = [
+/// `marketing_consent` and `last_contacted_at` are exported for reference only: the import
+/// ignores them (consent is recorded with its own source through `PUT /contacts/{id}/consent`,
+/// never copied without evidence; the last contact comes from activities and emails).
+const EXPORT_HEADER: [&str; 24] = [
     "id", "first_name", "last_name", "email", "phone", "job_title", "company_id", "company", "owner_id", "status", "source",
     "street", "city", "state", "country", "postal_code", "tags", "custom_fields", "notes", "created_at", "created_by", "updated_at",
+    "marketing_consent", "last_contacted_at",
 ];
 
 /// One chunk of the export: `rows`, after the header row when `header`.
@@ -43,6 +47,8 @@ pub fn csv_chunk(header: bool, rows: &[ContactDetails]) -> Result<Bytes, ApiErro
                 &c.created_at.to_rfc3339(),
                 &c.created_by.to_string(),
                 &c.updated_at.to_rfc3339(),
+                c.marketing_consent.as_str(),
+                &c.last_contacted_at.map(|t| t.to_rfc3339()).unwrap_or_default(),
             ])?;
         }
         w.flush()?;

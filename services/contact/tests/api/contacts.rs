@@ -34,7 +34,7 @@ async fn contact_crud_with_enrichment_and_events() {
     assert_eq!(c["address"]["city"], "Austin");
     assert_eq!(c["tags"], json!(["hot"]));
     let e = created.wait_for(&t.id, CONTACT_CREATED, EVENT_TIMEOUT).await;
-    assert_eq!(e.data, json!({"id": id, "first_name": "Peter", "last_name": "Gibbons", "email": "Peter@Initech.example"}));
+    assert_eq!(e.data, json!({"id": id, "first_name": "Peter", "last_name": "Gibbons", "email": "Peter@Initech.example", "marketing_consent": "unknown"}));
     assert_eq!(e.actor.as_deref(), Some("2"));
 
     let r = app.get(&format!("/api/v1/contacts/{id}"), &t.viewer).await;
@@ -288,7 +288,7 @@ async fn basic_lookups_for_other_services() {
     let b = app.create_contact(&t.admin, json!({"first_name": "Bo"})).await["id"].as_i64().unwrap();
     let service = app.platform.token(&t.id, 0, crm_web::Role::Service);
     let r = app.get(&format!("/api/v1/contacts/{a}/basic"), &service).await;
-    assert_eq!(r.body, json!({"id": a, "first_name": "Ann", "last_name": "Lee", "email": "ann@x.example"}));
+    assert_eq!(r.body, json!({"id": a, "first_name": "Ann", "last_name": "Lee", "email": "ann@x.example", "marketing_consent": "unknown"}));
     let r = app.get(&format!("/api/v1/contacts/basic?ids={b},{a},12345"), &t.viewer).await;
     assert_eq!(ids(&r.body), [a, b]);
     assert_eq!(r.body["data"][1]["email"], "");

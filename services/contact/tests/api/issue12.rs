@@ -188,7 +188,7 @@ async fn an_export_imports_unchanged_into_another_tenant() {
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!((r.body["created"].as_i64(), r.body["failed"].as_i64()), (Some(4), Some(0)), "{}", r.body);
     assert_eq!(r.body["companies_created"], 1, "Acme matched by name, Zeta created: {}", r.body);
-    assert_eq!(r.body["ignored_columns"], json!(["id", "created_at", "created_by", "updated_at"]));
+    assert_eq!(r.body["ignored_columns"], json!(["id", "created_at", "created_by", "updated_at", "marketing_consent", "last_contacted_at"]));
 
     let list = |token: String| {
         let app = &app;

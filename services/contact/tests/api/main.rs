@@ -2,6 +2,7 @@
 
 mod companies;
 mod contacts;
+mod engagement;
 mod helpers;
 mod import;
 mod issue12;
