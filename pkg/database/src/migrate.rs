@@ -204,7 +204,7 @@ async fn run_set(tx: &Client, schema: &str, set: &MigrationSet) -> Result<(), Mi
     tx.execute(
         "INSERT INTO platform.schema_versions (schema_name, migration_set, version) VALUES ($1, $2, $3)
          ON CONFLICT (schema_name, migration_set)
-         DO UPDATE SET version = EXCLUDED.version, applied_at = now()
+         DO UPDATE SET version = EXCLUDED.version, applied_at = EXCLUDED.applied_at
          WHERE schema_versions.version < EXCLUDED.version",
         &[&schema, &set.name, &set.latest_version()],
     )

@@ -261,11 +261,13 @@ async fn park(
     error: &ProcessError,
 ) -> Result<(), ProcessError> {
     let tx = db.tenant(tenant).await?;
+    // EXCLUDED.failed_at (the column default, evaluated with the row) rather than now(): Citus
+    // refuses non-IMMUTABLE functions in DO UPDATE SET on distributed tables.
     let stmt = tx
         .prepare_cached(
             "INSERT INTO dead_letters (consumer, event_id, subject, payload, error) VALUES ($1, $2, $3, $4, $5) \
              ON CONFLICT (consumer, event_id) DO UPDATE \
-             SET subject = EXCLUDED.subject, payload = EXCLUDED.payload, error = EXCLUDED.error, failed_at = now()",
+             SET subject = EXCLUDED.subject, payload = EXCLUDED.payload, error = EXCLUDED.error, failed_at = EXCLUDED.failed_at",
         )
         .await?;
     let error: String = error.to_string().chars().take(2000).collect();
