@@ -117,7 +117,7 @@ rm -f "$vitest_log"
 
 printf '\n==> web: end-to-end tests in headless Chromium\n'
 e2e_log="$(mktemp)"
-(cd web && CRM_URL="$CRM_URL" node --test --test-reporter=spec e2e/console.test.mjs) 2>&1 | tee "$e2e_log"
+(cd web && CRM_URL="$CRM_URL" E2E_MAIL_DIR="$MAIL_DIR" node --test --test-reporter=spec e2e/console.test.mjs) 2>&1 | tee "$e2e_log"
 e2e_rc=${PIPESTATUS[0]}
 p="$(sed -E 's/\x1b\[[0-9;]*m//g' "$e2e_log" | sed -nE 's/^ℹ pass ([0-9]+)$/\1/p' | tail -n 1)"
 f="$(sed -E 's/\x1b\[[0-9;]*m//g' "$e2e_log" | sed -nE 's/^ℹ fail ([0-9]+)$/\1/p' | tail -n 1)"

@@ -7,7 +7,8 @@
 // scripts/web-check.sh starts that `crm serve` (own database, free ports via CRM_PORT_OFFSET)
 // and runs this. Environment: CRM_URL (the combined port), PLATFORM_ADMIN_TOKEN (creates the
 // tenant), CHROMIUM (default /usr/bin/chromium), E2E_REPORT (a JSON file the measurements are
-// written to, for docs/PERFORMANCE.md).
+// written to, for docs/PERFORMANCE.md), E2E_MAIL_DIR (the server's EMAIL_SINK_DIR: the password
+// reset test reads its email there; skipped without it).
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -341,8 +342,8 @@ describe('the console on a tenant subdomain', { concurrency: false }, () => {
     await page.fill('input[name=invite_email]', `rep@${SUB}.example`)
     await page.selectOption('select[name=invite_role]', 'sales_rep')
     await page.getByRole('button', { name: 'Invite' }).click()
-    const link = await page.locator('a[href*="/register?token="]').getAttribute('href')
-    assert.ok(link?.startsWith(`${ORIGIN}/register?token=`), link)
+    const link = await page.locator('a[href*="/register?invitation="]').getAttribute('href')
+    assert.ok(link?.startsWith(`${ORIGIN}/register?invitation=`), link)
     const rep = await launch()
     try {
       await rep.page.goto(link)
@@ -362,6 +363,43 @@ describe('the console on a tenant subdomain', { concurrency: false }, () => {
       assert.deepEqual(rep.problems, [])
     } finally {
       await rep.close()
+    }
+  })
+
+  test('forgot password: the emailed link sets a new password', { skip: !process.env.E2E_MAIL_DIR && 'E2E_MAIL_DIR (the EMAIL_SINK_DIR of the server) is not set' }, async () => {
+    const email = `rep@${SUB}.example`
+    const other = await launch()
+    try {
+      const { page } = other
+      await page.goto(`${ORIGIN}/login`)
+      await page.getByRole('link', { name: 'Forgot your password?' }).click()
+      await page.fill('input[name=email]', email)
+      await page.getByRole('button', { name: 'Send the link' }).click()
+      await page.getByText(`If ${email} has an account`).waitFor()
+      // The reset email (quoted-printable .eml in the server's sink directory).
+      const decode = (t) => t.replace(/=\r?\n/g, '').replace(/=([0-9A-F]{2})/g, (_, h) => String.fromCharCode(parseInt(h, 16)))
+      let token
+      for (let i = 0; i < 100 && !token; i++) {
+        for (const f of readdirSync(process.env.E2E_MAIL_DIR)) {
+          const text = decode(readFileSync(join(process.env.E2E_MAIL_DIR, f), 'utf8'))
+          const m = text.includes(email) && text.match(/reset-password\?token=([A-Za-z0-9_\-%.~]+)/)
+          if (m) token = m[1]
+        }
+        if (!token) await new Promise((r) => setTimeout(r, 100))
+      }
+      assert.ok(token, 'no reset email arrived')
+      await page.goto(`${ORIGIN}/reset-password?token=${token}`)
+      await page.fill('input[name=new_password]', 'a brand new passphrase')
+      await page.getByRole('button', { name: 'Save' }).click()
+      await page.getByText('Your password is changed').waitFor()
+      await page.getByRole('link', { name: 'Sign in' }).click()
+      await page.fill('input[name=email]', email)
+      await page.fill('input[name=password]', 'a brand new passphrase')
+      await page.click('button[type=submit]')
+      await page.waitForURL(`${ORIGIN}/contacts`)
+      assert.deepEqual(other.problems, [])
+    } finally {
+      await other.close()
     }
   })
 
