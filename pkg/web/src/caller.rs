@@ -159,5 +159,6 @@ pub mod perm {
         Reports { ReportsRead, ReportsWrite, ReportsDelete }
         Webhooks { WebhooksRead, WebhooksWrite, WebhooksDelete }
         Automation { AutomationRead, AutomationWrite, AutomationDelete }
+        Audit { AuditRead, AuditWrite, AuditDelete }
     }
 }

@@ -27,10 +27,13 @@ pub enum Resource {
     /// Automation rules and email sequences (issue 15): admins and managers manage them,
     /// every member reads them. Enrolling a contact in a sequence is `emails: write`.
     Automation,
+    /// The tenant's audit log (history of every change, issue 16): admins only. It is
+    /// written by auth-service's event consumer, never through the API.
+    Audit,
 }
 
 impl Resource {
-    pub const ALL: [Resource; 15] = [
+    pub const ALL: [Resource; 16] = [
         Self::Tenant,
         Self::Invitations,
         Self::Users,
@@ -46,6 +49,7 @@ impl Resource {
         Self::Reports,
         Self::Webhooks,
         Self::Automation,
+        Self::Audit,
     ];
 
     pub fn as_str(&self) -> &'static str {
@@ -65,6 +69,7 @@ impl Resource {
             Self::Reports => "reports",
             Self::Webhooks => "webhooks",
             Self::Automation => "automation",
+            Self::Audit => "audit",
         }
     }
 
@@ -151,7 +156,7 @@ pub fn scope(role: Role, resource: Resource, action: Action) -> Scope {
             (Emails | Reports, Read) | (Contacts | Deals | Activities | Tasks, Write | Delete) | (Emails, Write) => {
                 Scope::Own
             }
-            (_, Read) if !matches!(resource, Invitations | SystemEmails | Webhooks) => Scope::All,
+            (_, Read) if !matches!(resource, Invitations | SystemEmails | Webhooks | Audit) => Scope::All,
             (Companies, Write) => Scope::All,
             _ => Scope::None,
         },
