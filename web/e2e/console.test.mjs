@@ -212,6 +212,19 @@ describe('the console on a tenant subdomain', { concurrency: false }, () => {
     assert.equal((await call('GET', `/deals/${deal.id}`, admin.access_token)).value, 150)
     await page.keyboard.press('Escape')
     await page.locator('[data-stage=qualified] [data-test=stage-totals]', { hasText: '$150.00' }).waitFor()
+    // A new deal from the board, its primary contact picked from the contact search.
+    await page.getByRole('button', { name: 'New deal' }).click()
+    const form = page.getByRole('dialog', { name: 'New deal' })
+    await form.locator('input[name=title]').fill('Board-made deal')
+    await form.locator('input[name=value]').fill('700')
+    await form.locator('input[name=contact]').fill('Griselda')
+    const option = form.locator('#deal-contact-options option').first()
+    await option.waitFor({ state: 'attached' })
+    await form.locator('input[name=contact]').fill(await option.getAttribute('value'))
+    await form.getByRole('button', { name: 'Create deal' }).click()
+    await page.locator('.card', { hasText: 'Board-made deal' }).waitFor()
+    const made = (await call('GET', '/deals?search=Board-made', admin.access_token)).data[0]
+    assert.equal(made.primary_contact_name, 'Griselda Fairweather')
   })
 
   test('import a CSV with one bad row: that row is reported', async () => {
@@ -228,6 +241,12 @@ describe('the console on a tenant subdomain', { concurrency: false }, () => {
     const cells = await errors.first().locator('td').allTextContents()
     assert.equal(cells[0], '3')
     assert.equal(cells[1], 'email')
+    // And out again: the export downloads every contact in the import's columns.
+    await page.goto(`${ORIGIN}/contacts`)
+    const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Export CSV' }).click()])
+    const csvOut = readFileSync(await download.path(), 'utf8')
+    assert.match(csvOut.split('\n')[0], /first_name/)
+    assert.match(csvOut, new RegExp(`juno@${SUB}.example`))
   })
 
   test('50 contacts render within 100 ms of their data arriving; scrolling loads more', async () => {
