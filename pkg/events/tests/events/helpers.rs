@@ -9,7 +9,7 @@ use futures::StreamExt;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-pub use crm_testing::{NatsServer, provision_tenant, test_db_config, test_pool, wait_until};
+pub use crm_testing::{NatsServer, provision_tenant, test_pool, wait_until};
 
 pub const WAIT: Duration = Duration::from_secs(30);
 
@@ -142,14 +142,7 @@ pub struct RunningRelay {
 
 impl RunningRelay {
     pub fn start(pool: &Pool, js: &jetstream::Context, config: RelayConfig) -> Self {
-        Self::start_named(pool, js, config, "crm-events-test-relay")
-    }
-
-    /// `application_name` of the relay's LISTEN connection, to find it in `pg_stat_activity`.
-    pub fn start_named(pool: &Pool, js: &jetstream::Context, config: RelayConfig, application_name: &str) -> Self {
-        let mut listen: tokio_postgres::Config = test_db_config().url.parse().unwrap();
-        listen.application_name(application_name);
-        let relay = OutboxRelay::new(pool.clone(), listen, js.clone(), config);
+        let relay = OutboxRelay::with_nats(pool.clone(), js.clone(), config);
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(relay.run(async move {
             let _ = stopped.await;

@@ -159,37 +159,60 @@ async fn events_written_while_nats_is_down_are_published_once_it_returns() {
     assert_eq!(seen_sorted, expected, "each event applied exactly once");
 }
 
-/// The LISTEN connection is cut (as by a Postgres restart): the relay reconnects and is woken
-/// by notifications again.
+/// A commit in this process wakes the relay at once (no sweep for an hour): the wake-up is
+/// sent after the commit, never from inside the transaction (no NOTIFY, issue 18).
 #[tokio::test]
-async fn the_relay_listens_again_after_losing_its_connection() {
+async fn a_commit_wakes_the_relay_without_a_sweep() {
     let pool = test_pool().await;
     let tenant = provision_tenant(&pool).await;
     let js = jetstream_at(&nats_url()).await;
     let subject = unique_type("company");
-    let app = unique_name("relay");
     let config = RelayConfig { sweep_interval: Duration::from_secs(3600), ..relay_config(&[&tenant]) };
-    let relay = RunningRelay::start_named(&pool, &js, config, &app);
+    let relay = RunningRelay::start(&pool, &js, config);
+    // The first sweep (at start) finds nothing of this tenant.
+    tokio::time::sleep(Duration::from_millis(200)).await;
 
-    let client = pool.get().await.unwrap();
-    let listener_pid = || async {
-        let row = client
-            .query_opt("SELECT pid FROM pg_stat_activity WHERE application_name = $1 AND query ILIKE 'LISTEN%'", &[&app])
-            .await
-            .unwrap();
-        row.map(|r| r.get::<_, i32>(0))
-    };
-    let first = wait_until("the relay to LISTEN", WAIT, listener_pid).await;
-    client.execute("SELECT pg_terminate_backend($1)", &[&first]).await.unwrap();
-    wait_until("the relay to LISTEN on a new connection", WAIT, || async {
-        listener_pid().await.filter(|pid| *pid != first)
-    })
-    .await;
-
+    let started = std::time::Instant::now();
     let ids = enqueue_committed(&pool, &tenant, &subject, 2).await;
     wait_all_published(&pool, &tenant, &subject, 2).await;
+    assert!(started.elapsed() < Duration::from_secs(5), "woken, not swept: {:?}", started.elapsed());
     relay.stop().await;
     assert_stored_once(&js, &subject, &tenant, &ids).await;
+}
+
+/// Events committed by another instance (here: rows and marker written directly, as a
+/// process without a relay would) are drained when that instance's wake-up arrives on
+/// `crm.outbox.pending`, without waiting for the sweep.
+#[tokio::test]
+async fn a_wake_up_from_another_instance_drains_at_once() {
+    let pool = test_pool().await;
+    let tenant = provision_tenant(&pool).await;
+    let js = jetstream_at(&nats_url()).await;
+    let subject = unique_type("company");
+    let config = RelayConfig { sweep_interval: Duration::from_secs(3600), ..relay_config(&[&tenant]) };
+    let relay = RunningRelay::start(&pool, &js, config);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let schema = tenant.schema();
+    let e = event(&tenant, &subject, 0);
+    let mut client = pool.get().await.unwrap();
+    let tx = client.transaction().await.unwrap();
+    tx.execute(
+        &format!("INSERT INTO {}.outbox (id, subject, payload) VALUES ($1, $2, $3)", schema.quoted()),
+        &[&e.id, &e.r#type, &tokio_postgres::types::Json(&e)],
+    )
+    .await
+    .unwrap();
+    tx.execute("INSERT INTO platform.outbox_pending (schema_name) VALUES ($1)", &[&schema.as_str()]).await.unwrap();
+    tx.commit().await.unwrap();
+    // Nothing wakes the relay yet: the row waits (the sweep is an hour away).
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!outbox_rows(&pool, &tenant, &subject).await[0].1, "published before any wake-up");
+
+    js.client().publish(crm_events::OUTBOX_WAKEUP_SUBJECT, schema.as_str().to_owned().into()).await.unwrap();
+    wait_all_published(&pool, &tenant, &subject, 1).await;
+    relay.stop().await;
+    assert_stored_once(&js, &subject, &tenant, &[e.id]).await;
 }
 
 #[tokio::test]
