@@ -6,8 +6,8 @@
 #   3. the component tests (vitest);
 #   4. the end-to-end tests in headless Chromium (Debian's `chromium`, driven by
 #      playwright-core; no browser download) on a tenant subdomain of the served console.
-# The server gets its own database (crm_web_e2e, re-created), the caller's NATS, and free ports
-# (CRM_PORT_OFFSET). The last line is `web: N passed, M failed` (scripts/test.sh counts it).
+# The server gets its own database (crm_web_e2e_<pid>, dropped at the end), the caller's NATS,
+# and free ports (CRM_PORT_OFFSET). The last line is `web: N passed, M failed` (scripts/test.sh counts it).
 #
 # Usage: scripts/web-check.sh
 # Environment (defaults in brackets):
@@ -62,7 +62,7 @@ fi
 
 # Own database on the caller's server; free ports for every listener of `crm serve`.
 ADMIN_URL="${DATABASE_URL%/*}/postgres"
-E2E_DB="crm_web_e2e"
+E2E_DB="crm_web_e2e_$$"
 PGOPTIONS=--client-min-messages=warning psql "$ADMIN_URL" -qAt -c "DROP DATABASE IF EXISTS \"$E2E_DB\" WITH (FORCE)" -c "CREATE DATABASE \"$E2E_DB\"" >/dev/null &&
     psql "${DATABASE_URL%/*}/$E2E_DB" -qAt -c "CREATE EXTENSION IF NOT EXISTS pg_trgm" -c "CREATE EXTENSION IF NOT EXISTS unaccent" >/dev/null ||
     { fail 1 "creating the database $E2E_DB"; exit 1; }
