@@ -16,4 +16,4 @@ pub use config::{ConfigError, DbConfig};
 pub use error::{DbProblem, DbProblemKind, DbTarget, create_database_if_missing, error_chain};
 pub use deadpool_postgres::{Pool, PoolError};
 pub use health::{DbHealth, PoolStats, health_check};
-pub use pool::{PoolBuildError, create_pool};
+pub use pool::{CLEAN_SQL, PoolBuildError, create_pool};

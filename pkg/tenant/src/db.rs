@@ -9,6 +9,9 @@ use tokio_postgres::{Row, Statement, ToStatement};
 
 use crate::{SchemaName, TenantId};
 
+/// Connections found closed by their `BEGIN` that [`TenantDb`] replaces before giving up.
+const BEGIN_RETRIES: u32 = 3;
+
 /// What can go wrong reaching the database through [`TenantDb`].
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
@@ -54,13 +57,27 @@ impl TenantDb {
     /// `set_config(.., is_local => true)` so it ends with the transaction. One round trip.
     pub async fn tenant(&self, tenant: &TenantId) -> Result<TenantTx, DbError> {
         let schema = tenant.schema();
-        let inner = Scoped::begin(self.pool.get().await?, schema.as_str()).await?;
+        let inner = self.begin(schema.as_str()).await?;
         Ok(TenantTx { inner, tenant: *tenant, schema })
     }
 
     /// Begins a transaction scoped to the `platform` schema (tenant registry, invitations).
     pub async fn platform(&self) -> Result<PlatformTx, DbError> {
-        Ok(PlatformTx { inner: Scoped::begin(self.pool.get().await?, PLATFORM_SCHEMA).await? })
+        Ok(PlatformTx { inner: self.begin(PLATFORM_SCHEMA).await? })
+    }
+
+    /// A checkout runs no query (the pool only asks whether a connection has closed), so a
+    /// connection whose server went away since its last use is found out by its `BEGIN`:
+    /// nothing has run yet, so that is retried on another connection (the failed one is
+    /// closed and the pool drops it), a few times at most.
+    async fn begin(&self, schema: &str) -> Result<Scoped, DbError> {
+        let mut attempts = 0;
+        loop {
+            match Scoped::begin(self.pool.get().await?, schema).await {
+                Err(DbError::Query(e)) if e.is_closed() && attempts < BEGIN_RETRIES => attempts += 1,
+                result => return result,
+            }
+        }
     }
 
     pub async fn health(&self, timeout: Duration) -> DbHealth {
@@ -140,12 +157,14 @@ fn check_sql(sql: &str) -> Result<(), DbError> {
 type Params<'p> = [&'p (dyn ToSql + Sync)];
 
 impl Scoped {
-    /// `BEGIN` and the transaction-local search path in one round trip. `schema` is a
-    /// validated schema name (`SchemaName` or `platform`), so it can be a literal.
+    /// The pool's cleaning (`crm_database::CLEAN_SQL`: a checkout runs no query), `BEGIN` and
+    /// the transaction-local search path, in one round trip. `schema` is a validated schema
+    /// name (`SchemaName` or `platform`), so it can be a literal.
     async fn begin(client: Object, schema: &str) -> Result<Self, DbError> {
         debug_assert!(schema.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'));
         // `public` second: extension functions (pg_trgm) live there; no table is ever created in it.
-        client.batch_execute(&format!("BEGIN; SELECT set_config('search_path', '{schema}, public', true)")).await?;
+        let clean = crm_database::CLEAN_SQL;
+        client.batch_execute(&format!("{clean}; BEGIN; SELECT set_config('search_path', '{schema}, public', true)")).await?;
         Ok(Self { client: Some(client), scope: schema.to_owned(), after_commit: std::sync::OnceLock::new() })
     }
 
