@@ -7,7 +7,8 @@
 #   4. the end-to-end tests in headless Chromium (Debian's `chromium`, driven by
 #      playwright-core; no browser download) on a tenant subdomain of the served console.
 # The server gets its own database (crm_web_e2e_<pid>, dropped at the end), the caller's NATS,
-# and free ports (CRM_PORT_OFFSET). The last line is `web: N passed, M failed` (scripts/test.sh counts it).
+# and free ports (CRM_PORT_OFFSET). The last line is `web: N passed, M failed` (scripts/test.sh
+# counts it).
 #
 # Usage: scripts/web-check.sh
 # Environment (defaults in brackets):
