@@ -314,3 +314,38 @@ async fn an_inactive_lead_gets_one_open_follow_up_task() {
     app.publish(&third, &third.id).await;
     wait_rows(&app, &t.id, "tasks", &format!("contact_id = {ADA} AND type = 'follow_up' AND status = 'pending'"), 1).await;
 }
+
+#[tokio::test]
+async fn under_an_opt_out_policy_steps_go_out_unless_consent_is_withdrawn() {
+    let app = spawn_app().await;
+    let t = app.tenant().await;
+    let settings = crm_client_tenant::TenantSettings { marketing_consent_policy: crm_client_tenant::MarketingConsentPolicy::OptOut, ..Default::default() };
+    app.tenant_service.settings.lock().unwrap().insert(t.id.to_string(), settings);
+    let news = template(&app, &t, "News", "Our news").await;
+    let later = template(&app, &t, "Later", "Later news").await;
+    let r = app
+        .post("/api/v1/sequences", &t.admin, json!({"name": "News", "steps": [{"template_id": news, "delay_hours": 0}, {"template_id": later, "delay_hours": 24}]}))
+        .await;
+    let sequence = r.body["id"].as_i64().unwrap();
+    // Consent unknown: sent under opt_out.
+    let r = app.post(&format!("/api/v1/sequences/{sequence}/enrollments"), &t.admin, json!({"contact_id": ADA})).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let enrollment = r.body["id"].as_i64().unwrap();
+    app.smtp.wait_for("ada@example.com", "Our news").await;
+    // Withdrawn (contact-service's event): the enrollment stops at once.
+    let withdrawn = Envelope::new(
+        "contact.consent_changed",
+        &t.id,
+        None,
+        json!({"contact_id": ADA, "status": "withdrawn", "previous": "unknown", "source": "phone call", "at": Utc::now()}),
+    )
+    .expect("envelope");
+    app.publish(&withdrawn, &withdrawn.id).await;
+    wait_rows(&app, &t.id, "sequence_enrollments", &format!("id = {enrollment} AND status = 'stopped' AND stop_reason = 'consent_withdrawn'"), 1).await;
+    assert_eq!(app.count(&t.id, "enrollment_steps", &format!("enrollment_id = {enrollment} AND position = 2 AND status = 'cancelled'")).await, 1);
+    // And the check right before sending holds even without the event.
+    app.contacts.contacts.lock().unwrap().get_mut(&ADA).unwrap().marketing_consent = MarketingConsent::Withdrawn;
+    let r = app.post(&format!("/api/v1/sequences/{sequence}/enrollments"), &t.admin, json!({"contact_id": ADA})).await;
+    let again = r.body["id"].as_i64().unwrap();
+    wait_rows(&app, &t.id, "enrollment_steps", &format!("enrollment_id = {again} AND position = 1 AND reason = 'no_consent'"), 1).await;
+}
