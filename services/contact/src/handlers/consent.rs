@@ -21,7 +21,7 @@ pub async fn get_consent(State(state): State<AppState>, can: Can<perm::ContactsR
 /// a change of status publishes `contact.consent_changed` (a withdrawal stops the contact's
 /// sequences). Answers the record.
 #[utoipa::path(put, path = "/api/v1/contacts/{id}/consent", params(("id" = i32, Path, description = "Contact id")), request_body = ConsentInput, tag = "contacts",
-    responses((status = 200, body = ConsentRecord), (status = 400), (status = 403), (status = 404), (status = 415), (status = 422)))]
+    responses((status = 200, body = ConsentRecord), (status = 400), (status = 403), (status = 404), (status = 415)))]
 pub async fn put_consent(
     State(state): State<AppState>,
     can: Can<perm::ContactsWrite>,
