@@ -85,6 +85,26 @@ pub struct AuditParams {
     pub cursor: Option<String>,
 }
 
+/// Query of `GET /audit` (issue 16): every filter optional, combined with AND.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AuditLogParams {
+    /// The kind of record: contact, company, deal, user, tenant, activity, task, email, ...
+    pub resource: Option<String>,
+    /// The record's id (with `resource`: one record's history).
+    pub resource_id: Option<String>,
+    /// Who made the change: a user id (or `signup`, `platform_operator`, a service name).
+    pub actor: Option<String>,
+    /// Changes at or after this time (RFC 3339).
+    pub from: Option<String>,
+    /// Changes before this time (RFC 3339, exclusive).
+    pub to: Option<String>,
+    /// Page size, 1-100 (default 20).
+    pub limit: Option<String>,
+    /// `pagination.next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
 /// PATCH /users/{id}: names (the user or an admin), role and status (an admin).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -19,6 +19,7 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+pub mod consumers;
 mod domain;
 mod extract;
 pub mod handlers;
@@ -32,6 +33,8 @@ pub use password::PasswordHasher;
 
 pub const SERVICE: &str = "auth-service";
 pub const DEFAULT_PORT: u16 = 8080;
+/// Prefix of the durable consumer names in production.
+pub const CONSUMER_PREFIX: &str = "auth";
 
 /// Every setting of auth-service, read once at start by [`Settings::from_env`] (nothing
 /// else in this crate reads the environment).
@@ -60,6 +63,11 @@ pub struct Settings {
     /// `TENANT_SERVICE_URL` (default `http://127.0.0.1:8081`): invitations are read and
     /// accepted there.
     pub tenant_service_url: String,
+    /// `AUDIT_RETENTION_DAYS` (default 365, at least 1): audit log entries older than this
+    /// are deleted by the retention job.
+    pub audit_retention_days: u32,
+    /// `AUDIT_RETENTION_SWEEP_SECS` (default 3600): how often the retention job runs.
+    pub audit_sweep_interval: Duration,
 }
 
 impl Default for Settings {
@@ -77,6 +85,8 @@ impl Default for Settings {
             reset_requests_per_hour: 5,
             service_token_ttl: Duration::from_secs(60),
             tenant_service_url: "http://127.0.0.1:8081".to_owned(),
+            audit_retention_days: 365,
+            audit_sweep_interval: Duration::from_secs(3600),
         }
     }
 }
@@ -105,6 +115,9 @@ impl Settings {
             login_max_failures: settings::number("LOGIN_MAX_FAILURES", d.login_max_failures, "must be a whole number")?.max(1),
             login_window_secs: settings::number("LOGIN_WINDOW_SECS", d.login_window_secs, "must be a whole number of seconds")?.max(1),
             tenant_service_url: settings::url("TENANT_SERVICE_URL", &d.tenant_service_url)?,
+            audit_retention_days: settings::number("AUDIT_RETENTION_DAYS", d.audit_retention_days, "must be a whole number of days, at least 1")?
+                .max(1),
+            audit_sweep_interval: seconds("AUDIT_RETENTION_SWEEP_SECS", d.audit_sweep_interval)?.max(Duration::from_secs(1)),
             ..d
         })
     }
@@ -140,7 +153,7 @@ impl AppState {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "auth-service", description = "Users, login, tokens, password reset, user administration"),
-    tags((name = "auth", description = "Registration, login, tokens, password reset"), (name = "users", description = "User administration")),
+    tags((name = "auth", description = "Registration, login, tokens, password reset"), (name = "users", description = "User administration"), (name = "audit", description = "The tenant's history of changes")),
     components(schemas(
         crm_client_auth::UserBasicInfo,
         crm_client_auth::UserDetails,
@@ -156,13 +169,14 @@ impl AppState {
         input::PasswordResetConfirm,
         input::AcceptedBody,
         input::UserPatch,
+        service::audit::AuditEntry,
     ))
 )]
 pub struct ApiDoc;
 
 /// Routes and documented operations from ONE list (utoipa-axum).
 fn api() -> OpenApiRouter<AppState> {
-    use handlers::{auth, users};
+    use handlers::{audit, auth, users};
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(auth::register))
         .routes(routes!(auth::login))
@@ -177,6 +191,7 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(users::get_user, users::patch_user))
         .routes(routes!(users::get_basic))
         .routes(routes!(users::user_audit))
+        .routes(routes!(audit::list_audit))
 }
 
 /// The service's API routes (system routes and layers are added by the caller).
@@ -190,12 +205,16 @@ pub fn openapi() -> serde_json::Value {
 }
 
 /// The service from the shared platform pieces and its settings (tenant-service reached
-/// over HTTP at `settings.tenant_service_url`). No background tasks.
+/// over HTTP at `settings.tenant_service_url`). Tasks: the audit log's consumer of every
+/// event and its retention job.
 pub fn build(platform: &Platform, settings: Settings) -> Built {
     tracing::info!(bcrypt_cost = settings.bcrypt_cost, hash_concurrency = settings.hash_concurrency, base_domain = %settings.base_domain, "auth-service configured");
     let tenants = Arc::new(HttpTenantClient::new(ClientConfig::new(settings.tenant_service_url.clone())));
     let state = AppState::new(platform.db.clone(), platform.auth.clone(), platform.registry.clone(), platform.cursors.clone(), settings, tenants);
-    Built { name: SERVICE, router: router(state), openapi: openapi(), tasks: Vec::new() }
+    let (spec, handler) = consumers::audit_consumer(CONSUMER_PREFIX, state.settings.audit_retention_days);
+    let retention = service::audit::run_retention(state.clone(), state.settings.audit_sweep_interval, platform.shutdown());
+    let tasks = vec![platform.consumer_task(spec, handler), crm_runtime::Task { name: "audit retention", future: Box::pin(retention) }];
+    Built { name: SERVICE, router: router(state), openapi: openapi(), tasks }
 }
 
 #[cfg(test)]
@@ -217,6 +236,7 @@ mod tests {
         ("/api/v1/users/{id}", "patch"),
         ("/api/v1/users/{id}/basic", "get"),
         ("/api/v1/users/{id}/audit", "get"),
+        ("/api/v1/audit", "get"),
     ];
 
     #[test]
@@ -246,6 +266,7 @@ mod tests {
         assert_eq!(c.refresh_ttl, Duration::from_secs(7 * 86400));
         assert_eq!(c.reset_ttl, Duration::from_secs(3600));
         assert_eq!((c.login_max_failures, c.login_window_secs), (5, 900));
+        assert_eq!(c.audit_retention_days, 365);
         assert!(c.hash_concurrency >= 1);
     }
 }

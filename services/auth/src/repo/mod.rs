@@ -2,6 +2,7 @@
 //! tenant-scoped transaction (tables unqualified, in the tenant schema; the platform tables
 //! written with it are schema-qualified) and returns [`DbError`].
 
+pub mod audit;
 pub mod resets;
 pub mod sessions;
 

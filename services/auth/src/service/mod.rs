@@ -2,6 +2,7 @@
 //! use case, the repository calls, the events (through the outbox, in that transaction) and
 //! the calls to tenant-service. Handlers call exactly one function here.
 
+pub mod audit;
 pub mod password_reset;
 pub mod registration;
 pub mod sessions;
