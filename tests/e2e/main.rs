@@ -6,7 +6,6 @@
 mod harness;
 
 mod automation_flow;
-mod engagement;
 mod event_contract;
 mod logout;
 mod nats_outage;
