@@ -5,7 +5,9 @@
 
 mod harness;
 
+mod audit_history;
 mod automation_flow;
+mod engagement;
 mod event_contract;
 mod logout;
 mod nats_outage;
