@@ -392,6 +392,7 @@ describe('the console on a tenant subdomain', { concurrency: false }, () => {
       const { page } = other
       await page.goto(`${ORIGIN}/login`)
       await page.getByRole('link', { name: 'Forgot your password?' }).click()
+      await page.getByRole('heading', { name: 'Reset your password' }).waitFor()
       await page.fill('input[name=email]', email)
       await page.getByRole('button', { name: 'Send the link' }).click()
       await page.getByText(`If ${email} has an account`).waitFor()
@@ -412,6 +413,7 @@ describe('the console on a tenant subdomain', { concurrency: false }, () => {
       await page.getByRole('button', { name: 'Save' }).click()
       await page.getByText('Your password is changed').waitFor()
       await page.getByRole('link', { name: 'Sign in' }).click()
+      await page.getByRole('button', { name: 'Sign in' }).waitFor()
       await page.fill('input[name=email]', email)
       await page.fill('input[name=password]', 'a brand new passphrase')
       await page.click('button[type=submit]')

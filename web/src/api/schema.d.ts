@@ -36,6 +36,28 @@ export interface paths {
         patch: operations["communication_patch_activity"];
         trace?: never;
     };
+    "/api/v1/audit": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Every create, update and delete in the tenant (all services; by users, rules and jobs),
+         *     newest first, with actor, request id, time and the changed fields (old -> new).
+         *     Admins only. Entries appear once the change's event is consumed (normally well under a
+         *     second) and are kept `AUDIT_RETENTION_DAYS` (default 365).
+         */
+        get: operations["auth_list_audit"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/auth/login": {
         parameters: {
             query?: never;
@@ -519,6 +541,45 @@ export interface paths {
         options?: never;
         head?: never;
         patch?: never;
+        trace?: never;
+    };
+    "/api/v1/custom-fields": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The definitions in entity, position, then key order. They type the `custom_fields`
+         *     object of contacts and companies (see `NewContact.custom_fields`).
+         */
+        get: operations["contact_list_custom_fields"];
+        put?: never;
+        /** Defines a custom field (admins). 409 when the entity already has the key. */
+        post: operations["contact_create_custom_field"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/custom-fields/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["contact_get_custom_field"];
+        put?: never;
+        post?: never;
+        /** Deletes the definition (admins); stored values stay in the records, untyped. */
+        delete: operations["contact_delete_custom_field"];
+        options?: never;
+        head?: never;
+        /** Changes label, options, required or position (admins; entity, key and type are fixed). */
+        patch: operations["contact_patch_custom_field"];
         trace?: never;
     };
     "/api/v1/deals": {
@@ -1604,6 +1665,48 @@ export interface components {
             /** Format: int32 */
             response_status?: number | null;
         };
+        /** @description One entry of the audit log (`GET /audit`). */
+        AuditEntry: {
+            /** @description What happened to it: `created`, `updated`, `deleted`, `stage_changed`, ... */
+            action: string;
+            /**
+             * @description Who: a user id, or `signup` / `platform_operator` / a service; null for the system
+             *     (automation rules and background jobs).
+             */
+            actor?: string | null;
+            /**
+             * Format: int32
+             * @description `actor` when it is a user id.
+             */
+            actor_id?: number | null;
+            /**
+             * @description For updates: `{field: {"old": .., "new": ..}}` of every changed field; null when the
+             *     event carries no diff (creates, deletes, and events of older versions).
+             */
+            changes?: Record<string, never> | null;
+            /** @description The event's payload (the record's basic fields after the change), secrets removed. */
+            data: Record<string, never>;
+            /** @description The event type, e.g. `contact.updated`. */
+            event_type: string;
+            /** @description The event's id (ULID). */
+            id: string;
+            /**
+             * Format: date-time
+             * @description When the change happened (the event's time).
+             */
+            occurred_at: string;
+            /**
+             * Format: date-time
+             * @description When the log recorded it.
+             */
+            recorded_at: string;
+            /** @description The `X-Request-ID` of the request that made the change (null for background work). */
+            request_id?: string | null;
+            /** @description The kind of record: `contact`, `company`, `deal`, `user`, `tenant`, `activity`, ... */
+            resource: string;
+            /** @description The record's id as text (integer ids and ULIDs alike); null when the event names none. */
+            resource_id?: string | null;
+        };
         /** @description What other services show of a company (deal and communication enrichment). */
         CompanyBasicInfo: {
             /** Format: int32 */
@@ -1841,6 +1944,60 @@ export interface components {
             /** Format: int64 */
             count: number;
             key?: string | null;
+        };
+        /** @description A custom field definition (`GET /custom-fields`). */
+        CustomFieldDefinition: {
+            /** Format: date-time */
+            created_at: string;
+            /** Format: int32 */
+            created_by: number;
+            entity: components["schemas"]["Entity"];
+            /** Format: int32 */
+            id: number;
+            /**
+             * @description `[a-z][a-z0-9_]*`, at most 64 characters: the key in `custom_fields`, `?cf.<key>=`,
+             *     `sort=cf.<key>` and the CSV column `cf.<key>`. Never changes.
+             */
+            key: string;
+            label: string;
+            /** @description The choices of `select` and `multi_select` (empty otherwise). */
+            options: string[];
+            /**
+             * Format: int32
+             * @description Display order (then key).
+             */
+            position: number;
+            /** @description Every write of the entity must carry a value. */
+            required: boolean;
+            /** @description Never changes (stored values would not match another type). */
+            type: components["schemas"]["FieldType"];
+            /** Format: date-time */
+            updated_at: string;
+        };
+        /** @description `GET /custom-fields`. */
+        CustomFieldList: {
+            data: components["schemas"]["CustomFieldDefinition"][];
+        };
+        /**
+         * @description Body of `PATCH /custom-fields/{id}`: label, options, required and position change;
+         *     entity, key and type do not.
+         */
+        CustomFieldPatch: {
+            /** @default null */
+            label?: string | null;
+            /**
+             * @description Replaces the options; values of records that use a removed option stay until the
+             *     record is next written (then they are refused).
+             * @default null
+             */
+            options?: string[] | null;
+            /**
+             * Format: int32
+             * @default null
+             */
+            position?: number | null;
+            /** @default null */
+            required?: boolean | null;
         };
         /**
          * @description What other services show of a deal (seed 004): activities linked to deals, reporting.
@@ -2137,6 +2294,11 @@ export interface components {
             /** Format: int32 */
             template_id: number;
         };
+        /**
+         * @description The record type a definition belongs to.
+         * @enum {string}
+         */
+        Entity: "contact" | "company";
         /** @description The wire shape of an error, for serializing here and for typed clients to decode. */
         ErrorBody: {
             code: string;
@@ -2144,6 +2306,11 @@ export interface components {
             error: string;
             request_id: string;
         };
+        /**
+         * @description The type of a custom field (see the module documentation for the value shapes).
+         * @enum {string}
+         */
+        FieldType: "text" | "number" | "date" | "boolean" | "select" | "multi_select" | "url" | "email" | "currency";
         ForecastPeriod: {
             /** Format: int64 */
             open_deal_count: number;
@@ -2372,6 +2539,20 @@ export interface components {
             /** @description Recorded in the status history when `status` changes. */
             status_reason?: string | null;
             tags?: string[] | null;
+        };
+        /** @description Body of `POST /custom-fields`. */
+        NewCustomField: {
+            /** @description contact, company */
+            entity: string;
+            key: string;
+            label: string;
+            /** @description Required (non-empty) for select and multi_select, refused for the other types. */
+            options?: string[] | null;
+            /** Format: int32 */
+            position?: number;
+            required?: boolean;
+            /** @description text, number, date, boolean, select, multi_select, url, email, currency */
+            type: string;
         };
         /** @description `POST /deals` and `PUT /deals/{id}` (PUT replaces every field: absent means empty). */
         NewDeal: {
@@ -2658,6 +2839,51 @@ export interface components {
                 type: string;
                 /** Format: date-time */
                 updated_at: string;
+            }[];
+            pagination: components["schemas"]["PageInfo"];
+        };
+        /** @description The list response: `{"data": [...], "pagination": {...}}`. */
+        Page_AuditEntry: {
+            data: {
+                /** @description What happened to it: `created`, `updated`, `deleted`, `stage_changed`, ... */
+                action: string;
+                /**
+                 * @description Who: a user id, or `signup` / `platform_operator` / a service; null for the system
+                 *     (automation rules and background jobs).
+                 */
+                actor?: string | null;
+                /**
+                 * Format: int32
+                 * @description `actor` when it is a user id.
+                 */
+                actor_id?: number | null;
+                /**
+                 * @description For updates: `{field: {"old": .., "new": ..}}` of every changed field; null when the
+                 *     event carries no diff (creates, deletes, and events of older versions).
+                 */
+                changes?: Record<string, never> | null;
+                /** @description The event's payload (the record's basic fields after the change), secrets removed. */
+                data: Record<string, never>;
+                /** @description The event type, e.g. `contact.updated`. */
+                event_type: string;
+                /** @description The event's id (ULID). */
+                id: string;
+                /**
+                 * Format: date-time
+                 * @description When the change happened (the event's time).
+                 */
+                occurred_at: string;
+                /**
+                 * Format: date-time
+                 * @description When the log recorded it.
+                 */
+                recorded_at: string;
+                /** @description The `X-Request-ID` of the request that made the change (null for background work). */
+                request_id?: string | null;
+                /** @description The kind of record: `contact`, `company`, `deal`, `user`, `tenant`, `activity`, ... */
+                resource: string;
+                /** @description The record's id as text (integer ids and ULIDs alike); null when the event names none. */
+                resource_id?: string | null;
             }[];
             pagination: components["schemas"]["PageInfo"];
         };
@@ -2989,6 +3215,12 @@ export interface components {
                  * @description When to remind the assignee (surfaced by `?due_soon=true`).
                  */
                 reminder_at?: string | null;
+                /**
+                 * @description The reminder's delivery: `scheduled`, `sent` (the assignee was emailed and
+                 *     `task.reminder_due` published) or `failed` (after the retries); `null` without one.
+                 *     Response-only.
+                 */
+                reminder_status?: string | null;
                 /** Format: date-time */
                 updated_at: string;
             })[];
@@ -3467,6 +3699,12 @@ export interface components {
              * @description When to remind the assignee (surfaced by `?due_soon=true`).
              */
             reminder_at?: string | null;
+            /**
+             * @description The reminder's delivery: `scheduled`, `sent` (the assignee was emailed and
+             *     `task.reminder_due` published) or `failed` (after the retries); `null` without one.
+             *     Response-only.
+             */
+            reminder_status?: string | null;
             /** Format: date-time */
             updated_at: string;
         };
@@ -4379,6 +4617,86 @@ export interface operations {
                 };
             };
             /** @description error */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    auth_list_audit: {
+        parameters: {
+            query?: {
+                /** @description Who made the change: a user id (or `signup`, `platform_operator`, a service name). */
+                actor?: string;
+                /** @description `pagination.next_cursor` of the previous page. */
+                cursor?: string;
+                /** @description Changes at or after this time (RFC 3339). */
+                from?: string;
+                /** @description Page size, 1-100 (default 20). */
+                limit?: string;
+                /** @description The kind of record: contact, company, deal, user, tenant, activity, task, email, ... */
+                resource?: string;
+                /** @description The record's id (with `resource`: one record's history). */
+                resource_id?: string;
+                /** @description Changes before this time (RFC 3339, exclusive). */
+                to?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of audit entries, newest first */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_AuditEntry"];
+                };
+            };
+            /** @description error */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description error */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description error */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description rate limit spent (per user or per tenant): retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description a dependency is unavailable */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -7478,15 +7796,6 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description error */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
             /** @description rate limit spent (per user or per tenant): retry after `Retry-After` seconds */
             429: {
                 headers: {
@@ -7956,6 +8265,445 @@ export interface operations {
             };
             /** @description error */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description rate limit spent (per user or per tenant): retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description a dependency is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    contact_list_custom_fields: {
+        parameters: {
+            query?: {
+                /** @description contact or company (default: both). */
+                entity?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CustomFieldList"];
+                };
+            };
+            /** @description error */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description missing, invalid or revoked token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description error */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description rate limit spent (per user or per tenant): retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description a dependency is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    contact_create_custom_field: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NewCustomField"];
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CustomFieldDefinition"];
+                };
+            };
+            /** @description error */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description missing, invalid or revoked token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description error */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description error */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description error */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description rate limit spent (per user or per tenant): retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description a dependency is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    contact_get_custom_field: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Custom field id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CustomFieldDefinition"];
+                };
+            };
+            /** @description invalid parameters or body */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description missing, invalid or revoked token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description error */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description error */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description rate limit spent (per user or per tenant): retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description a dependency is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    contact_delete_custom_field: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description The ETag read with the record: the write is refused with 412 when the record changed since. */
+                "If-Match"?: string;
+            };
+            path: {
+                /** @description Custom field id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description deleted */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description invalid parameters or body */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description missing, invalid or revoked token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description error */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description error */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description error */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description rate limit spent (per user or per tenant): retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description a dependency is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    contact_patch_custom_field: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description The ETag read with the record: the write is refused with 412 when the record changed since. */
+                "If-Match"?: string;
+            };
+            path: {
+                /** @description Custom field id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CustomFieldPatch"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CustomFieldDefinition"];
+                };
+            };
+            /** @description error */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description missing, invalid or revoked token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description error */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description error */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description error */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description error */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };
