@@ -342,7 +342,7 @@ describe('the console on a tenant subdomain', { concurrency: false }, () => {
     const { page } = browser
     const screens = [
       ['/companies', 'Companies'], ['/deals/forecast', 'Forecast'], ['/tasks', 'My tasks'], ['/templates', 'Email templates'],
-      ['/contacts/import', 'Import contacts'], ['/admin', 'Admin'], ['/automation', 'Automation'], ['/sequences', 'Sequences'], ['/webhooks', 'Webhooks'],
+      ['/contacts/import', 'Import contacts'], ['/admin', 'Admin'], ['/automation', 'Automation'], ['/sequences', 'Sequences'], ['/history', 'History'], ['/webhooks', 'Webhooks'],
       ['/no/such/page', 'Page not found'],
     ]
     for (const [path, heading] of screens) {

@@ -22,6 +22,7 @@ const routes: RouteRecordRaw[] = [
   { path: '/templates', component: () => import('./views/TemplatesView.vue') },
   { path: '/admin', component: () => import('./views/AdminView.vue') },
   { path: '/automation', component: () => import('./views/AutomationView.vue') },
+  { path: '/history', component: () => import('./views/HistoryView.vue') },
   { path: '/sequences', component: () => import('./views/SequencesView.vue') },
   { path: '/webhooks', component: () => import('./views/WebhooksView.vue') },
   { path: '/:rest(.*)*', component: () => import('./views/NotFoundView.vue') },
