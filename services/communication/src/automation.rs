@@ -80,7 +80,7 @@ pub fn check_sequence(errors: &mut FieldErrors, input: NewSequence) -> SequenceI
     for (i, step) in input.steps.iter().enumerate() {
         let field = format!("steps[{i}]");
         if step.template_id <= 0 {
-            errors.add(&format!("{field}.template_id"), "must be a positive id");
+            errors.add(format!("{field}.template_id"), "must be a positive id");
         }
         let minutes = match (step.delay_hours, step.delay_minutes) {
             (Some(h), None) if h.is_finite() && h >= 0.0 => Some((h * 60.0).round() as i64),
@@ -88,20 +88,20 @@ pub fn check_sequence(errors: &mut FieldErrors, input: NewSequence) -> SequenceI
             // Both, as a GET shows them: they must agree.
             (Some(h), Some(m)) if h.is_finite() && m >= 0 && (h * 60.0).round() as i64 == m => Some(m),
             (Some(_), Some(_)) => {
-                errors.add(&format!("{field}.delay_hours"), "give delay_hours or delay_minutes (both only when they agree)");
+                errors.add(format!("{field}.delay_hours"), "give delay_hours or delay_minutes (both only when they agree)");
                 None
             }
             (None, None) => {
-                errors.add(&format!("{field}.delay_hours"), "required (hours after the previous step; 0 sends at once)");
+                errors.add(format!("{field}.delay_hours"), "required (hours after the previous step; 0 sends at once)");
                 None
             }
             _ => {
-                errors.add(&format!("{field}.delay_hours"), "must be a number of hours, 0 or more");
+                errors.add(format!("{field}.delay_hours"), "must be a number of hours, 0 or more");
                 None
             }
         };
         match minutes {
-            Some(m) if m > MAX_DELAY_MINUTES => errors.add(&format!("{field}.delay_hours"), "must be at most 8760 hours (a year)"),
+            Some(m) if m > MAX_DELAY_MINUTES => errors.add(format!("{field}.delay_hours"), "must be at most 8760 hours (a year)"),
             Some(m) => steps.push((step.template_id, i32::try_from(m).unwrap_or(i32::MAX))),
             None => {}
         }
@@ -285,7 +285,7 @@ pub fn check_conditions(errors: &mut FieldErrors, match_mode: Option<&str>, cond
             match list {
                 Value::Array(list) => (key, list),
                 _ => {
-                    errors.add(&format!("conditions.{key}"), "must be a list of conditions");
+                    errors.add(format!("conditions.{key}"), "must be a list of conditions");
                     (key, vec![])
                 }
             }
@@ -309,15 +309,15 @@ pub fn check_conditions(errors: &mut FieldErrors, match_mode: Option<&str>, cond
             continue;
         };
         if let Some(extra) = obj.keys().find(|k| !matches!(k.as_str(), "field" | "op" | "value")) {
-            errors.add(&format!("{at}.{extra}"), "unknown field");
+            errors.add(format!("{at}.{extra}"), "unknown field");
         }
         let field = obj.get("field").and_then(Value::as_str).map(str::trim).unwrap_or_default();
         if field.is_empty() || field.len() > 200 || !field.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_' || ch == '.') {
-            errors.add(&format!("{at}.field"), "required: a dotted path into the event's data, e.g. value or deal.stage");
+            errors.add(format!("{at}.field"), "required: a dotted path into the event's data, e.g. value or deal.stage");
         }
         let op = obj.get("op").and_then(Value::as_str).unwrap_or_default();
         let Some(parsed) = Op::parse(op) else {
-            errors.add(&format!("{at}.op"), format!("must be one of: {}", OPS.join(", ")));
+            errors.add(format!("{at}.op"), format!("must be one of: {}", OPS.join(", ")));
             continue;
         };
         let value = obj.get("value").cloned().unwrap_or(Value::Null);
@@ -333,7 +333,7 @@ pub fn check_conditions(errors: &mut FieldErrors, match_mode: Option<&str>, cond
                 Op::Gt | Op::Gte | Op::Lt | Op::Lte => "must be a number or a string (a time in RFC 3339)",
                 _ => "must be a string, number, boolean or null",
             };
-            errors.add(&format!("{at}.value"), rule);
+            errors.add(format!("{at}.value"), rule);
         }
         stored.push(json!({ "field": field, "op": op, "value": value }));
     }
@@ -458,8 +458,8 @@ pub fn check_actions(errors: &mut FieldErrors, actions: &Value) -> Vec<Action> {
     for (i, a) in list.iter().enumerate() {
         match Action::parse(a) {
             Ok(action) => out.push(action),
-            Err((field, message)) if field.is_empty() => errors.add(&format!("actions[{i}]"), message),
-            Err((field, message)) => errors.add(&format!("actions[{i}].{field}"), message),
+            Err((field, message)) if field.is_empty() => errors.add(format!("actions[{i}]"), message),
+            Err((field, message)) => errors.add(format!("actions[{i}].{field}"), message),
         }
     }
     out

@@ -214,10 +214,10 @@ async fn depth_of(tx: &TenantTx, event: &Envelope) -> Result<i32, DbError> {
     if let Some(d) = repo::take_depth(tx, &format!("event:{}", event.id)).await? {
         return Ok(d);
     }
-    if let Some(id) = event.data.get("id").and_then(Value::as_i64) {
-        if let Some(d) = repo::take_depth(tx, &format!("{}:{id}", event.r#type)).await? {
-            return Ok(d);
-        }
+    if let Some(id) = event.data.get("id").and_then(Value::as_i64)
+        && let Some(d) = repo::take_depth(tx, &format!("{}:{id}", event.r#type)).await?
+    {
+        return Ok(d);
     }
     Ok(0)
 }
