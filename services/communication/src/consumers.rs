@@ -135,12 +135,12 @@ impl EventHandler for DeliverEmail {
     }
 }
 
-/// The consumer feeding webhooks: every event of the stream (no filter: all subject
+/// The consumer feeding webhooks: every event of the stream (filter `>`: all subject
 /// families), one delivery per subscribed webhook ([`webhooks::fan_out`]). Started by
 /// `build()` next to [`consumers`] (kept apart so tests of other features do not run a
 /// consumer of every subject).
 pub fn webhook_consumer(state: &AppState, prefix: &str) -> (ConsumerSpec, Arc<dyn EventHandler>) {
-    (ConsumerSpec::new(format!("{prefix}-webhooks"), ""), Arc::new(FanOutToWebhooks(Arc::new(state.clone()))))
+    (ConsumerSpec::new(format!("{prefix}-webhooks"), ">"), Arc::new(FanOutToWebhooks(Arc::new(state.clone()))))
 }
 
 /// Every event -> the webhooks subscribed to its type.

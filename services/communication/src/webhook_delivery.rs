@@ -216,10 +216,9 @@ fn is_public_v4(ip: Ipv4Addr) -> bool {
         || o[0] >= 240) // reserved
 }
 
-/// Checks a target URL for saving: `http`/`https`, a host, no credentials, at most
-/// [`MAX_URL`] characters, and every address the host resolves to passes the guard.
-/// The message names the problem (the caller names the field).
-pub async fn check_target(allowed: &AllowList, raw: &str) -> Result<Url, String> {
+/// The syntax of a target URL: `http`/`https`, a host, no credentials, at most [`MAX_URL`]
+/// characters. The message names the problem (the caller names the field).
+pub fn parse_target(raw: &str) -> Result<Url, String> {
     let raw = raw.trim();
     if raw.is_empty() {
         return Err("is required".into());
@@ -234,9 +233,16 @@ pub async fn check_target(allowed: &AllowList, raw: &str) -> Result<Url, String>
     if !url.username().is_empty() || url.password().is_some() {
         return Err("must not contain credentials (user:password@)".into());
     }
-    let Some(host) = url.host_str().map(|h| h.trim_start_matches('[').trim_end_matches(']').to_owned()) else {
+    if url.host_str().is_none_or(str::is_empty) {
         return Err("must name a host".into());
-    };
+    }
+    Ok(url)
+}
+
+/// The SSRF check of a parsed target: every address its host resolves to passes the guard
+/// (or the allow-list names it). The message names the problem.
+pub async fn check_addresses(allowed: &AllowList, url: &Url) -> Result<(), String> {
+    let host = url.host_str().unwrap_or_default().trim_start_matches('[').trim_end_matches(']').to_owned();
     let port = url.port_or_known_default().unwrap_or(443);
     let addrs: Vec<IpAddr> = match host.parse::<IpAddr>() {
         Ok(ip) => vec![ip],
@@ -253,6 +259,13 @@ pub async fn check_target(allowed: &AllowList, raw: &str) -> Result<Url, String>
             "host {host:?} resolves to {bad}, a loopback, private, link-local or otherwise non-public address (refused unless the operator lists it in WEBHOOK_ALLOWED_HOSTS)"
         ));
     }
+    Ok(())
+}
+
+/// Both checks: [`parse_target`] then [`check_addresses`].
+pub async fn check_target(allowed: &AllowList, raw: &str) -> Result<Url, String> {
+    let url = parse_target(raw)?;
+    check_addresses(allowed, &url).await?;
     Ok(url)
 }
 

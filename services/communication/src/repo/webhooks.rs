@@ -143,8 +143,8 @@ pub async fn enqueue_subscribed(tx: &TenantTx, event_id: &str, event_type: &str,
     let stmt = tx
         .prepare_cached(
             "INSERT INTO webhook_deliveries (webhook_id, dedupe_key, event_id, event_type, body, next_attempt_at) \
-             SELECT id, $1, $1, $2, $3, now() FROM webhooks \
-             WHERE status = 'active' AND NOT for_rules AND (events ? $2 OR events ? $4 OR events ? '*') \
+             SELECT id, $1::text, $1::text, $2::text, $3::text, now() FROM webhooks \
+             WHERE status = 'active' AND NOT for_rules AND (events ? $2::text OR events ? $4::text OR events ? '*') \
              ON CONFLICT (webhook_id, dedupe_key) DO NOTHING",
         )
         .await?;
@@ -157,7 +157,7 @@ pub async fn enqueue_one(tx: &TenantTx, webhook_id: i32, key: &str, event_id: &s
     let stmt = tx
         .prepare_cached(
             "WITH ins AS (INSERT INTO webhook_deliveries (webhook_id, dedupe_key, event_id, event_type, body, next_attempt_at) \
-             VALUES ($1, $2, $3, $4, $5, now()) ON CONFLICT (webhook_id, dedupe_key) DO NOTHING RETURNING id) \
+             VALUES ($1::int, $2::text, $3::text, $4::text, $5::text, now()) ON CONFLICT (webhook_id, dedupe_key) DO NOTHING RETURNING id) \
              SELECT id FROM ins UNION ALL SELECT id FROM webhook_deliveries WHERE webhook_id = $1 AND dedupe_key = $2 LIMIT 1",
         )
         .await?;

@@ -84,17 +84,34 @@ fn check_events(errors: &mut FieldErrors, events: &[String]) -> Vec<String> {
     out
 }
 
-/// The URL through the SSRF guard: 400 naming `field` when it is not an http(s) URL, 422
-/// `WEBHOOK_TARGET_REFUSED` naming it when its host resolves to a non-public address.
-async fn check_url(state: &AppState, field: &str, raw: &str) -> Result<String, ApiError> {
-    match delivery::check_target(&state.settings.webhooks.allowed, raw).await {
-        Ok(url) => Ok(url.to_string()),
-        Err(message) if message.contains("non-public") || message.contains("does not resolve") => {
-            Err(ApiError::unprocessable(codes::WEBHOOK_TARGET_REFUSED, format!("{field}: {message}"))
-                .with_details(serde_json::json!({ "fields": { field: message } })))
+/// The URL's syntax, into `errors` under `field` (400 with the other fields).
+fn parse_url(errors: &mut FieldErrors, field: &str, raw: &str) -> Option<reqwest::Url> {
+    match delivery::parse_target(raw) {
+        Ok(url) => Some(url),
+        Err(message) => {
+            errors.add(field, message);
+            None
         }
-        Err(message) => Err(ApiError::validation([(field, message)])),
     }
+}
+
+/// The SSRF guard on a parsed URL: 422 `WEBHOOK_TARGET_REFUSED` naming `field` when its host
+/// resolves to a non-public address (or does not resolve).
+async fn guard_url(state: &AppState, field: &str, url: Option<reqwest::Url>) -> Result<String, ApiError> {
+    let Some(url) = url else { return Err(ApiError::internal("guard_url without a parsed URL")) };
+    match delivery::check_addresses(&state.settings.webhooks.allowed, &url).await {
+        Ok(()) => Ok(url.to_string()),
+        Err(message) => Err(ApiError::unprocessable(codes::WEBHOOK_TARGET_REFUSED, format!("{field}: {message}"))
+            .with_details(serde_json::json!({ "fields": { field: message } }))),
+    }
+}
+
+/// Both: 400 naming `field` for a malformed URL, 422 for a refused one.
+async fn check_url(state: &AppState, field: &str, raw: &str) -> Result<String, ApiError> {
+    let mut errors = FieldErrors::new();
+    let url = parse_url(&mut errors, field, raw);
+    errors.into_result()?;
+    guard_url(state, field, url).await
 }
 
 fn description(errors: &mut FieldErrors, raw: Option<&str>) -> Option<String> {
@@ -119,11 +136,9 @@ pub async fn create(state: &AppState, can: &Can<perm::WebhooksWrite>, input: New
     let mut errors = FieldErrors::new();
     let events = check_events(&mut errors, &input.events);
     let description = description(&mut errors, input.description.as_deref());
-    if input.url.trim().is_empty() {
-        errors.add("url", "required");
-    }
+    let url = parse_url(&mut errors, "url", &input.url);
     errors.into_result()?;
-    let url = check_url(state, "url", &input.url).await?;
+    let url = guard_url(state, "url", url).await?;
     let secret = delivery::new_secret();
     let tx = state.db.tenant(&can.tenant_id).await?;
     let webhook = repo::insert(&tx, &WebhookWrite { url, events, description }, &secret, false, Some(can.user_id)).await?;
@@ -163,12 +178,10 @@ pub async fn patch(state: &AppState, can: &Can<perm::WebhooksWrite>, id: i32, if
     let mut errors = FieldErrors::new();
     let events = input.events.as_ref().map(|e| check_events(&mut errors, e));
     let new_description = input.description.as_ref().map(|d| description(&mut errors, d.as_deref()));
-    if input.url.as_ref().is_some_and(|u| u.trim().is_empty()) {
-        errors.add("url", "required");
-    }
+    let url = input.url.as_ref().map(|raw| parse_url(&mut errors, "url", raw));
     errors.into_result()?;
-    let url = match &input.url {
-        Some(raw) => Some(check_url(state, "url", raw).await?),
+    let url = match url {
+        Some(parsed) => Some(guard_url(state, "url", parsed).await?),
         None => None,
     };
     let tx = state.db.tenant(&can.tenant_id).await?;
@@ -281,7 +294,8 @@ pub async fn redeliver(state: &AppState, can: &Can<perm::WebhooksWrite>, id: i32
 /// all subjects, in its transaction; idempotent per (webhook, event)).
 pub async fn fan_out(state: &AppState, tx: &TenantTx, event: &Envelope) -> Result<(), ApiError> {
     let body = serde_json::to_string(event).map_err(ApiError::internal)?;
-    if repo::enqueue_subscribed(tx, &event.id, &event.r#type, &body).await? > 0 {
+    let n = repo::enqueue_subscribed(tx, &event.id, &event.r#type, &body).await?;
+    if n > 0 {
         state.webhook_runtime.hints.touch(tx.tenant_id());
     }
     Ok(())
@@ -382,10 +396,16 @@ async fn attempt(state: &AppState, tenant: &TenantId, c: Claimed) -> Result<(), 
         excerpt: sent.excerpt.as_deref(),
         retry_at,
     };
-    repo::record(&tx, &outcome).await?;
-    if sent.succeeded() {
+    // The webhook row first, then the delivery: the order of every other writer (delete,
+    // enable), so no two transactions wait on each other.
+    let failing = if sent.succeeded() {
         repo::mark_healthy(&tx, c.webhook_id).await?;
-    } else if let Some((failing_since, true)) = repo::mark_failing(&tx, c.webhook_id, sent.at).await? {
+        None
+    } else {
+        repo::mark_failing(&tx, c.webhook_id, sent.at).await?
+    };
+    repo::record(&tx, &outcome).await?;
+    if let Some((failing_since, true)) = failing {
         let failing_for = (Utc::now() - failing_since).to_std().unwrap_or_default();
         if failing_for >= config.disable_after {
             let reason = format!("failing without a successful delivery since {}", failing_since.to_rfc3339());
