@@ -5,8 +5,20 @@ use async_nats::jetstream::{self, context::CreateStreamError, stream};
 /// The one JetStream stream that captures every platform subject.
 pub const STREAM_NAME: &str = "CRM";
 /// Subjects of [`STREAM_NAME`]: one wildcard per event family (subject = event type).
-pub const STREAM_SUBJECTS: [&str; 9] =
-    ["tenant.>", "user.>", "company.>", "contact.>", "deal.>", "activity.>", "email.>", "task.>", "webhook.>"];
+pub const STREAM_SUBJECTS: [&str; 11] = [
+    "tenant.>",
+    "user.>",
+    "company.>",
+    "contact.>",
+    "deal.>",
+    "activity.>",
+    "email.>",
+    "task.>",
+    "webhook.>",
+    // Issue 16 (S-fields): custom field definitions and lead scoring rules.
+    "custom_field.>",
+    "scoring_rule.>",
+];
 /// How long JetStream remembers a `Nats-Msg-Id`: a relay re-publishing a row whose ack was
 /// lost within this window produces no duplicate.
 pub const DUPLICATE_WINDOW: Duration = Duration::from_secs(10 * 60);

@@ -121,6 +121,7 @@ pub struct AppState {
         (name = "companies", description = "Companies and their hierarchy"),
         (name = "contacts", description = "Contacts, lead status, search, CSV import/export"),
         (name = "tags", description = "Tags of contacts and companies"),
+        (name = "custom-fields", description = "Typed custom field definitions: they type the `custom_fields` object of contacts and companies (per tenant, so the object's schema is open here: read the definitions)"),
     ),
     components(schemas(
         crm_client_contact::CompanyDetails,
@@ -148,6 +149,8 @@ pub struct AppState {
         import::ImportReport,
         import::RowError,
         import::OnDuplicate,
+        service::custom_fields::Entity,
+        service::custom_fields::FieldType,
     ))
 )]
 pub struct ApiDoc;
@@ -172,6 +175,8 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(status_history))
         .routes(routes!(get_consent, put_consent))
         .routes(routes!(list_tags))
+        .routes(routes!(handlers::custom_fields::list_custom_fields, handlers::custom_fields::create_custom_field))
+        .routes(routes!(handlers::custom_fields::get_custom_field, handlers::custom_fields::patch_custom_field, handlers::custom_fields::delete_custom_field))
 }
 
 /// The service's API routes (system routes and layers are added by the caller).
@@ -248,6 +253,11 @@ mod tests {
             ("GET", "/api/v1/contacts/{id}/consent"),
             ("PUT", "/api/v1/contacts/{id}/consent"),
             ("GET", "/api/v1/tags"),
+            ("GET", "/api/v1/custom-fields"),
+            ("POST", "/api/v1/custom-fields"),
+            ("GET", "/api/v1/custom-fields/{id}"),
+            ("PATCH", "/api/v1/custom-fields/{id}"),
+            ("DELETE", "/api/v1/custom-fields/{id}"),
         ];
         for (method, path) in expected {
             assert!(documented.contains(&(method.to_owned(), path.to_owned())), "{method} {path} is not documented");

@@ -15,6 +15,15 @@ pub const CONTACT_BECAME_INACTIVE: &str = "contact.became_inactive";
 pub const COMPANY_CREATED: &str = "company.created";
 pub const COMPANY_UPDATED: &str = "company.updated";
 pub const COMPANY_DELETED: &str = "company.deleted";
+/// Issue 16: custom field definitions; payload: the definition as `GET /custom-fields/{id}`
+/// shows it (`custom_field.deleted`: as it was).
+pub const CUSTOM_FIELD_CREATED: &str = "custom_field.created";
+pub const CUSTOM_FIELD_UPDATED: &str = "custom_field.updated";
+pub const CUSTOM_FIELD_DELETED: &str = "custom_field.deleted";
+/// Issue 16: lead scoring rules; payload: the rule as `GET /scoring/rules` shows it.
+pub const SCORING_RULE_CREATED: &str = "scoring_rule.created";
+pub const SCORING_RULE_UPDATED: &str = "scoring_rule.updated";
+pub const SCORING_RULE_DELETED: &str = "scoring_rule.deleted";
 
 /// Every subject above.
 pub const ALL: &[&str] = &[
@@ -27,4 +36,10 @@ pub const ALL: &[&str] = &[
     COMPANY_CREATED,
     COMPANY_UPDATED,
     COMPANY_DELETED,
+    CUSTOM_FIELD_CREATED,
+    CUSTOM_FIELD_UPDATED,
+    CUSTOM_FIELD_DELETED,
+    SCORING_RULE_CREATED,
+    SCORING_RULE_UPDATED,
+    SCORING_RULE_DELETED,
 ];

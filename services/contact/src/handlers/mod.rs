@@ -5,6 +5,7 @@
 pub mod companies;
 pub mod consent;
 pub mod contacts;
+pub mod custom_fields;
 pub mod transfer;
 
 use crm_web::ApiError;

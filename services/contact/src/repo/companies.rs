@@ -29,11 +29,11 @@ const COMPANY_FIELDS: [&str; 18] = [
     "updated_at",
 ];
 
-fn company_cols(alias: &str) -> String {
+pub(crate) fn company_cols(alias: &str) -> String {
     COMPANY_FIELDS.iter().map(|f| format!("{alias}.{f}")).collect::<Vec<_>>().join(", ")
 }
 
-fn company_from(row: &Row) -> CompanyDetails {
+pub(crate) fn company_from(row: &Row) -> CompanyDetails {
     CompanyDetails {
         id: row.get(0),
         name: row.get(1),
@@ -184,12 +184,14 @@ pub struct CompanyFilter {
     pub size_category: Option<String>,
     pub parent_company_id: Option<i32>,
     pub tags: Vec<String>,
+    /// `?cf.<key>=<value>` filters (issue 16), every one must match.
+    pub custom: Vec<crate::service::custom_fields::CfFilter>,
 }
 
 /// Sortable company fields (the whitelist of `?sort=`).
 pub const COMPANY_SORTS: [&str; 3] = ["name", "created_at", "updated_at"];
 
-fn company_where(q: &mut Query, f: &CompanyFilter) -> Vec<String> {
+pub(super) fn company_where(q: &mut Query, f: &CompanyFilter) -> Vec<String> {
     let mut conds = Vec::new();
     if let Some(s) = &f.search {
         // Accents and case folded on both sides (contact_fold: unaccent + lower). Three
@@ -220,6 +222,7 @@ fn company_where(q: &mut Query, f: &CompanyFilter) -> Vec<String> {
     if !f.tags.is_empty() {
         conds.push(format!("c.tags @> {}", q.bind(f.tags.clone())));
     }
+    super::custom_fields::cf_conditions(q, &mut conds, "c", &f.custom);
     conds
 }
 

@@ -36,21 +36,24 @@ const CONTACT_FIELDS: [&str; 23] = [
     "last_contacted_at",
 ];
 
+/// Number of contact columns before the company name in [`contact_cols`].
+pub(crate) const CONTACT_COLUMNS: usize = CONTACT_FIELDS.len();
+
 /// The contact columns of `alias`, then the company name expression (24 columns).
-fn contact_cols(alias: &str, company_name: &str) -> String {
+pub(crate) fn contact_cols(alias: &str, company_name: &str) -> String {
     let mut cols: Vec<String> = CONTACT_FIELDS.iter().map(|f| format!("{alias}.{f}")).collect();
     cols.push(company_name.to_owned());
     cols.join(", ")
 }
 
-const CONTACT_FROM: &str = "contacts c LEFT JOIN companies co ON co.id = c.company_id";
+pub(crate) const CONTACT_FROM: &str = "contacts c LEFT JOIN companies co ON co.id = c.company_id";
 
 /// The CHECK constraint admits only the three values.
 fn consent(row: &Row, idx: usize) -> MarketingConsent {
     MarketingConsent::parse(row.get(idx)).unwrap_or_default()
 }
 
-fn contact_from(row: &Row) -> ContactDetails {
+pub(crate) fn contact_from(row: &Row) -> ContactDetails {
     let status: String = row.get(8);
     ContactDetails {
         id: row.get(0),
@@ -360,12 +363,14 @@ pub struct ContactFilter {
     /// `?inactive_days=N` as an instant (now - N x 24 h): contacts whose last contact, or
     /// creation when never contacted, is at or before it.
     pub inactive_since: Option<DateTime<Utc>>,
+    /// `?cf.<key>=<value>` filters (issue 16), every one must match.
+    pub custom: Vec<crate::service::custom_fields::CfFilter>,
 }
 
 /// Sortable contact fields (the whitelist of `?sort=`).
 pub const CONTACT_SORTS: [&str; 4] = ["created_at", "updated_at", "first_name", "last_name"];
 
-fn contact_where(q: &mut Query, f: &ContactFilter) -> Vec<String> {
+pub(super) fn contact_where(q: &mut Query, f: &ContactFilter) -> Vec<String> {
     let mut conds = Vec::new();
     if let Some(s) = f.status {
         conds.push(format!("c.status = {}", q.bind(s.as_str())));
@@ -389,6 +394,7 @@ fn contact_where(q: &mut Query, f: &ContactFilter) -> Vec<String> {
         // Instants on both sides (timestamptz): the session's or anyone's time zone plays no part.
         conds.push(format!("coalesce(c.last_contacted_at, c.created_at) <= {}", q.bind(v)));
     }
+    super::custom_fields::cf_conditions(q, &mut conds, "c", &f.custom);
     conds
 }
 

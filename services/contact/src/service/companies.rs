@@ -8,6 +8,7 @@ use crm_web::{ApiError, Can, ETag, FieldErrors, IfMatch, Page, QueryParams, pars
 
 use super::{fixed_order, missing_reference, parse_list_cursor, parse_sort, tag_filter};
 use crate::AppState;
+use super::custom_fields::{self, Entity};
 use crate::domain::{CompanyPatch, CompanyWrite, MAX_SEARCH_LEN, NewCompany};
 use crate::repo::companies::{self as repo, COMPANY_SORTS, CompanyFilter};
 use crate::repo::{self as db, ListCursor};
@@ -34,8 +35,17 @@ async fn company_page(state: &AppState, tx: &TenantTx, params: &QueryParams, mut
         filter.parent_company_id = Some(p);
     }
     filter.tags = tag_filter(params, &mut errors);
+    let defs = crate::repo::custom_fields::definitions(tx, Some(Entity::Company)).await?;
+    filter.custom = custom_fields::parse_filters(&mut errors, &defs, params);
+    let cf_sort = custom_fields::parse_sort(&defs, params.one("sort"), "c")?;
     errors.into_result()?;
     let limit = parse_limit(params.one("limit"))?;
+    if let Some(sort) = cf_sort {
+        if filter.search.is_some() {
+            db::set_similarity_threshold(tx, 0.3).await?;
+        }
+        return custom_fields::companies_sorted_by_field(state, tx, &filter, &sort, params, limit).await;
+    }
     let sort = parse_sort(params.one("sort"), &COMPANY_SORTS, ("name", false))?;
     let after = parse_list_cursor(&state.cursors, params.one("cursor"), sort.0, sort.1)?;
 
@@ -72,8 +82,9 @@ fn validated(input: NewCompany) -> Result<CompanyWrite, ApiError> {
 
 /// `POST /companies`; publishes `company.created`.
 pub async fn create(state: &AppState, can: &Can<perm::CompaniesWrite>, input: NewCompany) -> Result<CompanyDetails, ApiError> {
-    let w = validated(input)?;
+    let mut w = validated(input)?;
     let tx = state.db.tenant(&can.tenant_id).await?;
+    custom_fields::validate_write(&tx, Entity::Company, &mut w.custom_fields).await?;
     check_parent(&tx, None, w.parent_company_id).await?;
     let company = repo::insert_company(&tx, &w, can.user_id).await?;
     publish(&tx, Some(can.user_id), COMPANY_CREATED, company.basic()).await?;
@@ -109,7 +120,8 @@ async fn update(
     let tx = state.db.tenant(&can.tenant_id).await?;
     let current = repo::company_for_update(&tx, id).await?.ok_or_else(|| ApiError::not_found("company"))?;
     if_match.check(&ETag::of(current.updated_at))?;
-    let w = validated(input(&current))?;
+    let mut w = validated(input(&current))?;
+    custom_fields::validate_write(&tx, Entity::Company, &mut w.custom_fields).await?;
     if w.parent_company_id != current.parent_company_id {
         check_parent(&tx, Some(id), w.parent_company_id).await?;
     }

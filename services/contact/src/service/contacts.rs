@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{email_taken, fixed_order, missing_reference, on_email_conflict, owners, parse_list_cursor, parse_sort, tag_filter};
 use crate::AppState;
+use super::custom_fields::{self, Entity};
 use crate::domain::{self, ContactPatch, ContactStats, ContactWrite, MAX_SEARCH_LEN, MAX_SEARCH_WORDS, NewContact, StatusHistoryEntry, TagList};
 use crate::repo::contacts::{self as repo, CONTACT_SORTS, ContactFilter, StatusChange};
 use crate::repo::{self as db, ListCursor, companies};
@@ -69,6 +70,7 @@ pub async fn create(state: &AppState, can: &Can<perm::ContactsWrite>, input: New
     owners::check(state.users.as_ref(), &can.ctx, can.user_id, w.owner_id).await?;
 
     let tx = state.db.tenant(&can.tenant_id).await?;
+    custom_fields::validate_write(&tx, Entity::Contact, &mut w.custom_fields).await?;
     if let Some(company_id) = w.company_id
         && !companies::company_exists(&tx, company_id).await?
     {
@@ -107,6 +109,8 @@ fn inactive_days(params: &QueryParams, errors: &mut FieldErrors) -> Option<i64> 
 /// `GET /contacts`: filters, then either the sorted list or the fuzzy `search`.
 pub async fn list(state: &AppState, can: &Can<perm::ContactsRead>, params: &QueryParams) -> Result<Page<ContactDetails>, ApiError> {
     let mut errors = FieldErrors::new();
+    let defs = custom_fields::definitions_of(state, &can.tenant_id, Entity::Contact).await?;
+    let cf_sort = custom_fields::parse_sort(&defs, params.one("sort"), "c")?;
     let status = params.one("status").map(|s| domain::status(&mut errors, Some(s), ContactStatus::Lead));
     let filter = ContactFilter {
         status,
@@ -116,6 +120,7 @@ pub async fn list(state: &AppState, can: &Can<perm::ContactsRead>, params: &Quer
         created_before: params.time(&mut errors, "created_before"),
         tags: tag_filter(params, &mut errors),
         inactive_since: inactive_days(params, &mut errors).map(|days| Utc::now() - Duration::days(days)),
+        custom: custom_fields::parse_filters(&mut errors, &defs, params),
     };
     let search = params.one("search").map(str::trim).filter(|s| !s.is_empty());
     if let Some(q) = search {
@@ -132,12 +137,13 @@ pub async fn list(state: &AppState, can: &Can<perm::ContactsRead>, params: &Quer
     errors.into_result()?;
     let limit = parse_limit(params.one("limit"))?;
 
-    let mut page = match search {
-        Some(q) => {
+    let mut page = match (search, cf_sort) {
+        (Some(q), _) => {
             let after = parse_list_cursor(&state.cursors, params.one("cursor"), "search", true)?;
             search_page(state, can, q, &filter, after, limit, params.count()).await?
         }
-        None => {
+        (None, Some(sort)) => custom_fields::contacts_sorted_by_field(state, can, &filter, &sort, params, limit).await?,
+        (None, None) => {
             let sort = parse_sort(params.one("sort"), &CONTACT_SORTS, ("created_at", true))?;
             let after = parse_list_cursor(&state.cursors, params.one("cursor"), sort.0, sort.1)?;
             let tx = state.db.tenant(&can.tenant_id).await?;
@@ -214,7 +220,8 @@ async fn update(
     let current = repo::contact_for_update(&tx, id).await?.ok_or_else(|| ApiError::not_found("contact"))?;
     ensure_reaches(can, &current)?;
     if_match.check(&ETag::of(current.updated_at))?;
-    let (w, reason) = validated(input(&current), current.status)?;
+    let (mut w, reason) = validated(input(&current), current.status)?;
+    custom_fields::validate_write(&tx, Entity::Contact, &mut w.custom_fields).await?;
     if w.company_id != current.company_id
         && let Some(company_id) = w.company_id
         && !companies::company_exists(&tx, company_id).await?

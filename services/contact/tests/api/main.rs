@@ -2,6 +2,7 @@
 
 mod companies;
 mod contacts;
+mod custom_fields;
 mod engagement;
 mod helpers;
 mod import;
