@@ -14,7 +14,7 @@
 #
 # Idempotent: on a machine where all of this already runs it only checks (and creates missing
 # databases). On a fresh Debian 12 / Ubuntu 22.04+ machine it installs the Debian packages it
-# needs (gcc, libc6-dev, pkg-config, ca-certificates, curl, postgresql, postgresql-contrib,
+# needs (gcc, libc6-dev, pkg-config, libclang-dev, ca-certificates, curl, postgresql, postgresql-contrib,
 # nats-server) and starts the servers. Must run as root, or as a user with sudo, whenever
 # something has to be installed, started or reconfigured. The Rust toolchain itself (rustup) is
 # not installed.
@@ -234,6 +234,10 @@ build_packages() {
     [[ -n ${RUST_VERSION:-} || ${DEPS_REQUIRE_RUST:-0} == 1 ]] || return 0
     c_toolchain_works || printf '%s\n' gcc libc6-dev
     command -v pkg-config >/dev/null 2>&1 || printf '%s\n' pkg-config
+    # pg_query (PostgreSQL's parser, used by the migration runner) compiles libpg_query with
+    # cc and runs bindgen, which loads libclang (libclang-dev: the library and clang's headers).
+    compgen -G '/usr/lib/llvm-*/lib/libclang.so' >/dev/null || compgen -G '/usr/lib/*/libclang.so' >/dev/null ||
+        printf '%s\n' libclang-dev
     case "$(uname -m)" in
         x86_64 | aarch64) ;;
         *) command -v cmake >/dev/null 2>&1 || printf '%s\n' cmake ;;
