@@ -2,6 +2,10 @@
 # Job) and one binary per service (the Deployments pick theirs with `command:`).
 #   docker build -t crm:dev .
 FROM rust:1.89-bookworm AS build
+# pg_query (PostgreSQL's parser, for the migration runner) runs bindgen, which needs libclang.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends libclang-dev \
+    && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 # Dependencies first, so source edits do not rebuild them.
 COPY Cargo.toml Cargo.lock ./
