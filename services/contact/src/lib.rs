@@ -136,6 +136,7 @@ pub struct AppState {
         crm_client_contact::ConsentRecord,
         crm_client_contact::ConsentChange,
         service::consent::ConsentInput,
+        service::engagement::InactiveLeadJob,
         crm_web::PageInfo,
         domain::NewCompany,
         domain::CompanyPatch,
@@ -174,9 +175,14 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(contact_basic))
         .routes(routes!(status_history))
         .routes(routes!(get_consent, put_consent))
+        .routes(routes!(inactive_lead_job))
+        .routes(routes!(run_inactive_lead_job))
         .routes(routes!(list_tags))
         .routes(routes!(handlers::custom_fields::list_custom_fields, handlers::custom_fields::create_custom_field))
         .routes(routes!(handlers::custom_fields::get_custom_field, handlers::custom_fields::patch_custom_field, handlers::custom_fields::delete_custom_field))
+        .routes(routes!(handlers::tags::rename_tag))
+        .routes(routes!(handlers::tags::merge_tags))
+        .routes(routes!(handlers::tags::delete_tag))
 }
 
 /// The service's API routes (system routes and layers are added by the caller).
@@ -252,12 +258,17 @@ mod tests {
             ("GET", "/api/v1/contacts/{id}/status-history"),
             ("GET", "/api/v1/contacts/{id}/consent"),
             ("PUT", "/api/v1/contacts/{id}/consent"),
+            ("GET", "/api/v1/contacts/inactive-lead-job"),
+            ("POST", "/api/v1/contacts/inactive-lead-job/run"),
             ("GET", "/api/v1/tags"),
             ("GET", "/api/v1/custom-fields"),
             ("POST", "/api/v1/custom-fields"),
             ("GET", "/api/v1/custom-fields/{id}"),
             ("PATCH", "/api/v1/custom-fields/{id}"),
             ("DELETE", "/api/v1/custom-fields/{id}"),
+            ("POST", "/api/v1/tags/rename"),
+            ("POST", "/api/v1/tags/merge"),
+            ("DELETE", "/api/v1/tags/{tag}"),
         ];
         for (method, path) in expected {
             assert!(documented.contains(&(method.to_owned(), path.to_owned())), "{method} {path} is not documented");

@@ -1,4 +1,5 @@
-//! `/contacts/{id}/consent`: the contact's marketing-consent record.
+//! `/contacts/{id}/consent`: the contact's marketing-consent record; `/contacts/inactive-lead-job`:
+//! the tenant's daily inactive-lead job.
 
 use axum::extract::State;
 use crm_client_contact::ConsentRecord;
@@ -7,6 +8,7 @@ use crm_web::{ApiError, AppJson, AppPath, Can, perm};
 use super::parse_id;
 use crate::AppState;
 use crate::service::consent::{self as service, ConsentInput};
+use crate::service::engagement::{self, InactiveLeadJob};
 
 /// The contact's marketing consent: current status (`unknown` until something is recorded),
 /// when and where it was last set, and the changes, newest first.
@@ -30,4 +32,19 @@ pub async fn put_consent(
 ) -> Result<AppJson<ConsentRecord>, ApiError> {
     let id = parse_id(&id, "contact")?;
     Ok(AppJson(service::set(&state, &can, id, input).await?))
+}
+
+/// The tenant's daily inactive-lead job: setting, next and last run, what the last run found,
+/// failures in a row and the last error.
+#[utoipa::path(get, path = "/api/v1/contacts/inactive-lead-job", tag = "contacts",
+    responses((status = 200, body = InactiveLeadJob), (status = 403)))]
+pub async fn inactive_lead_job(State(state): State<AppState>, can: Can<perm::ContactsRead>) -> Result<AppJson<InactiveLeadJob>, ApiError> {
+    Ok(AppJson(engagement::job(&state, &can).await?))
+}
+
+/// Makes the inactive-lead job due now (admins); 409 when the job is off.
+#[utoipa::path(post, path = "/api/v1/contacts/inactive-lead-job/run", tag = "contacts",
+    responses((status = 200, body = InactiveLeadJob), (status = 403), (status = 409)))]
+pub async fn run_inactive_lead_job(State(state): State<AppState>, can: Can<perm::TenantWrite>) -> Result<AppJson<InactiveLeadJob>, ApiError> {
+    Ok(AppJson(engagement::run_now(&state, &can).await?))
 }

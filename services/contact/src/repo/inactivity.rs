@@ -117,3 +117,36 @@ pub async fn job_drop(tx: &PlatformTx, tenant: &TenantId) -> DbResult<()> {
     tx.execute("DELETE FROM platform.inactive_lead_schedule WHERE tenant_id = $1", &[&tenant.to_string()]).await?;
     Ok(())
 }
+
+/// The tenant's inactive-lead job as the API shows it: the setting, and the schedule row when
+/// the job is on.
+#[derive(Debug, Clone)]
+pub struct JobRow {
+    pub days: Option<i32>,
+    /// (due_at, attempts, last_run_at, last_error, last_found) of the schedule row.
+    pub schedule: Option<(DateTime<Utc>, i32, Option<DateTime<Utc>>, Option<String>, Option<i32>)>,
+}
+
+const JOB_ROW: &str = "SELECT s.inactive_lead_days, j.due_at, j.attempts, j.last_run_at, j.last_error, j.last_found
+     FROM platform.tenants t
+     LEFT JOIN platform.tenant_settings s ON s.tenant_id = t.id
+     LEFT JOIN platform.inactive_lead_schedule j ON j.tenant_id = t.id
+     WHERE t.id = $1";
+
+fn job_row(r: &tokio_postgres::Row) -> JobRow {
+    let due: Option<DateTime<Utc>> = r.get(1);
+    JobRow { days: r.get(0), schedule: due.map(|due| (due, r.get(2), r.get(3), r.get(4), r.get(5))) }
+}
+
+pub async fn job_status(tx: &PlatformTx, tenant: &TenantId) -> DbResult<Option<JobRow>> {
+    Ok(tx.query_opt(JOB_ROW, &[&tenant.to_string()]).await?.as_ref().map(job_row))
+}
+
+/// Makes a scheduled job due now (the next poll of any instance runs it); `false` when the
+/// job is off (no schedule row).
+pub async fn job_run_now(tx: &PlatformTx, tenant: &TenantId) -> DbResult<bool> {
+    let n = tx
+        .execute("UPDATE platform.inactive_lead_schedule SET due_at = least(due_at, now()) WHERE tenant_id = $1", &[&tenant.to_string()])
+        .await?;
+    Ok(n == 1)
+}

@@ -17,8 +17,11 @@ use crm_client_contact::subjects::CONTACT_BECAME_INACTIVE;
 use crm_events::publish_many;
 use crm_runtime::Task;
 use crm_tenant::{TenantDb, TenantId, TenantTx};
-use crm_web::ApiError;
+use crm_web::{ApiError, Can, codes, perm};
+use serde::Serialize;
+use utoipa::ToSchema;
 
+use crate::AppState;
 use crate::repo::inactivity as repo;
 
 /// Records a contact with the contact at `at` (an activity's completion, an email's
@@ -140,6 +143,53 @@ pub fn inactive_lead_task(db: TenantDb, config: InactiveLeadConfig, shutdown: im
         }
     };
     Task { name: "inactive-lead job", future: Box::pin(future) }
+}
+
+/// `GET /contacts/inactive-lead-job`: the tenant's daily inactive-lead job, so a failing or
+/// stuck job is visible (the issue: automations never fail silently).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct InactiveLeadJob {
+    /// The tenant setting `inactive_lead_days`; `null`: the job is off.
+    pub inactive_lead_days: Option<i32>,
+    /// Whether the job is scheduled (on).
+    pub enabled: bool,
+    /// When the next run is due (a poll of any instance runs it within `INACTIVE_LEAD_POLL_SECS`).
+    pub next_run_at: Option<DateTime<Utc>>,
+    pub last_run_at: Option<DateTime<Utc>>,
+    /// `contact.became_inactive` events the last successful run published.
+    pub last_found: Option<i32>,
+    /// Failed runs in a row (retried with back-off: 1 minute doubling to 1 hour).
+    pub attempts: i32,
+    /// The error of the last failed run (`null` after a success).
+    pub last_error: Option<String>,
+}
+
+async fn job_of(db: &TenantDb, tenant: &TenantId) -> Result<InactiveLeadJob, ApiError> {
+    let tx = db.platform().await?;
+    let row = repo::job_status(&tx, tenant).await?.ok_or_else(|| ApiError::not_found("tenant"))?;
+    tx.commit().await?;
+    let (next_run_at, attempts, last_run_at, last_error, last_found) = match row.schedule {
+        Some((due, attempts, last_run, error, found)) => (Some(due), attempts, last_run, error, found),
+        None => (None, 0, None, None, None),
+    };
+    Ok(InactiveLeadJob { inactive_lead_days: row.days, enabled: next_run_at.is_some(), next_run_at, last_run_at, last_found, attempts, last_error })
+}
+
+/// The job's state for the caller's tenant (every member who reads contacts).
+pub async fn job(state: &AppState, can: &Can<perm::ContactsRead>) -> Result<InactiveLeadJob, ApiError> {
+    job_of(&state.db, &can.tenant_id).await
+}
+
+/// Runs the job at the next poll (admins: `tenant: write`), e.g. right after changing the
+/// setting or after fixing what made it fail. 409 `CONFLICT` when it is off.
+pub async fn run_now(state: &AppState, can: &Can<perm::TenantWrite>) -> Result<InactiveLeadJob, ApiError> {
+    let tx = state.db.platform().await?;
+    let scheduled = repo::job_run_now(&tx, &can.tenant_id).await?;
+    tx.commit().await?;
+    if !scheduled {
+        return Err(ApiError::conflict(codes::CONFLICT, "the inactive-lead job is off: set inactive_lead_days in the tenant settings"));
+    }
+    job_of(&state.db, &can.tenant_id).await
 }
 
 #[cfg(test)]

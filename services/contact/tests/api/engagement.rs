@@ -440,3 +440,42 @@ async fn the_daily_job_publishes_each_inactive_lead_once_per_period_with_two_ins
     assert!(schedule_row(&app, &t.id).await.is_none());
     assert_eq!(events.count_within(&t.id, CONTACT_BECAME_INACTIVE, std::time::Duration::from_secs(1)).await, 3);
 }
+
+#[tokio::test]
+async fn the_job_is_visible_and_admins_run_it_now() {
+    let app = spawn().await;
+    let t = app.tenant().await;
+    let path = "/api/v1/contacts/inactive-lead-job";
+    let r = app.get(path, &t.viewer).await.expect(StatusCode::OK);
+    assert_eq!(r, json!({"inactive_lead_days": null, "enabled": false, "next_run_at": null, "last_run_at": null, "last_found": null, "attempts": 0, "last_error": null}));
+    let r = app.post(&format!("{path}/run"), &t.admin, json!({})).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "off: {}", r.body);
+
+    let id = app.create_contact(&t.admin, json!({"first_name": "Old", "last_name": "Lead"})).await["id"].as_i64().unwrap();
+    app.sql(&t.id, "UPDATE {schema}.contacts SET created_at = now() - interval '10 days' WHERE id = $1", &[&(id as i32)]).await;
+    schedule(&app, &t.id, Some(7)).await;
+    two_instances_poll(&app).await;
+    let r = wait_until("the run recorded", EVENT_TIMEOUT, || async {
+        let r = app.get(path, &t.viewer).await.expect(StatusCode::OK);
+        (r["last_found"] == 1).then_some(r)
+    })
+    .await;
+    assert_eq!(r["enabled"], true);
+    assert_eq!(r["inactive_lead_days"], 7);
+    assert!(time_of(&r["next_run_at"]).unwrap() > Utc::now() + Duration::hours(23), "{r}");
+    assert!(time_of(&r["last_run_at"]).is_some());
+
+    for token in [&t.manager, &t.rep, &t.viewer] {
+        assert_eq!(app.post(&format!("{path}/run"), token, json!({})).await.status, StatusCode::FORBIDDEN);
+    }
+    let r = app.post(&format!("{path}/run"), &t.admin, json!({})).await.expect(StatusCode::OK);
+    assert!(time_of(&r["next_run_at"]).unwrap() <= Utc::now(), "{r}");
+    // Run again at once: nothing new for the same period.
+    two_instances_poll(&app).await;
+    let r = wait_until("the second run recorded", EVENT_TIMEOUT, || async {
+        let r = app.get(path, &t.viewer).await.expect(StatusCode::OK);
+        (r["last_found"] == 0).then_some(r)
+    })
+    .await;
+    assert!(time_of(&r["next_run_at"]).unwrap() > Utc::now() + Duration::hours(23), "{r}");
+}
