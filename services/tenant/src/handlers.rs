@@ -9,7 +9,7 @@ use crm_web::{ApiError, AppJson, AppPath, AppQuery, Caller, Can, ClientIp, Creat
 use crate::AppState;
 use crate::input::{InvitationListParams, NewInvitation, NewTenant, TenantPatch, TenantSettingsPatch};
 use crate::service::tenants::{SignupResponse, TenantLookup};
-use crate::service::{invitations, settings, tenants};
+use crate::service::{exports, invitations, settings, tenants};
 
 /// Sign up a tenant: registry row, schema with every service's tables, and an `admin`
 /// invitation, in one go. Open to anyone when `TENANT_SIGNUP=open` (limited per client
@@ -169,4 +169,22 @@ pub async fn accept_invitation(
     AppJson(body): AppJson<AcceptInvitation>,
 ) -> Result<AppJson<InvitationInfo>, ApiError> {
     Ok(AppJson(invitations::accept(&state, &caller, &token, body).await?))
+}
+
+/// Export every record of the tenant (tenant admins). Not built yet: 501 after the
+/// permission and tenant checks (issue 16; see `docs/API.md`).
+#[utoipa::path(post, path = "/api/v1/tenants/{id}/export", tag = "tenants",
+    params(("id" = String, Path, description = "tenant id (ULID)")),
+    responses((status = 401), (status = 403), (status = 404), (status = 501)))]
+pub async fn start_export(can: Can<perm::TenantWrite>, AppPath(id): AppPath<String>) -> Result<NoContent, ApiError> {
+    exports::start(&can, &id).map(|()| NoContent)
+}
+
+/// Status and download of a tenant export (tenant admins). Not built yet: 501 after the
+/// permission and tenant checks.
+#[utoipa::path(get, path = "/api/v1/tenants/{id}/exports/{export_id}", tag = "tenants",
+    params(("id" = String, Path, description = "tenant id (ULID)"), ("export_id" = String, Path, description = "export id")),
+    responses((status = 401), (status = 403), (status = 404), (status = 501)))]
+pub async fn get_export(can: Can<perm::TenantWrite>, AppPath((id, export_id)): AppPath<(String, String)>) -> Result<NoContent, ApiError> {
+    exports::status(&can, &id, &export_id).map(|()| NoContent)
 }

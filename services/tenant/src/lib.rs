@@ -148,6 +148,8 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(get_tenant, patch_tenant, delete_tenant))
         .routes(routes!(get_basic))
         .routes(routes!(get_settings, patch_settings))
+        .routes(routes!(start_export))
+        .routes(routes!(get_export))
         .routes(routes!(create_invitation, list_invitations))
         .routes(routes!(revoke_invitation))
         .routes(routes!(invitation_by_token))
@@ -190,6 +192,8 @@ mod tests {
             ("get", "/api/v1/tenants/{id}/basic"),
             ("get", "/api/v1/tenants/{id}/settings"),
             ("patch", "/api/v1/tenants/{id}/settings"),
+            ("post", "/api/v1/tenants/{id}/export"),
+            ("get", "/api/v1/tenants/{id}/exports/{export_id}"),
             ("post", "/api/v1/tenants/{id}/invitations"),
             ("get", "/api/v1/tenants/{id}/invitations"),
             ("delete", "/api/v1/tenants/{id}/invitations/{invitation_id}"),

@@ -1,5 +1,6 @@
 //! tenant-service API tests: real HTTP, Postgres and NATS.
 
+mod exports;
 mod helpers;
 mod invitations;
 mod settings;
