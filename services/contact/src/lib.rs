@@ -183,6 +183,9 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(handlers::tags::rename_tag))
         .routes(routes!(handlers::tags::merge_tags))
         .routes(routes!(handlers::tags::delete_tag))
+        .routes(routes!(handlers::tags::rename_tag))
+        .routes(routes!(handlers::tags::merge_tags))
+        .routes(routes!(handlers::tags::delete_tag))
 }
 
 /// The service's API routes (system routes and layers are added by the caller).
@@ -266,6 +269,9 @@ mod tests {
             ("GET", "/api/v1/custom-fields/{id}"),
             ("PATCH", "/api/v1/custom-fields/{id}"),
             ("DELETE", "/api/v1/custom-fields/{id}"),
+            ("POST", "/api/v1/tags/rename"),
+            ("POST", "/api/v1/tags/merge"),
+            ("DELETE", "/api/v1/tags/{tag}"),
             ("POST", "/api/v1/tags/rename"),
             ("POST", "/api/v1/tags/merge"),
             ("DELETE", "/api/v1/tags/{tag}"),

@@ -8,3 +8,4 @@ mod helpers;
 mod import;
 mod issue12;
 mod search;
+mod tags;
