@@ -1,6 +1,7 @@
 // Every component test talks to a fake API: `fetch` is replaced before the client is created,
 // and each test lists the answers it expects with `respond(...)`.
 import { beforeEach, vi } from 'vitest'
+import { signOut } from '../src/session'
 
 export type Handler = (req: Request) => Response | undefined | Promise<Response | undefined>
 
@@ -28,5 +29,6 @@ vi.stubGlobal('fetch', async (input: RequestInfo | URL, init?: RequestInit) => {
 beforeEach(() => {
   handlers.length = 0
   calls.length = 0
+  signOut()
   localStorage.clear()
 })
