@@ -388,3 +388,29 @@ async fn webhooks_are_for_admins_and_versioned() {
     assert_eq!(h.client.get(&path, &h.tenant.admin).await.status, StatusCode::NOT_FOUND);
     assert_eq!(h.client.get("/api/v1/webhooks/abc", &h.tenant.admin).await.status, StatusCode::NOT_FOUND);
 }
+
+/// Throughput of the whole path (outbox -> JetStream -> fan-out consumer -> queue -> signed
+/// POST to a local receiver), one instance. Ignored by default; run with
+/// `cargo nextest run -p crm-communication-service --run-ignored only webhook_throughput`
+/// (`WEBHOOK_BENCH_EVENTS`, default 300). Prints events per second.
+#[tokio::test]
+#[ignore]
+async fn webhook_throughput() {
+    let n: usize = std::env::var("WEBHOOK_BENCH_EVENTS").ok().and_then(|v| v.parse().ok()).unwrap_or(300);
+    let (receiver, url) = Receiver::start(0).await;
+    let h = hooks(config("127.0.0.1")).await;
+    let id = h.create(&url, json!(["contact.*"])).await["id"].as_i64().unwrap();
+    let started = std::time::Instant::now();
+    let tx = h.app.platform.db.tenant(&h.tenant.id).await.unwrap();
+    for i in 0..n {
+        let event = crm_events::Envelope::new("contact.updated", &h.tenant.id, None, json!({"id": i})).unwrap();
+        crm_events::enqueue(&tx, &event).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+    wait_until("every event delivered", Duration::from_secs(300), || async { (receiver.hits().len() >= n).then_some(()) }).await;
+    let elapsed = started.elapsed();
+    let page = h.client.get(&format!("/api/v1/webhooks/{id}/deliveries?status=succeeded&count=true&limit=1"), &h.tenant.admin).await.expect(StatusCode::OK);
+    assert_eq!(page["pagination"]["total_count"], n as i64);
+    assert_eq!(receiver.hits().len(), n, "each once");
+    eprintln!("webhook throughput: {n} events delivered in {elapsed:?} = {:.0} events/s", n as f64 / elapsed.as_secs_f64());
+}
