@@ -10,6 +10,7 @@ mod automation_flow;
 mod engagement;
 mod event_contract;
 mod logout;
+mod name_cache;
 mod nats_outage;
 mod postgres_restart;
 mod rate_limits;
