@@ -30,6 +30,8 @@ mod service;
 mod tenancy;
 
 pub use password::PasswordHasher;
+/// The audit log's entry shape and its retention sweep (for `crm` and the tests).
+pub use service::audit::{AuditEntry, sweep as audit_retention_sweep};
 
 pub const SERVICE: &str = "auth-service";
 pub const DEFAULT_PORT: u16 = 8080;

@@ -179,7 +179,10 @@ pub async fn update(state: &AppState, actor: &Caller, id: i32, if_match: &IfMatc
     if deactivated {
         sessions::revoke_user_refresh(&tx, id).await?;
     }
-    crm_events::publish(&tx, Some(actor.user_id), USER_UPDATED, basic(&updated)).await?;
+    // `changes` (old -> new per field) for the tenant's audit log, from the locked row.
+    let mut data = serde_json::to_value(basic(&updated)).map_err(ApiError::internal)?;
+    data["changes"] = crm_events::changes(&current, &updated, &["updated_at", "created_at", "last_login_at"]).map_err(ApiError::internal)?;
+    crm_events::publish(&tx, Some(actor.user_id), USER_UPDATED, data).await?;
     if deactivated {
         crm_events::publish(&tx, Some(actor.user_id), USER_DEACTIVATED, basic(&updated)).await?;
     }

@@ -3,6 +3,8 @@
 
 mod helpers;
 
+mod audit;
+
 mod jwt;
 mod login;
 mod register;
