@@ -41,8 +41,14 @@ async fn a_won_deal_starts_the_follow_up_sequence_seeded_by_crm_demo() {
     let deal = deals.iter().find(|d| d["stage"] == "negotiation").expect("a deal in negotiation").clone();
     let closed = api.patch(&format!("/api/v1/deals/{}", deal["id"]), &token, json!({"stage": "closed_won"})).await;
     assert_eq!(closed.status, StatusCode::OK, "{}", closed.body);
-    let activity = wait_activity(&api, &token, &deal["id"]).await;
-    assert!(activity["subject"].as_str().unwrap_or_default().starts_with("Deal closed won"), "{activity}");
+    // The demo logged a call on the deal too: wait for the won note among its activities.
+    let path = format!("/api/v1/activities?deal_id={}", deal["id"]);
+    let activity = crm_testing::wait_until("the deal-won activity", WAIT, || async {
+        let r = api.get(&path, &token).await;
+        r.body["data"].as_array().and_then(|a| a.iter().find(|a| a["subject"].as_str().is_some_and(|s| s.starts_with("Deal closed won"))).cloned())
+    })
+    .await;
+    assert_eq!(activity["outcome"], "won", "{activity}");
     let task = wait_task(&api, &token, &deal["id"]).await;
     assert_eq!(task["type"], "follow_up", "{task}");
 
