@@ -424,6 +424,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/contacts/{id}/score": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The contact's score now, rule by rule. */
+        get: operations["contact_score"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/contacts/{id}/status-history": {
         parameters: {
             query?: never;
@@ -520,6 +537,43 @@ export interface paths {
          *     The file is the body itself (`text/csv`) or the file of a `multipart/form-data` form.
          */
         post: operations["contact_import_contacts"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/contacts/inactive-lead-job": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The tenant's daily inactive-lead job: setting, next and last run, what the last run found,
+         *     failures in a row and the last error.
+         */
+        get: operations["contact_inactive_lead_job"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/contacts/inactive-lead-job/run": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Makes the inactive-lead job due now (admins); 409 when the job is off. */
+        post: operations["contact_run_inactive_lead_job"];
         delete?: never;
         options?: never;
         head?: never;
@@ -926,6 +980,42 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/scoring/rules": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every scoring rule of the tenant, in id order (the defaults have `created_by: null`). */
+        get: operations["contact_list_scoring_rules"];
+        put?: never;
+        /** Adds a rule (admins and managers). */
+        post: operations["contact_create_scoring_rule"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/scoring/rules/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /** Replaces a rule (admins and managers). */
+        put: operations["contact_put_scoring_rule"];
+        post?: never;
+        /** Deletes a rule (admins and managers). */
+        delete: operations["contact_delete_scoring_rule"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/sequences": {
         parameters: {
             query?: never;
@@ -1062,6 +1152,66 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/tags/{tag}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Removes a tag from every contact and company (admins and managers). 404 when no record
+         *     has it.
+         */
+        delete: operations["contact_delete_tag"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/tags/merge": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Merges tags into one on every contact and company (admins and managers). 404 when no
+         *     record has any of `from`.
+         */
+        post: operations["contact_merge_tags"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/tags/rename": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Renames a tag on every contact and company (admins and managers). A record that already
+         *     has `to` keeps it once. 404 when no record has `from`.
+         */
+        post: operations["contact_rename_tag"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/tasks": {
         parameters: {
             query?: never;
@@ -1167,6 +1317,46 @@ export interface paths {
          *     platform operator).
          */
         get: operations["tenant_get_basic"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/tenants/{id}/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Export every record of the tenant (tenant admins). Not built yet: 501 after the
+         *     permission and tenant checks (issue 16; see `docs/API.md`).
+         */
+        post: operations["tenant_start_export"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/tenants/{id}/exports/{export_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Status and download of a tenant export (tenant admins). Not built yet: 501 after the
+         *     permission and tenant checks.
+         */
+        get: operations["tenant_get_export"];
         put?: never;
         post?: never;
         delete?: never;
@@ -2409,6 +2599,38 @@ export interface components {
             /** Format: int64 */
             updated: number;
         };
+        /**
+         * @description `GET /contacts/inactive-lead-job`: the tenant's daily inactive-lead job, so a failing or
+         *     stuck job is visible (the issue: automations never fail silently).
+         */
+        InactiveLeadJob: {
+            /**
+             * Format: int32
+             * @description Failed runs in a row (retried with back-off: 1 minute doubling to 1 hour).
+             */
+            attempts: number;
+            /** @description Whether the job is scheduled (on). */
+            enabled: boolean;
+            /**
+             * Format: int32
+             * @description The tenant setting `inactive_lead_days`; `null`: the job is off.
+             */
+            inactive_lead_days?: number | null;
+            /** @description The error of the last failed run (`null` after a success). */
+            last_error?: string | null;
+            /**
+             * Format: int32
+             * @description `contact.became_inactive` events the last successful run published.
+             */
+            last_found?: number | null;
+            /** Format: date-time */
+            last_run_at?: string | null;
+            /**
+             * Format: date-time
+             * @description When the next run is due (a poll of any instance runs it within `INACTIVE_LEAD_POLL_SECS`).
+             */
+            next_run_at?: string | null;
+        };
         InvitationInfo: {
             email: string;
             /** Format: date-time */
@@ -2675,6 +2897,16 @@ export interface components {
             match?: string | null;
             name: string;
             trigger: components["schemas"]["RuleTrigger"];
+        };
+        /** @description Body of `POST /scoring/rules` and `PUT /scoring/rules/{id}`. */
+        NewScoringRule: {
+            config?: components["schemas"]["RuleConfig"];
+            enabled?: boolean;
+            /** @description field_value, activity_count, email_opened, email_clicked */
+            kind: string;
+            name: string;
+            /** Format: int32 */
+            points: number;
         };
         /** @description Body of `POST /sequences` and `PUT /sequences/{id}`. */
         NewSequence: {
@@ -3538,6 +3770,37 @@ export interface components {
             /** Format: date-time */
             updated_at: string;
         };
+        /** @description The settings of a rule (which ones apply depends on `kind`; see the module docs). */
+        RuleConfig: {
+            /** @description activity_count: only activities of this type (call, meeting, email, note, task). */
+            activity_type?: string | null;
+            /** @description field_value: the value that earns the points (compared case-insensitively as text). */
+            equals?: Record<string, never> | null;
+            /** @description field_value: status, source, job_title, city, country, email, phone, tags, cf.<key>. */
+            field?: string | null;
+            /**
+             * Format: double
+             * @description Engagement: points halve every this many days (no decay when absent).
+             */
+            half_life_days?: number | null;
+            /**
+             * Format: int64
+             * @description Engagement: at most this many count (default 10).
+             */
+            max_count?: number | null;
+            /** @description field_value: points for any value. */
+            present?: boolean | null;
+            /**
+             * Format: int64
+             * @description Engagement: days counted back from now (default 30).
+             */
+            window_days?: number | null;
+        };
+        /**
+         * @description What a rule gives points for.
+         * @enum {string}
+         */
+        RuleKind: "field_value" | "activity_count" | "email_opened" | "email_clicked";
         /** @description `PATCH /automation/rules/{id}` (switch a rule on or off, rename it). */
         RulePatch: {
             enabled?: boolean | null;
@@ -3580,6 +3843,69 @@ export interface components {
         RuleTrigger: {
             /** @description e.g. `deal.closed_won`, `contact.became_inactive`, `activity.logged` */
             event: string;
+        };
+        /** @description `GET /contacts/{id}/score`. */
+        ScoreExplanation: {
+            /** Format: date-time */
+            computed_at: string;
+            /** Format: int32 */
+            contact_id: number;
+            /** @description Every enabled rule that gives points (rules giving none are left out). */
+            items: components["schemas"]["ScoreItem"][];
+            /**
+             * Format: int32
+             * @description The sum of `items`, rounded: what `score` is now.
+             */
+            score: number;
+            /**
+             * Format: int32
+             * @description The value stored on the contact (recomputed at its last signal or change).
+             */
+            stored_score: number;
+        };
+        /** @description The points one rule gives. */
+        ScoreItem: {
+            /**
+             * Format: int64
+             * @description How many signals counted (engagement rules; 1 or 0 for field_value).
+             */
+            count: number;
+            kind: components["schemas"]["RuleKind"];
+            /**
+             * Format: double
+             * @description This rule's contribution (decayed, unrounded).
+             */
+            points: number;
+            rule: string;
+            /** Format: int32 */
+            rule_id: number;
+        };
+        /** @description A scoring rule (`GET /scoring/rules`). */
+        ScoringRule: {
+            config: components["schemas"]["RuleConfig"];
+            /** Format: date-time */
+            created_at: string;
+            /**
+             * Format: int32
+             * @description `null` for the default rules every tenant starts with.
+             */
+            created_by?: number | null;
+            enabled: boolean;
+            /** Format: int32 */
+            id: number;
+            kind: components["schemas"]["RuleKind"];
+            name: string;
+            /**
+             * Format: int32
+             * @description -1000..=1000 (negative rules lower the score).
+             */
+            points: number;
+            /** Format: date-time */
+            updated_at: string;
+        };
+        /** @description `GET /scoring/rules`. */
+        ScoringRuleList: {
+            data: components["schemas"]["ScoringRule"][];
         };
         /**
          * @description `202` answer of `POST /emails`: the logged activity and the tracking row (status
@@ -3670,6 +3996,16 @@ export interface components {
             reason?: string | null;
             to_status: string;
         };
+        /** @description What a rename, merge or delete changed. */
+        TagChange: {
+            companies: number[];
+            /** @description Ids of the contacts and companies changed. */
+            contacts: number[];
+            /** @description The tags replaced or deleted (normalized). */
+            from: string[];
+            /** @description The tag they became (`null` for a delete). */
+            to?: string | null;
+        };
         /** @description One tag of `GET /tags` with how many contacts and companies carry it. */
         TagCount: {
             /** Format: int64 */
@@ -3681,6 +4017,18 @@ export interface components {
         /** @description `GET /tags`. */
         TagList: {
             data: components["schemas"]["TagCount"][];
+        };
+        /** @description Body of `POST /tags/merge`: every `from` tag becomes `to`. */
+        TagMerge: {
+            /** @description 1 to 20 tags. */
+            from: string[];
+            to: string;
+        };
+        /** @description Body of `POST /tags/rename`. */
+        TagRename: {
+            from: string;
+            /** @description When a record already has `to`, the two become one. */
+            to: string;
         };
         /**
          * @description A task as the task endpoints return it: [`TaskInfo`] plus the reminder, completion and
@@ -7816,6 +8164,83 @@ export interface operations {
             };
         };
     };
+    contact_score: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Contact id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ScoreExplanation"];
+                };
+            };
+            /** @description invalid parameters or body */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description missing, invalid or revoked token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description error */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description error */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description rate limit spent (per user or per tenant): retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description a dependency is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     contact_status_history: {
         parameters: {
             query?: {
@@ -8212,6 +8637,127 @@ export interface operations {
                 };
             };
             /** @description error */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    contact_inactive_lead_job: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InactiveLeadJob"];
+                };
+            };
+            /** @description missing, invalid or revoked token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description error */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description rate limit spent (per user or per tenant): retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description a dependency is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    contact_run_inactive_lead_job: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InactiveLeadJob"];
+                };
+            };
+            /** @description missing, invalid or revoked token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description error */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description error */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description rate limit spent (per user or per tenant): retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description a dependency is unavailable */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -11393,6 +11939,347 @@ export interface operations {
             };
         };
     };
+    contact_list_scoring_rules: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ScoringRuleList"];
+                };
+            };
+            /** @description missing, invalid or revoked token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description error */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description rate limit spent (per user or per tenant): retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description a dependency is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    contact_create_scoring_rule: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NewScoringRule"];
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ScoringRule"];
+                };
+            };
+            /** @description error */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description missing, invalid or revoked token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description error */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description error */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description rate limit spent (per user or per tenant): retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description a dependency is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    contact_put_scoring_rule: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description The ETag read with the record: the write is refused with 412 when the record changed since. */
+                "If-Match"?: string;
+            };
+            path: {
+                /** @description Rule id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NewScoringRule"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ScoringRule"];
+                };
+            };
+            /** @description error */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description missing, invalid or revoked token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description error */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description error */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description error */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description error */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description rate limit spent (per user or per tenant): retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description a dependency is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    contact_delete_scoring_rule: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description The ETag read with the record: the write is refused with 412 when the record changed since. */
+                "If-Match"?: string;
+            };
+            path: {
+                /** @description Rule id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description deleted */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description invalid parameters or body */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description missing, invalid or revoked token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description error */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description error */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description error */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description rate limit spent (per user or per tenant): retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description a dependency is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     communication_list_sequences: {
         parameters: {
             query?: {
@@ -12433,6 +13320,287 @@ export interface operations {
             };
             /** @description error */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description rate limit spent (per user or per tenant): retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description a dependency is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    contact_delete_tag: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description The ETag read with the record: the write is refused with 412 when the record changed since. */
+                "If-Match"?: string;
+            };
+            path: {
+                /** @description The tag (case-insensitive) */
+                tag: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TagChange"];
+                };
+            };
+            /** @description error */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description missing, invalid or revoked token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description error */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description error */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description If-Match does not match the record's current ETag */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description rate limit spent (per user or per tenant): retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description a dependency is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    contact_merge_tags: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TagMerge"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TagChange"];
+                };
+            };
+            /** @description error */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description missing, invalid or revoked token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description error */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description error */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description error */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description rate limit spent (per user or per tenant): retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description a dependency is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    contact_rename_tag: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TagRename"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TagChange"];
+                };
+            };
+            /** @description error */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description missing, invalid or revoked token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description error */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description error */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description error */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -13574,6 +14742,162 @@ export interface operations {
             };
             /** @description rate limit spent (per user or per tenant): retry after `Retry-After` seconds */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description a dependency is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    tenant_start_export: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description tenant id (ULID) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description invalid parameters or body */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description error */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description error */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description error */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description rate limit spent (per user or per tenant): retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description error */
+            501: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description a dependency is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    tenant_get_export: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description export id */
+                export_id: string;
+                /** @description tenant id (ULID) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description invalid parameters or body */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description error */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description error */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description error */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description rate limit spent (per user or per tenant): retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description error */
+            501: {
                 headers: {
                     [name: string]: unknown;
                 };
