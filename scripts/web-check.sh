@@ -6,14 +6,13 @@
 #   3. the component tests (vitest);
 #   4. the end-to-end tests in headless Chromium (Debian's `chromium`, driven by
 #      playwright-core; no browser download) on a tenant subdomain of the served console.
-# The server gets its own database (crm_web_e2e_<pid>, dropped at the end), the caller's NATS,
-# and free ports (CRM_PORT_OFFSET). The last line is `web: N passed, M failed` (scripts/test.sh
-# counts it).
+# The server gets its own database (crm_web_e2e_<pid>, dropped at the end), a nats-server of
+# its own and free ports (CRM_PORT_OFFSET). The last line is `web: N passed, M failed`
+# (scripts/test.sh counts it).
 #
 # Usage: scripts/web-check.sh
 # Environment (defaults in brackets):
 #   DATABASE_URL          [postgres://postgres@127.0.0.1:5432/crm_test]: its server is used
-#   NATS_URL              [nats://127.0.0.1:4222]
 #   JWT_SECRET, PLATFORM_ADMIN_TOKEN   [the test values of scripts/test.sh]
 #   CRM_BIN               [target/debug/crm, built (cargo build --bin crm) unless CRM_BIN is given]
 #   CHROMIUM              [/usr/bin/chromium]
@@ -27,6 +26,8 @@ pass() { PASSED=$((PASSED + $1)); }
 fail() { FAILED=$((FAILED + $1)); printf '==> web: FAILED: %s\n' "$2"; }
 finish() {
     [[ -n ${SERVER_PID:-} ]] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null
+    [[ -n ${NATS_PID:-} ]] && kill "$NATS_PID" 2>/dev/null && wait "$NATS_PID" 2>/dev/null
+    [[ -n ${MAIL_DIR:-} ]] && rm -rf "$MAIL_DIR" "$MAIL_DIR.jetstream"
     [[ -n ${E2E_DB:-} ]] && psql "$ADMIN_URL" -qAt -c "DROP DATABASE IF EXISTS \"$E2E_DB\" WITH (FORCE)" >/dev/null 2>&1
     printf '\nweb: %d passed, %d failed\n' "$PASSED" "$FAILED"
     ((FAILED == 0))
@@ -34,7 +35,6 @@ finish() {
 trap 'finish; exit $?' EXIT
 
 export DATABASE_URL="${DATABASE_URL:-postgres://${PGUSER:-postgres}@${PGHOST:-127.0.0.1}:${PGPORT:-5432}/crm_test}"
-export NATS_URL="${NATS_URL:-nats://127.0.0.1:4222}"
 export JWT_SECRET="${JWT_SECRET:-crm-test-jwt-secret-not-for-production-0123456789}"
 export PLATFORM_ADMIN_TOKEN="${PLATFORM_ADMIN_TOKEN:-crm-test-platform-admin-token}"
 export CHROMIUM="${CHROMIUM:-/usr/bin/chromium}"
@@ -82,7 +82,22 @@ CRM_URL="http://127.0.0.1:$PORT"
 LOG="$ROOT/web/.e2e/crm-serve.log"
 MAIL_DIR="$(mktemp -d /tmp/crm-web-mail.XXXXXX)"
 
-printf '==> web: crm serve on %s (CRM_PORT_OFFSET=%d, database %s)\n' "$CRM_URL" "$OFFSET" "$E2E_DB"
+# A nats-server of its own: the durable consumers are named per service, so a second platform
+# on a shared server would take this one's events (and the other way round).
+NATS_BIN="$(command -v nats-server 2>/dev/null || echo /usr/sbin/nats-server)"
+[[ -x $NATS_BIN ]] || { fail 1 "nats-server is not installed (scripts/deps.sh installs it)"; exit 1; }
+NATS_PORT=""
+for _ in $(seq 50); do
+    candidate=$((20000 + RANDOM % 30000))
+    port_free "$candidate" && { NATS_PORT=$candidate; break; }
+done
+[[ -n $NATS_PORT ]] || { fail 1 "no free port for nats-server"; exit 1; }
+"$NATS_BIN" -a 127.0.0.1 -p "$NATS_PORT" -js -sd "$MAIL_DIR.jetstream" >"$ROOT/web/.e2e/nats.log" 2>&1 &
+NATS_PID=$!
+for _ in $(seq 40); do port_free "$NATS_PORT" || break; sleep 0.25; done
+export NATS_URL="nats://127.0.0.1:$NATS_PORT"
+
+printf '==> web: crm serve on %s (CRM_PORT_OFFSET=%d, database %s, nats-server on %d)\n' "$CRM_URL" "$OFFSET" "$E2E_DB" "$NATS_PORT"
 env DATABASE_URL="${DATABASE_URL%/*}/$E2E_DB" CRM_PORT_OFFSET="$OFFSET" CONSOLE_DIR="$ROOT/web/dist" \
     BCRYPT_COST=4 LOG_LEVEL=warn LOG_FORMAT=json TENANT_SIGNUP=closed EMAIL_SINK_DIR="$MAIL_DIR" \
     RATE_LIMIT_USER_PER_MINUTE=0 RATE_LIMIT_TENANT_PER_MINUTE=0 \
@@ -129,4 +144,3 @@ if ((e2e_rc != 0)); then
 fi
 rm -f "$e2e_log"
 [[ -s $E2E_REPORT ]] && { printf '==> web: measured: '; tr -d '\n ' <"$E2E_REPORT"; printf '\n'; }
-rm -rf "$MAIL_DIR"
