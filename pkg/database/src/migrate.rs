@@ -72,7 +72,7 @@ pub enum MigrateError {
     Db(#[from] tokio_postgres::Error),
     /// `source` carries refinery's "error applying migration V<n>__<name>" and, inside,
     /// the [`StatementError`] with PostgreSQL's message.
-    #[error("migration set {set} in {schema}: {}", crate::error_chain(source.as_ref()))]
+    #[error("migration set {set} in {schema}: {source}")]
     Refinery { set: &'static str, schema: String, source: Box<RefineryError> },
     #[error("not a tenant schema name: {0:?}")]
     BadSchema(String),
@@ -285,11 +285,11 @@ fn format_position(statement: &str, at: usize) -> String {
     format!("; at line {line}, column {column} of the statement: {}", text.trim())
 }
 
-/// The first line of a statement (at most 200 characters), to name it in an error.
+/// A statement on one line (whitespace collapsed, at most 200 characters), to name it in an error.
 fn excerpt(sql: &str) -> String {
-    let first = sql.trim().lines().next().unwrap_or_default();
-    let mut out: String = first.chars().take(200).collect();
-    if out.len() < sql.trim().len() {
+    let line = sql.split_whitespace().collect::<Vec<_>>().join(" ");
+    let mut out: String = line.chars().take(200).collect();
+    if out.len() < line.len() {
         out.push_str(" ...");
     }
     out

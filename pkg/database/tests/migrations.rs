@@ -213,3 +213,36 @@ async fn a_new_migration_reaches_every_schema_and_then_the_check_is_a_no_op() {
         assert!(!status.behind.contains(schema), "{schema} current after the run");
     }
 }
+
+fn failing_set() -> Runner {
+    Runner::new(&[Migration::unapplied(
+        "V1__broken",
+        "CREATE TABLE broken_ok (id SERIAL PRIMARY KEY);\n-- a comment; with a semicolon\nINSERT INTO broken_ok (id)\n    SELECT id FROM broken_missing;",
+    )
+    .unwrap()])
+}
+
+/// A failing migration is reported in PostgreSQL's words (issue 18 item 7: it used to say only
+/// "db error"): the set, the schema, the migration, SQLSTATE, message and the statement's line.
+#[tokio::test]
+async fn a_failing_migration_names_postgres_message_and_the_statement() {
+    let pool = test_pool().await;
+    let schema = TenantId::new().schema();
+    let mut client = pool.get().await.unwrap();
+    let tx = client.transaction().await.unwrap();
+    let err = migrate::provision_schema_with(tx.client(), schema.as_str(), &[MigrationSet::new("test_broken", failing_set)])
+        .await
+        .unwrap_err()
+        .to_string();
+    for expected in [
+        "test_broken",
+        schema.as_str(),
+        "V1__broken",
+        "SQLSTATE 42P01",
+        "relation \"broken_missing\" does not exist",
+        "at line 2, column 20 of the statement: SELECT id FROM broken_missing",
+    ] {
+        assert!(err.contains(expected), "{expected:?} missing from: {err}");
+    }
+    assert!(!err.contains("db error: db error"), "{err}");
+}
