@@ -35,6 +35,27 @@ async fn publish_closed(tx: &TenantTx, actor: i32, kind: StageKind, row: &DealRo
 }
 
 /// The non-stage fields of `base` with `ch` applied.
+/// A deal's writable fields with their API names (`value` in major units), compared for
+/// the `changes` of `deal.updated`.
+fn fields_json(f: &DealFields) -> serde_json::Value {
+    serde_json::json!({
+        "title": f.title,
+        "description": f.description,
+        "value": f.value.map(Money::as_f64),
+        "currency": f.currency,
+        "stage": f.stage,
+        "probability": f.probability,
+        "expected_close_date": f.expected_close_date,
+        "actual_close_date": f.actual_close_date,
+        "owner_id": f.owner_id,
+        "company_id": f.company_id,
+        "primary_contact_id": f.primary_contact_id,
+        "source": f.source,
+        "close_reason": f.close_reason,
+        "custom_fields": f.custom_fields,
+    })
+}
+
 fn merge(mut f: DealFields, ch: &DealChanges) -> DealFields {
     if let Some(v) = &ch.title {
         f.title = v.clone();
@@ -234,7 +255,10 @@ async fn update_deal(
         check_amount(&fields, Some(&current.fields))?;
 
         let row = repo::update_deal(&tx, id, &fields).await?;
-        publish(&tx, Some(me), DEAL_UPDATED, basic(&row)).await?;
+        // `changes` (old -> new per field) for the audit log: exact here, from the locked row.
+        let mut data = serde_json::to_value(basic(&row)).map_err(ApiError::internal)?;
+        data["changes"] = crm_events::changes(&fields_json(&current.fields), &fields_json(&row.fields), &[]).map_err(ApiError::internal)?;
+        publish(&tx, Some(me), DEAL_UPDATED, data).await?;
         if outcome.changed {
             repo::insert_history(&tx, id, Some(&from.key), &target.key, me).await?;
             let data = DealStageChangedEvent { deal: basic(&row), from_stage: from.key.clone(), to_stage: target.key.clone() };
