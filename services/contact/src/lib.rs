@@ -121,6 +121,7 @@ pub struct AppState {
         (name = "companies", description = "Companies and their hierarchy"),
         (name = "contacts", description = "Contacts, lead status, search, CSV import/export"),
         (name = "tags", description = "Tags of contacts and companies"),
+        (name = "scoring", description = "Lead scores: per-tenant scoring rules and the explanation of a contact's score"),
         (name = "custom-fields", description = "Typed custom field definitions: they type the `custom_fields` object of contacts and companies (per tenant, so the object's schema is open here: read the definitions)"),
     ),
     components(schemas(
@@ -183,9 +184,9 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(handlers::tags::rename_tag))
         .routes(routes!(handlers::tags::merge_tags))
         .routes(routes!(handlers::tags::delete_tag))
-        .routes(routes!(handlers::tags::rename_tag))
-        .routes(routes!(handlers::tags::merge_tags))
-        .routes(routes!(handlers::tags::delete_tag))
+        .routes(routes!(handlers::scoring::contact_score))
+        .routes(routes!(handlers::scoring::list_scoring_rules, handlers::scoring::create_scoring_rule))
+        .routes(routes!(handlers::scoring::put_scoring_rule, handlers::scoring::delete_scoring_rule))
 }
 
 /// The service's API routes (system routes and layers are added by the caller).
@@ -272,9 +273,11 @@ mod tests {
             ("POST", "/api/v1/tags/rename"),
             ("POST", "/api/v1/tags/merge"),
             ("DELETE", "/api/v1/tags/{tag}"),
-            ("POST", "/api/v1/tags/rename"),
-            ("POST", "/api/v1/tags/merge"),
-            ("DELETE", "/api/v1/tags/{tag}"),
+            ("GET", "/api/v1/contacts/{id}/score"),
+            ("GET", "/api/v1/scoring/rules"),
+            ("POST", "/api/v1/scoring/rules"),
+            ("PUT", "/api/v1/scoring/rules/{id}"),
+            ("DELETE", "/api/v1/scoring/rules/{id}"),
         ];
         for (method, path) in expected {
             assert!(documented.contains(&(method.to_owned(), path.to_owned())), "{method} {path} is not documented");

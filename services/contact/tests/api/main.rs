@@ -7,5 +7,6 @@ mod engagement;
 mod helpers;
 mod import;
 mod issue12;
+mod scoring;
 mod search;
 mod tags;
