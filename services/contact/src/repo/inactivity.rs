@@ -123,8 +123,18 @@ pub async fn job_drop(tx: &PlatformTx, tenant: &TenantId) -> DbResult<()> {
 #[derive(Debug, Clone)]
 pub struct JobRow {
     pub days: Option<i32>,
-    /// (due_at, attempts, last_run_at, last_error, last_found) of the schedule row.
-    pub schedule: Option<(DateTime<Utc>, i32, Option<DateTime<Utc>>, Option<String>, Option<i32>)>,
+    /// `None` when the job is off.
+    pub schedule: Option<ScheduleRow>,
+}
+
+/// A row of `platform.inactive_lead_schedule`.
+#[derive(Debug, Clone)]
+pub struct ScheduleRow {
+    pub due_at: DateTime<Utc>,
+    pub attempts: i32,
+    pub last_run_at: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+    pub last_found: Option<i32>,
 }
 
 const JOB_ROW: &str = "SELECT s.inactive_lead_days, j.due_at, j.attempts, j.last_run_at, j.last_error, j.last_found
@@ -135,7 +145,8 @@ const JOB_ROW: &str = "SELECT s.inactive_lead_days, j.due_at, j.attempts, j.last
 
 fn job_row(r: &tokio_postgres::Row) -> JobRow {
     let due: Option<DateTime<Utc>> = r.get(1);
-    JobRow { days: r.get(0), schedule: due.map(|due| (due, r.get(2), r.get(3), r.get(4), r.get(5))) }
+    let schedule = due.map(|due_at| ScheduleRow { due_at, attempts: r.get(2), last_run_at: r.get(3), last_error: r.get(4), last_found: r.get(5) });
+    JobRow { days: r.get(0), schedule }
 }
 
 pub async fn job_status(tx: &PlatformTx, tenant: &TenantId) -> DbResult<Option<JobRow>> {

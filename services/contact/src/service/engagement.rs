@@ -169,7 +169,7 @@ async fn job_of(db: &TenantDb, tenant: &TenantId) -> Result<InactiveLeadJob, Api
     let row = repo::job_status(&tx, tenant).await?.ok_or_else(|| ApiError::not_found("tenant"))?;
     tx.commit().await?;
     let (next_run_at, attempts, last_run_at, last_error, last_found) = match row.schedule {
-        Some((due, attempts, last_run, error, found)) => (Some(due), attempts, last_run, error, found),
+        Some(s) => (Some(s.due_at), s.attempts, s.last_run_at, s.last_error, s.last_found),
         None => (None, 0, None, None, None),
     };
     Ok(InactiveLeadJob { inactive_lead_days: row.days, enabled: next_run_at.is_some(), next_run_at, last_run_at, last_found, attempts, last_error })
