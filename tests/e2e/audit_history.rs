@@ -74,6 +74,22 @@ async fn a_patch_shows_its_old_and_new_values_in_the_audit_log() {
     assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{}", bad.body);
     assert!(bad.body["details"].to_string().contains("from"), "{}", bad.body);
 
+    // A deal PATCH through deal-service: its diff too.
+    let deal = api.create("/api/v1/deals", &admin.token, json!({"title": "Audit deal", "value": 100.0})).await;
+    let r = api.patch(&format!("/api/v1/deals/{}", deal["id"]), &admin.token, json!({"title": "Audit deal (renamed)", "value": 250.5})).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let path = format!("/api/v1/audit?resource=deal&resource_id={}", deal["id"]);
+    let deal_entry = crm_testing::wait_until("the deal.updated audit entry", WAIT, || async {
+        let r = api.get(&path, &admin.token).await;
+        r.body["data"].as_array().and_then(|d| d.iter().find(|e| e["action"] == "updated").cloned())
+    })
+    .await;
+    assert_eq!(
+        deal_entry["changes"],
+        json!({"title": {"old": "Audit deal", "new": "Audit deal (renamed)"}, "value": {"old": 100.0, "new": 250.5}}),
+        "{deal_entry}"
+    );
+
     // Admins only.
     let manager = invite_user(&api, &admin, "manager@audit.example", "manager").await;
     let r = api.get("/api/v1/audit", &manager.token).await;
