@@ -360,7 +360,7 @@ pub enum Action {
 }
 
 /// Fields `update_field` may set, per entity (plain fields of the owning service's PATCH).
-pub const CONTACT_FIELDS: &[&str] = &["status", "job_title", "source", "owner_id", "notes"];
+pub const CONTACT_FIELDS: &[&str] = &["status", "job_title", "source", "owner_id"];
 pub const DEAL_FIELDS: &[&str] = &["stage", "probability", "owner_id", "description", "expected_close_date"];
 
 impl Action {

@@ -16,6 +16,11 @@ pub trait ContactClient: Send + Sync {
     async fn contact_basic(&self, ctx: &CallContext, id: i32) -> Result<ContactBasicInfo, ClientError>;
     async fn contacts_basic(&self, ctx: &CallContext, ids: &[i32]) -> Result<Vec<ContactBasicInfo>, ClientError>;
     async fn contact(&self, ctx: &CallContext, id: i32) -> Result<ContactDetails, ClientError>;
+    /// `PATCH /contacts/{id}` with `fields` (automation rules' `update_field`), as the
+    /// caller. Implementations without writes refuse it.
+    async fn update_contact_fields(&self, _ctx: &CallContext, _id: i32, _fields: &serde_json::Value) -> Result<ContactDetails, ClientError> {
+        Err(ClientError::Invalid { status: 501, code: "NOT_IMPLEMENTED".into(), message: "this client does not update contacts".into() })
+    }
     /// Contacts and companies for one list (e.g. deal enrichment): the HTTP client makes a
     /// single request (`GET /contacts/basic?ids=..&company_ids=..`) when both are wanted.
     async fn contacts_and_companies_basic(
@@ -82,6 +87,10 @@ impl ContactClient for HttpContactClient {
 
     async fn contact(&self, ctx: &CallContext, id: i32) -> Result<ContactDetails, ClientError> {
         self.http.get(ctx, &format!("/api/v1/contacts/{id}")).await
+    }
+
+    async fn update_contact_fields(&self, ctx: &CallContext, id: i32, fields: &serde_json::Value) -> Result<ContactDetails, ClientError> {
+        self.http.patch(ctx, &format!("/api/v1/contacts/{id}"), fields).await
     }
 
     async fn contacts_and_companies_basic(

@@ -77,6 +77,20 @@ impl ContactClient for MockContactClient {
         lock(&self.contacts).get(&id).cloned().ok_or(ClientError::NotFound)
     }
 
+    /// Merges `fields` into the stored contact (no validation beyond the types).
+    async fn update_contact_fields(&self, _: &CallContext, id: i32, fields: &serde_json::Value) -> Result<ContactDetails, ClientError> {
+        self.enter()?;
+        let mut contacts = lock(&self.contacts);
+        let current = contacts.get(&id).ok_or(ClientError::NotFound)?;
+        let mut value = serde_json::to_value(current).map_err(|e| ClientError::Unavailable(e.to_string()))?;
+        if let (Some(target), Some(changes)) = (value.as_object_mut(), fields.as_object()) {
+            target.extend(changes.clone());
+        }
+        let updated: ContactDetails = serde_json::from_value(value).map_err(|e| ClientError::Invalid { status: 400, code: "VALIDATION_FAILED".into(), message: e.to_string() })?;
+        contacts.insert(id, updated.clone());
+        Ok(updated)
+    }
+
     async fn contacts_and_companies_basic(
         &self,
         _: &CallContext,

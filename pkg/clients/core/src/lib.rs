@@ -132,6 +132,16 @@ impl HttpClient {
         self.send(ctx, self.request(Method::POST, path).json(body)).await
     }
 
+    /// `PATCH path` with a JSON body (only the fields present change).
+    pub async fn patch<B: serde::Serialize + ?Sized, T: DeserializeOwned>(
+        &self,
+        ctx: &CallContext,
+        path: &str,
+        body: &B,
+    ) -> Result<T, ClientError> {
+        self.send(ctx, self.request(Method::PATCH, path).json(body)).await
+    }
+
     pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
         self.http.request(method, format!("{}{}", self.config.base_url, path))
     }

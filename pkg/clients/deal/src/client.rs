@@ -13,6 +13,11 @@ pub trait DealClient: Send + Sync {
     async fn deal_basic(&self, ctx: &CallContext, id: i32) -> Result<DealBasicInfo, ClientError>;
     async fn deals_basic(&self, ctx: &CallContext, ids: &[i32]) -> Result<Vec<DealBasicInfo>, ClientError>;
     async fn deal(&self, ctx: &CallContext, id: i32) -> Result<DealResponse, ClientError>;
+    /// `PATCH /deals/{id}` with `fields` (automation rules' `update_field`), as the caller.
+    /// Implementations without writes refuse it.
+    async fn update_deal_fields(&self, _ctx: &CallContext, _id: i32, _fields: &serde_json::Value) -> Result<DealResponse, ClientError> {
+        Err(ClientError::Invalid { status: 501, code: "NOT_IMPLEMENTED".into(), message: "this client does not update deals".into() })
+    }
 }
 
 /// The reqwest implementation (`DEAL_SERVICE_URL`, default http://127.0.0.1:8083).
@@ -50,6 +55,10 @@ impl DealClient for HttpDealClient {
 
     async fn deal(&self, ctx: &CallContext, id: i32) -> Result<DealResponse, ClientError> {
         self.http.get(ctx, &format!("/api/v1/deals/{id}")).await
+    }
+
+    async fn update_deal_fields(&self, ctx: &CallContext, id: i32, fields: &serde_json::Value) -> Result<DealResponse, ClientError> {
+        self.http.patch(ctx, &format!("/api/v1/deals/{id}"), fields).await
     }
 }
 

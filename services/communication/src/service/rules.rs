@@ -26,11 +26,6 @@ use crate::automation::{Action, MAX_DEPTH, NewRule, RulePatch, check_actions, ch
 use crate::domain::{MAX_DESCRIPTION, MAX_SUBJECT, TaskWrite, optional_body, required_line};
 use crate::repo::rules::{self as repo, RuleWrite};
 
-/// `update_field` needs a write path into contact- and deal-service for automation (their
-/// clients have no update call yet, and the service token may only read): refused clearly
-/// when a rule is saved rather than accepted and failing at run time.
-pub const UPDATE_FIELD_UNAVAILABLE: &str = "update_field is not available yet (contact- and deal-service take no automated updates yet)";
-
 pub const RUN_STATUSES: &[&str] = &["pending", "succeeded", "failed", "parked", "loop_stopped"];
 
 /// Checks a rule body: fields, the trigger (a known event), conditions, actions, and the
@@ -67,8 +62,7 @@ async fn check(state: &AppState, tx: &TenantTx, input: NewRule) -> Result<RuleWr
                 let field = if webhook_id.is_some() { format!("actions[{i}].webhook_id") } else { format!("actions[{i}].url") };
                 webhooks::check_rule_target(state, tx, &target, &field).await?;
             }
-            Action::UpdateField { .. } => missing.add(format!("actions[{i}].type"), UPDATE_FIELD_UNAVAILABLE),
-            Action::CreateTask { .. } => {}
+            Action::UpdateField { .. } | Action::CreateTask { .. } => {}
         }
     }
     if !missing.is_empty() {
@@ -337,7 +331,23 @@ async fn act(state: &AppState, tx: &TenantTx, rule: &Rule, run: &RuleRun, event:
                 Err(reason) => json!({ "skipped": reason }),
             })
         }
-        Action::UpdateField { .. } => Err(UPDATE_FIELD_UNAVAILABLE.to_owned()),
+        Action::UpdateField { entity, field, value } => {
+            let id = match entity.as_str() {
+                "contact" => contact.ok_or("the event names no contact")?,
+                _ => deal.ok_or("the event names no deal")?,
+            };
+            let ctx = acting_as_creator(state, tx.tenant_id(), rule, key).await?;
+            let body = json!({ field.as_str(): value });
+            // The owning service publishes `contact.updated` / `deal.updated`: it carries this
+            // run's depth (taken by the next such event of this record).
+            crate::repo::rules::put_depth(tx, &format!("{entity}.updated:{id}"), depth).await.map_err(|e| e.to_string())?;
+            match entity.as_str() {
+                "contact" => state.clients.contacts.update_contact_fields(&ctx, id, &body).await.map(|_| ()),
+                _ => state.clients.deals.update_deal_fields(&ctx, id, &body).await.map(|_| ()),
+            }
+            .map_err(|e| format!("{entity} {id}: {e}"))?;
+            Ok(json!({ "entity": entity, "id": id, "field": field }))
+        }
         Action::Webhook { webhook_id, url } => {
             let target = match (webhook_id, url) {
                 (Some(id), _) => WebhookTarget::Id(*id),
@@ -347,4 +357,17 @@ async fn act(state: &AppState, tx: &TenantTx, rule: &Rule, run: &RuleRun, event:
             Ok(json!({ "delivery_id": delivery }))
         }
     }
+}
+
+/// `update_field` writes in another service as the rule's creator (with the creator's current
+/// role, read from auth-service): a rule can change only what its author could, and the
+/// owning service's checks and events apply. A rule without creator (seeded) cannot.
+async fn acting_as_creator(state: &AppState, tenant: &TenantId, rule: &Rule, key: &str) -> Result<crm_client_core::CallContext, String> {
+    let creator = rule.created_by.ok_or("a rule without a creator cannot update records")?;
+    let (lookup, _) = marketing::system_caller(state, tenant, None, key).map_err(|e| e.0)?;
+    let user = state.clients.auth.user_basic(&lookup, creator).await.map_err(|e| format!("the rule's creator {creator}: {e}"))?;
+    let role: crm_web::Role = user.role.parse().map_err(|_| format!("the rule's creator has an unknown role {}", user.role))?;
+    let claims = crm_web::Claims::new(crm_web::TokenType::Access, creator, *tenant, user.email, role, state.auth.keys.issuer(), std::time::Duration::from_secs(60));
+    let token = state.auth.keys.issue(&claims).map_err(|e| format!("cannot sign a token: {e}"))?;
+    Ok(crm_client_core::CallContext::new(token).with_request_id(key).with_tenant(tenant.to_string()))
 }

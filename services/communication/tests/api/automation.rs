@@ -349,3 +349,28 @@ async fn under_an_opt_out_policy_steps_go_out_unless_consent_is_withdrawn() {
     let again = r.body["id"].as_i64().unwrap();
     wait_rows(&app, &t.id, "enrollment_steps", &format!("enrollment_id = {again} AND position = 1 AND reason = 'no_consent'"), 1).await;
 }
+
+#[tokio::test]
+async fn update_field_changes_the_contact_through_its_service_as_the_rules_creator() {
+    let app = spawn_app().await;
+    let t = app.tenant().await;
+    let r = app
+        .post("/api/v1/automation/rules", &t.admin, json!({"name": "Won -> customer", "trigger": {"event": "deal.closed_won"},
+            "actions": [{"type": "update_field", "entity": "contact", "field": "status", "value": "customer"}]}))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let bad = app
+        .post("/api/v1/automation/rules", &t.admin, json!({"name": "Bad", "trigger": {"event": "deal.closed_won"},
+            "actions": [{"type": "update_field", "entity": "contact", "field": "email", "value": "x@example.com"}]}))
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{}", bad.body);
+    let event = closed_won(&t.id, 701, "Upgrade", Some(REP));
+    app.publish(&event, &event.id).await;
+    wait_until("the contact became a customer", WAIT, || async {
+        let status = app.contacts.contacts.lock().unwrap().get(&ADA).map(|c| serde_json::to_value(c.status).unwrap());
+        (status == Some(json!("customer"))).then_some(())
+    })
+    .await;
+    wait_rows(&app, &t.id, "automation_runs", "status = 'succeeded'", 1).await;
+    assert_eq!(app.count(&t.id, "automation_lineage", &format!("key = 'contact.updated:{ADA}' AND depth = 1")).await, 1);
+}
