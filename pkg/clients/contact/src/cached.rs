@@ -81,6 +81,11 @@ impl<C: ContactClient> ContactClient for CachedContactClient<C> {
         self.inner.contact(ctx, id).await
     }
 
+    /// Passed through (the change's `contact.updated` event drops the cached record).
+    async fn update_contact_fields(&self, ctx: &CallContext, id: i32, fields: &serde_json::Value) -> Result<ContactDetails, ClientError> {
+        self.inner.update_contact_fields(ctx, id, fields).await
+    }
+
     async fn contacts_and_companies_basic(
         &self,
         ctx: &CallContext,

@@ -48,6 +48,11 @@ impl<C: DealClient> DealClient for CachedDealClient<C> {
     async fn deal(&self, ctx: &CallContext, id: i32) -> Result<DealResponse, ClientError> {
         self.inner.deal(ctx, id).await
     }
+
+    /// Passed through (the change's `deal.*` event drops the cached record).
+    async fn update_deal_fields(&self, ctx: &CallContext, id: i32, fields: &serde_json::Value) -> Result<DealResponse, ClientError> {
+        self.inner.update_deal_fields(ctx, id, fields).await
+    }
 }
 
 #[cfg(test)]
