@@ -256,7 +256,7 @@ pub async fn claim_due(tx: &TenantTx, limit: i64, lease_ms: i64) -> Result<Vec<C
                  updated_at = now() \
              FROM due, webhooks w WHERE d.id = due.id AND w.id = d.webhook_id \
              RETURNING d.id, d.webhook_id, d.dedupe_key, d.event_id, d.attempts, d.body, d.window_start, w.url, w.secret, \
-                 CASE WHEN w.previous_secret_expires_at > now() THEN w.previous_secret END",
+                 w.previous_secret, w.previous_secret_expires_at",
         )
         .await?;
     let rows = tx.query(&stmt, &[&limit, &lease_ms]).await?;
@@ -275,7 +275,12 @@ pub async fn claim_due(tx: &TenantTx, limit: i64, lease_ms: i64) -> Result<Vec<C
                 window_start: r.get(6),
                 url: r.get(7),
                 secret: r.get(8),
-                previous_secret: r.get(9),
+                // Still valid during the rotation's grace period; decided here, not by
+                // `now()` in RETURNING (refused on Citus: docs/SCALING.md).
+                previous_secret: r
+                    .get::<_, Option<DateTime<Utc>>>(10)
+                    .filter(|expires| *expires > Utc::now())
+                    .and_then(|_| r.get(9)),
             }
         })
         .collect())
