@@ -3774,8 +3774,11 @@ export interface components {
         RuleConfig: {
             /** @description activity_count: only activities of this type (call, meeting, email, note, task). */
             activity_type?: string | null;
-            /** @description field_value: the value that earns the points (compared case-insensitively as text). */
-            equals?: Record<string, never> | null;
+            /**
+             * @description field_value: the value that earns the points (compared case-insensitively as text).
+             *     Any JSON value (text, number, boolean): `{}` in the OpenAPI document.
+             */
+            equals?: unknown;
             /** @description field_value: status, source, job_title, city, country, email, phone, tags, cf.<key>. */
             field?: string | null;
             /**

@@ -78,7 +78,8 @@ pub struct RuleConfig {
     pub field: Option<String>,
     /// field_value: the value that earns the points (compared case-insensitively as text).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
+    /// Any JSON value (text, number, boolean): `{}` in the OpenAPI document.
+    #[schema(value_type = Option<Value>)]
     pub equals: Option<Value>,
     /// field_value: points for any value.
     #[serde(default, skip_serializing_if = "Option::is_none")]
