@@ -18,9 +18,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 use crm_client_contact::ContactDetails;
-use crm_client_contact::subjects::{
-    SCORING_RULE_CREATED, SCORING_RULE_DELETED, SCORING_RULE_UPDATED,
-};
+use crm_client_contact::subjects::{SCORING_RULE_CREATED, SCORING_RULE_DELETED, SCORING_RULE_UPDATED};
 use crm_events::publish;
 use crm_tenant::TenantTx;
 use crm_web::{ApiError, Can, ETag, FieldErrors, IfMatch, perm};
@@ -57,14 +55,7 @@ impl RuleKind {
     }
 
     pub fn parse(raw: &str) -> Option<Self> {
-        [
-            Self::FieldValue,
-            Self::ActivityCount,
-            Self::EmailOpened,
-            Self::EmailClicked,
-        ]
-        .into_iter()
-        .find(|k| k.as_str() == raw)
+        [Self::FieldValue, Self::ActivityCount, Self::EmailOpened, Self::EmailClicked].into_iter().find(|k| k.as_str() == raw)
     }
 
     /// The `contact_engagement.kind` an engagement rule counts.
@@ -157,29 +148,16 @@ pub struct RuleWrite {
     pub enabled: bool,
 }
 
-const FIELDS: [&str; 8] = [
-    "status",
-    "source",
-    "job_title",
-    "city",
-    "country",
-    "email",
-    "phone",
-    "tags",
-];
+const FIELDS: [&str; 8] = ["status", "source", "job_title", "city", "country", "email", "phone", "tags"];
 
 impl NewScoringRule {
     pub fn validate(self, errors: &mut FieldErrors) -> RuleWrite {
-        let name =
-            crm_web::validate::line(errors, "name", Some(&self.name), 100).unwrap_or_else(|| {
-                errors.add("name", "required");
-                String::new()
-            });
+        let name = crm_web::validate::line(errors, "name", Some(&self.name), 100).unwrap_or_else(|| {
+            errors.add("name", "required");
+            String::new()
+        });
         let kind = RuleKind::parse(self.kind.trim()).unwrap_or_else(|| {
-            errors.add(
-                "kind",
-                "must be one of: field_value, activity_count, email_opened, email_clicked",
-            );
+            errors.add("kind", "must be one of: field_value, activity_count, email_opened, email_clicked");
             RuleKind::FieldValue
         });
         if !(-1000..=1000).contains(&self.points) {
@@ -188,50 +166,27 @@ impl NewScoringRule {
         let c = &self.config;
         if kind == RuleKind::FieldValue {
             match c.field.as_deref() {
-                Some(f)
-                    if FIELDS.contains(&f)
-                        || f.strip_prefix("cf.")
-                            .is_some_and(crate::service::custom_fields::is_key) => {}
-                _ => errors.add(
-                    "config.field",
-                    format!("one of {}, or cf.<key>", FIELDS.join(", ")),
-                ),
+                Some(f) if FIELDS.contains(&f) || f.strip_prefix("cf.").is_some_and(crate::service::custom_fields::is_key) => {}
+                _ => errors.add("config.field", format!("one of {}, or cf.<key>", FIELDS.join(", "))),
             }
             if c.equals.is_none() == (c.present != Some(true)) {
-                errors.add(
-                    "config.equals",
-                    "give either `equals` or `\"present\": true`",
-                );
+                errors.add("config.equals", "give either `equals` or `\"present\": true`");
             }
-            if c.window_days.is_some()
-                || c.max_count.is_some()
-                || c.half_life_days.is_some()
-                || c.activity_type.is_some()
-            {
-                errors.add(
-                    "config",
-                    "field_value takes only field and equals or present",
-                );
+            if c.window_days.is_some() || c.max_count.is_some() || c.half_life_days.is_some() || c.activity_type.is_some() {
+                errors.add("config", "field_value takes only field and equals or present");
             }
         } else {
             if c.field.is_some() || c.equals.is_some() || c.present.is_some() {
                 errors.add("config", "engagement rules take window_days, max_count, half_life_days (and activity_type)");
             }
-            if c.window_days
-                .is_some_and(|d| !(1..=MAX_WINDOW_DAYS).contains(&d))
-            {
+            if c.window_days.is_some_and(|d| !(1..=MAX_WINDOW_DAYS).contains(&d)) {
                 errors.add("config.window_days", format!("from 1 to {MAX_WINDOW_DAYS}"));
             }
             if c.max_count.is_some_and(|n| !(1..=1000).contains(&n)) {
                 errors.add("config.max_count", "from 1 to 1000");
             }
-            if c.half_life_days
-                .is_some_and(|h| !(h.is_finite() && h > 0.0 && h <= MAX_WINDOW_DAYS as f64))
-            {
-                errors.add(
-                    "config.half_life_days",
-                    format!("more than 0, at most {MAX_WINDOW_DAYS}"),
-                );
+            if c.half_life_days.is_some_and(|h| !(h.is_finite() && h > 0.0 && h <= MAX_WINDOW_DAYS as f64)) {
+                errors.add("config.half_life_days", format!("more than 0, at most {MAX_WINDOW_DAYS}"));
             }
             if c.activity_type.is_some() && kind != RuleKind::ActivityCount {
                 errors.add("config.activity_type", "only for activity_count");
@@ -240,13 +195,7 @@ impl NewScoringRule {
                 crm_web::validate::line(errors, "config.activity_type", Some(t), 50);
             }
         }
-        RuleWrite {
-            name,
-            kind,
-            config: self.config,
-            points: self.points,
-            enabled: self.enabled,
-        }
+        RuleWrite { name, kind, config: self.config, points: self.points, enabled: self.enabled }
     }
 }
 
@@ -289,13 +238,7 @@ pub struct ScoreExplanation {
 /// The contact's value of a `field_value` rule's field, as texts (several for tags and
 /// multi_select).
 fn field_values(contact: &ContactDetails, field: &str) -> Vec<String> {
-    let one = |s: &str| {
-        if s.is_empty() {
-            vec![]
-        } else {
-            vec![s.to_lowercase()]
-        }
-    };
+    let one = |s: &str| if s.is_empty() { vec![] } else { vec![s.to_lowercase()] };
     match field {
         "status" => vec![contact.status.as_str().to_owned()],
         "source" => one(&contact.source),
@@ -305,20 +248,10 @@ fn field_values(contact: &ContactDetails, field: &str) -> Vec<String> {
         "email" => one(&contact.email),
         "phone" => one(&contact.phone),
         "tags" => contact.tags.clone(),
-        f => match f
-            .strip_prefix("cf.")
-            .and_then(|k| contact.custom_fields.get(k))
-        {
-            Some(Value::Array(items)) => items
-                .iter()
-                .map(value_text)
-                .filter(|s| !s.is_empty())
-                .collect(),
+        f => match f.strip_prefix("cf.").and_then(|k| contact.custom_fields.get(k)) {
+            Some(Value::Array(items)) => items.iter().map(value_text).filter(|s| !s.is_empty()).collect(),
             Some(Value::Null) | None => vec![],
-            Some(v) => vec![value_text(v)]
-                .into_iter()
-                .filter(|s| !s.is_empty())
-                .collect(),
+            Some(v) => vec![value_text(v)].into_iter().filter(|s| !s.is_empty()).collect(),
         },
     }
 }
@@ -332,12 +265,7 @@ fn value_text(v: &Value) -> String {
 }
 
 /// The score of `contact` under `rules` with its `signals`, at `now`.
-pub fn compute(
-    rules: &[ScoringRule],
-    contact: &ContactDetails,
-    signals: &[Signal],
-    now: DateTime<Utc>,
-) -> (i32, Vec<ScoreItem>) {
+pub fn compute(rules: &[ScoringRule], contact: &ContactDetails, signals: &[Signal], now: DateTime<Utc>) -> (i32, Vec<ScoreItem>) {
     let mut items = Vec::new();
     for rule in rules.iter().filter(|r| r.enabled) {
         let c = &rule.config;
@@ -348,22 +276,14 @@ pub fn compute(
                     Some(want) => values.contains(&value_text(want)),
                     None => !values.is_empty(),
                 };
-                if hit {
-                    (f64::from(rule.points), 1)
-                } else {
-                    (0.0, 0)
-                }
+                if hit { (f64::from(rule.points), 1) } else { (0.0, 0) }
             }
             Some(kind) => {
                 let since = now - Duration::days(c.window_days.unwrap_or(30));
                 let mut hits: Vec<&Signal> = signals
                     .iter()
                     .filter(|s| s.kind == kind && s.at > since && s.at <= now)
-                    .filter(|s| {
-                        c.activity_type
-                            .as_ref()
-                            .is_none_or(|t| s.detail.as_deref() == Some(t.as_str()))
-                    })
+                    .filter(|s| c.activity_type.as_ref().is_none_or(|t| s.detail.as_deref() == Some(t.as_str())))
                     .collect();
                 hits.sort_by(|a, b| b.at.cmp(&a.at));
                 hits.truncate(c.max_count.unwrap_or(10).max(0) as usize);
@@ -379,52 +299,23 @@ pub fn compute(
             }
         };
         if count > 0 {
-            items.push(ScoreItem {
-                rule_id: rule.id,
-                rule: rule.name.clone(),
-                kind: rule.kind,
-                points,
-                count,
-            });
+            items.push(ScoreItem { rule_id: rule.id, rule: rule.name.clone(), kind: rule.kind, points, count });
         }
     }
     let total: f64 = items.iter().map(|i| i.points).sum();
-    (
-        total.round().clamp(i32::MIN as f64, i32::MAX as f64) as i32,
-        items,
-    )
+    (total.round().clamp(i32::MIN as f64, i32::MAX as f64) as i32, items)
 }
 
 /// The longest window of the engagement rules (signals older than it never count).
 fn longest_window(rules: &[ScoringRule]) -> i64 {
-    rules
-        .iter()
-        .filter(|r| r.kind.signal().is_some())
-        .map(|r| r.config.window_days.unwrap_or(30))
-        .max()
-        .unwrap_or(0)
+    rules.iter().filter(|r| r.kind.signal().is_some()).map(|r| r.config.window_days.unwrap_or(30)).max().unwrap_or(0)
 }
 
 /// Recomputes and stores the score of `contact_id` (gone: nothing to do); the new score.
-///
-/// The contact row is locked before the signals are read: two consumers recomputing the same
-/// contact at once (an open and a click, or a signal and `contact.updated`) then run one after
-/// the other, and the second reads what the first committed. Without the lock the slower one
-/// writes a score computed from a snapshot that lacks the other's signal (a lost update).
-pub async fn recompute(
-    tx: &TenantTx,
-    contact_id: i32,
-    now: DateTime<Utc>,
-) -> Result<Option<i32>, ApiError> {
-    if !repo::lock_contact(tx, contact_id).await? {
-        return Ok(None);
-    }
-    let Some(contact) = crate::repo::contacts::contact_by_id(tx, contact_id).await? else {
-        return Ok(None);
-    };
+pub async fn recompute(tx: &TenantTx, contact_id: i32, now: DateTime<Utc>) -> Result<Option<i32>, ApiError> {
+    let Some(contact) = crate::repo::contacts::contact_by_id(tx, contact_id).await? else { return Ok(None) };
     let rules = repo::rules(tx).await?;
-    let signals =
-        repo::signals(tx, contact_id, now - Duration::days(longest_window(&rules))).await?;
+    let signals = repo::signals(tx, contact_id, now - Duration::days(longest_window(&rules))).await?;
     let (score, _) = compute(&rules, &contact, &signals, now);
     repo::set_score(tx, contact_id, score).await?;
     Ok(Some(score))
@@ -432,18 +323,8 @@ pub async fn recompute(
 
 /// A consumer's signal: recorded once per event (`event_id`), then the score recomputed.
 /// A contact that no longer exists is skipped.
-pub async fn record_signal(
-    tx: &TenantTx,
-    event_id: &str,
-    contact_id: i32,
-    kind: &'static str,
-    detail: Option<&str>,
-    at: DateTime<Utc>,
-) -> Result<(), ApiError> {
-    if crate::repo::contacts::contact_by_id(tx, contact_id)
-        .await?
-        .is_none()
-    {
+pub async fn record_signal(tx: &TenantTx, event_id: &str, contact_id: i32, kind: &'static str, detail: Option<&str>, at: DateTime<Utc>) -> Result<(), ApiError> {
+    if crate::repo::contacts::contact_by_id(tx, contact_id).await?.is_none() {
         return Ok(());
     }
     repo::insert_signal(tx, event_id, contact_id, kind, detail, at).await?;
@@ -455,42 +336,20 @@ pub async fn record_signal(
 // Use cases
 
 /// `GET /contacts/{id}/score`.
-pub async fn explain(
-    state: &AppState,
-    can: &Can<perm::ContactsRead>,
-    contact_id: i32,
-) -> Result<ScoreExplanation, ApiError> {
+pub async fn explain(state: &AppState, can: &Can<perm::ContactsRead>, contact_id: i32) -> Result<ScoreExplanation, ApiError> {
     let now = Utc::now();
     let tx = state.db.tenant(&can.tenant_id).await?;
-    let contact = crate::repo::contacts::contact_by_id(&tx, contact_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("contact"))?;
+    let contact = crate::repo::contacts::contact_by_id(&tx, contact_id).await?.ok_or_else(|| ApiError::not_found("contact"))?;
     let rules = repo::rules(&tx).await?;
-    let signals = repo::signals(
-        &tx,
-        contact_id,
-        now - Duration::days(longest_window(&rules)),
-    )
-    .await?;
-    let stored_score = repo::stored_score(&tx, contact_id)
-        .await?
-        .unwrap_or_default();
+    let signals = repo::signals(&tx, contact_id, now - Duration::days(longest_window(&rules))).await?;
+    let stored_score = repo::stored_score(&tx, contact_id).await?.unwrap_or_default();
     tx.commit().await?;
     let (score, items) = compute(&rules, &contact, &signals, now);
-    Ok(ScoreExplanation {
-        contact_id,
-        score,
-        stored_score,
-        computed_at: now,
-        items,
-    })
+    Ok(ScoreExplanation { contact_id, score, stored_score, computed_at: now, items })
 }
 
 /// `GET /scoring/rules`.
-pub async fn list(
-    state: &AppState,
-    can: &Can<perm::AutomationRead>,
-) -> Result<ScoringRuleList, ApiError> {
+pub async fn list(state: &AppState, can: &Can<perm::AutomationRead>) -> Result<ScoringRuleList, ApiError> {
     let tx = state.db.tenant(&can.tenant_id).await?;
     let data = repo::rules_all(&tx).await?;
     tx.commit().await?;
@@ -506,18 +365,11 @@ fn validated(input: NewScoringRule) -> Result<RuleWrite, ApiError> {
 
 /// `POST /scoring/rules`; publishes `scoring_rule.created`. Scores follow at each contact's
 /// next signal or change.
-pub async fn create(
-    state: &AppState,
-    can: &Can<perm::AutomationWrite>,
-    input: NewScoringRule,
-) -> Result<ScoringRule, ApiError> {
+pub async fn create(state: &AppState, can: &Can<perm::AutomationWrite>, input: NewScoringRule) -> Result<ScoringRule, ApiError> {
     let w = validated(input)?;
     let tx = state.db.tenant(&can.tenant_id).await?;
     if repo::rules_all(&tx).await?.len() >= MAX_RULES {
-        return Err(ApiError::validation([(
-            "body",
-            format!("at most {MAX_RULES} scoring rules"),
-        )]));
+        return Err(ApiError::validation([("body", format!("at most {MAX_RULES} scoring rules"))]));
     }
     let rule = repo::insert_rule(&tx, &w, can.user_id).await?;
     publish(&tx, Some(can.user_id), SCORING_RULE_CREATED, &rule).await?;
@@ -526,18 +378,10 @@ pub async fn create(
 }
 
 /// `PUT /scoring/rules/{id}` (`If-Match`); publishes `scoring_rule.updated`.
-pub async fn replace(
-    state: &AppState,
-    can: &Can<perm::AutomationWrite>,
-    id: i32,
-    if_match: &IfMatch,
-    input: NewScoringRule,
-) -> Result<ScoringRule, ApiError> {
+pub async fn replace(state: &AppState, can: &Can<perm::AutomationWrite>, id: i32, if_match: &IfMatch, input: NewScoringRule) -> Result<ScoringRule, ApiError> {
     let w = validated(input)?;
     let tx = state.db.tenant(&can.tenant_id).await?;
-    let current = repo::rule(&tx, id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("scoring rule"))?;
+    let current = repo::rule(&tx, id).await?.ok_or_else(|| ApiError::not_found("scoring rule"))?;
     if_match.check(&ETag::of(current.updated_at))?;
     let rule = repo::update_rule(&tx, id, &w).await?;
     publish(&tx, Some(can.user_id), SCORING_RULE_UPDATED, &rule).await?;
@@ -546,16 +390,9 @@ pub async fn replace(
 }
 
 /// `DELETE /scoring/rules/{id}` (`If-Match`); publishes `scoring_rule.deleted`.
-pub async fn delete(
-    state: &AppState,
-    can: &Can<perm::AutomationWrite>,
-    id: i32,
-    if_match: &IfMatch,
-) -> Result<(), ApiError> {
+pub async fn delete(state: &AppState, can: &Can<perm::AutomationWrite>, id: i32, if_match: &IfMatch) -> Result<(), ApiError> {
     let tx = state.db.tenant(&can.tenant_id).await?;
-    let current = repo::rule(&tx, id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("scoring rule"))?;
+    let current = repo::rule(&tx, id).await?.ok_or_else(|| ApiError::not_found("scoring rule"))?;
     if_match.check(&ETag::of(current.updated_at))?;
     repo::delete_rule(&tx, id).await?;
     publish(&tx, Some(can.user_id), SCORING_RULE_DELETED, &current).await?;
@@ -596,84 +433,29 @@ mod tests {
     fn field_rules_and_engagement_with_window_cap_and_decay() {
         let now = Utc::now();
         let rules = [
-            rule(
-                1,
-                RuleKind::FieldValue,
-                json!({"field": "status", "equals": "Prospect"}),
-                15,
-            ),
-            rule(
-                2,
-                RuleKind::FieldValue,
-                json!({"field": "cf.tier", "equals": "gold"}),
-                7,
-            ),
-            rule(
-                3,
-                RuleKind::FieldValue,
-                json!({"field": "phone", "present": true}),
-                100,
-            ),
-            rule(
-                4,
-                RuleKind::EmailOpened,
-                json!({"window_days": 90, "max_count": 2}),
-                5,
-            ),
-            rule(
-                5,
-                RuleKind::EmailClicked,
-                json!({"window_days": 90, "half_life_days": 10}),
-                10,
-            ),
+            rule(1, RuleKind::FieldValue, json!({"field": "status", "equals": "Prospect"}), 15),
+            rule(2, RuleKind::FieldValue, json!({"field": "cf.tier", "equals": "gold"}), 7),
+            rule(3, RuleKind::FieldValue, json!({"field": "phone", "present": true}), 100),
+            rule(4, RuleKind::EmailOpened, json!({"window_days": 90, "max_count": 2}), 5),
+            rule(5, RuleKind::EmailClicked, json!({"window_days": 90, "half_life_days": 10}), 10),
         ];
-        let s = |kind: &str, days: i64| Signal {
-            kind: kind.into(),
-            detail: None,
-            at: now - Duration::days(days),
-        };
+        let s = |kind: &str, days: i64| Signal { kind: kind.into(), detail: None, at: now - Duration::days(days) };
         // Three opens (capped at 2), one too old; one click 10 days ago (half the points).
-        let signals = [
-            s("email_opened", 1),
-            s("email_opened", 2),
-            s("email_opened", 3),
-            s("email_opened", 100),
-            s("email_clicked", 10),
-        ];
+        let signals = [s("email_opened", 1), s("email_opened", 2), s("email_opened", 3), s("email_opened", 100), s("email_clicked", 10)];
         let (score, items) = compute(&rules, &contact(), &signals, now);
         assert_eq!(score, 15 + 7 + 10 + 5);
         assert_eq!(items.len(), 4);
-        assert_eq!(
-            items.iter().find(|i| i.rule_id == 4).map(|i| i.count),
-            Some(2)
-        );
-        assert!(
-            (items
-                .iter()
-                .find(|i| i.rule_id == 5)
-                .map(|i| i.points)
-                .unwrap_or_default()
-                - 5.0)
-                .abs()
-                < 0.01
-        );
+        assert_eq!(items.iter().find(|i| i.rule_id == 4).map(|i| i.count), Some(2));
+        assert!((items.iter().find(|i| i.rule_id == 5).map(|i| i.points).unwrap_or_default() - 5.0).abs() < 0.01);
     }
 
     #[test]
     fn rules_are_validated() {
-        let bad: NewScoringRule = serde_json::from_value(
-            json!({"name": "", "kind": "deal_stage", "points": 5000, "config": {"window_days": 0}}),
-        )
-        .unwrap();
+        let bad: NewScoringRule =
+            serde_json::from_value(json!({"name": "", "kind": "deal_stage", "points": 5000, "config": {"window_days": 0}})).unwrap();
         let mut e = FieldErrors::new();
         bad.validate(&mut e);
-        let fields = e
-            .into_result()
-            .unwrap_err()
-            .details()
-            .cloned()
-            .unwrap_or_default()["fields"]
-            .clone();
+        let fields = e.into_result().unwrap_err().details().cloned().unwrap_or_default()["fields"].clone();
         for f in ["name", "kind", "points"] {
             assert!(fields.get(f).is_some(), "{f}: {fields}");
         }
