@@ -91,6 +91,13 @@ pub async fn signals(tx: &TenantTx, contact_id: i32, since: DateTime<Utc>) -> Db
     Ok(tx.query(&stmt, &[&contact_id, &since]).await?.iter().map(|r| Signal { kind: r.get(0), detail: r.get(1), at: r.get(2) }).collect())
 }
 
+/// Locks the contact's row as an UPDATE would (`FOR NO KEY UPDATE`: rows referencing the
+/// contact can still be inserted meanwhile); false when it does not exist.
+pub async fn lock_contact(tx: &TenantTx, contact_id: i32) -> DbResult<bool> {
+    let stmt = tx.prepare_cached("SELECT 1 FROM contacts WHERE id = $1 FOR NO KEY UPDATE").await?;
+    Ok(tx.query_opt(&stmt, &[&contact_id]).await?.is_some())
+}
+
 /// Stores a recomputed score (the contact's `updated_at` stays: a score is not an edit).
 pub async fn set_score(tx: &TenantTx, contact_id: i32, score: i32) -> DbResult<()> {
     let stmt = tx.prepare_cached("UPDATE contacts SET score = $2, score_updated_at = now() WHERE id = $1").await?;

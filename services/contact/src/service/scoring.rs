@@ -312,7 +312,15 @@ fn longest_window(rules: &[ScoringRule]) -> i64 {
 }
 
 /// Recomputes and stores the score of `contact_id` (gone: nothing to do); the new score.
+///
+/// The contact row is locked before the signals are read: two consumers recomputing the same
+/// contact at once (an open and a click, or a signal and `contact.updated`) then run one after
+/// the other, and the second reads what the first committed. Without the lock the slower one
+/// writes a score computed from a snapshot that lacks the other's signal (a lost update).
 pub async fn recompute(tx: &TenantTx, contact_id: i32, now: DateTime<Utc>) -> Result<Option<i32>, ApiError> {
+    if !repo::lock_contact(tx, contact_id).await? {
+        return Ok(None);
+    }
     let Some(contact) = crate::repo::contacts::contact_by_id(tx, contact_id).await? else { return Ok(None) };
     let rules = repo::rules(tx).await?;
     let signals = repo::signals(tx, contact_id, now - Duration::days(longest_window(&rules))).await?;

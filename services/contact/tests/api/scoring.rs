@@ -107,6 +107,40 @@ async fn a_score_changes_when_an_email_is_opened() {
     app.publish(&email_event(&t.id, EMAIL_OPENED, 999_999)).await;
 }
 
+/// Signals of one contact handled at the same time by different consumers all count: a
+/// consumer that read the contact's signals before another committed its own must not
+/// overwrite the score with a stale sum (a lost update). The test holds the contact's row
+/// lock (as an UPDATE takes it) while an open and a click arrive, so both consumers are
+/// mid-transaction together, then lets them go.
+#[tokio::test]
+async fn signals_arriving_together_all_count() {
+    let app = spawn().await;
+    let t = app.tenant().await;
+    for round in 0..2 {
+        let body = json!({"first_name": format!("Race {round}"), "email": format!("race{round}@example.com")});
+        let id = app.create_contact(&t.rep, body).await["id"].as_i64().expect("id");
+        app.wait_score(&t, id, 0).await;
+        let holder = app.platform.db.tenant(&t.id).await.expect("tenant tx");
+        holder.execute("SELECT 1 FROM contacts WHERE id = $1 FOR NO KEY UPDATE", &[&(id as i32)]).await.expect("lock");
+        app.publish(&email_event(&t.id, EMAIL_OPENED, id)).await;
+        app.publish(&email_event(&t.id, EMAIL_CLICKED, id)).await;
+        // Both consumers wait on the contact row (with the bug: at their UPDATE, each with a
+        // sum that lacks the other's signal).
+        let pool = app.platform.pool.clone();
+        wait_until("both consumers waiting on the contact", EVENT_TIMEOUT, || async {
+            let db = pool.get().await.expect("connection");
+            let sql = "SELECT count(*) FROM pg_stat_activity \
+                       WHERE datname = current_database() AND wait_event_type = 'Lock' AND query ILIKE '%contacts%'";
+            let waiting: i64 = db.query_one(sql, &[]).await.expect("pg_stat_activity").get(0);
+            (waiting >= 2).then_some(())
+        })
+        .await;
+        holder.rollback().await.expect("release");
+        // 5 for the open + 10 for the click (fresh: no decay yet).
+        app.wait_score(&t, id, 15).await;
+    }
+}
+
 #[tokio::test]
 async fn scoring_rules_are_managed_by_admins_and_managers() {
     let app = spawn_app().await;
