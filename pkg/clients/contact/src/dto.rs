@@ -267,6 +267,42 @@ pub struct ContactBecameInactive {
     pub inactive_days: i64,
 }
 
+/// Payload of `contact.merged` and `company.merged` ([`crate::subjects::CONTACT_MERGED`],
+/// [`crate::subjects::COMPANY_MERGED`], issue 16): the records `merged_ids` were merged into
+/// `survivor_id` (they are in the trash with `merged_into` = the survivor). Consumers move
+/// every reference to a merged id over to the survivor. `id` repeats `survivor_id` so that
+/// the audit log files the merge under the survivor; `merged_by` is the user (auth-service
+/// id, like every actor on this platform) who merged.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct RecordsMerged {
+    pub id: i32,
+    pub survivor_id: i32,
+    /// Never empty, never contains the survivor, sorted.
+    pub merged_ids: Vec<i32>,
+    pub merged_by: i32,
+}
+
+/// Payload of `contact.trashed` ([`crate::subjects::CONTACT_TRASHED`], issue 16): the
+/// contact's basic info (flattened: `id`, names, email, consent), who moved it to the trash
+/// (auth-service user id; `null` when the platform did) and when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ContactTrashed {
+    #[serde(flatten)]
+    pub contact: ContactBasicInfo,
+    pub deleted_by: Option<i32>,
+    pub deleted_at: DateTime<Utc>,
+}
+
+/// Payload of `company.trashed` ([`crate::subjects::COMPANY_TRASHED`], issue 16): like
+/// [`ContactTrashed`], for a company (`id`, `name`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct CompanyTrashed {
+    #[serde(flatten)]
+    pub company: CompanyBasicInfo,
+    pub deleted_by: Option<i32>,
+    pub deleted_at: DateTime<Utc>,
+}
+
 /// `{"data": [...]}` of `GET /companies/basic?ids=`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct CompanyBatch {

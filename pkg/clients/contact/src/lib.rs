@@ -13,9 +13,9 @@ pub use cached::CachedContactClient;
 pub use client::{ContactClient, HttpContactClient, MAX_BATCH};
 pub use crm_client_core::{CallContext, ClientConfig, ClientError};
 pub use dto::{
-    Address, CompanyBasicInfo, CompanyBatch, CompanyDetails, ConsentChange, ConsentRecord, ContactBasicInfo, ContactBatch,
-    ContactBecameInactive, ContactConsentChanged, ContactConverted, ContactDetails, ContactLookup, ContactStatus, CustomFields,
-    MarketingConsent,
+    Address, CompanyBasicInfo, CompanyBatch, CompanyDetails, CompanyTrashed, ConsentChange, ConsentRecord, ContactBasicInfo, ContactBatch,
+    ContactBecameInactive, ContactConsentChanged, ContactConverted, ContactDetails, ContactLookup, ContactStatus, ContactTrashed, CustomFields,
+    MarketingConsent, RecordsMerged,
 };
 /// In-memory stand-in for other services' tests (feature `mock`, dev-dependencies only).
 #[cfg(any(test, feature = "mock"))]
