@@ -57,23 +57,31 @@ impl TenantDb {
     /// `set_config(.., is_local => true)` so it ends with the transaction. One round trip.
     pub async fn tenant(&self, tenant: &TenantId) -> Result<TenantTx, DbError> {
         let schema = tenant.schema();
-        let inner = self.begin(schema.as_str()).await?;
+        let inner = self.begin(schema.as_str(), "BEGIN").await?;
+        Ok(TenantTx { inner, tenant: *tenant, schema })
+    }
+
+    /// As [`TenantDb::tenant`], read only and `REPEATABLE READ`: every statement sees the
+    /// same snapshot of the tenant (a consistent export across tables written meanwhile).
+    pub async fn tenant_snapshot(&self, tenant: &TenantId) -> Result<TenantTx, DbError> {
+        let schema = tenant.schema();
+        let inner = self.begin(schema.as_str(), "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY").await?;
         Ok(TenantTx { inner, tenant: *tenant, schema })
     }
 
     /// Begins a transaction scoped to the `platform` schema (tenant registry, invitations).
     pub async fn platform(&self) -> Result<PlatformTx, DbError> {
-        Ok(PlatformTx { inner: self.begin(PLATFORM_SCHEMA).await? })
+        Ok(PlatformTx { inner: self.begin(PLATFORM_SCHEMA, "BEGIN").await? })
     }
 
     /// A checkout runs no query (the pool only asks whether a connection has closed), so a
     /// connection whose server went away since its last use is found out by its `BEGIN`:
     /// nothing has run yet, so that is retried on another connection (the failed one is
     /// closed and the pool drops it), a few times at most.
-    async fn begin(&self, schema: &str) -> Result<Scoped, DbError> {
+    async fn begin(&self, schema: &str, begin: &'static str) -> Result<Scoped, DbError> {
         let mut attempts = 0;
         loop {
-            match Scoped::begin(self.pool.get().await?, schema).await {
+            match Scoped::begin(self.pool.get().await?, schema, begin).await {
                 Err(DbError::Query(e)) if e.is_closed() && attempts < BEGIN_RETRIES => attempts += 1,
                 result => return result,
             }
@@ -160,11 +168,11 @@ impl Scoped {
     /// The pool's cleaning (`crm_database::CLEAN_SQL`: a checkout runs no query), `BEGIN` and
     /// the transaction-local search path, in one round trip. `schema` is a validated schema
     /// name (`SchemaName` or `platform`), so it can be a literal.
-    async fn begin(client: Object, schema: &str) -> Result<Self, DbError> {
+    async fn begin(client: Object, schema: &str, begin: &'static str) -> Result<Self, DbError> {
         debug_assert!(schema.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'));
         // `public` second: extension functions (pg_trgm) live there; no table is ever created in it.
         let clean = crm_database::CLEAN_SQL;
-        client.batch_execute(&format!("{clean}; BEGIN; SELECT set_config('search_path', '{schema}, public', true)")).await?;
+        client.batch_execute(&format!("{clean}; {begin}; SELECT set_config('search_path', '{schema}, public', true)")).await?;
         Ok(Self { client: Some(client), scope: schema.to_owned(), after_commit: std::sync::OnceLock::new() })
     }
 
