@@ -15,6 +15,16 @@ pub struct DealBasicInfo {
     pub value: f64,
 }
 
+/// Payload of `deal.trashed` ([`crate::subjects::DEAL_TRASHED`], issue 16): the deal's basic
+/// info (flattened), who moved it to the trash (auth-service user id) and when.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct DealTrashed {
+    #[serde(flatten)]
+    pub deal: DealBasicInfo,
+    pub deleted_by: Option<i32>,
+    pub deleted_at: DateTime<Utc>,
+}
+
 /// A deal as the API shows it (seed 004 DealResponse, plus `currency`, `close_reason`,
 /// `custom_fields` and, on `GET /deals/{id}`, `stage_history`).
 ///

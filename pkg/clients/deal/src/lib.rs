@@ -13,7 +13,7 @@ pub use cached::CachedDealClient;
 pub use client::{DealClient, HttpDealClient, MAX_BATCH};
 pub use crm_client_core::{CallContext, ClientConfig, ClientError};
 pub use dto::{
-    ByCurrency, single_currency, DealBasicInfo, DealBatch, DealClosedEvent, DealContactInfo, DealResponse, DealStageChangedEvent, ForecastPeriod,
+    ByCurrency, single_currency, DealBasicInfo, DealBatch, DealClosedEvent, DealContactInfo, DealResponse, DealStageChangedEvent, DealTrashed, ForecastPeriod,
     ForecastResponse, ForecastTotals, PipelineStage, PipelineStageInfo, PipelineTotals, PipelineViewResponse, StageKind,
     StageHistoryEntry, Unscheduled,
 };

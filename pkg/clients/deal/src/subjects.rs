@@ -8,6 +8,11 @@ pub const DEAL_DELETED: &str = "deal.deleted";
 pub const DEAL_STAGE_CHANGED: &str = "deal.stage_changed";
 pub const DEAL_CLOSED_WON: &str = "deal.closed_won";
 pub const DEAL_CLOSED_LOST: &str = "deal.closed_lost";
+/// Issue 16 (trash): a deal moved to the trash (`DELETE /deals/{id}`); payload
+/// [`crate::DealTrashed`]. `deal.deleted` keeps meaning "gone for good" (erased or purged).
+pub const DEAL_TRASHED: &str = "deal.trashed";
+/// Issue 16 (trash): a trashed deal restored; payload [`crate::DealBasicInfo`].
+pub const DEAL_RESTORED: &str = "deal.restored";
 
 /// Every subject above.
-pub const ALL: &[&str] = &[DEAL_CREATED, DEAL_UPDATED, DEAL_DELETED, DEAL_STAGE_CHANGED, DEAL_CLOSED_WON, DEAL_CLOSED_LOST];
+pub const ALL: &[&str] = &[DEAL_CREATED, DEAL_UPDATED, DEAL_DELETED, DEAL_STAGE_CHANGED, DEAL_CLOSED_WON, DEAL_CLOSED_LOST, DEAL_TRASHED, DEAL_RESTORED];
