@@ -5,7 +5,7 @@ use async_nats::jetstream::{self, context::CreateStreamError, stream};
 /// The one JetStream stream that captures every platform subject.
 pub const STREAM_NAME: &str = "CRM";
 /// Subjects of [`STREAM_NAME`]: one wildcard per event family (subject = event type).
-pub const STREAM_SUBJECTS: [&str; 11] = [
+pub const STREAM_SUBJECTS: [&str; 12] = [
     "tenant.>",
     "user.>",
     "company.>",
@@ -18,6 +18,8 @@ pub const STREAM_SUBJECTS: [&str; 11] = [
     // Issue 16 (S-fields): custom field definitions and lead scoring rules.
     "custom_field.>",
     "scoring_rule.>",
+    // Issue 16: notes.
+    "note.>",
 ];
 /// How long JetStream remembers a `Nats-Msg-Id`: a relay re-publishing a row whose ack was
 /// lost within this window produces no duplicate.

@@ -6,6 +6,7 @@
 pub mod subjects;
 mod automation;
 mod dto;
+mod notes;
 mod webhooks;
 #[cfg(any(test, feature = "mock"))]
 mod mock;
@@ -18,6 +19,7 @@ pub use dto::{
     ActivityDetails, ActivityInfo, CustomFields, EmailEvent, EmailStatus, EmailTemplateDetails, EmailTemplateInfo,
     NewActivity, NewTask, SentEmail, TaskDetails, TaskInfo,
 };
+pub use notes::{MAX_NOTE_BODY, NOTE_EVENT_BODY_CHARS, NewNote, Note, NoteEvent, NotePatch};
 /// In-memory stand-in for other services' tests (feature `mock`, dev-dependencies only).
 pub use webhooks::{NewWebhook, Webhook, WebhookDelivery, WebhookEvent, WebhookPatch, WebhookWithSecret};
 #[cfg(any(test, feature = "mock"))]

@@ -25,5 +25,14 @@ pub const WEBHOOK_SECRET_ROTATED: &str = "webhook.secret_rotated";
 /// ([`crate::WebhookEvent`] with `reason` and `failing_since`); its deliveries are kept.
 pub const WEBHOOK_DISABLED: &str = "webhook.disabled";
 
+/// A note was written ([`crate::NoteEvent`], issue 16).
+pub const NOTE_CREATED: &str = "note.created";
+/// A note's body or links changed ([`crate::NoteEvent`] plus `changes`: `{field: {old, new}}`).
+pub const NOTE_UPDATED: &str = "note.updated";
+/// A note was deleted by a user ([`crate::NoteEvent`], the note as it was). Notes removed
+/// because their record was erased or deleted for good publish nothing (that record's
+/// `*.deleted` is the event).
+pub const NOTE_DELETED: &str = "note.deleted";
+
 /// Every subject above.
-pub const ALL: &[&str] = &[ACTIVITY_LOGGED, EMAIL_QUEUED, EMAIL_SENT, EMAIL_OPENED, EMAIL_CLICKED, EMAIL_UNSUBSCRIBED, TASK_REMINDER_DUE, WEBHOOK_CREATED, WEBHOOK_UPDATED, WEBHOOK_DELETED, WEBHOOK_SECRET_ROTATED, WEBHOOK_DISABLED];
+pub const ALL: &[&str] = &[ACTIVITY_LOGGED, EMAIL_QUEUED, EMAIL_SENT, EMAIL_OPENED, EMAIL_CLICKED, EMAIL_UNSUBSCRIBED, TASK_REMINDER_DUE, WEBHOOK_CREATED, WEBHOOK_UPDATED, WEBHOOK_DELETED, WEBHOOK_SECRET_ROTATED, WEBHOOK_DISABLED, NOTE_CREATED, NOTE_UPDATED, NOTE_DELETED];
