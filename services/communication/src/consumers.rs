@@ -11,6 +11,8 @@
 //!   activities and tasks about them are deleted (an erasure keeps no email content or address).
 //! * `company.deleted`, `deal.deleted` -> [`references::company_deleted`],
 //!   [`references::deal_deleted`]: references dropped (`null`) from activities, tasks, emails.
+//! * `contact.merged`, `company.merged` (issue 16) -> [`references::move_contact`],
+//!   [`references::move_company`]: references move from the merged records to the survivor.
 //! * `email.queued` (internal) -> [`emails::deliver_queued`]: delivery of an email queued by
 //!   `POST /emails`, with open pixel and signed click links; `email.sent`.
 //! * every event (`>`) -> [`rules::match_event`]: a recorded run of each enabled automation
@@ -31,7 +33,8 @@ use crm_client_auth::subjects::USER_PASSWORD_RESET_REQUESTED;
 use crm_client_communication::EmailEvent;
 use crm_client_communication::subjects::EMAIL_QUEUED;
 use crm_client_deal::DealClosedEvent;
-use crm_client_contact::subjects::{COMPANY_DELETED, CONTACT_DELETED};
+use crm_client_contact::RecordsMerged;
+use crm_client_contact::subjects::{COMPANY_DELETED, COMPANY_MERGED, CONTACT_DELETED, CONTACT_MERGED};
 use crm_client_deal::subjects::{DEAL_CLOSED_WON, DEAL_DELETED};
 use crm_client_tenant::InvitationInfo;
 use crm_client_tenant::subjects::TENANT_USER_INVITED;
@@ -62,6 +65,8 @@ pub fn consumers(state: &AppState, prefix: &str) -> Vec<(ConsumerSpec, Arc<dyn E
         (ConsumerSpec::new(format!("{prefix}-contact-deleted"), CONTACT_DELETED), Arc::new(RecordGone(Gone::Contact))),
         (ConsumerSpec::new(format!("{prefix}-company-deleted"), COMPANY_DELETED), Arc::new(RecordGone(Gone::Company))),
         (ConsumerSpec::new(format!("{prefix}-deal-deleted"), DEAL_DELETED), Arc::new(RecordGone(Gone::Deal))),
+        (ConsumerSpec::new(format!("{prefix}-contact-merged"), CONTACT_MERGED), Arc::new(RecordsMergedHandler::Contact)),
+        (ConsumerSpec::new(format!("{prefix}-company-merged"), COMPANY_MERGED), Arc::new(RecordsMergedHandler::Company)),
         (ConsumerSpec::new(format!("{prefix}-automation-triggers"), ">"), Arc::new(RuleTriggers(state.clone()))),
         (ConsumerSpec::new(format!("{prefix}-consent-changed"), CONTACT_CONSENT_CHANGED), Arc::new(ConsentChanged)),
         (ConsumerSpec::new(format!("{prefix}-contact-inactive"), CONTACT_BECAME_INACTIVE), Arc::new(ContactInactive)),
@@ -86,6 +91,25 @@ impl EventHandler for RecordGone {
                 Gone::Contact => references::contact_erased(tx, gone.id).await,
                 Gone::Company => references::company_deleted(tx, gone.id).await,
                 Gone::Deal => references::deal_deleted(tx, gone.id).await,
+            }
+        })
+    }
+}
+
+/// `contact.merged`, `company.merged` (issue 16): references move to the survivor
+/// ([`references::move_contact`], [`references::move_company`]).
+pub enum RecordsMergedHandler {
+    Contact,
+    Company,
+}
+
+impl EventHandler for RecordsMergedHandler {
+    fn handle<'a>(&'a self, tx: &'a TenantTx, event: &'a Envelope) -> BoxFuture<'a, Result<(), HandlerError>> {
+        Box::pin(async move {
+            let m: RecordsMerged = event.data_as()?;
+            match self {
+                Self::Contact => references::move_contact(tx, m.survivor_id, &m.merged_ids).await,
+                Self::Company => references::move_company(tx, m.survivor_id, &m.merged_ids).await,
             }
         })
     }

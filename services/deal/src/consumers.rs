@@ -6,18 +6,22 @@
 //! * `contact.deleted` -> [`deals::drop_contact`]: deals drop the contact as primary contact
 //!   and from their contacts.
 //!
-//! Each changed deal publishes `deal.updated`. Both are idempotent by themselves too: a second
+//! * `contact.merged` / `company.merged` (issue 16) -> [`merge::move_contact`] /
+//!   [`merge::move_company`]: deals, deal contacts and deal companies move from the merged
+//!   records to the survivor.
+//!
+//! Each changed deal publishes `deal.updated`. All are idempotent by themselves too: a second
 //! delivery finds no deal left pointing at the record.
 
 use std::sync::Arc;
 
-use crm_client_contact::subjects::{COMPANY_DELETED, CONTACT_DELETED};
-use crm_client_contact::{CompanyBasicInfo, ContactBasicInfo};
+use crm_client_contact::subjects::{COMPANY_DELETED, COMPANY_MERGED, CONTACT_DELETED, CONTACT_MERGED};
+use crm_client_contact::{CompanyBasicInfo, ContactBasicInfo, RecordsMerged};
 use crm_events::{ConsumerSpec, Envelope, EventHandler, HandlerError};
 use crm_tenant::TenantTx;
 use futures::future::BoxFuture;
 
-use crate::service::deals;
+use crate::service::{deals, merge};
 
 /// The consumers of this service, durable names prefixed with `prefix`
 /// ([`crate::CONSUMER_PREFIX`] in production).
@@ -25,6 +29,8 @@ pub fn consumers(prefix: &str) -> Vec<(ConsumerSpec, Arc<dyn EventHandler>)> {
     vec![
         (ConsumerSpec::new(format!("{prefix}-company-deleted"), COMPANY_DELETED), Arc::new(CompanyDeleted) as Arc<dyn EventHandler>),
         (ConsumerSpec::new(format!("{prefix}-contact-deleted"), CONTACT_DELETED), Arc::new(ContactDeleted)),
+        (ConsumerSpec::new(format!("{prefix}-contact-merged"), CONTACT_MERGED), Arc::new(Merged::Contact)),
+        (ConsumerSpec::new(format!("{prefix}-company-merged"), COMPANY_MERGED), Arc::new(Merged::Company)),
     ]
 }
 
@@ -56,6 +62,26 @@ impl EventHandler for ContactDeleted {
         Box::pin(async move {
             let contact: ContactBasicInfo = event.data_as()?;
             deals::drop_contact(tx, actor(event), contact.id).await.map_err(failed)?;
+            Ok(())
+        })
+    }
+}
+
+/// `contact.merged` / `company.merged`: references move to the survivor.
+pub enum Merged {
+    Contact,
+    Company,
+}
+
+impl EventHandler for Merged {
+    fn handle<'a>(&'a self, tx: &'a TenantTx, event: &'a Envelope) -> BoxFuture<'a, Result<(), HandlerError>> {
+        Box::pin(async move {
+            let m: RecordsMerged = event.data_as()?;
+            let actor = actor(event).or(Some(m.merged_by));
+            match self {
+                Self::Contact => merge::move_contact(tx, actor, m.survivor_id, &m.merged_ids).await.map_err(failed)?,
+                Self::Company => merge::move_company(tx, actor, m.survivor_id, &m.merged_ids).await.map_err(failed)?,
+            };
             Ok(())
         })
     }

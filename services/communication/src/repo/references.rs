@@ -86,3 +86,73 @@ pub async fn drop_deal(tx: &TenantTx, id: i32) -> Result<u64, DbError> {
     let emails = tx.prepare_cached("UPDATE email_tracking SET deal_id = NULL WHERE deal_id = $1").await?;
     Ok(tx.execute(&activities, &[&id]).await? + tx.execute(&tasks, &[&id]).await? + tx.execute(&emails, &[&id]).await?)
 }
+
+/// What a merge moved (for the log and the tests).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Moved {
+    /// Rows now pointing at the survivor.
+    pub rows: u64,
+    /// Open rows closed instead of moved, because the survivor already has one where only one
+    /// may be open (an inactive-lead follow-up task; an active enrollment in a sequence).
+    pub closed: u64,
+}
+
+/// Issue 16, `contact.merged`: every reference to a contact among `merged` now points at
+/// `survivor`: activities, tasks, emails, unsubscribes, sequence enrollments, notes. Where
+/// only one open row per contact may exist, a merged contact's open row that would be a
+/// second one is closed (an inactive-lead follow-up task `cancelled`, see
+/// `tasks_one_open_inactive_follow_up`; an active enrollment in the same sequence `stopped`
+/// as `unenrolled`) and the survivor's (else the oldest) is kept. Idempotent: a second run
+/// finds nothing to move.
+pub async fn move_contact(tx: &TenantTx, survivor: i32, merged: &[i32]) -> Result<Moved, DbError> {
+    let close_tasks = tx
+        .prepare_cached(
+            "UPDATE tasks t SET status = 'cancelled', updated_at = now()
+             WHERE t.contact_id = ANY($2)
+               AND t.type = 'follow_up' AND t.status IN ('pending', 'in_progress') AND (t.custom_fields->>'reason') = 'inactive_lead'
+               AND EXISTS (SELECT 1 FROM tasks o
+                           WHERE (o.contact_id = $1 OR (o.contact_id = ANY($2) AND o.id < t.id))
+                             AND o.type = 'follow_up' AND o.status IN ('pending', 'in_progress')
+                             AND (o.custom_fields->>'reason') = 'inactive_lead')",
+        )
+        .await?;
+    let stop_enrollments = tx
+        .prepare_cached(
+            "UPDATE sequence_enrollments e SET status = 'stopped', stop_reason = 'unenrolled', stopped_at = now(), updated_at = now()
+             WHERE e.contact_id = ANY($2) AND e.status = 'active'
+               AND EXISTS (SELECT 1 FROM sequence_enrollments o
+                           WHERE o.sequence_id = e.sequence_id AND o.status = 'active'
+                             AND (o.contact_id = $1 OR (o.contact_id = ANY($2) AND o.id < e.id)))",
+        )
+        .await?;
+    let mut moved = Moved {
+        closed: tx.execute(&close_tasks, &[&survivor, &merged]).await? + tx.execute(&stop_enrollments, &[&survivor, &merged]).await?,
+        rows: 0,
+    };
+    for sql in [
+        "UPDATE activities SET contact_id = $1, updated_at = now() WHERE contact_id = ANY($2)",
+        "UPDATE tasks SET contact_id = $1, updated_at = now() WHERE contact_id = ANY($2)",
+        "UPDATE email_tracking SET contact_id = $1 WHERE contact_id = ANY($2)",
+        "UPDATE unsubscribes SET contact_id = $1 WHERE contact_id = ANY($2)",
+        "UPDATE sequence_enrollments SET contact_id = $1, updated_at = now() WHERE contact_id = ANY($2)",
+        "UPDATE notes SET contact_id = $1, updated_at = now() WHERE contact_id = ANY($2)",
+    ] {
+        let stmt = tx.prepare_cached(sql).await?;
+        moved.rows += tx.execute(&stmt, &[&survivor, &merged]).await?;
+    }
+    Ok(moved)
+}
+
+/// Issue 16, `company.merged`: activities and notes of a company among `merged` now point at
+/// `survivor` (tasks and emails have no company). Idempotent.
+pub async fn move_company(tx: &TenantTx, survivor: i32, merged: &[i32]) -> Result<Moved, DbError> {
+    let mut moved = Moved::default();
+    for sql in [
+        "UPDATE activities SET company_id = $1, updated_at = now() WHERE company_id = ANY($2)",
+        "UPDATE notes SET company_id = $1, updated_at = now() WHERE company_id = ANY($2)",
+    ] {
+        let stmt = tx.prepare_cached(sql).await?;
+        moved.rows += tx.execute(&stmt, &[&survivor, &merged]).await?;
+    }
+    Ok(moved)
+}

@@ -69,3 +69,43 @@ pub async fn refuse_gone(tx: &TenantTx, contact: Option<i32>, company: Option<i3
         }
     }
 }
+
+/// Issue 16, `contact.merged`: every reference to a merged contact moves to the survivor
+/// ([`repo::move_contact`]), in the consumer's transaction. Idempotent (a second delivery
+/// finds nothing left on the merged ids). If the survivor was erased meanwhile (its
+/// `contact.deleted` applied first), what moved to it is erased too, so the end state does
+/// not depend on the order of the two events.
+///
+/// A row written later with a merged id: through the API the write is refused (the merged
+/// contact is in the trash, so contact-service's lookup answers "not found"); a row an
+/// earlier event writes late (e.g. a won deal's activity applied after the merge) keeps the
+/// merged id and is still shown, as a reference to a record in the trash.
+pub async fn move_contact(tx: &TenantTx, survivor: i32, merged: &[i32]) -> Result<(), HandlerError> {
+    let merged: Vec<i32> = merged.iter().copied().filter(|id| *id != survivor).collect();
+    if merged.is_empty() {
+        return Ok(());
+    }
+    let moved = repo::move_contact(tx, survivor, &merged).await?;
+    let (survivor_gone, ..) = repo::which_gone(tx, Some(survivor), None, None).await?;
+    if survivor_gone {
+        repo::erase_contact(tx, survivor).await?;
+    }
+    tracing::debug!(survivor, ?merged, ?moved, "references to merged contacts moved to the survivor");
+    Ok(())
+}
+
+/// Issue 16, `company.merged`: activities and notes of the merged companies move to the
+/// survivor ([`repo::move_company`]); dropped instead when the survivor is gone. Idempotent.
+pub async fn move_company(tx: &TenantTx, survivor: i32, merged: &[i32]) -> Result<(), HandlerError> {
+    let merged: Vec<i32> = merged.iter().copied().filter(|id| *id != survivor).collect();
+    if merged.is_empty() {
+        return Ok(());
+    }
+    let moved = repo::move_company(tx, survivor, &merged).await?;
+    let (_, survivor_gone, _) = repo::which_gone(tx, None, Some(survivor), None).await?;
+    if survivor_gone {
+        repo::drop_company(tx, survivor).await?;
+    }
+    tracing::debug!(survivor, ?merged, ?moved, "references to merged companies moved to the survivor");
+    Ok(())
+}

@@ -19,6 +19,7 @@
 
 pub mod deal_contacts;
 pub mod deals;
+pub mod merge;
 pub mod pipeline;
 pub mod stages;
 

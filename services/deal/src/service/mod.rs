@@ -12,6 +12,7 @@ use crate::repo::DealRow;
 
 pub mod deal_contacts;
 pub mod deals;
+pub mod merge;
 pub mod pipeline;
 pub mod stages;
 
