@@ -18,6 +18,7 @@ use crm_database::schema::TENANT_SETS;
 use crm_database::{DbConfig, Pool, create_pool};
 use crm_events::{OutboxRelay, RelayConfig, ensure_stream, subscribe_invalidations};
 use crm_tenant::{TenantDb, TenantRegistry};
+use crm_web::admission::AdmissionConfig;
 use crm_web::rate_limit::{RateLimitConfig, RateLimits};
 use crm_web::{
     AuthState, CorsConfig, CursorCodec, GuardChain, JwtKeys, ReadyCheck, RevocationConfig, RevocationGuard, Secret, SystemState,
@@ -79,8 +80,12 @@ pub struct PlatformConfig {
     /// `TRUST_FORWARDED_FOR` (default false): client addresses from `X-Forwarded-For`.
     pub trust_forwarded_for: bool,
     /// The API rate limit (`RATE_LIMIT_USER_PER_MINUTE`, `RATE_LIMIT_TENANT_PER_MINUTE`,
-    /// `RATE_LIMIT_TENANT_OVERRIDES`): see [`crm_web::rate_limit`].
+    /// `RATE_LIMIT_TENANT_OVERRIDES`, `RATE_LIMIT_MAX_DELAY_MS`, `RATE_LIMIT_MAX_WAITING`): see
+    /// [`crm_web::rate_limit`].
     pub rate_limit: RateLimitConfig,
+    /// Per-tenant admission (`TENANT_MAX_IN_FLIGHT`, default half of `DB_MAX_CONNECTIONS`;
+    /// `TENANT_QUEUE_TIMEOUT_MS`, `TENANT_MAX_QUEUED`): see [`crm_web::admission`].
+    pub admission: AdmissionConfig,
 }
 
 impl PlatformConfig {
@@ -91,7 +96,6 @@ impl PlatformConfig {
             .ok_or_else(|| StartError::Config("JWT_SECRET must be set, at least 32 characters".into()))?;
         let cors = CorsConfig::from_env().map_err(|e| StartError::Config(e.to_string()))?;
         Ok(Self {
-            db,
             nats_url: env_or("NATS_URL", "nats://127.0.0.1:4222"),
             jwt_secret,
             jwt_issuer: env_or("JWT_ISSUER", "crm"),
@@ -102,6 +106,8 @@ impl PlatformConfig {
             base_domain: settings::string("BASE_DOMAIN", DEFAULT_BASE_DOMAIN).to_ascii_lowercase(),
             trust_forwarded_for: settings::flag("TRUST_FORWARDED_FOR", false).map_err(|e| StartError::Config(e.to_string()))?,
             rate_limit: rate_limit_from_env().map_err(|e| StartError::Config(e.to_string()))?,
+            admission: admission_from_env(db.max_connections).map_err(|e| StartError::Config(e.to_string()))?,
+            db,
         })
     }
 }
@@ -114,6 +120,22 @@ fn rate_limit_from_env() -> Result<RateLimitConfig, SettingsError> {
         tenant_per_minute: settings::number("RATE_LIMIT_TENANT_PER_MINUTE", defaults.tenant_per_minute, rule)?,
         tenant_overrides: RateLimitConfig::parse_overrides(&settings::string("RATE_LIMIT_TENANT_OVERRIDES", ""))
             .map_err(|e| SettingsError::new("RATE_LIMIT_TENANT_OVERRIDES", e))?,
+        max_delay: settings::millis("RATE_LIMIT_MAX_DELAY_MS", defaults.max_delay.as_millis() as u64, 0)?,
+        max_waiting: settings::number("RATE_LIMIT_MAX_WAITING", defaults.max_waiting, "must be a whole number of requests")?,
+    })
+}
+
+/// Per-tenant admission; the defaults depend on the pool size ([`AdmissionConfig::for_pool`]).
+fn admission_from_env(pool_size: usize) -> Result<AdmissionConfig, SettingsError> {
+    let defaults = AdmissionConfig::for_pool(pool_size);
+    Ok(AdmissionConfig {
+        max_in_flight: settings::number(
+            "TENANT_MAX_IN_FLIGHT",
+            defaults.max_in_flight,
+            "must be a whole number of requests (0 = no bound)",
+        )?,
+        max_wait: settings::millis("TENANT_QUEUE_TIMEOUT_MS", defaults.max_wait.as_millis() as u64, 1)?,
+        max_queued: settings::number("TENANT_MAX_QUEUED", defaults.max_queued, "must be a whole number of requests")?,
     })
 }
 
@@ -133,7 +155,7 @@ pub struct Platform {
     /// Refuses tokens issued before a role change or deactivation (in `auth.guard` already).
     pub revocations: Arc<RevocationGuard>,
     pub cursors: Arc<CursorCodec>,
-    /// One API rate limiter for every router this process serves.
+    /// One API rate limiter (with per-tenant admission) for every router this process serves.
     pub rate_limits: Arc<RateLimits>,
     pub nats: async_nats::Client,
     pub jetstream: async_nats::jetstream::Context,
@@ -184,7 +206,8 @@ impl Platform {
             let _ = shutdown_tx.send(true);
         });
 
-        let rate_limits = Arc::new(RateLimits::new(&config.rate_limit, auth.keys.clone(), internal));
+        let rate_limits =
+            Arc::new(RateLimits::new(&config.rate_limit, auth.keys.clone(), internal).with_admission(config.admission.clone()));
         let platform = Self { config, pool, db, auth, registry, revocations, cursors, rate_limits, nats, jetstream, shutdown };
         platform.spawn_event_plumbing();
         Ok(platform)

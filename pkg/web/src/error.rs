@@ -216,6 +216,13 @@ impl ApiError {
         Self { status, code, message: message.into(), details: None, retry_after_secs: None }
     }
 
+    /// Adds a `Retry-After` header (seconds) to the answer, e.g. to a 503 that a client may
+    /// retry soon (per-tenant admission, [`crate::admission`]).
+    pub fn with_retry_after(mut self, secs: u64) -> Self {
+        self.retry_after_secs = Some(secs);
+        self
+    }
+
     /// Attaches a details object (`null` otherwise).
     pub fn with_details(mut self, details: Value) -> Self {
         self.details = Some(details);

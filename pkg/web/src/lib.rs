@@ -28,6 +28,7 @@
 //! ```
 
 mod app;
+pub mod admission;
 pub mod auth;
 mod error;
 pub mod etag;
