@@ -5,7 +5,7 @@ use async_nats::jetstream::{self, context::CreateStreamError, stream};
 /// The one JetStream stream that captures every platform subject.
 pub const STREAM_NAME: &str = "CRM";
 /// Subjects of [`STREAM_NAME`]: one wildcard per event family (subject = event type).
-pub const STREAM_SUBJECTS: [&str; 12] = [
+pub const STREAM_SUBJECTS: [&str; 13] = [
     "tenant.>",
     "user.>",
     "company.>",
@@ -20,6 +20,8 @@ pub const STREAM_SUBJECTS: [&str; 12] = [
     "scoring_rule.>",
     // Issue 16: notes.
     "note.>",
+    // Issue 16: files.
+    "attachment.>",
 ];
 /// How long JetStream remembers a `Nats-Msg-Id`: a relay re-publishing a row whose ack was
 /// lost within this window produces no duplicate.

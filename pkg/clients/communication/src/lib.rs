@@ -4,6 +4,7 @@
 //! `[dev-dependencies]`.
 
 pub mod subjects;
+mod attachments;
 mod automation;
 mod dto;
 mod notes;
@@ -14,6 +15,7 @@ mod mock;
 use async_trait::async_trait;
 pub use crm_client_core::{CallContext, ClientConfig, ClientError};
 use crm_client_core::HttpClient;
+pub use attachments::Attachment;
 pub use automation::{Enrollment, EnrollmentStep, EmailUnsubscribed, Rule, RuleRun, Sequence, SequenceStep, TaskReminderDue};
 pub use dto::{
     ActivityDetails, ActivityInfo, CustomFields, EmailEvent, EmailStatus, EmailTemplateDetails, EmailTemplateInfo,

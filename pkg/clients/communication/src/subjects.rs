@@ -34,5 +34,12 @@ pub const NOTE_UPDATED: &str = "note.updated";
 /// `*.deleted` is the event).
 pub const NOTE_DELETED: &str = "note.deleted";
 
+/// A file was uploaded ([`crate::Attachment`], issue 16).
+pub const ATTACHMENT_CREATED: &str = "attachment.created";
+/// A file was deleted by a user ([`crate::Attachment`], as it was). Files removed because
+/// their record was erased or deleted for good publish nothing (that record's `*.deleted` is
+/// the event).
+pub const ATTACHMENT_DELETED: &str = "attachment.deleted";
+
 /// Every subject above.
-pub const ALL: &[&str] = &[ACTIVITY_LOGGED, EMAIL_QUEUED, EMAIL_SENT, EMAIL_OPENED, EMAIL_CLICKED, EMAIL_UNSUBSCRIBED, TASK_REMINDER_DUE, WEBHOOK_CREATED, WEBHOOK_UPDATED, WEBHOOK_DELETED, WEBHOOK_SECRET_ROTATED, WEBHOOK_DISABLED, NOTE_CREATED, NOTE_UPDATED, NOTE_DELETED];
+pub const ALL: &[&str] = &[ACTIVITY_LOGGED, EMAIL_QUEUED, EMAIL_SENT, EMAIL_OPENED, EMAIL_CLICKED, EMAIL_UNSUBSCRIBED, TASK_REMINDER_DUE, WEBHOOK_CREATED, WEBHOOK_UPDATED, WEBHOOK_DELETED, WEBHOOK_SECRET_ROTATED, WEBHOOK_DISABLED, NOTE_CREATED, NOTE_UPDATED, NOTE_DELETED, ATTACHMENT_CREATED, ATTACHMENT_DELETED];
