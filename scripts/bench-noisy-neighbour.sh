@@ -1,22 +1,32 @@
 #!/usr/bin/env bash
 # A noisy tenant must not starve the others (issue 14, item 4): tenant "quiet" reads
 # GET /api/v1/contacts/{id} at a few connections, alone, then while tenant "demo" hammers the
-# same endpoint at 256 connections. Done twice: with the API rate limit (the default tenant
-# quota for "demo"; "quiet" has an override of 0 = none, so that only the noisy tenant is
-# limited and the quiet one's latency is what is measured), and with every limit off.
-# Prints the quiet tenant's p99 in each phase and the ratio noisy/quiet (goal: < 2 with limits).
+# same endpoint at 256 connections (a closed loop: each connection sends its next request as
+# soon as the previous one is answered). "quiet" has a tenant quota override of 0 (none), so
+# only the noisy tenant is limited and the quiet one's latency is what is measured. Phases
+# (PHASES, default all, in this order):
+#   fair       the defaults: tenant quota (6,000/min) with shaping (a request over the quota
+#              waits up to RATE_LIMIT_MAX_DELAY_MS = 1 s for its turn before 429) and per-tenant
+#              admission (TENANT_MAX_IN_FLIGHT = half the pool, FIFO wait)
+#   refuse     the quota answering 429 at once, no admission (the behaviour before shaping)
+#   admission  no quota, admission only
+#   none       no quota, no admission
+# Prints, per phase, the quiet tenant alone and next to the noise, the noisy tenant's answers
+# (200 / 429 / 503 per second), and the quiet p99 ratio (goal: < 2 with the defaults).
 #
 # Usage: scripts/bench-noisy-neighbour.sh
 # Environment: DATABASE_URL (a database <name>_noisy is created fresh next to it), NATS_URL,
-#   SECS (seconds per phase, default 10), QUIET_CONNECTIONS (default 4), NOISY_CONNECTIONS
-#   (default 256), BENCH_PORT_OFFSET (default 720), SKIP_BUILD=1 to reuse target/release/crm.
-# Needs wrk (Debian package wrk).
+#   SECS (seconds per measurement, default 10), QUIET_CONNECTIONS (default 4), NOISY_CONNECTIONS
+#   (default 256), PHASES (default "fair refuse admission none"), BENCH_PORT_OFFSET (default
+#   720), SKIP_BUILD=1 to reuse target/release/crm. Needs wrk (Debian package wrk). wrk runs on
+#   the same machine as the service: the load generator takes cores from it.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 secs=${SECS:-10}
 quiet_c=${QUIET_CONNECTIONS:-4}
 noisy_c=${NOISY_CONNECTIONS:-256}
+phases=${PHASES:-fair refuse admission none}
 offset=${BENCH_PORT_OFFSET:-720}
 base_url=${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/crm_test}
 base_url=${base_url%%\?*}
@@ -65,9 +75,9 @@ contacts() {
     done
     (IFS=,; echo "${ids[*]}")
 }
-# load TOKEN IDS CONNECTIONS SECONDS: wrk's RESULT line (scripts/bench/enrichment.lua).
+# load TOKEN IDS CONNECTIONS SECONDS: wrk's RESULT line (scripts/bench/noisy.lua).
 load() {
-    IDS=$2 TOKEN=$1 wrk -t2 -c"$3" -d"${4}s" --timeout 10s -s scripts/bench/enrichment.lua "http://127.0.0.1:$port" | grep RESULT
+    IDS=$2 TOKEN=$1 wrk -t2 -c"$3" -d"${4}s" --timeout 10s -s scripts/bench/noisy.lua "http://127.0.0.1:$port" | grep RESULT
 }
 p99() { sed -nE 's/.*p99 ([0-9.]+) ms,.*/\1/p'; }
 
@@ -84,12 +94,16 @@ demo_ids=$(contacts "$(login demo admin@demo.example demo-password-2026)" 100)
 
 printf 'crm serve (release), %s s per phase, quiet tenant %s connections, noisy tenant %s connections, %s cores\n' \
     "$secs" "$quiet_c" "$noisy_c" "$(nproc)"
-for mode in limited unlimited; do
-    if [[ $mode == limited ]]; then
-        start RATE_LIMIT_USER_PER_MINUTE=0 RATE_LIMIT_TENANT_PER_MINUTE=6000 "RATE_LIMIT_TENANT_OVERRIDES=$quiet_id=0"
-    else
-        start RATE_LIMIT_USER_PER_MINUTE=0 RATE_LIMIT_TENANT_PER_MINUTE=0
-    fi
+summary=()
+for mode in $phases; do
+    case $mode in
+        fair) start RATE_LIMIT_USER_PER_MINUTE=0 RATE_LIMIT_TENANT_PER_MINUTE=6000 "RATE_LIMIT_TENANT_OVERRIDES=$quiet_id=0" ;;
+        refuse) start RATE_LIMIT_USER_PER_MINUTE=0 RATE_LIMIT_TENANT_PER_MINUTE=6000 "RATE_LIMIT_TENANT_OVERRIDES=$quiet_id=0" \
+            RATE_LIMIT_MAX_DELAY_MS=0 TENANT_MAX_IN_FLIGHT=0 ;;
+        admission) start RATE_LIMIT_USER_PER_MINUTE=0 RATE_LIMIT_TENANT_PER_MINUTE=0 ;;
+        none) start RATE_LIMIT_USER_PER_MINUTE=0 RATE_LIMIT_TENANT_PER_MINUTE=0 TENANT_MAX_IN_FLIGHT=0 ;;
+        *) echo "unknown phase $mode (fair, refuse, admission, none)" >&2; exit 2 ;;
+    esac
     quiet_token=$(login quiet admin@quiet.example quiet-password-2026)
     demo_token=$(login demo admin@demo.example demo-password-2026)
     load "$quiet_token" "$quiet_ids" "$quiet_c" 3 >/dev/null  # warm-up
@@ -102,6 +116,7 @@ for mode in limited unlimited; do
     printf '%-9s quiet alone:      %s\n' "$mode" "${alone#RESULT }"
     printf '%-9s quiet with noise: %s\n' "$mode" "${crowded#RESULT }"
     printf '%-9s noisy tenant:     %s\n' "$mode" "$(sed 's/^RESULT //' .data/bench/noisy-wrk.txt)"
-    awk -v a="$(p99 <<<"$alone")" -v b="$(p99 <<<"$crowded")" -v m="$mode" \
-        'BEGIN { printf "%-9s quiet p99 with noise / alone: %.2f\n", m, b / a }'
+    summary+=("$(awk -v a="$(p99 <<<"$alone")" -v b="$(p99 <<<"$crowded")" -v m="$mode" \
+        'BEGIN { printf "%-9s quiet p99 alone %s ms, with noise %s ms, ratio %.2f", m, a, b, b / a }')")
 done
+printf '%s\n' "${summary[@]}"

@@ -8,7 +8,8 @@
 //!   may declare it themselves with a type and description; otherwise it is a string);
 //! * every error response (status >= 400) carries the [`crate::ErrorBody`] schema, and the
 //!   errors every operation can give are listed: 400 (bad parameters or body), 401, 403,
-//!   404 (with path parameters), 413 and 415 (with a body), 503 (a dependency is down);
+//!   404 (with path parameters), 413 and 415 (with a body), 503 (a dependency is down, or
+//!   the tenant's requests in flight are at their bound: [`crate::admission`]);
 //! * `If-Match` and 412 on every `PUT`/`PATCH`/`DELETE` of a single resource ([`crate::etag`]).
 
 use serde_json::{Map, Value, json};
@@ -101,7 +102,7 @@ fn finish_operation(op: &mut Value, method: &str, prefix: &str, template: &[Stri
         ("401", "missing, invalid or revoked token"),
         ("403", "not allowed for this role or tenant"),
         ("429", "rate limit spent (per user or per tenant): retry after `Retry-After` seconds"),
-        ("503", "a dependency is unavailable"),
+        ("503", "a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds)"),
     ];
     if has_params || has_body {
         common.push(("400", "invalid parameters or body"));
