@@ -16,6 +16,10 @@ pub struct DbConfig {
     pub max_lifetime: Duration,
     pub max_idle: Duration,
     pub application_name: String,
+    /// `DATABASE_READ_URL`: a streaming replica (hot standby) of `url`'s server, for the reads
+    /// that tolerate its lag (lists, search, reports, exports; `crm_tenant::TenantDb::tenant_read`).
+    /// `None` (unset or empty): every read goes to `url`, and nothing else changes.
+    pub read_url: Option<String>,
 }
 
 impl std::fmt::Debug for DbConfig {
@@ -29,6 +33,7 @@ impl std::fmt::Debug for DbConfig {
             .field("acquire_timeout", &self.acquire_timeout)
             .field("max_lifetime", &self.max_lifetime)
             .field("max_idle", &self.max_idle)
+            .field("read_url", &self.read_url.as_deref().map(redact_url))
             .finish()
     }
 }
@@ -52,13 +57,14 @@ impl Default for DbConfig {
             max_lifetime: Duration::from_secs(60 * 60),
             max_idle: Duration::from_secs(5 * 60),
             application_name: "crm".to_owned(),
+            read_url: None,
         }
     }
 }
 
 impl DbConfig {
-    /// `DATABASE_URL`, `DB_MAX_CONNECTIONS`, `DB_CONNECT_TIMEOUT_SECS`, `DB_QUERY_TIMEOUT_SECS`,
-    /// `DB_ACQUIRE_TIMEOUT_SECS`, `DB_MAX_LIFETIME_SECS`, `DB_MAX_IDLE_SECS`.
+    /// `DATABASE_URL`, `DATABASE_READ_URL`, `DB_MAX_CONNECTIONS`, `DB_CONNECT_TIMEOUT_SECS`,
+    /// `DB_QUERY_TIMEOUT_SECS`, `DB_ACQUIRE_TIMEOUT_SECS`, `DB_MAX_LIFETIME_SECS`, `DB_MAX_IDLE_SECS`.
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
@@ -68,6 +74,7 @@ impl DbConfig {
         if let Some(url) = get("DATABASE_URL").filter(|v| !v.is_empty()) {
             config.url = url;
         }
+        config.read_url = get("DATABASE_READ_URL").map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
         let secs = |name: &'static str, default: Duration| -> Result<Duration, ConfigError> {
             match get(name) {
                 None => Ok(default),
@@ -106,7 +113,28 @@ impl DbConfig {
         self.application_name = name.to_owned();
         self
     }
+
+    /// The settings of the read pool, when `DATABASE_READ_URL` is set: the same pool settings
+    /// on the replica's URL, application name `<name>-read` (so the replica's
+    /// `pg_stat_activity` tells the two pools apart), and a connect timeout of at most
+    /// [`READ_CONNECT_TIMEOUT`]: an unreachable replica costs the read that finds out that
+    /// much before it falls back to the primary, not the primary's 30 s.
+    pub fn read_config(&self) -> Option<DbConfig> {
+        let url = self.read_url.clone()?;
+        Some(DbConfig {
+            url,
+            connect_timeout: self.connect_timeout.min(READ_CONNECT_TIMEOUT),
+            acquire_timeout: self.acquire_timeout.min(READ_CONNECT_TIMEOUT),
+            application_name: format!("{}-read", self.application_name),
+            read_url: None,
+            ..self.clone()
+        })
+    }
 }
+
+/// The longest a read waits to reach the replica (connect, or a free connection of the read
+/// pool) before it is served by the primary instead.
+pub const READ_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
 fn redact_url(url: &str) -> String {
     // postgres://user:secret@host/db -> postgres://user:***@host/db
@@ -138,6 +166,25 @@ mod tests {
     fn invalid_numbers_are_reported_by_name() {
         let err = DbConfig::from_lookup(|n| (n == "DB_MAX_CONNECTIONS").then(|| "0".to_owned())).unwrap_err();
         assert!(err.to_string().contains("DB_MAX_CONNECTIONS"));
+    }
+
+    #[test]
+    fn the_read_url_is_optional_and_its_pool_named_apart() {
+        let c = DbConfig::from_lookup(|_| None).unwrap();
+        assert!(c.read_url.is_none() && c.read_config().is_none());
+        let c = DbConfig::from_lookup(|n| match n {
+            "DATABASE_READ_URL" => Some("postgres://crm:pw@db-ro:5432/crm".to_owned()),
+            "DB_CONNECT_TIMEOUT_SECS" => Some("30".to_owned()),
+            _ => None,
+        })
+        .unwrap()
+        .with_application_name("deal-service");
+        let read = c.read_config().expect("a read pool");
+        assert_eq!(read.url, "postgres://crm:pw@db-ro:5432/crm");
+        assert_eq!(read.application_name, "deal-service-read");
+        assert_eq!(read.connect_timeout, READ_CONNECT_TIMEOUT);
+        assert!(!format!("{c:?}").contains("pw@"), "{c:?}");
+        assert!(DbConfig::from_lookup(|n| (n == "DATABASE_READ_URL").then(String::new)).unwrap().read_url.is_none());
     }
 
     #[test]

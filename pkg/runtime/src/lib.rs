@@ -31,6 +31,7 @@ pub const DEFAULT_BASE_DOMAIN: &str = "localhost";
 use futures::future::BoxFuture;
 use tokio::sync::watch;
 
+pub mod reads;
 pub mod settings;
 pub use settings::SettingsError;
 
@@ -171,7 +172,7 @@ impl Platform {
         if config.migrate_on_start {
             migrate_with_retry(&pool).await?;
         }
-        let db = TenantDb::new(pool.clone());
+        let db = read_replica(TenantDb::new(pool.clone()), &config.db.clone().with_application_name(name))?;
         let registry = Arc::new(TenantRegistry::new(db.clone(), Duration::from_secs(30)));
         let keys = JwtKeys::new(config.jwt_secret.expose().as_bytes(), config.jwt_issuer.clone());
         // Calls between services prove themselves with a key derived from the same secret.
@@ -297,6 +298,14 @@ impl Platform {
 
     /// Adds the system routes and the shared layers to a service's API router.
     pub fn finish(&self, service: &'static str, api: Router, openapi: serde_json::Value) -> Router {
+        // Inside the rate limit: a refused request reads nothing.
+        let api = match self.db.has_read_replica() {
+            true => api.layer(axum::middleware::from_fn_with_state(
+                reads::ReadTracking { db: self.db.clone(), keys: self.auth.keys.clone() },
+                reads::track_reads,
+            )),
+            false => api,
+        };
         let api = api.layer(axum::middleware::from_fn_with_state(self.rate_limits.clone(), crm_web::rate_limit::limit));
         let router = api.merge(crm_web::system_routes(self.system_state(service, openapi)));
         crm_web::finish_router(router, service, self.config.cors.clone())
@@ -316,6 +325,15 @@ impl Platform {
             .map_err(|_| StartError::Config(format!("BIND_ADDR {:?} is not an IP address", self.config.bind_host)))?;
         tokio::net::TcpListener::bind(addr).await.map_err(|source| StartError::Bind { addr, source })
     }
+}
+
+/// Adds the read pool when `DATABASE_READ_URL` is set (connections open lazily, so a replica
+/// that is down does not stop the start: reads fall back to the primary until it is up).
+fn read_replica(db: TenantDb, config: &DbConfig) -> Result<TenantDb, StartError> {
+    let Some(read) = config.read_config() else { return Ok(db) };
+    let pool = create_pool(&read).map_err(|e| StartError::Config(format!("DATABASE_READ_URL: {e}")))?;
+    tracing::info!(replica = ?read, "lag-tolerant reads (lists, search, reports, exports) go to the read replica");
+    Ok(db.with_read_replica(pool))
 }
 
 /// Wakes the revocation poller when auth-service reports a change that can revoke tokens, so

@@ -1,12 +1,15 @@
 use std::ops::Deref;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use crm_database::ident::PLATFORM_SCHEMA;
-use crm_database::{DbHealth, Pool, PoolError, PoolStats, health_check};
+use crm_database::{DbHealth, Lsn, Pool, PoolError, PoolStats, health_check, replica_health};
 use deadpool_postgres::Object;
 use tokio_postgres::types::{ToSql, Type};
-use tokio_postgres::{Row, Statement, ToStatement};
+use tokio_postgres::{Row, SimpleQueryMessage, Statement, ToStatement};
 
+use crate::read::{self, Replica, RequestReads, UserKey};
 use crate::{SchemaName, TenantId};
 
 /// Connections found closed by their `BEGIN` that [`TenantDb`] replaces before giving up.
@@ -44,13 +47,87 @@ pub enum DbError {
 #[derive(Clone)]
 pub struct TenantDb {
     pool: Pool,
+    /// The read replica (`DATABASE_READ_URL`), if one is configured.
+    replica: Option<Arc<Replica>>,
 }
+
+/// `BEGIN` of a lag-tolerant read, on the replica or on the primary alike.
+const BEGIN_READ_ONLY: &str = "BEGIN READ ONLY";
 
 impl TenantDb {
     /// Takes the pool built by the service's start-up code. Only system tasks wired in
     /// `main` (migrations) keep a handle on the pool itself.
     pub fn new(pool: Pool) -> Self {
-        Self { pool }
+        Self { pool, replica: None }
+    }
+
+    /// Adds a read pool on a streaming replica of the primary: [`TenantDb::tenant_read`]
+    /// then reads there (see [`crate::read`] for the rule that keeps a user's reads
+    /// consistent with the user's writes).
+    pub fn with_read_replica(mut self, read_pool: Pool) -> Self {
+        self.replica = Some(Arc::new(Replica::new(read_pool)));
+        self
+    }
+
+    /// Whether a read replica is configured.
+    pub fn has_read_replica(&self) -> bool {
+        self.replica.is_some()
+    }
+
+    /// The read rule of one HTTP request acting for `user` (from its verified token), whose
+    /// client saw writes up to `after` (its `Crm-Lsn`): `None` when no replica is configured
+    /// (nothing to track). Installed around the handler with [`RequestReads::scope`].
+    pub fn request_reads(&self, user: Option<UserKey>, after: Option<Lsn>) -> Option<Arc<RequestReads>> {
+        Some(Arc::new(RequestReads::new(self.replica.clone()?, user, after)))
+    }
+
+    /// Begins a read-only transaction (`BEGIN READ ONLY`) scoped to the tenant's schema, for
+    /// a read that tolerates replication lag: lists, search, reports, exports; never a read
+    /// that decides a write. A user's reads still show that user's writes when the request
+    /// is tracked (it is, behind the runtime's middleware; see [`crate::read`]).
+    ///
+    /// Served by the replica when one is configured, reachable, and has replayed the newest
+    /// write the current request knows of (its own commits, its client's `Crm-Lsn`, its
+    /// user's recent writes in this process); else by the primary, in the same kind of
+    /// read-only transaction. The replica's replay position comes back with its `BEGIN`: one
+    /// round trip, as on the primary.
+    pub async fn tenant_read(&self, tenant: &TenantId) -> Result<TenantTx, DbError> {
+        let schema = tenant.schema();
+        if let Some(replica) = &self.replica
+            && !replica.avoided()
+        {
+            match self.begin_on_replica(replica, schema.as_str()).await {
+                Ok(Some(inner)) => return Ok(TenantTx { inner, tenant: *tenant, schema }),
+                Ok(None) => {}
+                Err(e) => replica.failed(&e),
+            }
+        }
+        let inner = self.begin_with(schema.as_str(), BEGIN_READ_ONLY, false).await?;
+        Ok(TenantTx { inner, tenant: *tenant, schema })
+    }
+
+    /// A read transaction on the replica, or `None` when it has not replayed far enough.
+    async fn begin_on_replica(&self, replica: &Replica, schema: &str) -> Result<Option<Scoped>, DbError> {
+        let needed = read::needed();
+        let mut attempts = 0;
+        let (scoped, replayed) = loop {
+            match Scoped::begin_replica(replica.pool.get().await?, schema).await {
+                Err(DbError::Query(e)) if e.is_closed() && attempts < BEGIN_RETRIES => attempts += 1,
+                result => break result?,
+            }
+        };
+        replica.succeeded();
+        // A NULL replay position: the server is not in recovery (a primary), so it shows its
+        // own commits; `/health` reports that it is no replica.
+        match (needed, replayed) {
+            (Some(needed), Some(replayed)) if replayed < needed => {
+                replica.behind.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(%needed, %replayed, "read replica behind the request's writes: read on the primary");
+                drop(scoped);
+                Ok(None)
+            }
+            _ => Ok(Some(scoped)),
+        }
     }
 
     /// Begins a transaction whose search path is the tenant's schema, set with
@@ -59,6 +136,13 @@ impl TenantDb {
         let schema = tenant.schema();
         let inner = self.begin(schema.as_str(), "BEGIN").await?;
         Ok(TenantTx { inner, tenant: *tenant, schema })
+    }
+
+    /// A transaction on the primary. When a replica is configured and the current request is
+    /// tracked, its commit reports the commit's WAL position to the request (see [`crate::read`]).
+    async fn begin(&self, schema: &str, begin: &'static str) -> Result<Scoped, DbError> {
+        let tracked = self.replica.is_some() && read::tracking();
+        self.begin_with(schema, begin, tracked).await
     }
 
     /// As [`TenantDb::tenant`], read only and `REPEATABLE READ`: every statement sees the
@@ -78,18 +162,31 @@ impl TenantDb {
     /// connection whose server went away since its last use is found out by its `BEGIN`:
     /// nothing has run yet, so that is retried on another connection (the failed one is
     /// closed and the pool drops it), a few times at most.
-    async fn begin(&self, schema: &str, begin: &'static str) -> Result<Scoped, DbError> {
+    async fn begin_with(&self, schema: &str, begin: &'static str, tracked: bool) -> Result<Scoped, DbError> {
         let mut attempts = 0;
         loop {
-            match Scoped::begin(self.pool.get().await?, schema, begin).await {
+            match Scoped::begin(self.pool.get().await?, schema, begin, tracked).await {
                 Err(DbError::Query(e)) if e.is_closed() && attempts < BEGIN_RETRIES => attempts += 1,
                 result => return result,
             }
         }
     }
 
+    /// The primary's health, with the replica's (recovery, lag, whether reads go to it)
+    /// when one is configured; both checked at once.
     pub async fn health(&self, timeout: Duration) -> DbHealth {
-        health_check(&self.pool, timeout).await
+        let Some(replica) = &self.replica else { return health_check(&self.pool, timeout).await };
+        let (mut health, mut of_replica) =
+            tokio::join!(health_check(&self.pool, timeout), replica_health(&self.pool, &replica.pool, timeout));
+        of_replica.serving_reads = of_replica.healthy && !replica.avoided();
+        health.replica = Some(of_replica);
+        health
+    }
+
+    /// Reads served by the primary because the replica had not replayed the request's
+    /// writes yet (since start; 0 without a replica).
+    pub fn reads_behind_replica(&self) -> u64 {
+        self.replica.as_ref().map_or(0, |r| r.behind.load(Ordering::Relaxed))
     }
 
     pub fn stats(&self) -> PoolStats {
@@ -123,6 +220,8 @@ impl TenantDb {
 pub struct Scoped {
     /// `None` once the transaction ended (the connection is back in the pool).
     client: Option<Object>,
+    /// Whether its commit reports the commit's WAL position to the request (see [`crate::read`]).
+    tracked: bool,
     /// The schema the search path is set to (a tenant schema or `platform`).
     scope: String,
     /// Run with the scope's name after a successful `COMMIT` (the outbox's wake-up of the
@@ -164,16 +263,41 @@ fn check_sql(sql: &str) -> Result<(), DbError> {
 
 type Params<'p> = [&'p (dyn ToSql + Sync)];
 
+/// The first column of each row of a simple-protocol reply.
+fn first_columns(messages: &[SimpleQueryMessage]) -> Vec<Option<&str>> {
+    messages
+        .iter()
+        .filter_map(|m| match m {
+            SimpleQueryMessage::Row(row) => Some(row.get(0)),
+            _ => None,
+        })
+        .collect()
+}
+
 impl Scoped {
     /// The pool's cleaning (`crm_database::CLEAN_SQL`: a checkout runs no query), `BEGIN` and
     /// the transaction-local search path, in one round trip. `schema` is a validated schema
     /// name (`SchemaName` or `platform`), so it can be a literal.
-    async fn begin(client: Object, schema: &str, begin: &'static str) -> Result<Self, DbError> {
+    async fn begin(client: Object, schema: &str, begin: &'static str, tracked: bool) -> Result<Self, DbError> {
         debug_assert!(schema.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'));
         // `public` second: extension functions (pg_trgm) live there; no table is ever created in it.
         let clean = crm_database::CLEAN_SQL;
         client.batch_execute(&format!("{clean}; {begin}; SELECT set_config('search_path', '{schema}, public', true)")).await?;
-        Ok(Self { client: Some(client), scope: schema.to_owned(), after_commit: std::sync::OnceLock::new() })
+        Ok(Self { client: Some(client), tracked, scope: schema.to_owned(), after_commit: std::sync::OnceLock::new() })
+    }
+
+    /// As [`Scoped::begin`] with `BEGIN READ ONLY`, on a replica's connection, returning how
+    /// far the replica has replayed (`None` from a server not in recovery), in the same round trip.
+    async fn begin_replica(client: Object, schema: &str) -> Result<(Self, Option<Lsn>), DbError> {
+        debug_assert!(schema.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'));
+        let clean = crm_database::CLEAN_SQL;
+        let reply = client
+            .simple_query(&format!(
+                "{clean}; {BEGIN_READ_ONLY}; SELECT set_config('search_path', '{schema}, public', true); SELECT pg_last_wal_replay_lsn()::text"
+            ))
+            .await?;
+        let replayed = first_columns(&reply).last().copied().flatten().and_then(|lsn| lsn.parse().ok());
+        Ok((Self { client: Some(client), tracked: false, scope: schema.to_owned(), after_commit: std::sync::OnceLock::new() }, replayed))
     }
 
     /// The schema this transaction is scoped to: a tenant schema name or `platform`.
@@ -196,11 +320,39 @@ impl Scoped {
     async fn commit(mut self) -> Result<(), DbError> {
         let signal = self.after_commit.take();
         let scope = std::mem::take(&mut self.scope);
-        self.end("COMMIT").await?;
+        if self.tracked {
+            self.commit_tracked().await?;
+        } else {
+            self.end("COMMIT").await?;
+        }
         if let Some(signal) = signal {
             signal(&scope);
         }
         Ok(())
+    }
+
+    /// `COMMIT` and, when the transaction wrote (it has a transaction id), the WAL position
+    /// at or past its commit record for the request (`pg_current_wal_insert_lsn()` after the
+    /// commit), in one round trip. A transaction already failed (its first statement is
+    /// refused) is ended by a plain `COMMIT`, which rolls it back, as an untracked one is.
+    async fn commit_tracked(mut self) -> Result<(), DbError> {
+        let client = self.client.take().expect("a transaction ends once");
+        let sql = "SELECT pg_current_xact_id_if_assigned() IS NOT NULL; COMMIT; SELECT pg_current_wal_insert_lsn()::text";
+        match client.simple_query(sql).await {
+            Ok(reply) => {
+                if let [Some("t"), Some(lsn)] = first_columns(&reply)[..]
+                    && let Ok(lsn) = lsn.parse::<Lsn>()
+                {
+                    read::record_commit(lsn);
+                }
+                Ok(())
+            }
+            Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::IN_FAILED_SQL_TRANSACTION) => {
+                client.batch_execute("COMMIT").await?;
+                Ok(())
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     fn client(&self) -> &Object {
