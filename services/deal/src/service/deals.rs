@@ -331,7 +331,7 @@ pub async fn list_deals(state: &AppState, can: &Can<perm::DealsRead>, params: &D
         return Err(ApiError::new(StatusCode::BAD_REQUEST, codes::INVALID_CURSOR, "the cursor belongs to another sort"));
     }
 
-    let tx = state.db.tenant(&can.tenant_id).await?;
+    let tx = state.db.tenant_read(&can.tenant_id).await?;
     let rows = repo::list_deals(&tx, &filter, sort, descending, after.as_ref(), limit).await?;
     let total = if params.with_count() { Some(repo::count_deals(&tx, &filter).await?) } else { None };
     tx.commit().await?;

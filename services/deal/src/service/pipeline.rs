@@ -27,7 +27,7 @@ struct Sums {
 /// computed in SQL, and the `per_stage` most recently updated deals of each.
 pub async fn pipeline(state: &AppState, can: &Can<perm::DealsRead>, params: &PipelineParams) -> Result<PipelineViewResponse, ApiError> {
     let (filter, per_stage) = params.parse()?;
-    let tx = state.db.tenant(&can.tenant_id).await?;
+    let tx = state.db.tenant_read(&can.tenant_id).await?;
     let configured = stage_repo::list_stages(&tx).await?;
     let stats = repo::pipeline_stats(&tx, &filter).await?;
     let deals = if per_stage > 0 { repo::board_deals(&tx, &filter, per_stage).await? } else { Vec::new() };
@@ -102,7 +102,7 @@ struct ForecastSums {
 /// close period; amounts per currency.
 pub async fn forecast(state: &AppState, can: &Can<perm::DealsRead>, params: &ForecastParams) -> Result<ForecastResponse, ApiError> {
     let params = params.parse()?;
-    let tx = state.db.tenant(&can.tenant_id).await?;
+    let tx = state.db.tenant_read(&can.tenant_id).await?;
     let rows = repo::forecast(&tx, params.unit, params.from, params.to, &params.filter).await?;
     tx.commit().await?;
 
