@@ -78,7 +78,7 @@ pub async fn list(state: &AppState, can: &Can<perm::ActivitiesRead>, params: &Qu
     let (sort, dir, after) = sort_and_cursor(params, &mut errors, &state.cursors, ACTIVITY_SORTS, ("occurred_at", SortDir::Desc))?;
     errors.into_result()?;
 
-    let tx = state.db.tenant(&can.tenant_id).await?;
+    let tx = state.db.tenant_read(&can.tenant_id).await?;
     let rows = repo::list(&tx, &filter, sort, dir, after.as_ref(), limit).await?;
     let total = if params.count() { Some(repo::count(&tx, &filter).await?) } else { None };
     tx.commit().await?;

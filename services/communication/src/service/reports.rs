@@ -30,7 +30,7 @@ pub async fn timeline(state: &AppState, can: &Can<perm::ActivitiesRead>, contact
     let after: Option<TimelineCursor> = crm_web::pagination::parse_cursor(&state.cursors, params.one("cursor"))?;
 
     let rows = {
-        let tx = state.db.tenant(&can.tenant_id).await?;
+        let tx = state.db.tenant_read(&can.tenant_id).await?;
         let rows = timeline::of_contact(&tx, contact_id, &types, &super::email_visibility(can), after.as_ref(), limit).await?;
         tx.commit().await?;
         rows
@@ -114,7 +114,7 @@ pub async fn activities(state: &AppState, can: &Can<perm::ReportsRead>, params: 
         owner = Some(can.user_id);
     }
     let counts = {
-        let tx = state.db.tenant(&can.tenant_id).await?;
+        let tx = state.db.tenant_read(&can.tenant_id).await?;
         let counts = repo::activity_report(&tx, from, to, owner).await?;
         tx.commit().await?;
         counts

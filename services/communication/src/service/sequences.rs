@@ -79,7 +79,7 @@ pub async fn list(state: &AppState, can: &Can<perm::AutomationRead>, params: &Qu
     });
     let after: Option<NameCursor> = crm_web::pagination::parse_cursor(&state.cursors, params.one("cursor"))?;
     errors.into_result()?;
-    let tx = state.db.tenant(&can.tenant_id).await?;
+    let tx = state.db.tenant_read(&can.tenant_id).await?;
     let rows = repo::list(&tx, after.as_ref().map(|c| (c.name.as_str(), c.id)), limit).await?;
     let total = if params.count() { Some(repo::count(&tx).await?) } else { None };
     tx.commit().await?;

@@ -84,7 +84,7 @@ async fn list_with(state: &AppState, can: &Can<perm::TasksRead>, params: &QueryP
     let (sort, dir, after) = sort_and_cursor(params, &mut errors, &state.cursors, TASK_SORTS, ("due_date", SortDir::Asc))?;
     errors.into_result()?;
 
-    let tx = state.db.tenant(&can.tenant_id).await?;
+    let tx = state.db.tenant_read(&can.tenant_id).await?;
     let rows = repo::list(&tx, &filter, sort, dir, after.as_ref(), limit).await?;
     let total = if params.count() { Some(repo::count(&tx, &filter).await?) } else { None };
     tx.commit().await?;

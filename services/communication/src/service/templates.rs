@@ -56,7 +56,7 @@ pub async fn list(state: &AppState, can: &Can<perm::EmailTemplatesRead>, params:
     super::single_sort(params, &mut errors, "name");
     errors.into_result()?;
     let after: Option<NameCursor> = crm_web::pagination::parse_cursor(&state.cursors, params.one("cursor"))?;
-    let tx = state.db.tenant(&can.tenant_id).await?;
+    let tx = state.db.tenant_read(&can.tenant_id).await?;
     let rows = repo::list(&tx, &filter, after.as_ref(), limit).await?;
     let total = if params.count() { Some(repo::count(&tx, &filter).await?) } else { None };
     tx.commit().await?;

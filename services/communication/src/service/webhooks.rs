@@ -158,7 +158,7 @@ pub async fn list(state: &AppState, can: &Can<perm::WebhooksRead>, params: &Quer
     errors.into_result()?;
     let after: Option<repo::IdCursor> = crm_web::pagination::parse_cursor(&state.cursors, params.one("cursor"))?;
     let after = after.map(|c| i32::try_from(c.id).unwrap_or(i32::MAX));
-    let tx = state.db.tenant(&can.tenant_id).await?;
+    let tx = state.db.tenant_read(&can.tenant_id).await?;
     let rows = repo::list(&tx, after, limit).await?;
     let total = if params.count() { Some(repo::count(&tx).await?) } else { None };
     tx.commit().await?;
