@@ -217,7 +217,7 @@ pub async fn list(state: &AppState, can: &Can<perm::AuditRead>, params: &AuditLo
     let filter = filter_of(params)?;
     let limit = parse_limit(params.limit.as_deref())?;
     let after: Option<AuditLogCursor> = parse_cursor(&state.cursors, params.cursor.as_deref())?;
-    let tx = state.db.tenant(&can.tenant_id).await?;
+    let tx = state.db.tenant_read(&can.tenant_id).await?;
     let rows = repo::list(&tx, &filter, after.map(|c| (c.t, c.id)), limit).await?;
     tx.commit().await?;
     let entries: Vec<AuditEntry> = rows.into_iter().map(AuditEntry::from).collect();

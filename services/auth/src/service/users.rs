@@ -66,7 +66,7 @@ pub async fn list(state: &AppState, can: &Can<perm::UsersRead>, params: &UserLis
     let pattern = search.map(like_pattern);
     let filter = UserFilter { role: params.role.as_deref(), status: params.status.as_deref(), search: pattern.as_deref() };
 
-    let tx = state.db.tenant(&can.tenant_id).await?;
+    let tx = state.db.tenant_read(&can.tenant_id).await?;
     let rows = users::list_users(&tx, &filter, key, dir == SortDir::Desc, after.as_ref(), limit).await?;
     let total = if params.count == Some(false) { None } else { Some(users::count_users(&tx, &filter).await?) };
     tx.commit().await?;
