@@ -94,7 +94,7 @@ pub async fn create(state: &AppState, can: &Can<perm::CompaniesWrite>, input: Ne
 
 /// `GET /companies`.
 pub async fn list(state: &AppState, can: &Can<perm::CompaniesRead>, params: &QueryParams) -> Result<Page<CompanyDetails>, ApiError> {
-    let tx = state.db.tenant(&can.tenant_id).await?;
+    let tx = state.db.tenant_read(&can.tenant_id).await?;
     let page = company_page(state, &tx, params, CompanyFilter::default()).await?;
     tx.commit().await?;
     Ok(page)

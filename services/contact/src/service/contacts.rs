@@ -146,7 +146,7 @@ pub async fn list(state: &AppState, can: &Can<perm::ContactsRead>, params: &Quer
         (None, None) => {
             let sort = parse_sort(params.one("sort"), &CONTACT_SORTS, ("created_at", true))?;
             let after = parse_list_cursor(&state.cursors, params.one("cursor"), sort.0, sort.1)?;
-            let tx = state.db.tenant(&can.tenant_id).await?;
+            let tx = state.db.tenant_read(&can.tenant_id).await?;
             let rows = repo::list_contacts(&tx, &filter, sort, after.as_ref(), limit).await?;
             let total = if params.count() { Some(repo::count_contacts(&tx, &filter).await?) } else { None };
             tx.commit().await?;
@@ -171,7 +171,7 @@ async fn search_page(
     limit: i64,
     count: bool,
 ) -> Result<Page<ContactDetails>, ApiError> {
-    let tx = state.db.tenant(&can.tenant_id).await?;
+    let tx = state.db.tenant_read(&can.tenant_id).await?;
     db::set_similarity_threshold(&tx, 0.2).await?;
     let candidates = repo::search_term_candidates(&tx, query, MAX_SEARCH_WORDS as i32).await?;
     let term_sets: Vec<Vec<String>> = candidates.iter().map(|(w, c)| domain::best_terms(w, c, 8)).collect();
@@ -344,7 +344,7 @@ pub async fn stats(state: &AppState, can: &Can<perm::ContactsRead>, params: &Que
     let from = params.time(&mut errors, "from").unwrap_or(to - Duration::days(30));
     errors.check("from", from < to, "must be before `to`");
     errors.into_result()?;
-    let tx = state.db.tenant(&can.tenant_id).await?;
+    let tx = state.db.tenant_read(&can.tenant_id).await?;
     let counts = repo::count_by_status(&tx).await?;
     let (conversions, new_leads) = repo::conversions(&tx, from, to).await?;
     tx.commit().await?;
@@ -357,7 +357,7 @@ pub async fn stats(state: &AppState, can: &Can<perm::ContactsRead>, params: &Que
 /// `GET /tags`: the tenant's tags with how many contacts and companies carry each.
 pub async fn tags(state: &AppState, can: &Can<perm::ContactsRead>, params: &QueryParams) -> Result<TagList, ApiError> {
     fixed_order(params, "tag")?;
-    let tx = state.db.tenant(&can.tenant_id).await?;
+    let tx = state.db.tenant_read(&can.tenant_id).await?;
     let data = repo::tag_counts(&tx).await?;
     tx.commit().await?;
     Ok(TagList { data })

@@ -302,7 +302,7 @@ impl Importer<'_> {
 const EXPORT_PAGE: i64 = 1000;
 
 async fn export_page(db: &TenantDb, tenant: &TenantId, after: i32) -> Result<Vec<ContactDetails>, ApiError> {
-    let tx = db.tenant(tenant).await?;
+    let tx = db.tenant_read(tenant).await?;
     let rows = repo::export_page(&tx, after, EXPORT_PAGE).await?;
     tx.commit().await?;
     Ok(rows)
