@@ -1,4 +1,5 @@
-//! communication-service (:8084): activities and the contact timeline, tasks and reminders,
+//! communication-service (:8084): activities, notes and the contact and company timelines,
+//! tasks and reminders,
 //! email templates, sending with open/click tracking, activity reports, and the consumers
 //! that turn `deal.closed_won`, `tenant.user_invited` and `user.password_reset_requested`
 //! into activities, tasks and emails, and `contact.deleted`, `company.deleted` and
@@ -207,7 +208,8 @@ pub struct AppState {
     info(title = "communication-service", description = "Activities, timeline, tasks, email templates, sending and tracking, reports"),
     tags(
         (name = "activities", description = "Calls, meetings, emails, notes and tasks logged against contacts, companies and deals"),
-        (name = "timeline", description = "A contact's activities, emails and tasks"),
+        (name = "timeline", description = "A contact's activities, emails, tasks and notes; a company's activities and notes"),
+        (name = "notes", description = "Markdown notes about contacts, companies and deals (issue 16)"),
         (name = "reports", description = "Activity metrics"),
         (name = "tasks", description = "Tasks and reminders"),
         (name = "email-templates", description = "Email templates with variables"),
@@ -260,6 +262,9 @@ pub struct AppState {
         automation::NewRule,
         automation::RuleTrigger,
         automation::RulePatch,
+        crm_client_communication::Note,
+        crm_client_communication::NewNote,
+        crm_client_communication::NotePatch,
         crm_web::PageInfo,
     ))
 )]
@@ -273,6 +278,9 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(activities::create_activity, activities::list_activities))
         .routes(routes!(activities::get_activity, activities::replace_activity, activities::patch_activity, activities::delete_activity))
         .routes(routes!(reports::contact_timeline))
+        .routes(routes!(reports::company_timeline))
+        .routes(routes!(notes::create_note, notes::list_notes))
+        .routes(routes!(notes::get_note, notes::patch_note, notes::delete_note))
         .routes(routes!(reports::activity_report))
         .routes(routes!(tasks::create_task, tasks::list_tasks))
         .routes(routes!(tasks::list_my_tasks))
@@ -364,6 +372,12 @@ mod tests {
         ("patch", "/api/v1/activities/{id}"),
         ("delete", "/api/v1/activities/{id}"),
         ("get", "/api/v1/contacts/{id}/timeline"),
+        ("get", "/api/v1/companies/{id}/timeline"),
+        ("post", "/api/v1/notes"),
+        ("get", "/api/v1/notes"),
+        ("get", "/api/v1/notes/{id}"),
+        ("patch", "/api/v1/notes/{id}"),
+        ("delete", "/api/v1/notes/{id}"),
         ("get", "/api/v1/reports/activities"),
         ("post", "/api/v1/tasks"),
         ("get", "/api/v1/tasks"),

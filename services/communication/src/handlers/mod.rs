@@ -3,6 +3,7 @@
 
 pub mod activities;
 pub mod emails;
+pub mod notes;
 pub mod reports;
 pub mod rules;
 pub mod sequences;

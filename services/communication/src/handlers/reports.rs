@@ -1,4 +1,4 @@
-//! `GET /contacts/{id}/timeline` and `GET /reports/activities`.
+//! `GET /contacts/{id}/timeline`, `GET /companies/{id}/timeline` and `GET /reports/activities`.
 
 use axum::extract::State;
 use crm_web::{ApiError, AppJson, AppPath, AppQuery, Can, Page, QueryParams, perm};
@@ -23,7 +23,7 @@ pub struct TimelineParams {
     pub cursor: Option<String>,
 }
 
-/// Activities, emails (with opens and clicks) and tasks of a contact, newest first.
+/// Activities, emails (with opens and clicks), tasks and notes of a contact, newest first.
 #[utoipa::path(get, path = "/api/v1/contacts/{id}/timeline", params(("id" = i32, Path, description = "Contact id"), TimelineParams), tag = "timeline",
     responses((status = 200, description = "A page of the timeline", body = Page<TimelineItem>), (status = 400), (status = 401), (status = 403), (status = 404)))]
 pub async fn contact_timeline(
@@ -34,6 +34,20 @@ pub async fn contact_timeline(
 ) -> Result<AppJson<Page<TimelineItem>>, ApiError> {
     let contact_id = parse_id(&id, "contact")?;
     Ok(AppJson(service::timeline(&state, &can, contact_id, &params).await?))
+}
+
+/// Activities and notes of a company, newest first (emails and tasks have no company; an
+/// email activity is shown to whoever may see that email).
+#[utoipa::path(get, path = "/api/v1/companies/{id}/timeline", params(("id" = i32, Path, description = "Company id"), TimelineParams), tag = "timeline",
+    responses((status = 200, description = "A page of the timeline", body = Page<TimelineItem>), (status = 400), (status = 401), (status = 403), (status = 404)))]
+pub async fn company_timeline(
+    State(state): State<AppState>,
+    can: Can<perm::ActivitiesRead>,
+    AppPath(id): AppPath<String>,
+    AppQuery(params): AppQuery<QueryParams>,
+) -> Result<AppJson<Page<TimelineItem>>, ApiError> {
+    let company_id = parse_id(&id, "company")?;
+    Ok(AppJson(service::company_timeline(&state, &can, company_id, &params).await?))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -4,6 +4,7 @@
 
 pub mod activities;
 pub mod emails;
+pub mod notes;
 pub mod references;
 pub mod reminders;
 pub mod reports;

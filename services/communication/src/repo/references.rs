@@ -50,13 +50,15 @@ pub struct Erased {
     pub emails: u64,
     pub activities: u64,
     pub tasks: u64,
+    pub notes: u64,
     pub unlinked: u64,
 }
 
 /// Erases a contact's data: every email to it (address, subject, bodies, tracking), every
 /// activity and task written about it by people (free text about the person), and the
 /// reference of what the platform generated from other records' events (a won deal's note
-/// and follow-up task keep the deal, lose the person).
+/// and follow-up task keep the deal, lose the person). Every note linked to the contact goes
+/// too, even one also linked to a company or deal: its body is free text about the person.
 pub async fn erase_contact(tx: &TenantTx, id: i32) -> Result<Erased, DbError> {
     let emails = tx.prepare_cached("DELETE FROM email_tracking WHERE contact_id = $1").await?;
     let activities = tx.prepare_cached("DELETE FROM activities WHERE contact_id = $1 AND source_event_id IS NULL").await?;
@@ -67,16 +69,18 @@ pub async fn erase_contact(tx: &TenantTx, id: i32) -> Result<Erased, DbError> {
         emails: tx.execute(&emails, &[&id]).await?,
         activities: tx.execute(&activities, &[&id]).await?,
         tasks: tx.execute(&tasks, &[&id]).await?,
+        notes: delete_notes_of(tx, "contact_id", id).await?,
         unlinked: 0,
     };
     erased.unlinked = tx.execute(&unlink_activities, &[&id]).await? + tx.execute(&unlink_tasks, &[&id]).await?;
     Ok(erased)
 }
 
-/// Drops the references to a deleted company (activities; tasks and emails have none).
+/// Drops the references to a deleted company (activities and notes; tasks and emails have
+/// none). A note about nothing else is deleted with it.
 pub async fn drop_company(tx: &TenantTx, id: i32) -> Result<u64, DbError> {
     let stmt = tx.prepare_cached("UPDATE activities SET company_id = NULL, updated_at = now() WHERE company_id = $1").await?;
-    tx.execute(&stmt, &[&id]).await
+    Ok(tx.execute(&stmt, &[&id]).await? + drop_notes_link(tx, "company_id", id).await?)
 }
 
 /// Drops the references to a deleted deal (activities, tasks, emails).
@@ -84,7 +88,27 @@ pub async fn drop_deal(tx: &TenantTx, id: i32) -> Result<u64, DbError> {
     let activities = tx.prepare_cached("UPDATE activities SET deal_id = NULL, updated_at = now() WHERE deal_id = $1").await?;
     let tasks = tx.prepare_cached("UPDATE tasks SET deal_id = NULL, updated_at = now() WHERE deal_id = $1").await?;
     let emails = tx.prepare_cached("UPDATE email_tracking SET deal_id = NULL WHERE deal_id = $1").await?;
-    Ok(tx.execute(&activities, &[&id]).await? + tx.execute(&tasks, &[&id]).await? + tx.execute(&emails, &[&id]).await?)
+    Ok(tx.execute(&activities, &[&id]).await?
+        + tx.execute(&tasks, &[&id]).await?
+        + tx.execute(&emails, &[&id]).await?
+        + drop_notes_link(tx, "deal_id", id).await?)
+}
+
+/// Deletes every note whose `column` (a link column, from the code) is `id`.
+async fn delete_notes_of(tx: &TenantTx, column: &'static str, id: i32) -> Result<u64, DbError> {
+    debug_assert!(matches!(column, "contact_id" | "company_id" | "deal_id"));
+    let stmt = tx.prepare_cached(&format!("DELETE FROM notes WHERE {column} = $1")).await?;
+    tx.execute(&stmt, &[&id]).await
+}
+
+/// A record's notes when it is gone for good: those linked only to it are deleted (a note is
+/// always about something), the others lose the link. Returns the notes changed or deleted.
+async fn drop_notes_link(tx: &TenantTx, column: &'static str, id: i32) -> Result<u64, DbError> {
+    debug_assert!(matches!(column, "company_id" | "deal_id"));
+    let others = if column == "company_id" { "contact_id IS NULL AND deal_id IS NULL" } else { "contact_id IS NULL AND company_id IS NULL" };
+    let delete = tx.prepare_cached(&format!("DELETE FROM notes WHERE {column} = $1 AND {others}")).await?;
+    let unlink = tx.prepare_cached(&format!("UPDATE notes SET {column} = NULL, updated_at = now() WHERE {column} = $1")).await?;
+    Ok(tx.execute(&delete, &[&id]).await? + tx.execute(&unlink, &[&id]).await?)
 }
 
 /// What a merge moved (for the log and the tests).

@@ -12,6 +12,7 @@
 pub mod activities;
 pub mod emails;
 pub mod marketing;
+pub mod notes;
 pub mod references;
 pub mod reminders;
 pub mod reports;

@@ -1,4 +1,5 @@
-//! A contact's timeline (requirement 4.2) and the activity report (requirement 4.5).
+//! The timelines of a contact (requirement 4.2) and of a company (issue 16), and the
+//! activity report (requirement 4.5).
 
 use chrono::{DateTime, Duration, Utc};
 use crm_client_core::ClientError;
@@ -14,8 +15,25 @@ use crate::repo::timeline::{self, TimelineCursor, TimelineItem};
 /// Item types the timeline can be filtered by (`?type=call,meeting` or repeated).
 pub const TIMELINE_TYPES: &[&str] = &["email", "call", "meeting", "note", "task", "reminder", "follow_up"];
 
-/// Activities, emails (with opens and clicks) and tasks of a contact, newest first.
+/// Whose timeline: a contact's (activities, emails, tasks, notes) or a company's
+/// (activities and notes; emails and tasks have no company).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimelineOf {
+    Contact(i32),
+    Company(i32),
+}
+
+/// Activities, emails (with opens and clicks), tasks and notes of a contact, newest first.
 pub async fn timeline(state: &AppState, can: &Can<perm::ActivitiesRead>, contact_id: i32, params: &QueryParams) -> Result<Page<TimelineItem>, ApiError> {
+    timeline_of(state, can, TimelineOf::Contact(contact_id), params).await
+}
+
+/// Activities and notes of a company, newest first (issue 16).
+pub async fn company_timeline(state: &AppState, can: &Can<perm::ActivitiesRead>, company_id: i32, params: &QueryParams) -> Result<Page<TimelineItem>, ApiError> {
+    timeline_of(state, can, TimelineOf::Company(company_id), params).await
+}
+
+async fn timeline_of(state: &AppState, can: &Can<perm::ActivitiesRead>, of: TimelineOf, params: &QueryParams) -> Result<Page<TimelineItem>, ApiError> {
     let mut errors = FieldErrors::new();
     let types: Vec<String> = params.list("type").into_iter().map(str::to_ascii_lowercase).collect();
     if types.iter().any(|t| !TIMELINE_TYPES.contains(&t.as_str())) {
@@ -30,17 +48,30 @@ pub async fn timeline(state: &AppState, can: &Can<perm::ActivitiesRead>, contact
     let after: Option<TimelineCursor> = crm_web::pagination::parse_cursor(&state.cursors, params.one("cursor"))?;
 
     let rows = {
-        let tx = state.db.tenant_read(&can.tenant_id).await?;
-        let rows = timeline::of_contact(&tx, contact_id, &types, &super::email_visibility(can), after.as_ref(), limit).await?;
+        let tx = state.db.tenant(&can.tenant_id).await?;
+        let vis = super::email_visibility(can);
+        let rows = match of {
+            TimelineOf::Contact(id) => timeline::of_contact(&tx, id, &types, &vis, after.as_ref(), limit).await?,
+            TimelineOf::Company(id) => timeline::of_company(&tx, id, &types, &vis, after.as_ref(), limit).await?,
+        };
         tx.commit().await?;
         rows
     };
-    // A contact with no history must still exist (in the caller's tenant) to have a timeline.
+    // A record with no history must still exist (in the caller's tenant) to have a timeline.
     if rows.is_empty() && after.is_none() {
-        match state.clients.contacts.contact_basic(&can.ctx, contact_id).await {
-            Err(ClientError::NotFound) => return Err(ApiError::not_found("contact")),
-            Err(e) => tracing::warn!(error = %e, "contact check of an empty timeline skipped"),
-            Ok(_) => {}
+        let found = match of {
+            TimelineOf::Contact(id) => state.clients.contacts.contact_basic(&can.ctx, id).await.map(|_| ()),
+            TimelineOf::Company(id) => state.clients.contacts.company_basic(&can.ctx, id).await.map(|_| ()),
+        };
+        match found {
+            Err(ClientError::NotFound) => {
+                return Err(ApiError::not_found(match of {
+                    TimelineOf::Contact(_) => "contact",
+                    TimelineOf::Company(_) => "company",
+                }));
+            }
+            Err(e) => tracing::warn!(error = %e, "record check of an empty timeline skipped"),
+            Ok(()) => {}
         }
     }
     let page = Page::from_overfetch(rows, limit, None, |last| {
@@ -114,7 +145,7 @@ pub async fn activities(state: &AppState, can: &Can<perm::ReportsRead>, params: 
         owner = Some(can.user_id);
     }
     let counts = {
-        let tx = state.db.tenant_read(&can.tenant_id).await?;
+        let tx = state.db.tenant(&can.tenant_id).await?;
         let counts = repo::activity_report(&tx, from, to, owner).await?;
         tx.commit().await?;
         counts

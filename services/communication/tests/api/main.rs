@@ -10,6 +10,7 @@ mod etags;
 mod helpers;
 mod input;
 mod integrity;
+mod notes;
 mod real_services;
 mod reports;
 mod tasks;
