@@ -58,6 +58,10 @@ pub struct Settings {
     /// clamped to 1..=3600) and contacts per tenant run (`INACTIVE_LEAD_BATCH`, default 1000,
     /// clamped to 1..=100,000).
     pub inactive_leads: service::engagement::InactiveLeadConfig,
+    /// How often the trash purge sweeps every tenant (`TRASH_PURGE_POLL_SECS`, default 3600,
+    /// clamped to 1..=86,400): trashed contacts and companies past the tenant's
+    /// `trash_retention_days` are erased within this long after their time.
+    pub trash_purge_poll: std::time::Duration,
 }
 
 impl Default for Settings {
@@ -70,13 +74,15 @@ impl Default for Settings {
             import_max_errors: 1000,
             search_candidates: 1000,
             inactive_leads: Default::default(),
+            trash_purge_poll: std::time::Duration::from_secs(3600),
         }
     }
 }
 
 impl Settings {
     /// Reads `AUTH_SERVICE_URL`, `CONTACT_IMPORT_MAX_MB`, `CONTACT_IMPORT_BATCH`,
-    /// `CONTACT_SEARCH_CANDIDATES`, `INACTIVE_LEAD_POLL_SECS` and `INACTIVE_LEAD_BATCH`; unset
+    /// `CONTACT_SEARCH_CANDIDATES`, `INACTIVE_LEAD_POLL_SECS`, `INACTIVE_LEAD_BATCH` and
+    /// `TRASH_PURGE_POLL_SECS`; unset
     /// or empty means the default.
     pub fn from_env() -> Result<Self, SettingsError> {
         let d = Self::default();
@@ -86,6 +92,7 @@ impl Settings {
             settings::number("CONTACT_SEARCH_CANDIDATES", d.search_candidates as usize, "must be a positive number (contacts)")?;
         let poll: u64 = settings::number("INACTIVE_LEAD_POLL_SECS", d.inactive_leads.poll.as_secs(), "must be a positive number (seconds)")?;
         let inactive_batch: i64 = settings::number("INACTIVE_LEAD_BATCH", d.inactive_leads.batch, "must be a positive number (contacts)")?;
+        let purge_poll: u64 = settings::number("TRASH_PURGE_POLL_SECS", d.trash_purge_poll.as_secs(), "must be a positive number (seconds)")?;
         let inactive_leads = service::engagement::InactiveLeadConfig {
             poll: std::time::Duration::from_secs(poll.clamp(1, 3600)),
             batch: inactive_batch.clamp(1, 100_000),
@@ -93,6 +100,7 @@ impl Settings {
         };
         Ok(Self {
             inactive_leads,
+            trash_purge_poll: std::time::Duration::from_secs(purge_poll.clamp(1, 86_400)),
             auth_service_url: settings::url("AUTH_SERVICE_URL", &d.auth_service_url)?,
             import_max_bytes: mb.saturating_mul(1024 * 1024),
             import_batch: batch.clamp(1, 10_000),
@@ -122,6 +130,7 @@ pub struct AppState {
         (name = "contacts", description = "Contacts, lead status, search, CSV import/export"),
         (name = "tags", description = "Tags of contacts and companies"),
         (name = "scoring", description = "Lead scores: per-tenant scoring rules and the explanation of a contact's score"),
+        (name = "trash", description = "Deleted contacts and companies: list, restore, erase for good, purge after the tenant's retention (deals: deal-service)"),
         (name = "custom-fields", description = "Typed custom field definitions: they type the `custom_fields` object of contacts and companies (per tenant, so the object's schema is open here: read the definitions)"),
     ),
     components(schemas(
@@ -187,6 +196,12 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(handlers::scoring::contact_score))
         .routes(routes!(handlers::scoring::list_scoring_rules, handlers::scoring::create_scoring_rule))
         .routes(routes!(handlers::scoring::put_scoring_rule, handlers::scoring::delete_scoring_rule))
+        .routes(routes!(handlers::trash::list_trash))
+        .routes(routes!(handlers::trash::restore_contact))
+        .routes(routes!(handlers::trash::restore_company))
+        .routes(routes!(handlers::trash::erase_contact))
+        .routes(routes!(handlers::trash::erase_company))
+        .routes(routes!(handlers::trash::purge_trash))
 }
 
 /// The service's API routes (system routes and layers are added by the caller).
@@ -202,10 +217,12 @@ pub fn openapi() -> serde_json::Value {
 
 /// Builds the service from the shared platform pieces and its settings (auth-service
 /// reached over HTTP, its answers cached per tenant). Background tasks: the event consumers
-/// ([`consumers`]), the daily inactive-lead job ([`service::engagement::inactive_lead_task`])
+/// ([`consumers`]), the daily inactive-lead job ([`service::engagement::inactive_lead_task`]),
+/// the trash purge ([`service::trash::purge_task`])
 /// and the name cache's invalidation subscription, started by whoever serves it.
 pub fn build(platform: &crm_runtime::Platform, settings: Settings) -> Built {
     let inactive_leads = settings.inactive_leads.clone();
+    let purge_poll = settings.trash_purge_poll;
     // Owner names cached per tenant, dropped by `user.*` events (crm_client_core::names).
     let names = NameScopes::new(NameCacheConfig::default());
     let state = AppState {
@@ -218,6 +235,7 @@ pub fn build(platform: &crm_runtime::Platform, settings: Settings) -> Built {
     let mut tasks: Vec<crm_runtime::Task> =
         consumers::consumers(CONSUMER_PREFIX).into_iter().map(|(spec, handler)| platform.consumer_task(spec, handler)).collect();
     tasks.push(service::engagement::inactive_lead_task(platform.db.clone(), inactive_leads, platform.shutdown()));
+    tasks.push(service::trash::purge_task(platform.db.clone(), purge_poll, platform.shutdown()));
     tasks.push(crm_runtime::Task { name: "name cache invalidation", future: Box::pin(names.follow(platform.nats.clone(), platform.shutdown())) });
     Built { name: SERVICE, router: router(state), openapi: openapi(), tasks }
 }
@@ -278,6 +296,12 @@ mod tests {
             ("POST", "/api/v1/scoring/rules"),
             ("PUT", "/api/v1/scoring/rules/{id}"),
             ("DELETE", "/api/v1/scoring/rules/{id}"),
+            ("GET", "/api/v1/trash"),
+            ("POST", "/api/v1/trash/contacts/{id}/restore"),
+            ("POST", "/api/v1/trash/companies/{id}/restore"),
+            ("DELETE", "/api/v1/trash/contacts/{id}"),
+            ("DELETE", "/api/v1/trash/companies/{id}"),
+            ("POST", "/api/v1/trash/purge"),
         ];
         for (method, path) in expected {
             assert!(documented.contains(&(method.to_owned(), path.to_owned())), "{method} {path} is not documented");

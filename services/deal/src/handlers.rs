@@ -15,6 +15,8 @@ use crate::input::{
 };
 use crate::service::{deal_contacts, deals, parse_id, pipeline as board, stages};
 
+pub mod trash;
+
 /// `{"data": [...]}` of the stage configuration.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct StageList {
@@ -97,16 +99,21 @@ pub async fn patch_deal(
     Ok(Tagged::new(ETag::of(deal.updated_at), deal))
 }
 
-/// Delete a deal (its contacts and stage history go with it).
-#[utoipa::path(delete, path = "/api/v1/deals/{id}", params(("id" = i32, Path, description = "Deal id")), tag = "deals",
-    responses((status = 204, description = "Deleted"), (status = 401), (status = 403), (status = 404)))]
+/// Move a deal to the trash (`deal.trashed`; restorable until the tenant's
+/// `trash_retention_days` have passed; its contacts and stage history are kept). With
+/// `?erase=true` (admins only, also for a deal already in the trash) erase it for good
+/// (`deal.deleted`: its contacts and stage history go with it).
+#[utoipa::path(delete, path = "/api/v1/deals/{id}", params(("id" = i32, Path, description = "Deal id"), trash::EraseQuery), tag = "deals",
+    responses((status = 204, description = "In the trash (or erased with erase=true)"), (status = 400), (status = 401), (status = 403), (status = 404),
+        (status = 412)))]
 pub async fn delete_deal(
     State(state): State<AppState>,
     can: Can<perm::DealsDelete>,
     AppPath(id): AppPath<String>,
+    AppQuery(q): AppQuery<trash::EraseQuery>,
     if_match: IfMatch,
 ) -> Result<NoContent, ApiError> {
-    deals::delete_deal(&state, &can, parse_id(&id, "deal")?, &if_match).await?;
+    deals::delete_deal(&state, &can, parse_id(&id, "deal")?, &if_match, q.erase.unwrap_or(false)).await?;
     Ok(NoContent)
 }
 

@@ -52,6 +52,10 @@ pub struct Settings {
     /// `ENRICHMENT_TIMEOUT_MS` (default 800): longest a response waits for names from
     /// contact-/auth-service.
     pub enrichment_timeout: Duration,
+    /// `TRASH_PURGE_POLL_SECS` (default 3600, clamped to 1..=86,400): how often the trash
+    /// purge sweeps every tenant (deals past the tenant's `trash_retention_days` go within
+    /// this long after their time).
+    pub trash_purge_poll: Duration,
 }
 
 impl Settings {
@@ -60,6 +64,9 @@ impl Settings {
             auth_url: settings::url("AUTH_SERVICE_URL", "http://127.0.0.1:8080")?,
             contact_url: settings::url("CONTACT_SERVICE_URL", "http://127.0.0.1:8082")?,
             enrichment_timeout: settings::millis("ENRICHMENT_TIMEOUT_MS", 800, 1)?,
+            trash_purge_poll: Duration::from_secs(
+                settings::number::<u64>("TRASH_PURGE_POLL_SECS", 3600, "must be a positive number (seconds)")?.clamp(1, 86_400),
+            ),
         })
     }
 
@@ -87,7 +94,11 @@ pub struct AppState {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "deal-service", description = "Sales pipeline: deals, stages, deal contacts, pipeline view, forecast"),
-    tags((name = "deals", description = "Deals and their contacts"), (name = "pipeline", description = "Pipeline view, forecast and stage configuration")),
+    tags(
+        (name = "deals", description = "Deals and their contacts"),
+        (name = "pipeline", description = "Pipeline view, forecast and stage configuration"),
+        (name = "trash", description = "Deleted deals: list, restore, erase for good, purge after the tenant's retention (contacts and companies: contact-service)"),
+    ),
     components(schemas(
         crm_client_deal::DealBasicInfo,
         crm_client_deal::DealResponse,
@@ -131,6 +142,10 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(remove_deal_contact))
         .routes(routes!(list_stages, create_stage))
         .routes(routes!(get_stage, update_stage, delete_stage))
+        .routes(routes!(trash::list_trashed_deals))
+        .routes(routes!(trash::restore_deal))
+        .routes(routes!(trash::erase_deal))
+        .routes(routes!(trash::purge_trashed_deals))
 }
 
 /// The service's API routes (system routes and layers are added by the caller).
@@ -145,7 +160,7 @@ pub fn openapi() -> serde_json::Value {
 
 /// The service from the shared platform pieces and its settings: its routes, its document
 /// and its background tasks: the consumers of `company.deleted` and `contact.deleted`
-/// ([`consumers`]) and the name cache's invalidation subscription, started by whoever serves it.
+/// ([`consumers`]), the trash purge ([`service::trash::purge_task`]) and the name cache's invalidation subscription, started by whoever serves it.
 pub fn build(platform: &crm_runtime::Platform, settings: Settings) -> Built {
     // Contact, company and owner names cached per tenant, dropped by their events.
     let names = NameScopes::new(NameCacheConfig::default());
@@ -157,6 +172,7 @@ pub fn build(platform: &crm_runtime::Platform, settings: Settings) -> Built {
     };
     let mut tasks: Vec<crm_runtime::Task> =
         consumers::consumers(CONSUMER_PREFIX).into_iter().map(|(spec, handler)| platform.consumer_task(spec, handler)).collect();
+    tasks.push(service::trash::purge_task(platform.db.clone(), settings.trash_purge_poll, platform.shutdown()));
     tasks.push(crm_runtime::Task { name: "name cache invalidation", future: Box::pin(names.follow(platform.nats.clone(), platform.shutdown())) });
     Built { name: SERVICE, router: router(state), openapi: openapi(), tasks }
 }
@@ -189,6 +205,10 @@ mod tests {
             ("/api/v1/deals/{id}/contacts/{contact_id}", &["delete"]),
             ("/api/v1/pipeline/stages", &["get", "post"]),
             ("/api/v1/pipeline/stages/{key}", &["get", "put", "delete"]),
+            ("/api/v1/trash/deals", &["get"]),
+            ("/api/v1/trash/deals/{id}/restore", &["post"]),
+            ("/api/v1/trash/deals/{id}", &["delete"]),
+            ("/api/v1/trash/deals/purge", &["post"]),
         ];
         assert_eq!(paths.len(), expected.len(), "{:?}", paths.keys().collect::<Vec<_>>());
         for (path, methods) in expected {

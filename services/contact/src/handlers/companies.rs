@@ -93,12 +93,21 @@ pub async fn patch_company(
     Ok(Tagged::new(ETag::of(row.updated_at), row))
 }
 
-/// Deletes the company; its subsidiaries lose their parent and its contacts their company.
-#[utoipa::path(delete, path = "/api/v1/companies/{id}", params(("id" = i32, Path, description = "Company id")), tag = "companies",
-    responses((status = 204, description = "deleted"), (status = 403), (status = 404)))]
-pub async fn delete_company(State(state): State<AppState>, can: Can<perm::CompaniesDelete>, AppPath(id): AppPath<String>, if_match: IfMatch) -> Result<NoContent, ApiError> {
+/// Moves the company to the trash (`company.trashed`; restorable until the tenant's
+/// `trash_retention_days` have passed); its contacts and subsidiaries keep the reference.
+/// `?erase=true` (admins only, also for a company already in the trash) erases it for good
+/// (`company.deleted`): subsidiaries lose their parent and contacts their company.
+#[utoipa::path(delete, path = "/api/v1/companies/{id}", params(("id" = i32, Path, description = "Company id"), super::trash::EraseQuery), tag = "companies",
+    responses((status = 204, description = "in the trash (or erased with erase=true)"), (status = 400), (status = 403), (status = 404), (status = 412)))]
+pub async fn delete_company(
+    State(state): State<AppState>,
+    can: Can<perm::CompaniesDelete>,
+    AppPath(id): AppPath<String>,
+    AppQuery(q): AppQuery<super::trash::EraseQuery>,
+    if_match: IfMatch,
+) -> Result<NoContent, ApiError> {
     let id = parse_id(&id, "company")?;
-    service::delete(&state, &can, id, &if_match).await?;
+    service::delete(&state, &can, id, &if_match, q.erase()).await?;
     Ok(NoContent)
 }
 

@@ -137,11 +137,22 @@ pub async fn patch_contact(
     Ok(Tagged::new(ETag::of(row.updated_at), row))
 }
 
-#[utoipa::path(delete, path = "/api/v1/contacts/{id}", params(("id" = i32, Path, description = "Contact id")), tag = "contacts",
-    responses((status = 204, description = "deleted"), (status = 403), (status = 404)))]
-pub async fn delete_contact(State(state): State<AppState>, can: Can<perm::ContactsDelete>, AppPath(id): AppPath<String>, if_match: IfMatch) -> Result<NoContent, ApiError> {
+/// Moves the contact to the trash (`contact.trashed`; restorable until the tenant's
+/// `trash_retention_days` have passed; hidden from lists, search, lookups and GET meanwhile).
+/// `?erase=true` (admins only, also for a contact already in the trash) erases it for good
+/// (`contact.deleted`: its activities, notes and files go too), e.g. for a data-protection
+/// request.
+#[utoipa::path(delete, path = "/api/v1/contacts/{id}", params(("id" = i32, Path, description = "Contact id"), super::trash::EraseQuery), tag = "contacts",
+    responses((status = 204, description = "in the trash (or erased with erase=true)"), (status = 400), (status = 403), (status = 404), (status = 412)))]
+pub async fn delete_contact(
+    State(state): State<AppState>,
+    can: Can<perm::ContactsDelete>,
+    AppPath(id): AppPath<String>,
+    AppQuery(q): AppQuery<super::trash::EraseQuery>,
+    if_match: IfMatch,
+) -> Result<NoContent, ApiError> {
     let id = parse_id(&id, "contact")?;
-    service::delete(&state, &can, id, &if_match).await?;
+    service::delete(&state, &can, id, &if_match, q.erase()).await?;
     Ok(NoContent)
 }
 

@@ -9,6 +9,7 @@ pub mod custom_fields;
 pub mod scoring;
 pub mod tags;
 pub mod transfer;
+pub mod trash;
 
 use crm_web::ApiError;
 

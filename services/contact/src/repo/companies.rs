@@ -91,19 +91,21 @@ pub async fn insert_company(tx: &TenantTx, w: &CompanyWrite, created_by: i32) ->
     Ok(company_from(&row))
 }
 
+/// A live company (`None` for one in the trash, issue 16).
 pub async fn company_by_id(tx: &TenantTx, id: i32) -> DbResult<Option<CompanyDetails>> {
-    let stmt = tx.prepare_cached(&format!("SELECT {} FROM companies c WHERE c.id = $1", company_cols("c"))).await?;
+    let stmt = tx.prepare_cached(&format!("SELECT {} FROM companies c WHERE c.id = $1 AND c.deleted_at IS NULL", company_cols("c"))).await?;
     Ok(tx.query_opt(&stmt, &[&id]).await?.as_ref().map(company_from))
 }
 
-/// Locks the row for the rest of the transaction (read, check, write).
+/// Locks the row for the rest of the transaction (read, check, write); live companies only.
 pub async fn company_for_update(tx: &TenantTx, id: i32) -> DbResult<Option<CompanyDetails>> {
-    let stmt = tx.prepare_cached(&format!("SELECT {} FROM companies c WHERE c.id = $1 FOR UPDATE", company_cols("c"))).await?;
+    let stmt = tx.prepare_cached(&format!("SELECT {} FROM companies c WHERE c.id = $1 AND c.deleted_at IS NULL FOR UPDATE", company_cols("c"))).await?;
     Ok(tx.query_opt(&stmt, &[&id]).await?.as_ref().map(company_from))
 }
 
+/// Whether a live company has this id (a trashed one cannot be referenced anew).
 pub async fn company_exists(tx: &TenantTx, id: i32) -> DbResult<bool> {
-    let stmt = tx.prepare_cached("SELECT EXISTS (SELECT 1 FROM companies WHERE id = $1)").await?;
+    let stmt = tx.prepare_cached("SELECT EXISTS (SELECT 1 FROM companies WHERE id = $1 AND deleted_at IS NULL)").await?;
     Ok(tx.query_one(&stmt, &[&id]).await?.get(0))
 }
 
@@ -141,13 +143,15 @@ pub async fn update_company(tx: &TenantTx, id: i32, w: &CompanyWrite) -> DbResul
     Ok(company_from(&row))
 }
 
-/// Subsidiaries lose their parent and contacts their company (ON DELETE SET NULL).
+/// Erases the company for good, trashed or not: subsidiaries lose their parent and contacts
+/// their company (ON DELETE SET NULL).
 pub async fn delete_company(tx: &TenantTx, id: i32) -> DbResult<bool> {
     Ok(tx.execute("DELETE FROM companies WHERE id = $1", &[&id]).await? == 1)
 }
 
 pub async fn companies_basic(tx: &TenantTx, ids: &[i32]) -> DbResult<Vec<CompanyBasicInfo>> {
-    let stmt = tx.prepare_cached("SELECT id, name FROM companies WHERE id = ANY($1) ORDER BY id").await?;
+    // Trashed companies are not found (issue 16: hidden from lookups like from GET).
+    let stmt = tx.prepare_cached("SELECT id, name FROM companies WHERE id = ANY($1) AND deleted_at IS NULL ORDER BY id").await?;
     Ok(tx.query(&stmt, &[&ids]).await?.iter().map(|r| CompanyBasicInfo { id: r.get(0), name: r.get(1) }).collect())
 }
 
@@ -191,8 +195,9 @@ pub struct CompanyFilter {
 /// Sortable company fields (the whitelist of `?sort=`).
 pub const COMPANY_SORTS: [&str; 3] = ["name", "created_at", "updated_at"];
 
+/// The conditions of a company list; always "not in the trash" (issue 16) first.
 pub(super) fn company_where(q: &mut Query, f: &CompanyFilter) -> Vec<String> {
-    let mut conds = Vec::new();
+    let mut conds = vec!["c.deleted_at IS NULL".to_owned()];
     if let Some(s) = &f.search {
         // Accents and case folded on both sides (contact_fold: unaccent + lower). Three
         // letters and more: substring or trigram-similar (the folded trigram index); fewer,
@@ -254,14 +259,14 @@ pub async fn count_companies(tx: &TenantTx, f: &CompanyFilter) -> DbResult<i64> 
 /// (the oldest company when several share a name).
 pub async fn companies_by_names(tx: &TenantTx, lower_names: &[String]) -> DbResult<Vec<(String, i32)>> {
     let stmt = tx
-        .prepare_cached("SELECT DISTINCT ON (lower(name)) lower(name), id FROM companies WHERE lower(name) = ANY($1) ORDER BY lower(name), id")
+        .prepare_cached("SELECT DISTINCT ON (lower(name)) lower(name), id FROM companies WHERE lower(name) = ANY($1) AND deleted_at IS NULL ORDER BY lower(name), id")
         .await?;
     Ok(tx.query(&stmt, &[&lower_names]).await?.iter().map(|r| (r.get(0), r.get(1))).collect())
 }
 
 /// The companies of these ids that exist: (id, lowercased name).
 pub async fn company_names(tx: &TenantTx, ids: &[i32]) -> DbResult<Vec<(i32, String)>> {
-    let stmt = tx.prepare_cached("SELECT id, lower(name) FROM companies WHERE id = ANY($1)").await?;
+    let stmt = tx.prepare_cached("SELECT id, lower(name) FROM companies WHERE id = ANY($1) AND deleted_at IS NULL").await?;
     Ok(tx.query(&stmt, &[&ids]).await?.iter().map(|r| (r.get(0), r.get(1))).collect())
 }
 

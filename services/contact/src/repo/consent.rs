@@ -73,8 +73,12 @@ pub async fn history(tx: &TenantTx, contact_id: i32) -> DbResult<Vec<ConsentChan
     Ok(tx.query(&stmt, &[&contact_id, &HISTORY_LIMIT]).await?.iter().map(change_from).collect())
 }
 
-/// The contact with this email (case-insensitively; emails are unique per tenant).
+/// The contact with this email (case-insensitively; unique among live contacts). A live one
+/// first; else a trashed one (issue 16: a withdrawal still reaches a contact in the trash,
+/// so that restoring it does not bring back a consent its person withdrew).
 pub async fn contact_by_email(tx: &TenantTx, email: &str) -> DbResult<Option<i32>> {
-    let stmt = tx.prepare_cached("SELECT id FROM contacts WHERE lower(email) = lower($1)").await?;
+    let stmt = tx
+        .prepare_cached("SELECT id FROM contacts WHERE lower(email) = lower($1) ORDER BY deleted_at DESC NULLS FIRST, id DESC LIMIT 1")
+        .await?;
     Ok(tx.query_opt(&stmt, &[&email]).await?.map(|r| r.get(0)))
 }

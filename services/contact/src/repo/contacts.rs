@@ -46,7 +46,8 @@ pub(crate) fn contact_cols(alias: &str, company_name: &str) -> String {
     cols.join(", ")
 }
 
-pub(crate) const CONTACT_FROM: &str = "contacts c LEFT JOIN companies co ON co.id = c.company_id";
+/// A trashed company is not joined: its name is hidden like the company (issue 16).
+pub(crate) const CONTACT_FROM: &str = "contacts c LEFT JOIN companies co ON co.id = c.company_id AND co.deleted_at IS NULL";
 
 /// The CHECK constraint admits only the three values.
 fn consent(row: &Row, idx: usize) -> MarketingConsent {
@@ -197,7 +198,7 @@ async fn company_names_of(tx: &TenantTx, company_ids: &[Option<i32>]) -> DbResul
     }
     ids.sort_unstable();
     ids.dedup();
-    let stmt = tx.prepare_cached("SELECT id, name FROM companies WHERE id = ANY($1)").await?;
+    let stmt = tx.prepare_cached("SELECT id, name FROM companies WHERE id = ANY($1) AND deleted_at IS NULL").await?;
     let names: std::collections::HashMap<i32, String> =
         tx.query(&stmt, &[&ids]).await?.iter().map(|r| (r.get(0), r.get(1))).collect();
     Ok(company_ids.iter().map(|id| id.and_then(|id| names.get(&id).cloned())).collect())
@@ -259,9 +260,9 @@ pub async fn insert_contacts(tx: &TenantTx, rows: &[&ContactWrite], created_by: 
                  u.street, u.city, u.state, u.country, u.postal_code, u.custom_fields, u.notes,
                  coalesce(string_to_array(nullif(u.tags, ''), ','), '{{}}'), $18, {SEARCH_WORDS_OF_U}
              FROM unnest({UNNEST_ARGS}, $19::text[]) AS u({UNNEST_NAMES}, company_name)
-             ON CONFLICT ((lower(email))) WHERE email IS NOT NULL DO NOTHING
+             ON CONFLICT ((lower(email))) WHERE email IS NOT NULL AND deleted_at IS NULL DO NOTHING
              RETURNING {fields})
-         SELECT {cols} FROM c LEFT JOIN companies co ON co.id = c.company_id ORDER BY c.id",
+         SELECT {cols} FROM c LEFT JOIN companies co ON co.id = c.company_id AND co.deleted_at IS NULL ORDER BY c.id",
         fields = CONTACT_FIELDS.join(", "),
         cols = contact_cols("c", "co.name"),
     );
@@ -290,7 +291,7 @@ pub async fn update_contacts(tx: &TenantTx, rows: &[(i32, &ContactWrite)]) -> Db
              FROM unnest($18::int4[], {UNNEST_ARGS}, $19::text[]) AS u(id, {UNNEST_NAMES}, company_name)
              WHERE t.id = u.id
              RETURNING {returning})
-         SELECT {cols} FROM c LEFT JOIN companies co ON co.id = c.company_id ORDER BY c.id",
+         SELECT {cols} FROM c LEFT JOIN companies co ON co.id = c.company_id AND co.deleted_at IS NULL ORDER BY c.id",
         returning = returning.join(", "),
         cols = contact_cols("c", "co.name"),
     );
@@ -306,38 +307,46 @@ pub async fn update_contacts(tx: &TenantTx, rows: &[(i32, &ContactWrite)]) -> Db
     Ok(written)
 }
 
+/// A live contact (`None` for one in the trash, issue 16).
 pub async fn contact_by_id(tx: &TenantTx, id: i32) -> DbResult<Option<ContactDetails>> {
-    let stmt = tx.prepare_cached(&format!("SELECT {} FROM {CONTACT_FROM} WHERE c.id = $1", contact_cols("c", "co.name"))).await?;
+    let stmt = tx.prepare_cached(&format!("SELECT {} FROM {CONTACT_FROM} WHERE c.id = $1 AND c.deleted_at IS NULL", contact_cols("c", "co.name"))).await?;
     Ok(tx.query_opt(&stmt, &[&id]).await?.as_ref().map(contact_from))
 }
 
+/// A live contact, locked (`None` for one in the trash).
 pub async fn contact_for_update(tx: &TenantTx, id: i32) -> DbResult<Option<ContactDetails>> {
-    let sql = format!("SELECT {} FROM {CONTACT_FROM} WHERE c.id = $1 FOR UPDATE OF c", contact_cols("c", "co.name"));
+    let sql = format!("SELECT {} FROM {CONTACT_FROM} WHERE c.id = $1 AND c.deleted_at IS NULL FOR UPDATE OF c", contact_cols("c", "co.name"));
     let stmt = tx.prepare_cached(&sql).await?;
     Ok(tx.query_opt(&stmt, &[&id]).await?.as_ref().map(contact_from))
 }
 
-/// Contacts by email, case-insensitively, locked for update (import duplicates).
+/// Live contacts by email, case-insensitively, locked for update (import duplicates; a
+/// trashed contact holds no email).
 pub async fn contacts_by_emails(tx: &TenantTx, lower_emails: &[String]) -> DbResult<Vec<ContactDetails>> {
-    let sql = format!("SELECT {} FROM {CONTACT_FROM} WHERE lower(c.email) = ANY($1) FOR UPDATE OF c", contact_cols("c", "co.name"));
+    let sql = format!("SELECT {} FROM {CONTACT_FROM} WHERE lower(c.email) = ANY($1) AND c.deleted_at IS NULL FOR UPDATE OF c", contact_cols("c", "co.name"));
     let stmt = tx.prepare_cached(&sql).await?;
     Ok(tx.query(&stmt, &[&lower_emails]).await?.iter().map(contact_from).collect())
 }
 
-/// Whether another contact (not `except`) has this email, case-insensitively.
+/// Whether another live contact (not `except`) has this email, case-insensitively (a
+/// trashed contact does not hold its email: contacts_email_key covers live rows only).
 pub async fn email_taken(tx: &TenantTx, email: &str, except: Option<i32>) -> DbResult<bool> {
     let stmt = tx
-        .prepare_cached("SELECT EXISTS (SELECT 1 FROM contacts WHERE lower(email) = lower($1) AND id IS DISTINCT FROM $2)")
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM contacts WHERE lower(email) = lower($1) AND id IS DISTINCT FROM $2 AND deleted_at IS NULL)")
         .await?;
     Ok(tx.query_one(&stmt, &[&email, &except]).await?.get(0))
 }
 
+/// Erases the contact for good, trashed or not (its history rows cascade).
 pub async fn delete_contact(tx: &TenantTx, id: i32) -> DbResult<bool> {
     Ok(tx.execute("DELETE FROM contacts WHERE id = $1", &[&id]).await? == 1)
 }
 
 pub async fn contacts_basic(tx: &TenantTx, ids: &[i32]) -> DbResult<Vec<ContactBasicInfo>> {
-    let stmt = tx.prepare_cached("SELECT id, first_name, last_name, email, marketing_consent FROM contacts WHERE id = ANY($1) ORDER BY id").await?;
+    // Trashed contacts are not found (issue 16: hidden from lookups like from GET).
+    let stmt = tx
+        .prepare_cached("SELECT id, first_name, last_name, email, marketing_consent FROM contacts WHERE id = ANY($1) AND deleted_at IS NULL ORDER BY id")
+        .await?;
     Ok(tx
         .query(&stmt, &[&ids])
         .await?
@@ -370,8 +379,9 @@ pub struct ContactFilter {
 /// Sortable contact fields (the whitelist of `?sort=`).
 pub const CONTACT_SORTS: [&str; 4] = ["created_at", "updated_at", "first_name", "last_name"];
 
+/// The conditions of a contact list; always "not in the trash" (issue 16) first.
 pub(super) fn contact_where(q: &mut Query, f: &ContactFilter) -> Vec<String> {
-    let mut conds = Vec::new();
+    let mut conds = vec!["c.deleted_at IS NULL".to_owned()];
     if let Some(s) = f.status {
         conds.push(format!("c.status = {}", q.bind(s.as_str())));
     }
@@ -498,7 +508,7 @@ pub async fn search_contacts(
                           similarity({qp}, contact_fold(coalesce(c.email, ''))), similarity({qp}, contact_fold(coalesce(co.name, '')))) AS score,
                  count(*) OVER () AS total
              FROM (SELECT {fields} FROM contacts c {where_} LIMIT {cap}) c
-             LEFT JOIN companies co ON co.id = c.company_id) r
+             LEFT JOIN companies co ON co.id = c.company_id AND co.deleted_at IS NULL) r
          {outer_where} ORDER BY r.score DESC, r.id LIMIT {lim}",
         cols = contact_cols("r", "r.company_name"),
         inner_cols = contact_cols("c", "co.name AS company_name"),
@@ -513,7 +523,7 @@ pub async fn search_contacts(
 
 /// Contacts after `after_id` in id order (export).
 pub async fn export_page(tx: &TenantTx, after_id: i32, limit: i64) -> DbResult<Vec<ContactDetails>> {
-    let sql = format!("SELECT {} FROM {CONTACT_FROM} WHERE c.id > $1 ORDER BY c.id LIMIT $2", contact_cols("c", "co.name"));
+    let sql = format!("SELECT {} FROM {CONTACT_FROM} WHERE c.id > $1 AND c.deleted_at IS NULL ORDER BY c.id LIMIT $2", contact_cols("c", "co.name"));
     let stmt = tx.prepare_cached(&sql).await?;
     Ok(tx.query(&stmt, &[&after_id, &limit]).await?.iter().map(contact_from).collect())
 }
@@ -573,7 +583,7 @@ pub async fn status_history(tx: &TenantTx, contact_id: i32, before_id: Option<i6
 
 /// Current contacts per status.
 pub async fn count_by_status(tx: &TenantTx) -> DbResult<Vec<(String, i64)>> {
-    let stmt = tx.prepare_cached("SELECT status, count(*) FROM contacts GROUP BY status").await?;
+    let stmt = tx.prepare_cached("SELECT status, count(*) FROM contacts WHERE deleted_at IS NULL GROUP BY status").await?;
     Ok(tx.query(&stmt, &[]).await?.iter().map(|r| (r.get(0), r.get(1))).collect())
 }
 
@@ -595,8 +605,8 @@ pub async fn tag_counts(tx: &TenantTx) -> DbResult<Vec<TagCount>> {
     let stmt = tx
         .prepare_cached(
             "SELECT tag, count(*) FILTER (WHERE kind = 'contact'), count(*) FILTER (WHERE kind = 'company') FROM (
-                 SELECT unnest(tags) AS tag, 'contact' AS kind FROM contacts
-                 UNION ALL SELECT unnest(tags), 'company' FROM companies) t
+                 SELECT unnest(tags) AS tag, 'contact' AS kind FROM contacts WHERE deleted_at IS NULL
+                 UNION ALL SELECT unnest(tags), 'company' FROM companies WHERE deleted_at IS NULL) t
              GROUP BY tag ORDER BY tag LIMIT 1000",
         )
         .await?;

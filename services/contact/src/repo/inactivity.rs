@@ -24,12 +24,13 @@ pub async fn touch_last_contacted(tx: &TenantTx, contact_id: i32, at: DateTime<U
 /// Marks up to `limit` leads/prospects inactive since `cutoff` (their last contact, or their
 /// creation, at or before it) and not yet published for this inactivity period, and returns
 /// them. Rows another run holds are skipped (`SKIP LOCKED`): that run publishes them.
+/// Contacts in the trash (issue 16) are not leads anyone works on: skipped.
 pub async fn claim_inactive(tx: &TenantTx, cutoff: DateTime<Utc>, now: DateTime<Utc>, limit: i64) -> DbResult<Vec<ContactBecameInactive>> {
     let stmt = tx
         .prepare_cached(
             "WITH due AS (
                  SELECT id FROM contacts
-                 WHERE status IN ('lead', 'prospect') AND coalesce(last_contacted_at, created_at) <= $1
+                 WHERE status IN ('lead', 'prospect') AND coalesce(last_contacted_at, created_at) <= $1 AND deleted_at IS NULL
                    AND inactivity_notified_for IS DISTINCT FROM coalesce(last_contacted_at, created_at)
                  ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED)
              UPDATE contacts c SET inactivity_notified_for = coalesce(c.last_contacted_at, c.created_at)

@@ -10,6 +10,7 @@ pub mod custom_fields;
 pub mod scoring;
 pub mod tags;
 pub mod inactivity;
+pub mod trash;
 
 use chrono::{DateTime, Utc};
 use crm_tenant::{DbError, TenantTx};

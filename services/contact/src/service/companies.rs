@@ -1,6 +1,6 @@
 //! Companies: CRUD, the hierarchy (no cycles), basic lookups for other services.
 
-use crm_client_contact::subjects::{COMPANY_CREATED, COMPANY_DELETED, COMPANY_UPDATED};
+use crm_client_contact::subjects::{COMPANY_CREATED, COMPANY_UPDATED};
 use crm_client_contact::{CompanyBasicInfo, CompanyBatch, CompanyDetails};
 use crm_events::publish;
 use crm_tenant::TenantTx;
@@ -152,17 +152,12 @@ pub async fn patch(state: &AppState, can: &Can<perm::CompaniesWrite>, id: i32, i
     update(state, can, id, if_match, |current| patch.apply(current)).await
 }
 
-/// `DELETE /companies/{id}`: subsidiaries lose their parent and contacts their company;
-/// publishes `company.deleted`.
-pub async fn delete(state: &AppState, can: &Can<perm::CompaniesDelete>, id: i32, if_match: &IfMatch) -> Result<(), ApiError> {
-    let tx = state.db.tenant(&can.tenant_id).await?;
-    let company = repo::company_for_update(&tx, id).await?.ok_or_else(|| ApiError::not_found("company"))?;
-    if_match.check(&ETag::of(company.updated_at))?;
-    crate::repo::contacts::unword_company_contacts(&tx, id).await?;
-    repo::delete_company(&tx, id).await?;
-    publish(&tx, Some(can.user_id), COMPANY_DELETED, company.basic()).await?;
-    tx.commit().await?;
-    Ok(())
+/// `DELETE /companies/{id}`: moves the company to the trash (`company.trashed`, issue 16);
+/// its contacts and subsidiaries keep the reference. With `?erase=true` (admins) erases it
+/// for good (`company.deleted`): subsidiaries lose their parent and contacts their company.
+/// See [`super::trash`].
+pub async fn delete(state: &AppState, can: &Can<perm::CompaniesDelete>, id: i32, if_match: &IfMatch, erase: bool) -> Result<(), ApiError> {
+    if erase { super::trash::erase_company(state, can, id, if_match).await } else { super::trash::trash_company(state, can, id, if_match).await }
 }
 
 /// `GET /companies/{id}/basic`.

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{Duration, Utc};
-use crm_client_contact::subjects::{CONTACT_CONVERTED, CONTACT_CREATED, CONTACT_DELETED, CONTACT_UPDATED};
+use crm_client_contact::subjects::{CONTACT_CONVERTED, CONTACT_CREATED, CONTACT_UPDATED};
 use crm_client_contact::{ContactBasicInfo, ContactConverted, ContactDetails, ContactLookup, ContactStatus};
 use crm_events::publish;
 use crm_web::{Action, ApiError, Can, ETag, FieldErrors, IfMatch, Page, QueryParams, Resource, Scope, parse_limit, perm, validate};
@@ -272,16 +272,11 @@ pub async fn patch(state: &AppState, can: &Can<perm::ContactsWrite>, id: i32, if
     update(state, can, id, if_match, new_owner, |current| patch.apply(current)).await
 }
 
-/// `DELETE /contacts/{id}`; publishes `contact.deleted`.
-pub async fn delete(state: &AppState, can: &Can<perm::ContactsDelete>, id: i32, if_match: &IfMatch) -> Result<(), ApiError> {
-    let tx = state.db.tenant(&can.tenant_id).await?;
-    let contact = repo::contact_for_update(&tx, id).await?.ok_or_else(|| ApiError::not_found("contact"))?;
-    ensure_reaches(can, &contact)?;
-    if_match.check(&ETag::of(contact.updated_at))?;
-    repo::delete_contact(&tx, id).await?;
-    publish(&tx, Some(can.user_id), CONTACT_DELETED, contact.basic()).await?;
-    tx.commit().await?;
-    Ok(())
+/// `DELETE /contacts/{id}`: moves the contact to the trash (`contact.trashed`, issue 16);
+/// with `?erase=true` (admins) erases it for good, also from the trash (`contact.deleted`).
+/// See [`super::trash`].
+pub async fn delete(state: &AppState, can: &Can<perm::ContactsDelete>, id: i32, if_match: &IfMatch, erase: bool) -> Result<(), ApiError> {
+    if erase { super::trash::erase_contact(state, can, id, if_match).await } else { super::trash::trash_contact(state, can, id, if_match).await }
 }
 
 /// `GET /contacts/{id}/basic`.

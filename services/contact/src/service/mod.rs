@@ -13,6 +13,7 @@ pub mod tags;
 pub mod engagement;
 mod owners;
 pub mod transfer;
+pub mod trash;
 
 use axum::http::StatusCode;
 use crm_tenant::DbError;

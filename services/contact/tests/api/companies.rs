@@ -1,4 +1,4 @@
-use crm_client_contact::subjects::{COMPANY_CREATED, COMPANY_DELETED};
+use crm_client_contact::subjects::{COMPANY_CREATED, COMPANY_TRASHED};
 use crm_web::codes;
 use reqwest::StatusCode;
 use serde_json::json;
@@ -10,7 +10,7 @@ async fn company_crud_publishes_events() {
     let app = spawn_app().await;
     let t = app.tenant().await;
     let mut created_events = app.platform.events(COMPANY_CREATED).await;
-    let mut deleted_events = app.platform.events(COMPANY_DELETED).await;
+    let mut deleted_events = app.platform.events(COMPANY_TRASHED).await;
 
     let body = json!({
         "name": "Acme Corp", "domain": "Acme.example", "industry": "software", "size_category": "51-200",
@@ -49,10 +49,12 @@ async fn company_crud_publishes_events() {
     assert_eq!(r.body["domain"], "");
     assert_eq!(r.body["custom_fields"], json!({}));
 
+    // DELETE moves it to the trash (issue 16): company.trashed, then 404 like a gone one.
     let r = app.delete(&format!("/api/v1/companies/{id}"), &t.manager).await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
-    let event = deleted_events.wait_for(&t.id, COMPANY_DELETED, EVENT_TIMEOUT).await;
+    let event = deleted_events.wait_for(&t.id, COMPANY_TRASHED, EVENT_TIMEOUT).await;
     assert_eq!(event.data["name"], "Acme AG");
+    assert_eq!(event.data["deleted_by"], MANAGER);
     let r = app.get(&format!("/api/v1/companies/{id}"), &t.admin).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     assert_eq!(error_code(&r), codes::NOT_FOUND);
@@ -131,8 +133,10 @@ async fn hierarchy_refuses_cycles_and_lists_children() {
     let r = app.get(&format!("/api/v1/companies?parent_company_id={b}"), &t.viewer).await;
     assert_eq!(ids(&r.body), [c]);
 
-    // Deleting a parent orphans its children.
+    // Trashing a parent keeps the reference (it may come back); erasing it orphans its children.
     assert_eq!(app.delete(&format!("/api/v1/companies/{b}"), &t.admin).await.status, StatusCode::NO_CONTENT);
+    assert_eq!(app.get(&format!("/api/v1/companies/{c}"), &t.admin).await.body["parent_company_id"], b);
+    assert_eq!(app.delete(&format!("/api/v1/companies/{b}?erase=true"), &t.admin).await.status, StatusCode::NO_CONTENT);
     assert!(app.get(&format!("/api/v1/companies/{c}"), &t.admin).await.body["parent_company_id"].is_null());
     assert_eq!(app.get("/api/v1/companies/999999/children", &t.admin).await.status, StatusCode::NOT_FOUND);
 }

@@ -1,5 +1,5 @@
 use crm_client_auth::ClientError;
-use crm_client_contact::subjects::{CONTACT_CONVERTED, CONTACT_CREATED, CONTACT_DELETED, CONTACT_UPDATED};
+use crm_client_contact::subjects::{CONTACT_CONVERTED, CONTACT_CREATED, CONTACT_TRASHED, CONTACT_UPDATED};
 use crm_web::codes;
 use reqwest::StatusCode;
 use serde_json::json;
@@ -12,7 +12,7 @@ async fn contact_crud_with_enrichment_and_events() {
     let t = app.tenant().await;
     let mut created = app.platform.events(CONTACT_CREATED).await;
     let mut updated = app.platform.events(CONTACT_UPDATED).await;
-    let mut deleted = app.platform.events(CONTACT_DELETED).await;
+    let mut deleted = app.platform.events(CONTACT_TRASHED).await;
     let company = app.create_company(&t.admin, "Initech").await["id"].as_i64().unwrap();
 
     let r = app
@@ -68,7 +68,8 @@ async fn contact_crud_with_enrichment_and_events() {
     assert_eq!(app.auth_calls() - before, 1);
 
     assert_eq!(app.delete(&format!("/api/v1/contacts/{id}"), &t.manager).await.status, StatusCode::NO_CONTENT);
-    deleted.wait_for(&t.id, CONTACT_DELETED, EVENT_TIMEOUT).await;
+    // Into the trash (issue 16): contact.trashed, then 404 like a gone one.
+    deleted.wait_for(&t.id, CONTACT_TRASHED, EVENT_TIMEOUT).await;
     assert_eq!(app.get(&format!("/api/v1/contacts/{id}"), &t.manager).await.status, StatusCode::NOT_FOUND);
     assert_eq!(app.delete(&format!("/api/v1/contacts/{id}"), &t.manager).await.status, StatusCode::NOT_FOUND);
 }

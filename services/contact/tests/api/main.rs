@@ -10,3 +10,4 @@ mod issue12;
 mod scoring;
 mod search;
 mod tags;
+mod trash;

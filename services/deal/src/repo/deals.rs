@@ -148,18 +148,21 @@ pub async fn update_deal(tx: &TenantTx, id: i32, f: &DealFields) -> Result<DealR
     Ok(deal_from(&row))
 }
 
+/// A live deal (`None` for one in the trash, issue 16).
 pub async fn deal_by_id(tx: &TenantTx, id: i32) -> Result<Option<DealRow>, DbError> {
-    let stmt = tx.prepare_cached(&format!("SELECT {DEAL_COLUMNS} FROM deals d WHERE d.id = $1")).await?;
+    let stmt = tx.prepare_cached(&format!("SELECT {DEAL_COLUMNS} FROM deals d WHERE d.id = $1 AND d.deleted_at IS NULL")).await?;
     Ok(tx.query_opt(&stmt, &[&id]).await?.as_ref().map(deal_from))
 }
 
-/// Locks the deal for the rest of the transaction (read, check the rules, write).
+/// Locks the deal for the rest of the transaction (read, check the rules, write); live
+/// deals only (a trashed one is not found, issue 16).
 pub async fn deal_for_update(tx: &TenantTx, id: i32) -> Result<Option<DealRow>, DbError> {
-    let stmt = tx.prepare_cached(&format!("SELECT {DEAL_COLUMNS} FROM deals d WHERE d.id = $1 FOR UPDATE")).await?;
+    let stmt = tx.prepare_cached(&format!("SELECT {DEAL_COLUMNS} FROM deals d WHERE d.id = $1 AND d.deleted_at IS NULL FOR UPDATE")).await?;
     Ok(tx.query_opt(&stmt, &[&id]).await?.as_ref().map(deal_from))
 }
 
-/// Deletes the deal (its contacts and history go with it); `None` when there is none.
+/// Erases the deal for good, trashed or not (its contacts and history go with it); `None`
+/// when there is none.
 pub async fn delete_deal(tx: &TenantTx, id: i32) -> Result<Option<DealRow>, DbError> {
     let sql = format!("DELETE FROM deals AS d WHERE d.id = $1 RETURNING {DEAL_COLUMNS}");
     Ok(tx.query_opt(sql.as_str(), &[&id]).await?.as_ref().map(deal_from))
@@ -185,10 +188,13 @@ pub async fn clear_contact(tx: &TenantTx, contact_id: i32) -> Result<Vec<DealRow
     Ok(tx.query(sql.as_str(), &[&contact_id]).await?.iter().map(deal_from).collect())
 }
 
-/// `(id, title, stage, value)` of the deals among `ids`.
+/// `(id, title, stage, value)` of the live deals among `ids` (a trashed deal is not found by
+/// other services' lookups, like by GET).
 pub async fn basics_by_ids(tx: &TenantTx, ids: &[i32]) -> Result<Vec<(i32, String, String, Option<Money>)>, DbError> {
     let stmt = tx
-        .prepare_cached("SELECT d.id, d.title, d.stage_key, (d.value * 10000)::int8 FROM deals d WHERE d.id = ANY($1) ORDER BY d.id")
+        .prepare_cached(
+            "SELECT d.id, d.title, d.stage_key, (d.value * 10000)::int8 FROM deals d WHERE d.id = ANY($1) AND d.deleted_at IS NULL ORDER BY d.id",
+        )
         .await?;
     let rows = tx.query(&stmt, &[&ids]).await?;
     Ok(rows.iter().map(|r| (r.get(0), r.get(1), r.get(2), r.get::<_, Option<i64>>(3).map(Money::from_units))).collect())
@@ -337,11 +343,12 @@ impl Query {
         self.params.iter().map(|p| p.as_ref() as &(dyn ToSql + Sync)).collect()
     }
 
-    /// Common shapes (up to 3 conditions, cursor included) use cached prepared statements;
+    /// Common shapes (up to 4 conditions: "not in the trash", cursor included) use cached
+    /// prepared statements;
     /// rarer combinations are prepared per call, so the per-connection statement cache
     /// stays small whatever clients send.
     async fn run(&self, tx: &TenantTx, sql: &str) -> Result<Vec<Row>, DbError> {
-        if self.clauses.len() <= 3 {
+        if self.clauses.len() <= 4 {
             let stmt = tx.prepare_cached(sql).await?;
             tx.query(&stmt, &self.params()).await
         } else {
@@ -349,8 +356,10 @@ impl Query {
         }
     }
 
+    /// The list's conditions; always "not in the trash" (issue 16) first.
     fn filtered(f: &DealFilter) -> Self {
         let mut q = Self::default();
+        q.and("d.deleted_at IS NULL".to_owned());
         if let Some(stage) = &f.stage {
             let p = q.bind(stage.clone());
             q.and(format!("d.stage_key = {p}"));

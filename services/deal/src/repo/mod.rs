@@ -22,6 +22,7 @@ pub mod deals;
 pub mod merge;
 pub mod pipeline;
 pub mod stages;
+pub mod trash;
 
 pub use deals::{DealCursor, DealFields, DealFilter, DealRow, SortKey};
 pub use pipeline::BoardFilter;

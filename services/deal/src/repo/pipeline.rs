@@ -31,7 +31,7 @@ pub async fn pipeline_stats(tx: &TenantTx, f: &BoardFilter) -> Result<Vec<StageA
             "SELECT d.stage_key, d.currency, GROUPING(d.stage_key) = 1, GROUPING(d.currency) = 1, count(*)::int8,
                     coalesce(sum(d.value), 0)::float8, coalesce(sum(d.weighted_value), 0)::float8
              FROM deals d
-             WHERE ($1::int4 IS NULL OR d.owner_id = $1) AND ($2::text IS NULL OR d.currency = $2)
+             WHERE d.deleted_at IS NULL AND ($1::int4 IS NULL OR d.owner_id = $1) AND ($2::text IS NULL OR d.currency = $2)
              GROUP BY GROUPING SETS ((d.stage_key, d.currency), (d.stage_key), (d.currency), ())",
         )
         .await?;
@@ -58,7 +58,7 @@ pub async fn board_deals(tx: &TenantTx, f: &BoardFilter, per_stage: i64) -> Resu
             "SELECT {DEAL_COLUMNS} FROM pipeline_stages s
              CROSS JOIN LATERAL (
                  SELECT x.id FROM deals x
-                 WHERE x.stage_key = s.key AND ($1::int4 IS NULL OR x.owner_id = $1) AND ($2::text IS NULL OR x.currency = $2)
+                 WHERE x.stage_key = s.key AND x.deleted_at IS NULL AND ($1::int4 IS NULL OR x.owner_id = $1) AND ($2::text IS NULL OR x.currency = $2)
                  ORDER BY x.updated_at DESC, x.id DESC LIMIT $3) top
              JOIN deals d ON d.id = top.id
              ORDER BY s.position, s.key, d.updated_at DESC, d.id DESC"
@@ -97,14 +97,14 @@ pub async fn forecast(
                  SELECT true AS open, date_trunc($1, d.expected_close_date::timestamp)::date AS p, d.currency, d.value,
                         d.weighted_value AS w
                  FROM deals d JOIN pipeline_stages s ON s.key = d.stage_key
-                 WHERE s.kind = 'open'
+                 WHERE s.kind = 'open' AND d.deleted_at IS NULL
                    AND (d.expected_close_date IS NULL
                         OR (($2::date IS NULL OR d.expected_close_date >= $2) AND ($3::date IS NULL OR d.expected_close_date <= $3)))
                    AND ($4::int4 IS NULL OR d.owner_id = $4) AND ($5::text IS NULL OR d.currency = $5)
                  UNION ALL
                  SELECT false, date_trunc($1, d.actual_close_date::timestamp)::date, d.currency, d.value, NULL
                  FROM deals d JOIN pipeline_stages s ON s.key = d.stage_key
-                 WHERE s.kind = 'won' AND d.actual_close_date IS NOT NULL
+                 WHERE s.kind = 'won' AND d.actual_close_date IS NOT NULL AND d.deleted_at IS NULL
                    AND ($2::date IS NULL OR d.actual_close_date >= $2) AND ($3::date IS NULL OR d.actual_close_date <= $3)
                    AND ($4::int4 IS NULL OR d.owner_id = $4) AND ($5::text IS NULL OR d.currency = $5))
              SELECT p, GROUPING(p) = 1, currency, GROUPING(currency) = 1,

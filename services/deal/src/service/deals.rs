@@ -2,7 +2,7 @@
 
 use axum::http::StatusCode;
 use chrono::Utc;
-use crm_client_deal::subjects::{DEAL_CLOSED_LOST, DEAL_CLOSED_WON, DEAL_CREATED, DEAL_DELETED, DEAL_STAGE_CHANGED, DEAL_UPDATED};
+use crm_client_deal::subjects::{DEAL_CLOSED_LOST, DEAL_CLOSED_WON, DEAL_CREATED, DEAL_STAGE_CHANGED, DEAL_UPDATED};
 use crm_client_deal::{DealBasicInfo, DealClosedEvent, DealResponse, DealStageChangedEvent, StageKind};
 use crm_events::publish;
 use crm_tenant::TenantTx;
@@ -273,17 +273,11 @@ async fn update_deal(
     Err(ApiError::conflict(codes::CONFLICT, "the deal's references kept changing during the write: retry"))
 }
 
-pub async fn delete_deal(state: &AppState, can: &Can<perm::DealsDelete>, id: i32, if_match: &IfMatch) -> Result<(), ApiError> {
-    let tx = state.db.tenant(&can.tenant_id).await?;
-    let current = repo::deal_for_update(&tx, id).await?.ok_or_else(|| ApiError::not_found("deal"))?;
-    if !can.reaches([current.fields.owner_id, current.created_by]) {
-        return Err(own_only("delete"));
-    }
-    if_match.check(&ETag::of(current.updated_at))?;
-    let row = repo::delete_deal(&tx, id).await?.ok_or_else(|| ApiError::not_found("deal"))?;
-    publish(&tx, Some(can.user_id), DEAL_DELETED, basic(&row)).await?;
-    tx.commit().await?;
-    Ok(())
+/// `DELETE /deals/{id}`: moves the deal to the trash (`deal.trashed`, issue 16); with
+/// `?erase=true` (admins) erases it for good, also from the trash (`deal.deleted`). See
+/// [`super::trash`].
+pub async fn delete_deal(state: &AppState, can: &Can<perm::DealsDelete>, id: i32, if_match: &IfMatch, erase: bool) -> Result<(), ApiError> {
+    if erase { super::trash::erase_deal(state, can, id, if_match).await } else { super::trash::trash_deal(state, can, id, if_match).await }
 }
 
 /// `company.deleted` (a company gone for good): its deals drop the reference, each

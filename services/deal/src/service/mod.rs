@@ -15,6 +15,7 @@ pub mod deals;
 pub mod merge;
 pub mod pipeline;
 pub mod stages;
+pub mod trash;
 
 /// The one parser of path ids: anything that is not a positive `i32` cannot exist, so it is
 /// simply not found (404 `"{what} not found"`).
