@@ -15,6 +15,13 @@ pub struct DbConfig {
     pub acquire_timeout: Duration,
     pub max_lifetime: Duration,
     pub max_idle: Duration,
+    /// `DB_MAX_SCHEMAS_PER_CONNECTION`: a pooled connection that has run transactions in this
+    /// many distinct schemas is closed at its next checkout (and replaced) instead of being
+    /// reused; 0 turns it off. PostgreSQL keeps, per backend and for the backend's life, the
+    /// catalog entries (relation, attribute, index cache) of every table it has touched: with
+    /// thousands of tenant schemas a long-lived connection that meets them all grows to
+    /// gigabytes (issue 14 item 3; measured in docs/PERFORMANCE.md).
+    pub max_schemas_per_connection: usize,
     pub application_name: String,
     /// `DATABASE_READ_URL`: a streaming replica (hot standby) of `url`'s server, for the reads
     /// that tolerate its lag (lists, search, reports, exports; `crm_tenant::TenantDb::tenant_read`).
@@ -33,6 +40,7 @@ impl std::fmt::Debug for DbConfig {
             .field("acquire_timeout", &self.acquire_timeout)
             .field("max_lifetime", &self.max_lifetime)
             .field("max_idle", &self.max_idle)
+            .field("max_schemas_per_connection", &self.max_schemas_per_connection)
             .field("read_url", &self.read_url.as_deref().map(redact_url))
             .finish()
     }
@@ -46,6 +54,11 @@ pub enum ConfigError {
 
 pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/crm";
 
+/// Default of [`DbConfig::max_schemas_per_connection`]: about 100 MB of catalog cache per
+/// backend at the tenant schema's size measured in docs/PERFORMANCE.md, and one reconnection
+/// (a few ms) per 500 tenant switches to a schema the connection had not met.
+pub const DEFAULT_MAX_SCHEMAS_PER_CONNECTION: usize = 500;
+
 impl Default for DbConfig {
     fn default() -> Self {
         Self {
@@ -56,6 +69,7 @@ impl Default for DbConfig {
             acquire_timeout: Duration::from_secs(10),
             max_lifetime: Duration::from_secs(60 * 60),
             max_idle: Duration::from_secs(5 * 60),
+            max_schemas_per_connection: DEFAULT_MAX_SCHEMAS_PER_CONNECTION,
             application_name: "crm".to_owned(),
             read_url: None,
         }
@@ -64,7 +78,8 @@ impl Default for DbConfig {
 
 impl DbConfig {
     /// `DATABASE_URL`, `DATABASE_READ_URL`, `DB_MAX_CONNECTIONS`, `DB_CONNECT_TIMEOUT_SECS`,
-    /// `DB_QUERY_TIMEOUT_SECS`, `DB_ACQUIRE_TIMEOUT_SECS`, `DB_MAX_LIFETIME_SECS`, `DB_MAX_IDLE_SECS`.
+    /// `DB_QUERY_TIMEOUT_SECS`, `DB_ACQUIRE_TIMEOUT_SECS`, `DB_MAX_LIFETIME_SECS`, `DB_MAX_IDLE_SECS`,
+    /// `DB_MAX_SCHEMAS_PER_CONNECTION`.
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
@@ -89,6 +104,13 @@ impl DbConfig {
         config.acquire_timeout = secs("DB_ACQUIRE_TIMEOUT_SECS", config.acquire_timeout)?;
         config.max_lifetime = secs("DB_MAX_LIFETIME_SECS", config.max_lifetime)?;
         config.max_idle = secs("DB_MAX_IDLE_SECS", config.max_idle)?;
+        if let Some(value) = get("DB_MAX_SCHEMAS_PER_CONNECTION") {
+            config.max_schemas_per_connection = value.parse::<usize>().map_err(|_| ConfigError::Invalid {
+                name: "DB_MAX_SCHEMAS_PER_CONNECTION",
+                expected: "a whole number (0: no limit)",
+                value,
+            })?;
+        }
         if let Some(value) = get("DB_MAX_CONNECTIONS") {
             config.max_connections = match value.parse::<usize>() {
                 Ok(n) if n > 0 => n,

@@ -14,9 +14,9 @@ pub mod migrate;
 mod pool;
 pub mod schema;
 
-pub use config::{ConfigError, DbConfig, READ_CONNECT_TIMEOUT};
+pub use config::{ConfigError, DEFAULT_MAX_SCHEMAS_PER_CONNECTION, DbConfig, READ_CONNECT_TIMEOUT};
 pub use error::{DbProblem, DbProblemKind, DbTarget, create_database_if_missing, error_chain};
 pub use deadpool_postgres::{Pool, PoolError};
 pub use health::{DbHealth, PoolStats, ReplicaHealth, health_check, replica_health};
 pub use lsn::{InvalidLsn, Lsn};
-pub use pool::{CLEAN_SQL, PoolBuildError, create_pool};
+pub use pool::{CLEAN_SQL, PoolBuildError, create_pool, note_schema, schemas_touched};

@@ -282,6 +282,7 @@ impl Scoped {
         debug_assert!(schema.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'));
         // `public` second: extension functions (pg_trgm) live there; no table is ever created in it.
         let clean = crm_database::CLEAN_SQL;
+        crm_database::note_schema(&client, schema);
         client.batch_execute(&format!("{clean}; {begin}; SELECT set_config('search_path', '{schema}, public', true)")).await?;
         Ok(Self { client: Some(client), tracked, scope: schema.to_owned(), after_commit: std::sync::OnceLock::new() })
     }
@@ -291,6 +292,7 @@ impl Scoped {
     async fn begin_replica(client: Object, schema: &str) -> Result<(Self, Option<Lsn>), DbError> {
         debug_assert!(schema.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'));
         let clean = crm_database::CLEAN_SQL;
+        crm_database::note_schema(&client, schema);
         let reply = client
             .simple_query(&format!(
                 "{clean}; {BEGIN_READ_ONLY}; SELECT set_config('search_path', '{schema}, public', true); SELECT pg_last_wal_replay_lsn()::text"
