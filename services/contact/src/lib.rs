@@ -162,6 +162,12 @@ pub struct AppState {
         import::OnDuplicate,
         service::custom_fields::Entity,
         service::custom_fields::FieldType,
+        service::merge::MergeInput,
+        service::merge::ContactDuplicate,
+        service::merge::CompanyDuplicate,
+        service::merge::DuplicateContact,
+        service::merge::DuplicateCompany,
+        service::merge::DuplicateReason,
     ))
 )]
 pub struct ApiDoc;
@@ -193,6 +199,10 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(handlers::tags::rename_tag))
         .routes(routes!(handlers::tags::merge_tags))
         .routes(routes!(handlers::tags::delete_tag))
+        .routes(routes!(handlers::merge::contact_duplicates))
+        .routes(routes!(handlers::merge::company_duplicates))
+        .routes(routes!(handlers::merge::merge_contacts))
+        .routes(routes!(handlers::merge::merge_companies))
         .routes(routes!(handlers::scoring::contact_score))
         .routes(routes!(handlers::scoring::list_scoring_rules, handlers::scoring::create_scoring_rule))
         .routes(routes!(handlers::scoring::put_scoring_rule, handlers::scoring::delete_scoring_rule))
@@ -291,6 +301,10 @@ mod tests {
             ("POST", "/api/v1/tags/rename"),
             ("POST", "/api/v1/tags/merge"),
             ("DELETE", "/api/v1/tags/{tag}"),
+            ("GET", "/api/v1/contacts/duplicates"),
+            ("GET", "/api/v1/companies/duplicates"),
+            ("POST", "/api/v1/contacts/{id}/merge"),
+            ("POST", "/api/v1/companies/{id}/merge"),
             ("GET", "/api/v1/contacts/{id}/score"),
             ("GET", "/api/v1/scoring/rules"),
             ("POST", "/api/v1/scoring/rules"),

@@ -8,6 +8,7 @@ pub mod companies;
 pub mod consent;
 pub mod contacts;
 pub mod custom_fields;
+pub mod merge;
 pub mod scoring;
 pub mod tags;
 pub mod engagement;

@@ -6,6 +6,7 @@ mod custom_fields;
 mod engagement;
 mod helpers;
 mod import;
+mod merge;
 mod issue12;
 mod scoring;
 mod search;
