@@ -24,7 +24,7 @@ use crm_tenant::{TenantDb, TenantRegistry};
 use crm_web::{AuthState, CursorCodec};
 use lettre::message::Mailbox;
 use utoipa::OpenApi;
-use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
 use utoipa_axum::routes;
 
 pub mod automation;
@@ -81,6 +81,11 @@ pub struct Settings {
     pub automation: service::scheduler::Pace,
     /// `WEBHOOK_*`: the SSRF allow-list, timeouts, back-off and disabling of webhooks.
     pub webhooks: webhook_delivery::WebhookConfig,
+    /// `ATTACHMENTS_URL` (default `file://.data/attachments`; `s3://bucket/prefix` with the
+    /// `AWS_*` variables), `ATTACHMENT_MAX_BYTES` (default 25 MiB), `ATTACHMENT_SWEEP_SECONDS`
+    /// (1-86400, default 60): where files are stored, the largest accepted, the pace of the
+    /// removal of deleted files' objects (issue 16).
+    pub attachments: service::attachments::AttachmentSettings,
 }
 
 const DEFAULT_PUBLIC_BASE_URL: &str = "http://127.0.0.1:8000";
@@ -102,6 +107,7 @@ impl Default for Settings {
             tenant_url: "http://127.0.0.1:8081".to_owned(),
             automation: service::scheduler::Pace::default(),
             webhooks: webhook_delivery::WebhookConfig::default(),
+            attachments: service::attachments::AttachmentSettings::default(),
         }
     }
 }
@@ -136,6 +142,7 @@ impl Settings {
             tenant_url: settings::url("TENANT_SERVICE_URL", &defaults.tenant_url)?,
             automation: automation_pace()?,
             webhooks: webhook_delivery::WebhookConfig::from_env()?,
+            attachments: attachment_settings()?,
         })
     }
 
@@ -184,6 +191,28 @@ fn automation_pace() -> Result<service::scheduler::Pace, SettingsError> {
     Ok(service::scheduler::Pace { poll, sweep: std::time::Duration::from_secs(sweep), retry_base: std::time::Duration::from_secs(retry) })
 }
 
+/// `ATTACHMENTS_URL`, `ATTACHMENT_MAX_BYTES`, `ATTACHMENT_SWEEP_SECONDS`. The store is
+/// opened when the service starts (`build`); a bad URL fails here.
+fn attachment_settings() -> Result<service::attachments::AttachmentSettings, SettingsError> {
+    use service::storage::{Location, Store};
+    let d = service::attachments::AttachmentSettings::default();
+    let store = match settings::var("ATTACHMENTS_URL") {
+        Some(url) => Store::new(Location::parse(&url).map_err(|rule| SettingsError::new("ATTACHMENTS_URL", rule))?),
+        None => d.store,
+    };
+    let size_rule = "must be a whole number of bytes, 1 to 5368709120 (5 GiB)";
+    let max_bytes: u64 = settings::number("ATTACHMENT_MAX_BYTES", d.max_bytes, size_rule)?;
+    if !(1..=5 * 1024 * 1024 * 1024).contains(&max_bytes) {
+        return Err(SettingsError::new("ATTACHMENT_MAX_BYTES", size_rule));
+    }
+    let sweep_rule = "must be a whole number of seconds, 1-86400";
+    let sweep: u64 = settings::number("ATTACHMENT_SWEEP_SECONDS", d.sweep.as_secs(), sweep_rule)?;
+    if !(1..=86_400).contains(&sweep) {
+        return Err(SettingsError::new("ATTACHMENT_SWEEP_SECONDS", sweep_rule));
+    }
+    Ok(service::attachments::AttachmentSettings { store, max_bytes, sweep: std::time::Duration::from_secs(sweep) })
+}
+
 #[derive(Clone, FromRef)]
 pub struct AppState {
     pub db: TenantDb,
@@ -210,6 +239,7 @@ pub struct AppState {
         (name = "activities", description = "Calls, meetings, emails, notes and tasks logged against contacts, companies and deals"),
         (name = "timeline", description = "A contact's activities, emails, tasks and notes; a company's activities and notes"),
         (name = "notes", description = "Markdown notes about contacts, companies and deals (issue 16)"),
+        (name = "attachments", description = "Files about contacts, companies, deals and activities: streamed upload, metadata, download (issue 16)"),
         (name = "reports", description = "Activity metrics"),
         (name = "tasks", description = "Tasks and reminders"),
         (name = "email-templates", description = "Email templates with variables"),
@@ -265,6 +295,8 @@ pub struct AppState {
         crm_client_communication::Note,
         crm_client_communication::NewNote,
         crm_client_communication::NotePatch,
+        crm_client_communication::Attachment,
+        handlers::attachments::AttachmentUpload,
         crm_web::PageInfo,
     ))
 )]
@@ -278,6 +310,12 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(activities::create_activity, activities::list_activities))
         .routes(routes!(activities::get_activity, activities::replace_activity, activities::patch_activity, activities::delete_activity))
         .routes(routes!(reports::contact_timeline))
+        // The upload streams up to ATTACHMENT_MAX_BYTES, checked while streaming (413 in our
+        // shape), so the router's body limit does not apply to it; its other parts are a few
+        // bytes each, refused beyond that.
+        .routes(routes!(attachments::upload_attachment, attachments::list_attachments).layer(axum::extract::DefaultBodyLimit::disable()))
+        .routes(routes!(attachments::get_attachment, attachments::delete_attachment))
+        .routes(routes!(attachments::download_attachment))
         .routes(routes!(reports::company_timeline))
         .routes(routes!(notes::create_note, notes::list_notes))
         .routes(routes!(notes::get_note, notes::patch_note, notes::delete_note))
@@ -355,6 +393,19 @@ pub fn build(platform: &crm_runtime::Platform, settings: Settings) -> Built {
     tasks.push(crm_runtime::Task { name: "webhook deliveries", future: Box::pin(webhook_delivery::run(state.clone(), platform.shutdown())) });
     let tenants = Arc::new(service::scheduler::ActiveTenants(platform.db.clone()));
     tasks.push(crm_runtime::Task { name: "automation", future: Box::pin(service::scheduler::run(state.clone(), tenants, platform.shutdown())) });
+    let (files, shutdown) = (state.clone(), platform.shutdown());
+    tasks.push(crm_runtime::Task {
+        name: "attachment removals",
+        future: Box::pin(async move {
+            // The store is opened (the directory created, the S3 client built) before the
+            // first upload; a store that cannot be opened is logged (uploads answer 500).
+            if let Err(e) = files.settings.attachments.store.open().await {
+                tracing::error!(error = %e, "the attachment store cannot be opened (ATTACHMENTS_URL)");
+            }
+            let tenants = Arc::new(service::scheduler::ActiveTenants(files.db.clone()));
+            service::attachments::run_removals(files, tenants, shutdown).await
+        }),
+    });
     tasks.push(crm_runtime::Task { name: "name cache invalidation", future: Box::pin(names.follow(platform.nats.clone(), platform.shutdown())) });
     Built { name: SERVICE, router: router(state), openapi: openapi(), tasks }
 }
@@ -372,6 +423,11 @@ mod tests {
         ("patch", "/api/v1/activities/{id}"),
         ("delete", "/api/v1/activities/{id}"),
         ("get", "/api/v1/contacts/{id}/timeline"),
+        ("post", "/api/v1/attachments"),
+        ("get", "/api/v1/attachments"),
+        ("get", "/api/v1/attachments/{id}"),
+        ("delete", "/api/v1/attachments/{id}"),
+        ("get", "/api/v1/attachments/{id}/content"),
         ("get", "/api/v1/companies/{id}/timeline"),
         ("post", "/api/v1/notes"),
         ("get", "/api/v1/notes"),
@@ -468,5 +524,16 @@ mod tests {
         assert!(s.smtp.is_none());
         assert_eq!(s.sink_dir, PathBuf::from(".data/mail"));
         assert_eq!(s.app_base_url, s.public_base_url);
+        assert_eq!(s.attachments.max_bytes, 25 * 1024 * 1024);
+        assert_eq!(s.attachments.store.location(), &service::storage::Location::Local(".data/attachments".into()));
+    }
+
+    #[test]
+    fn settings_name_the_variable_and_the_rule() {
+        // Unset variables take their defaults.
+        let s = Settings::from_env().expect("defaults");
+        assert!(s.attachments.sweep >= std::time::Duration::from_secs(1));
+        let rule = service::storage::Location::parse("ftp://files.example.com/x").unwrap_err();
+        assert!(rule.contains("file://") && rule.contains("s3://"), "{rule}");
     }
 }

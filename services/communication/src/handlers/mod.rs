@@ -2,6 +2,7 @@
 //! signature), call one use case of [`crate::service`], map the result to the response.
 
 pub mod activities;
+pub mod attachments;
 pub mod emails;
 pub mod notes;
 pub mod reports;

@@ -3,6 +3,7 @@
 //! follow its schema) and returns [`crm_tenant::DbError`]; columns are always listed.
 
 pub mod activities;
+pub mod attachments;
 pub mod emails;
 pub mod notes;
 pub mod references;

@@ -51,6 +51,8 @@ pub struct Erased {
     pub activities: u64,
     pub tasks: u64,
     pub notes: u64,
+    /// Attachments deleted (their objects queued for removal).
+    pub attachments: u64,
     pub unlinked: u64,
 }
 
@@ -59,6 +61,8 @@ pub struct Erased {
 /// reference of what the platform generated from other records' events (a won deal's note
 /// and follow-up task keep the deal, lose the person). Every note linked to the contact goes
 /// too, even one also linked to a company or deal: its body is free text about the person.
+/// So does every file linked to the contact or to an activity about it that is deleted here
+/// (files about a person are personal data); their objects are queued for removal.
 pub async fn erase_contact(tx: &TenantTx, id: i32) -> Result<Erased, DbError> {
     let emails = tx.prepare_cached("DELETE FROM email_tracking WHERE contact_id = $1").await?;
     let activities = tx.prepare_cached("DELETE FROM activities WHERE contact_id = $1 AND source_event_id IS NULL").await?;
@@ -66,6 +70,8 @@ pub async fn erase_contact(tx: &TenantTx, id: i32) -> Result<Erased, DbError> {
     let unlink_activities = tx.prepare_cached("UPDATE activities SET contact_id = NULL, updated_at = now() WHERE contact_id = $1").await?;
     let unlink_tasks = tx.prepare_cached("UPDATE tasks SET contact_id = NULL, updated_at = now() WHERE contact_id = $1").await?;
     let mut erased = Erased {
+        // Before the activities: the files of the activities deleted below go too.
+        attachments: super::attachments::erase_contact(tx, id).await?,
         emails: tx.execute(&emails, &[&id]).await?,
         activities: tx.execute(&activities, &[&id]).await?,
         tasks: tx.execute(&tasks, &[&id]).await?,
@@ -77,21 +83,26 @@ pub async fn erase_contact(tx: &TenantTx, id: i32) -> Result<Erased, DbError> {
 }
 
 /// Drops the references to a deleted company (activities and notes; tasks and emails have
-/// none). A note about nothing else is deleted with it.
+/// none). A note or a file about nothing else is deleted with it.
 pub async fn drop_company(tx: &TenantTx, id: i32) -> Result<u64, DbError> {
     let stmt = tx.prepare_cached("UPDATE activities SET company_id = NULL, updated_at = now() WHERE company_id = $1").await?;
-    Ok(tx.execute(&stmt, &[&id]).await? + drop_notes_link(tx, "company_id", id).await?)
+    let (files_deleted, files_unlinked) = super::attachments::drop_record(tx, "company_id", id).await?;
+    Ok(tx.execute(&stmt, &[&id]).await? + drop_notes_link(tx, "company_id", id).await? + files_deleted + files_unlinked)
 }
 
-/// Drops the references to a deleted deal (activities, tasks, emails).
+/// Drops the references to a deleted deal (activities, tasks, emails, notes, files; a note or
+/// a file about nothing else is deleted with it).
 pub async fn drop_deal(tx: &TenantTx, id: i32) -> Result<u64, DbError> {
     let activities = tx.prepare_cached("UPDATE activities SET deal_id = NULL, updated_at = now() WHERE deal_id = $1").await?;
     let tasks = tx.prepare_cached("UPDATE tasks SET deal_id = NULL, updated_at = now() WHERE deal_id = $1").await?;
     let emails = tx.prepare_cached("UPDATE email_tracking SET deal_id = NULL WHERE deal_id = $1").await?;
+    let files = super::attachments::drop_record(tx, "deal_id", id).await?;
     Ok(tx.execute(&activities, &[&id]).await?
         + tx.execute(&tasks, &[&id]).await?
         + tx.execute(&emails, &[&id]).await?
-        + drop_notes_link(tx, "deal_id", id).await?)
+        + drop_notes_link(tx, "deal_id", id).await?
+        + files.0
+        + files.1)
 }
 
 /// Deletes every note whose `column` (a link column, from the code) is `id`.
@@ -160,6 +171,7 @@ pub async fn move_contact(tx: &TenantTx, survivor: i32, merged: &[i32]) -> Resul
         "UPDATE unsubscribes SET contact_id = $1 WHERE contact_id = ANY($2)",
         "UPDATE sequence_enrollments SET contact_id = $1, updated_at = now() WHERE contact_id = ANY($2)",
         "UPDATE notes SET contact_id = $1, updated_at = now() WHERE contact_id = ANY($2)",
+        "UPDATE attachments SET contact_id = $1 WHERE contact_id = ANY($2)",
     ] {
         let stmt = tx.prepare_cached(sql).await?;
         moved.rows += tx.execute(&stmt, &[&survivor, &merged]).await?;
@@ -174,6 +186,7 @@ pub async fn move_company(tx: &TenantTx, survivor: i32, merged: &[i32]) -> Resul
     for sql in [
         "UPDATE activities SET company_id = $1, updated_at = now() WHERE company_id = ANY($2)",
         "UPDATE notes SET company_id = $1, updated_at = now() WHERE company_id = ANY($2)",
+        "UPDATE attachments SET company_id = $1 WHERE company_id = ANY($2)",
     ] {
         let stmt = tx.prepare_cached(sql).await?;
         moved.rows += tx.execute(&stmt, &[&survivor, &merged]).await?;

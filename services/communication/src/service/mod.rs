@@ -10,6 +10,7 @@
 //! also records the event as processed.
 
 pub mod activities;
+pub mod attachments;
 pub mod emails;
 pub mod marketing;
 pub mod notes;
@@ -19,6 +20,7 @@ pub mod reports;
 pub mod rules;
 pub mod scheduler;
 pub mod sequences;
+pub mod storage;
 pub mod tasks;
 pub mod templates;
 pub mod unsubscribe;
