@@ -168,6 +168,10 @@ if [[ ${TEST_DB_RESET:-1} == 1 ]]; then
     fi
 fi
 
+# A streaming replica of the local cluster for the read-replica tests (DATABASE_READ_URL, issue
+# 14 item 4); they start it themselves too, and skip only where it cannot run (not root).
+./scripts/replica.sh start || printf '==> scripts/replica.sh failed: the read-replica tests will say why\n'
+
 if ! cargo nextest --version >/dev/null 2>&1 && [[ ${INSTALL_NEXTEST:-0} == 1 ]]; then
     printf '\n==> installing cargo-nextest (cargo install --locked cargo-nextest)\n'
     cargo install --locked cargo-nextest || printf '==> installing cargo-nextest failed: using cargo test\n'
