@@ -1,13 +1,17 @@
 //! HTTP handlers: extract (state, caller or permission, path, query, body), call one
 //! service function, map the result. The rules live in [`crate::service`].
 
+use axum::body::Body;
 use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use crm_client_tenant::{AcceptInvitation, InvitationInfo, TenantBasicInfo, TenantDetails, TenantSettings};
 use crm_web::etag::{ETag, IfMatch, Tagged};
 use crm_web::{ApiError, AppJson, AppPath, AppQuery, Caller, Can, ClientIp, Created, NoContent, Page, PlatformOperator, Principal, perm};
 
 use crate::AppState;
 use crate::input::{InvitationListParams, NewInvitation, NewTenant, TenantPatch, TenantSettingsPatch};
+use crate::service::exports::ExportInfo;
 use crate::service::tenants::{SignupResponse, TenantLookup};
 use crate::service::{exports, invitations, settings, tenants};
 
@@ -171,20 +175,36 @@ pub async fn accept_invitation(
     Ok(AppJson(invitations::accept(&state, &caller, &token, body).await?))
 }
 
-/// Export every record of the tenant (tenant admins). Not built yet: 501 after the
-/// permission and tenant checks (issue 16; see `docs/API.md`).
+/// Export every record of the tenant (tenant admins): 202 with the export job; the archive
+/// (tar.gz: `manifest.json` and JSON Lines per table of every service) is built in the
+/// background. Asking again while one is unfinished answers that one.
 #[utoipa::path(post, path = "/api/v1/tenants/{id}/export", tag = "tenants",
     params(("id" = String, Path, description = "tenant id (ULID)")),
-    responses((status = 401), (status = 403), (status = 404), (status = 501)))]
-pub async fn start_export(can: Can<perm::TenantWrite>, AppPath(id): AppPath<String>) -> Result<NoContent, ApiError> {
-    exports::start(&can, &id).map(|()| NoContent)
+    responses((status = 202, body = ExportInfo), (status = 401), (status = 403), (status = 404)))]
+pub async fn start_export(State(state): State<AppState>, can: Can<perm::TenantWrite>, AppPath(id): AppPath<String>) -> Result<(StatusCode, AppJson<ExportInfo>), ApiError> {
+    Ok((StatusCode::ACCEPTED, AppJson(exports::start(&state, &can, &id).await?)))
 }
 
-/// Status and download of a tenant export (tenant admins). Not built yet: 501 after the
-/// permission and tenant checks.
+/// A tenant export's status (tenant admins); `download_url` once it is done.
 #[utoipa::path(get, path = "/api/v1/tenants/{id}/exports/{export_id}", tag = "tenants",
     params(("id" = String, Path, description = "tenant id (ULID)"), ("export_id" = String, Path, description = "export id")),
-    responses((status = 401), (status = 403), (status = 404), (status = 501)))]
-pub async fn get_export(can: Can<perm::TenantWrite>, AppPath((id, export_id)): AppPath<(String, String)>) -> Result<NoContent, ApiError> {
-    exports::status(&can, &id, &export_id).map(|()| NoContent)
+    responses((status = 200, body = ExportInfo), (status = 401), (status = 403), (status = 404)))]
+pub async fn get_export(State(state): State<AppState>, can: Can<perm::TenantWrite>, AppPath((id, export_id)): AppPath<(String, String)>) -> Result<AppJson<ExportInfo>, ApiError> {
+    Ok(AppJson(exports::status(&state, &can, &id, &export_id).await?))
+}
+
+/// Download a finished tenant export (tenant admins): `application/gzip`, 409 while it is not done.
+#[utoipa::path(get, path = "/api/v1/tenants/{id}/exports/{export_id}/archive", tag = "tenants",
+    params(("id" = String, Path, description = "tenant id (ULID)"), ("export_id" = String, Path, description = "export id")),
+    responses((status = 200, content_type = "application/gzip", body = Vec<u8>), (status = 401), (status = 403), (status = 404), (status = 409)))]
+pub async fn download_export(State(state): State<AppState>, can: Can<perm::TenantWrite>, AppPath((id, export_id)): AppPath<(String, String)>) -> Result<Response, ApiError> {
+    let download = exports::download(&state, &can, &id, &export_id).await?;
+    let disposition = format!("attachment; filename=\"{}\"", download.file_name);
+    let length = download.size;
+    let mut response = Body::from_stream(exports::body_stream(download)).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/gzip"));
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+    headers.insert(header::CONTENT_DISPOSITION, HeaderValue::from_str(&disposition).map_err(ApiError::internal)?);
+    Ok(response)
 }

@@ -30,6 +30,8 @@ pub mod spares;
 
 pub const SERVICE: &str = "tenant-service";
 pub const DEFAULT_PORT: u16 = 8081;
+/// Where export archives go when `EXPORTS_URL` is not set (relative to the working directory).
+pub const DEFAULT_EXPORTS_URL: &str = "file://.data/exports";
 
 /// Every setting tenant-service reads, read once at start by [`Settings::from_env`].
 #[derive(Debug, Clone)]
@@ -47,12 +49,20 @@ pub struct Settings {
     /// `AUTH_SERVICE_URL` (default `http://127.0.0.1:8080`): asked whether an email already
     /// belongs to a member before it is invited.
     pub auth_service_url: String,
+    /// `EXPORTS_URL` (default [`DEFAULT_EXPORTS_URL`]): where tenant export archives are kept
+    /// ([`service::exports::open_store`]).
+    pub exports_url: String,
+    /// `EXPORT_KEEP_DAYS` (default 7): days a finished export stays downloadable.
+    pub export_keep_days: i32,
 }
 
 /// The defaults of the environment, except no spare schemas (tests opt in).
 impl Default for Settings {
     fn default() -> Self {
-        Self { signup_open: true, signup_per_ip_per_hour: 10, invitation_ttl: chrono::Duration::days(7), spare_schemas: 0, auth_service_url: "http://127.0.0.1:8080".to_owned() }
+        Self { signup_open: true, signup_per_ip_per_hour: 10, invitation_ttl: chrono::Duration::days(7), spare_schemas: 0, auth_service_url: "http://127.0.0.1:8080".to_owned(),
+            exports_url: DEFAULT_EXPORTS_URL.to_owned(),
+            export_keep_days: 7,
+        }
     }
 }
 
@@ -70,6 +80,12 @@ impl Settings {
             invitation_ttl: chrono::Duration::days(days),
             spare_schemas: settings::number("TENANT_SPARE_SCHEMAS", 2, "must be a whole number")?,
             auth_service_url: settings::url("AUTH_SERVICE_URL", "http://127.0.0.1:8080")?,
+            exports_url: {
+                let url = settings::var("EXPORTS_URL").unwrap_or_else(|| DEFAULT_EXPORTS_URL.to_owned());
+                service::exports::open_store(&url).map_err(|e| SettingsError::new("EXPORTS_URL", e))?;
+                url
+            },
+            export_keep_days: settings::number("EXPORT_KEEP_DAYS", 7, "must be a whole number of days")?,
         })
     }
 }
@@ -85,6 +101,8 @@ pub struct AppState {
     pub spares_taken: Arc<tokio::sync::Notify>,
     /// auth-service (at `settings.auth_service_url`; tests may put a mock here).
     pub users: Arc<dyn AuthClient>,
+    /// The store of export archives and the worker's wake-up.
+    pub exports: service::exports::Exports,
 }
 
 impl AppState {
@@ -96,7 +114,10 @@ impl AppState {
         settings: Settings,
     ) -> Self {
         let users = Arc::new(HttpAuthClient::new(ClientConfig::new(settings.auth_service_url.clone())));
-        Self { db, auth, registry, cursors, settings: Arc::new(settings), spares_taken: Arc::new(tokio::sync::Notify::new()), users }
+        let store = service::exports::open_store(&settings.exports_url).expect("EXPORTS_URL is checked by Settings::from_env");
+        let exports = service::exports::Exports { store, requested: Arc::new(tokio::sync::Notify::new()) };
+        let spares_taken = Arc::new(tokio::sync::Notify::new());
+        Self { db, auth, registry, cursors, settings: Arc::new(settings), spares_taken, users, exports }
     }
 
     /// The same state asking `users` (another auth-service, or a mock) about members.
@@ -107,11 +128,12 @@ impl AppState {
 
     /// The spare-schema refill, when spares are configured.
     pub fn tasks(&self) -> Vec<Task> {
+        let exports = service::exports::worker_task(self.db.clone(), self.exports.clone(), self.settings.export_keep_days);
+        let mut tasks = vec![exports];
         if self.settings.spare_schemas > 0 {
-            vec![spares::refill_task(self.db.clone(), self.settings.spare_schemas, self.spares_taken.clone())]
-        } else {
-            Vec::new()
+            tasks.push(spares::refill_task(self.db.clone(), self.settings.spare_schemas, self.spares_taken.clone()));
         }
+        tasks
     }
 }
 
@@ -134,6 +156,7 @@ impl AppState {
         input::NewInvitation,
         service::tenants::SignupResponse,
         service::tenants::TenantLookup,
+        service::exports::ExportInfo,
         crm_web::Page<crm_client_tenant::InvitationInfo>,
     ))
 )]
@@ -150,6 +173,7 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(get_settings, patch_settings))
         .routes(routes!(start_export))
         .routes(routes!(get_export))
+        .routes(routes!(download_export))
         .routes(routes!(create_invitation, list_invitations))
         .routes(routes!(revoke_invitation))
         .routes(routes!(invitation_by_token))
@@ -194,6 +218,7 @@ mod tests {
             ("patch", "/api/v1/tenants/{id}/settings"),
             ("post", "/api/v1/tenants/{id}/export"),
             ("get", "/api/v1/tenants/{id}/exports/{export_id}"),
+            ("get", "/api/v1/tenants/{id}/exports/{export_id}/archive"),
             ("post", "/api/v1/tenants/{id}/invitations"),
             ("get", "/api/v1/tenants/{id}/invitations"),
             ("delete", "/api/v1/tenants/{id}/invitations/{invitation_id}"),

@@ -1,6 +1,7 @@
 //! The use cases of tenant-service, one module per resource: the rules, the one platform
 //! transaction, the repository calls, the outbox events and the schema changes.
 
+pub mod archive;
 pub mod exports;
 pub mod invitations;
 pub mod settings;
