@@ -38,6 +38,27 @@ pub enum TenantCommand {
         /// Tenant id (the `id` column of `crm tenant list`).
         id: String,
     },
+    /// Write a tenant's archive (every record of every service; the format is in
+    /// docs/API.md, "Tenant export") to a file, reading the database directly.
+    Export {
+        /// Tenant id (the `id` column of `crm tenant list`).
+        id: String,
+        /// The archive to write (.tar.gz).
+        #[arg(long)]
+        out: std::path::PathBuf,
+    },
+    /// Load a tenant archive (from `crm tenant export` or the export API) into this
+    /// installation's database as a new tenant, all or nothing.
+    Import {
+        /// The archive (.tar.gz).
+        file: std::path::PathBuf,
+        /// Another subdomain than the archive's.
+        #[arg(long)]
+        subdomain: Option<String>,
+        /// A new tenant id instead of the archive's (a copy next to the original).
+        #[arg(long)]
+        new_id: bool,
+    },
 }
 
 fn tenant_url() -> String {
@@ -56,6 +77,17 @@ pub async fn run(command: TenantCommand) -> CmdResult {
         TenantCommand::Delete { id } => {
             call(reqwest::Method::DELETE, &format!("/api/v1/tenants/{id}"), None).await?;
             println!("deleted {id}");
+        }
+        TenantCommand::Export { id, out } => {
+            let tenant = id.parse().map_err(|_| format!("{id:?} is not a tenant id"))?;
+            let manifest = tenant_service::service::archive::write_archive(&direct_db().await?, &tenant, &out).await?;
+            let rows: u64 = manifest.tables.iter().map(|t| t.rows).sum();
+            println!("wrote {} ({} tables, {rows} rows)", out.display(), manifest.tables.len());
+        }
+        TenantCommand::Import { file, subdomain, new_id } => {
+            let options = tenant_service::service::archive::ImportOptions { subdomain, new_id };
+            let tenant = tenant_service::service::archive::import_archive(&direct_db().await?, &file, &options).await?;
+            println!("imported {} as {} ({})", file.display(), tenant.subdomain, tenant.id);
         }
     }
     Ok(())
@@ -81,6 +113,15 @@ pub async fn call(method: reqwest::Method, path: &str, body: Option<Value>) -> R
     } else {
         Err(format!("{status}: {}", value["error"].as_str().unwrap_or("request failed")).into())
     }
+}
+
+/// The database of `DATABASE_URL`, with the platform schema brought up to date (an import
+/// into a fresh installation needs it).
+async fn direct_db() -> Result<crm_tenant::TenantDb, Box<dyn std::error::Error>> {
+    let config = DbConfig::from_env()?;
+    let pool = create_pool(&config.clone().with_max_connections(2))?;
+    crm_database::migrate::migrate_platform(&pool).await?;
+    Ok(crm_tenant::TenantDb::new(pool))
 }
 
 async fn list() -> CmdResult {
