@@ -15,7 +15,8 @@
 # Environment: DATABASE_URL (only its server is used: the database crm_scale, or BENCH_DB, is
 #   dropped and created), SECS (seconds per wrk run, default 15), CONNECTIONS (default 32),
 #   SIGNUPS (default 20), BENCH_PORT_OFFSET (default 300), SKIP_BUILD=1 (reuse target/release),
-#   CRM_BIN (default target/release/crm), FLEET_BIN (default target/release/examples/fleet_add_column).
+#   REUSE=1 (keep the database and tokens of the previous run: only the GET runs and the
+#   backends' memory, e.g. to compare two builds), CRM_BIN (default target/release/crm), FLEET_BIN (default target/release/examples/fleet_add_column).
 # Needs wrk, psql, pg_dump and python3. Tenants are created as registry rows plus empty schemas
 # that `crm migrate` then brings up to date (the same sets and code as a signup's schema,
 # eight schemas at a time); each gets one active admin user and one contact owned by it
@@ -48,7 +49,7 @@ psql_db() { psql "$db_url" -qAtX -v ON_ERROR_STOP=1 "$@"; }
 now() { date +%s.%N; }
 since() { echo "$(now) - $1" | bc; }
 
-if [[ ${SKIP_BUILD:-0} != 1 ]]; then
+if [[ ${SKIP_BUILD:-0} != 1 && ${REUSE:-0} != 1 ]]; then
     cargo build --quiet --release --bin crm
     cargo build --quiet --release -p crm-database --example fleet_add_column
 fi
@@ -61,7 +62,9 @@ catalog() {
         awk '{printf "pg_class %s rows, pg_attribute %s rows, pg_catalog %s %s, database %s %s\n", $1, $2, $3, $4, $5, $6}'
 }
 
-echo "== bench-tenants: N=$n, $(nproc) cores, $(date -u '+%Y-%m-%d %H:%M UTC'), database $db"
+echo "== bench-tenants: N=$n, $(nproc) cores, $(date -u '+%Y-%m-%d %H:%M UTC'), database $db, $bin"
+schema=$(psql_db -c "SELECT schema_name FROM platform.tenants ORDER BY subdomain LIMIT 1" 2>/dev/null || true)
+if [[ ${REUSE:-0} != 1 ]]; then
 psql "${base_url%/*}/postgres" -qAtX -c "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" -c "CREATE DATABASE \"$db\""
 psql_db -c "CREATE EXTENSION IF NOT EXISTS pg_trgm" -c "CREATE EXTENSION IF NOT EXISTS unaccent"
 "$bin" migrate >/dev/null 2>&1
@@ -125,6 +128,8 @@ psql_db -F ' ' -c "SELECT c.relkind, count(*) FROM pg_class c WHERE c.relnamespa
     GROUP BY 1 ORDER BY 1" | tr '\n' ' ' | sed 's/^/relations of one tenant schema by relkind (r table, i index, S sequence, t toast): /'
 echo
 
+fi
+
 # 2. The platform, release build, on its own ports; no rate limit (one token per tenant, a
 #    few hot ones would be refused). The pool of crm serve is shared by the five services.
 log=$work/crm.log
@@ -178,6 +183,8 @@ printf '  backends after random:     %s\n' "$(backends)"
 cycle_secs=$((secs * 2))
 printf '  every tenant in turn (%ss): %s\n' "$cycle_secs" "$(run_wrk cycle "$cycle_secs")"
 printf '  backends after the cycle:  %s\n' "$(backends)"
+
+[[ ${REUSE:-0} == 1 ]] && exit 0
 
 # 3. Signups through tenant-service, each taking a spare schema: wait until the pool of
 #    spares is refilled before the next one (as when signups arrive a few seconds apart).
