@@ -70,41 +70,39 @@ fn trash_row(r: &Row) -> TrashRow {
 /// One page of the trash (`limit + 1` rows), newest deletion first, then kind and id
 /// descending (both branches answer from their partial `(deleted_at, id)` index).
 pub async fn list(tx: &TenantTx, scope: TrashScope, after: Option<&TrashCursor>, limit: i64) -> DbResult<Vec<TrashRow>> {
-    // $1..$3: cursor (NULLs without one), $4: limit, $5 / $6: the own-scope user per kind.
-    let mut branches = Vec::new();
-    if let Some(user) = scope.contacts {
-        let own = if user.is_some() { " AND (c.deleted_by = $5 OR c.owner_id = $5 OR c.created_by = $5)" } else { "" };
-        branches.push(format!(
-            "SELECT 'contact'::text AS kind, c.id, trim(c.first_name || ' ' || c.last_name) AS name, c.email, c.deleted_at,
-                    c.deleted_by, c.owner_id, c.created_by, c.merged_into
-             FROM contacts c WHERE c.deleted_at IS NOT NULL{own}"
-        ));
-    }
-    if let Some(user) = scope.companies {
-        let own = if user.is_some() { " AND (c.deleted_by = $6 OR c.created_by = $6)" } else { "" };
-        branches.push(format!(
-            "SELECT 'company'::text, c.id, c.name::text, NULL::text, c.deleted_at, c.deleted_by, NULL::int4, c.created_by, c.merged_into
-             FROM companies c WHERE c.deleted_at IS NOT NULL{own}"
-        ));
-    }
-    if branches.is_empty() {
-        return Ok(Vec::new());
-    }
-    let sql = format!(
-        "SELECT * FROM ({}) t
-         WHERE $1::timestamptz IS NULL OR (t.deleted_at, t.kind, t.id) < ($1::timestamptz, $2::text, $3::int4)
-         ORDER BY t.deleted_at DESC, t.kind DESC, t.id DESC LIMIT $4",
-        branches.join(" UNION ALL ")
-    );
+    // One statement whatever the scope (cached): $1..$3 the cursor (NULLs without one), $4
+    // the limit; per kind a switch ($5, $7) and the own-scope user ($6, $8; NULL: all).
+    let stmt = tx
+        .prepare_cached(
+            "SELECT * FROM (
+                 SELECT 'contact'::text AS kind, c.id, trim(c.first_name || ' ' || c.last_name) AS name, c.email::text AS email,
+                        c.deleted_at, c.deleted_by, c.owner_id, c.created_by, c.merged_into
+                 FROM contacts c
+                 WHERE $5::bool AND c.deleted_at IS NOT NULL
+                   AND ($6::int4 IS NULL OR c.deleted_by = $6 OR c.owner_id = $6 OR c.created_by = $6)
+                 UNION ALL
+                 SELECT 'company'::text, c.id, c.name::text, NULL::text, c.deleted_at, c.deleted_by, NULL::int4, c.created_by, c.merged_into
+                 FROM companies c
+                 WHERE $7::bool AND c.deleted_at IS NOT NULL AND ($8::int4 IS NULL OR c.deleted_by = $8 OR c.created_by = $8)) t
+             WHERE $1::timestamptz IS NULL OR (t.deleted_at, t.kind, t.id) < ($1::timestamptz, $2::text, $3::int4)
+             ORDER BY t.deleted_at DESC, t.kind DESC, t.id DESC LIMIT $4",
+        )
+        .await?;
     let (at, kind, id) = match after {
         Some(c) => (Some(c.at), Some(c.kind.clone()), Some(c.id)),
         None => (None, None, None),
     };
-    let contacts_user = scope.contacts.flatten();
-    let companies_user = scope.companies.flatten();
-    let stmt = tx.prepare_cached(&sql).await?;
-    let rows = tx.query(&stmt, &[&at, &kind, &id, &(limit + 1), &contacts_user, &companies_user]).await?;
-    Ok(rows.iter().map(trash_row).collect())
+    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 8] = [
+        &at,
+        &kind,
+        &id,
+        &(limit + 1),
+        &scope.contacts.is_some(),
+        &scope.contacts.flatten(),
+        &scope.companies.is_some(),
+        &scope.companies.flatten(),
+    ];
+    Ok(tx.query(&stmt, &params).await?.iter().map(trash_row).collect())
 }
 
 /// A contact's row as the trash paths need it, whatever its state, locked.

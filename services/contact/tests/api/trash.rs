@@ -106,7 +106,7 @@ async fn a_trashed_contact_frees_its_email_and_restoring_it_then_is_409() {
     let r = app.post(&format!("/api/v1/trash/contacts/{old}/restore"), &t.admin, json!({})).await;
     assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
     assert_eq!(error_code(&r), "EMAIL_TAKEN");
-    assert_eq!(bad_fields(&r), ["email"]);
+    assert!(r.body["details"]["fields"]["email"].is_string(), "{}", r.body);
     // Still in the trash; restorable once the email is free again.
     assert_eq!(app.get(&format!("/api/v1/contacts/{old}"), &t.admin).await.status, StatusCode::NOT_FOUND);
     assert_eq!(app.delete(&format!("/api/v1/contacts/{new}?erase=true"), &t.admin).await.status, StatusCode::NO_CONTENT);
@@ -164,7 +164,7 @@ async fn erasing_is_for_admins_works_on_trashed_and_live_records_and_publishes_d
     // A trashed one, through the trash.
     assert_eq!(app.delete(&format!("/api/v1/contacts/{b}"), &t.rep).await.status, StatusCode::NO_CONTENT);
     assert_eq!(app.delete(&format!("/api/v1/trash/contacts/{b}"), &t.admin).await.status, StatusCode::NO_CONTENT);
-    assert_eq!(deleted.wait_for(&t.id, CONTACT_DELETED, EVENT_TIMEOUT).await.data["id"].as_i64(), Some(b));
+    assert_eq!(deleted.count_within(&t.id, CONTACT_DELETED, std::time::Duration::from_secs(5)).await, 2);
     assert_eq!(app.count(&t.id, "contacts").await, 0);
     assert_eq!(app.post(&format!("/api/v1/trash/contacts/{b}/restore"), &t.admin, json!({})).await.status, StatusCode::NOT_FOUND);
     assert_eq!(app.delete(&format!("/api/v1/trash/contacts/{b}"), &t.admin).await.status, StatusCode::NOT_FOUND);
