@@ -17,7 +17,8 @@
 # Usage: scripts/bench-noisy-neighbour.sh
 # Environment: DATABASE_URL (a database <name>_noisy is created fresh next to it), NATS_URL,
 #   SECS (seconds per measurement, default 10), QUIET_CONNECTIONS (default 4), NOISY_CONNECTIONS
-#   (default 256), PHASES (default "fair refuse admission none"), BENCH_PORT_OFFSET (default
+#   (default 256), PHASES (default "fair refuse admission none"), NOISY_WARMUP (seconds of noisy
+#   load before the quiet tenant is measured next to it, default 4), BENCH_PORT_OFFSET (default
 #   720), SKIP_BUILD=1 to reuse target/release/crm. Needs wrk (Debian package wrk). wrk runs on
 #   the same machine as the service: the load generator takes cores from it.
 set -euo pipefail
@@ -27,6 +28,7 @@ secs=${SECS:-10}
 quiet_c=${QUIET_CONNECTIONS:-4}
 noisy_c=${NOISY_CONNECTIONS:-256}
 phases=${PHASES:-fair refuse admission none}
+warmup=${NOISY_WARMUP:-4}
 offset=${BENCH_PORT_OFFSET:-720}
 base_url=${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/crm_test}
 base_url=${base_url%%\?*}
@@ -108,9 +110,11 @@ for mode in $phases; do
     demo_token=$(login demo admin@demo.example demo-password-2026)
     load "$quiet_token" "$quiet_ids" "$quiet_c" 3 >/dev/null  # warm-up
     alone=$(load "$quiet_token" "$quiet_ids" "$quiet_c" "$secs")
-    load "$demo_token" "$demo_ids" "$noisy_c" $((secs + 4)) >.data/bench/noisy-wrk.txt &
+    load "$demo_token" "$demo_ids" "$noisy_c" $((secs + warmup + 2)) >.data/bench/noisy-wrk.txt &
     noisy_pid=$!
-    sleep 2  # the noisy load at full speed before the quiet tenant is measured again
+    # The noisy load at full speed, and past its quota's burst (one minute's worth: 6,000
+    # requests, ~2 s at full speed), before the quiet tenant is measured again.
+    sleep "$warmup"
     crowded=$(load "$quiet_token" "$quiet_ids" "$quiet_c" "$secs")
     wait "$noisy_pid"
     printf '%-9s quiet alone:      %s\n' "$mode" "${alone#RESULT }"
