@@ -15,6 +15,7 @@ mod name_cache;
 mod nats_outage;
 mod postgres_restart;
 mod rate_limits;
+mod read_replica;
 mod roles;
 mod two_tenants;
 mod walkthrough;
