@@ -13,6 +13,7 @@ mod logout;
 mod merge;
 mod name_cache;
 mod nats_outage;
+mod notes;
 mod postgres_restart;
 mod rate_limits;
 mod read_replica;
