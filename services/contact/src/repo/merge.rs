@@ -63,17 +63,35 @@ pub enum PairScope {
 }
 
 impl PairScope {
-    /// The SQL condition on `a` and `b` and its three parameters ($1..$3; each condition
-    /// names all three, typed, so that the statement prepares whichever is unused).
-    fn condition(&self) -> (&'static str, [Option<i32>; 3]) {
+    /// The SQL conditions of a page: on the pair (outer), on a candidate `b` of anchor `a`
+    /// (inside each index probe, so that no probe returns what the page drops), and the three
+    /// parameters ($1..$3; each condition names all three, typed, so that the statement
+    /// prepares whichever is unused). `b.id + 0`: a bound on the id is no index condition (a
+    /// bitmap of the primary key AND-ed into every probe cost more than the probe).
+    fn conditions(&self) -> (&'static str, &'static str, [Option<i32>; 3]) {
         match *self {
             Self::All { after } => (
-                "b.id > a.id AND $3::int4 IS NULL AND ($1::int4 IS NULL OR (a.id, b.id) > ($1, $2::int4))",
+                "a.id >= coalesce($1::int4, 0) AND ($5::int4 IS NULL OR a.id < $5) AND $3::int4 IS NULL AND ($1::int4 IS NULL OR (a.id, b.id) > ($1, $2::int4))",
+                "b.id + 0 > a.id",
                 [after.map(|a| a.0), after.map(|a| a.1), None],
             ),
-            Self::Of { id, after } => ("a.id = $3::int4 AND b.id <> a.id AND $1::int4 IS NULL AND ($2::int4 IS NULL OR b.id > $2)", [None, after, Some(id)]),
+            Self::Of { id, after } => {
+                ("a.id = $3::int4 AND $5::int4 IS NULL AND $1::int4 IS NULL AND ($2::int4 IS NULL OR b.id > $2)", "b.id + 0 <> a.id", [None, after, Some(id)])
+            }
         }
     }
+}
+
+/// The end (exclusive) of the anchors a page of [`PairScope::All`] examines: the id of the
+/// `window + 1`-th live row of `table` from `from` on (`None`: the rest of the table). Bounds the
+/// work of one page (one index probe per anchor) whatever the density of duplicates.
+async fn window_end(tx: &TenantTx, table: &str, scope: PairScope, window: i64) -> DbResult<Option<i32>> {
+    let PairScope::All { after } = scope else { return Ok(None) };
+    let from = after.map_or(0, |a| a.0);
+    let stmt = tx
+        .prepare_cached(&format!("SELECT id FROM {table} WHERE deleted_at IS NULL AND id >= $1 ORDER BY id OFFSET $2 LIMIT 1"))
+        .await?;
+    Ok(tx.query_opt(&stmt, &[&from, &window]).await?.map(|r| r.get(0)))
 }
 
 fn keys_from(r: &tokio_postgres::Row, at: usize) -> ContactKeys {
@@ -92,8 +110,12 @@ fn keys_from(r: &tokio_postgres::Row, at: usize) -> ContactKeys {
 /// One page (`limit + 1` rows) of candidate contact pairs in `(a.id, b.id)` order: same
 /// mailbox, same phone, or names at least as similar as pg_trgm's `%` threshold (set by the
 /// caller, [`super::set_similarity_threshold`]). Live contacts only.
-pub async fn contact_pairs(tx: &TenantTx, scope: PairScope, limit: i64) -> DbResult<Vec<ContactPair>> {
-    let (cond, [p1, p2, p3]) = scope.condition();
+///
+/// Examines at most `window` anchors ([`PairScope::All`]): also returns where the next page
+/// must start when it stopped there (`Some(end)`, the first anchor not examined).
+pub async fn contact_pairs(tx: &TenantTx, scope: PairScope, limit: i64, window: i64) -> DbResult<(Vec<ContactPair>, Option<i32>)> {
+    let end = window_end(tx, "contacts", scope, window).await?;
+    let (cond, inner, [p1, p2, p3]) = scope.conditions();
     let (ea, eb, pa, pb, la, lb, na, nb) = (
         on(EMAIL_KEY, "a"),
         on(EMAIL_KEY, "b"),
@@ -104,37 +126,36 @@ pub async fn contact_pairs(tx: &TenantTx, scope: PairScope, limit: i64) -> DbRes
         on(NAME_KEY, "a"),
         on(NAME_KEY, "b"),
     );
-    let cols = |t: &str, co: &str| {
-        format!("{t}.id, {t}.first_name, {t}.last_name, {t}.email, {t}.phone, {t}.company_id, {co}.name, {t}.owner_id")
-    };
+    // The candidates carry their columns (no join back by id: the planner would hash the
+    // whole table per anchor).
+    let b_cols = "b.id, b.first_name, b.last_name, b.email, b.phone, b.company_id, b.owner_id";
     let sql = format!(
-        "SELECT {a_cols}, {b_cols},
+        "SELECT a.id, a.first_name, a.last_name, a.email, a.phone, a.company_id, ca.name, a.owner_id,
+                b.id, b.first_name, b.last_name, b.email, b.phone, b.company_id, cb.name, b.owner_id,
                 coalesce({ea} = {eb}, false), coalesce({la} AND {lb} AND {pa} = {pb}, false), similarity({na}, {nb})
          FROM contacts a
          CROSS JOIN LATERAL (
-             SELECT b.id FROM contacts b
-              WHERE a.email IS NOT NULL AND b.email IS NOT NULL AND b.deleted_at IS NULL AND {eb} = {ea}
+             SELECT {b_cols} FROM contacts b
+              WHERE a.email IS NOT NULL AND b.email IS NOT NULL AND b.deleted_at IS NULL AND {eb} = {ea} AND {inner}
              UNION
-             SELECT b.id FROM contacts b
-              WHERE a.phone IS NOT NULL AND {la} AND b.phone IS NOT NULL AND {lb} AND b.deleted_at IS NULL AND {pb} = {pa}
+             SELECT {b_cols} FROM contacts b
+              WHERE a.phone IS NOT NULL AND {la} AND b.phone IS NOT NULL AND {lb} AND b.deleted_at IS NULL AND {pb} = {pa} AND {inner}
              UNION
-             SELECT b.id FROM contacts b WHERE b.deleted_at IS NULL AND {nb} % {na}
-         ) cand
-         JOIN contacts b ON b.id = cand.id
+             SELECT {b_cols} FROM contacts b WHERE b.deleted_at IS NULL AND {nb} % {na} AND {inner}
+         ) b
          LEFT JOIN companies ca ON ca.id = a.company_id AND ca.deleted_at IS NULL
          LEFT JOIN companies cb ON cb.id = b.company_id AND cb.deleted_at IS NULL
          WHERE a.deleted_at IS NULL AND {cond}
          ORDER BY a.id, b.id
-         LIMIT $4",
-        a_cols = cols("a", "ca"),
-        b_cols = cols("b", "cb"),
+         LIMIT $4"
     );
     let stmt = tx.prepare_cached(&sql).await?;
-    let rows = tx.query(&stmt, &[&p1, &p2, &p3, &(limit + 1)]).await?;
-    Ok(rows
+    let rows = tx.query(&stmt, &[&p1, &p2, &p3, &(limit + 1), &end]).await?;
+    let pairs = rows
         .iter()
         .map(|r| ContactPair { a: keys_from(r, 0), b: keys_from(r, 8), same_email: r.get(16), same_phone: r.get(17), name_similarity: r.get(18) })
-        .collect())
+        .collect();
+    Ok((pairs, end))
 }
 
 /// Whether a live contact `id` exists.
@@ -163,8 +184,10 @@ pub struct CompanyPair {
 
 /// One page (`limit + 1` rows) of candidate company pairs: same site (domain or website
 /// host) or similar names (pg_trgm `%`, threshold set by the caller). Live companies only.
-pub async fn company_pairs(tx: &TenantTx, scope: PairScope, limit: i64) -> DbResult<Vec<CompanyPair>> {
-    let (cond, [p1, p2, p3]) = scope.condition();
+/// Examines at most `window` anchors, like [`contact_pairs`].
+pub async fn company_pairs(tx: &TenantTx, scope: PairScope, limit: i64, window: i64) -> DbResult<(Vec<CompanyPair>, Option<i32>)> {
+    let end = window_end(tx, "companies", scope, window).await?;
+    let (cond, inner, [p1, p2, p3]) = scope.conditions();
     let (sa, sb, pa, pb, na, nb) =
         (on(SITE_KEY, "a"), on(SITE_KEY, "b"), on(SITE_PRESENT, "a"), on(SITE_PRESENT, "b"), on(COMPANY_NAME_KEY, "a"), on(COMPANY_NAME_KEY, "b"));
     let sql = format!(
@@ -172,19 +195,20 @@ pub async fn company_pairs(tx: &TenantTx, scope: PairScope, limit: i64) -> DbRes
                 coalesce({pa} AND {pb} AND {sa} = {sb}, false), similarity({na}, {nb})
          FROM companies a
          CROSS JOIN LATERAL (
-             SELECT b.id FROM companies b WHERE {pa} AND {pb} AND b.deleted_at IS NULL AND {sb} = {sa}
+             SELECT b.id, b.name, b.domain, b.website FROM companies b
+              WHERE {pa} AND {pb} AND b.deleted_at IS NULL AND {sb} = {sa} AND {inner}
              UNION
-             SELECT b.id FROM companies b WHERE {nb} % {na} AND b.deleted_at IS NULL
-         ) cand
-         JOIN companies b ON b.id = cand.id
+             SELECT b.id, b.name, b.domain, b.website FROM companies b WHERE {nb} % {na} AND b.deleted_at IS NULL AND {inner}
+         ) b
          WHERE a.deleted_at IS NULL AND {cond}
          ORDER BY a.id, b.id
          LIMIT $4"
     );
     let stmt = tx.prepare_cached(&sql).await?;
-    let rows = tx.query(&stmt, &[&p1, &p2, &p3, &(limit + 1)]).await?;
+    let rows = tx.query(&stmt, &[&p1, &p2, &p3, &(limit + 1), &end]).await?;
     let keys = |r: &tokio_postgres::Row, at: usize| CompanyKeys { id: r.get(at), name: r.get(at + 1), domain: text(r, at + 2), website: text(r, at + 3) };
-    Ok(rows.iter().map(|r| CompanyPair { a: keys(r, 0), b: keys(r, 4), same_site: r.get(8), name_similarity: r.get(9) }).collect())
+    let pairs = rows.iter().map(|r| CompanyPair { a: keys(r, 0), b: keys(r, 4), same_site: r.get(8), name_similarity: r.get(9) }).collect();
+    Ok((pairs, end))
 }
 
 /// Whether a live company `id` exists.
@@ -227,6 +251,21 @@ pub async fn trash_merged_contacts(tx: &TenantTx, ids: &[i32], survivor: i32, by
         )
         .await?;
     tx.execute(&stmt, &[&ids, &survivor, &by, &at]).await
+}
+
+/// The merged contacts' engagement (the lead score's signals, one row per event) becomes the
+/// survivor's, and the survivor was last contacted when any of them was.
+pub async fn move_contact_signals(tx: &TenantTx, survivor: i32, merged: &[i32]) -> DbResult<()> {
+    let engagement = tx.prepare_cached("UPDATE contact_engagement SET contact_id = $1 WHERE contact_id = ANY($2)").await?;
+    tx.execute(&engagement, &[&survivor, &merged]).await?;
+    let contacted = tx
+        .prepare_cached(
+            "UPDATE contacts SET last_contacted_at = GREATEST(last_contacted_at, (SELECT max(last_contacted_at) FROM contacts WHERE id = ANY($2)))
+             WHERE id = $1",
+        )
+        .await?;
+    tx.execute(&contacted, &[&survivor, &merged]).await?;
+    Ok(())
 }
 
 /// Locks the companies `ids` (trashed too), in id order.

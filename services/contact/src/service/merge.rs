@@ -40,6 +40,9 @@ use crate::repo::{self as db, companies as company_repo, contacts as contact_rep
 
 /// Records merged into one survivor per request, at most.
 pub const MAX_MERGE: usize = 10;
+/// Records examined per page of a whole-tenant duplicates list (one index probe each): a page
+/// may hold fewer than `limit` pairs, even none, and still have a next page.
+pub const PAIR_WINDOW: i64 = 1000;
 /// Trigram similarity of two names (folded full names of contacts, folded company names)
 /// from which they are candidates (the 0.6).
 pub const NAME_THRESHOLD: f32 = 0.6;
@@ -248,6 +251,16 @@ fn pair_scope(state: &AppState, params: &QueryParams, of_param: &str) -> Result<
     Ok((scope, limit, of_id))
 }
 
+/// A page that is not full but stopped at the end of its window of anchors continues there:
+/// `has_next` with a cursor past every pair of the anchors before `end`.
+fn continue_after_window<T>(state: &AppState, mut page: Page<T>, of: i32, end: Option<i32>) -> Page<T> {
+    if let (false, Some(end)) = (page.pagination.has_next, end) {
+        page.pagination.has_next = true;
+        page.pagination.next_cursor = Some(state.cursors.encode(&PairCursor { of, a: end - 1, b: i32::MAX }));
+    }
+    page
+}
+
 /// `GET /contacts/duplicates`.
 pub async fn contact_duplicates(state: &AppState, can: &Can<perm::ContactsRead>, params: &QueryParams) -> Result<Page<ContactDuplicate>, ApiError> {
     let (scope, limit, of) = pair_scope(state, params, "contact_id")?;
@@ -258,7 +271,7 @@ pub async fn contact_duplicates(state: &AppState, can: &Can<perm::ContactsRead>,
         return Err(ApiError::not_found("contact"));
     }
     db::set_similarity_threshold(&tx, NAME_THRESHOLD).await?;
-    let pairs = repo::contact_pairs(&tx, scope, limit).await?;
+    let (pairs, end) = repo::contact_pairs(&tx, scope, limit, PAIR_WINDOW).await?;
     tx.commit().await?;
     let rows: Vec<ContactDuplicate> = pairs
         .into_iter()
@@ -267,7 +280,8 @@ pub async fn contact_duplicates(state: &AppState, can: &Can<perm::ContactsRead>,
             ContactDuplicate { score, reasons, name_similarity: rounded(p.name_similarity), contact: duplicate_contact(p.a), duplicate: duplicate_contact(p.b) }
         })
         .collect();
-    Ok(Page::from_overfetch(rows, limit, None, |last| state.cursors.encode(&PairCursor { of, a: last.contact.id, b: last.duplicate.id })))
+    let page = Page::from_overfetch(rows, limit, None, |last| state.cursors.encode(&PairCursor { of, a: last.contact.id, b: last.duplicate.id }));
+    Ok(continue_after_window(state, page, of, end))
 }
 
 /// `GET /companies/duplicates`.
@@ -280,7 +294,7 @@ pub async fn company_duplicates(state: &AppState, can: &Can<perm::CompaniesRead>
         return Err(ApiError::not_found("company"));
     }
     db::set_similarity_threshold(&tx, NAME_THRESHOLD).await?;
-    let pairs = repo::company_pairs(&tx, scope, limit).await?;
+    let (pairs, end) = repo::company_pairs(&tx, scope, limit, PAIR_WINDOW).await?;
     tx.commit().await?;
     let company = |k: repo::CompanyKeys| DuplicateCompany { id: k.id, name: k.name, domain: k.domain, website: k.website };
     let rows: Vec<CompanyDuplicate> = pairs
@@ -290,7 +304,8 @@ pub async fn company_duplicates(state: &AppState, can: &Can<perm::CompaniesRead>
             CompanyDuplicate { score, reasons, name_similarity: rounded(p.name_similarity), company: company(p.a), duplicate: company(p.b) }
         })
         .collect();
-    Ok(Page::from_overfetch(rows, limit, None, |last| state.cursors.encode(&PairCursor { of, a: last.company.id, b: last.duplicate.id })))
+    let page = Page::from_overfetch(rows, limit, None, |last| state.cursors.encode(&PairCursor { of, a: last.company.id, b: last.duplicate.id }));
+    Ok(continue_after_window(state, page, of, end))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -497,6 +512,8 @@ pub async fn merge_contacts(state: &AppState, can: &Can<perm::ContactsDelete>, s
             publish(&tx, Some(can.user_id), CONTACT_CONVERTED, data).await?;
         }
     }
+    // Before contact.updated: its score consumer then counts the merged contacts' signals.
+    repo::move_contact_signals(&tx, survivor, &from).await?;
     let mut data = serde_json::to_value(contact.basic()).map_err(ApiError::internal)?;
     data["changes"] = crm_events::changes(&current, &contact, DERIVED_CONTACT_FIELDS).map_err(ApiError::internal)?;
     publish(&tx, Some(can.user_id), CONTACT_UPDATED, data).await?;
