@@ -146,6 +146,9 @@ pub async fn delete(state: &AppState, can: &Can<perm::ActivitiesDelete>, id: i32
         return Err(ApiError::forbidden("a sales rep may only delete their own activities"));
     }
     repo::delete(&tx, id).await?;
+    // Its files go too unless they are also about a contact, company or deal (issue 16; the
+    // objects are removed by the attachment removal loop).
+    crate::repo::attachments::drop_record(&tx, "activity_id", id).await?;
     tx.commit().await?;
     Ok(())
 }

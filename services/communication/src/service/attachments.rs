@@ -90,7 +90,8 @@ pub async fn upload(state: &AppState, can: &Can<perm::ActivitiesWrite>, multipar
     let vis = email_visibility(can);
     let who = Uploader { tenant: can.tenant_id, user: can.user_id, ctx: can.ctx.clone(), all: vis.all, visible_to: vis.user };
     let state = state.clone();
-    tokio::spawn(async move {
+    let request_id = crm_web::request_id::current_or_unknown();
+    let task = async move {
         let key = Store::key(&who.tenant, &ulid::Ulid::generate().to_string().to_ascii_lowercase());
         {
             let tx = state.db.tenant(&who.tenant).await?;
@@ -104,9 +105,9 @@ pub async fn upload(state: &AppState, can: &Can<perm::ActivitiesWrite>, multipar
                 Err(e)
             }
         }
-    })
-    .await
-    .map_err(ApiError::internal)?
+    };
+    // The request id follows the work into the task (logs, the event's `request_id`).
+    tokio::spawn(crm_web::request_id::scope(request_id, task)).await.map_err(ApiError::internal)?
 }
 
 /// A file received and stored, not yet recorded.

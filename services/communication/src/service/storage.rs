@@ -179,6 +179,11 @@ impl Store {
         let prefix = Path::from(prefix);
         let locations = store.list(Some(&prefix)).map_ok(|meta| meta.location).boxed();
         let removed = store.delete_stream(locations).try_fold(0u64, |n, _| async move { Ok(n + 1) }).await?;
+        // A local directory stays behind when empty (an aborted upload's, say): removed too,
+        // so the prefix is not found again. Anything still in it stays.
+        if let Location::Local(dir) = &self.location {
+            let _ = std::fs::remove_dir(dir.join(prefix.as_ref()));
+        }
         Ok(removed)
     }
 }

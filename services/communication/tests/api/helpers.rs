@@ -97,6 +97,16 @@ pub fn test_pace() -> communication_service::service::scheduler::Pace {
     communication_service::service::scheduler::Pace { poll: Duration::from_millis(100), sweep: Duration::from_secs(1), retry_base: Duration::from_secs(60) }
 }
 
+/// The attachment store of every test app: one directory per test database under the
+/// system's temporary one, shared by the apps (keys are per tenant), so a second app finds
+/// the first one's files, and a run on another database never sweeps these.
+pub fn test_attachments() -> communication_service::service::attachments::AttachmentSettings {
+    let url = std::env::var("DATABASE_URL").unwrap_or_default();
+    let db: String = url.rsplit('/').next().unwrap_or_default().chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
+    let store = communication_service::service::storage::Store::local(std::env::temp_dir().join(format!("crm-test-attachments-{db}")));
+    communication_service::service::attachments::AttachmentSettings { store, ..Default::default() }
+}
+
 /// Starts an automation loop (one more "instance") on `state` over `tenants`.
 pub fn start_scheduler(state: &AppState, tenants: &Arc<Mutex<std::collections::HashSet<TenantId>>>) -> tokio::task::JoinHandle<()> {
     let source = Arc::new(communication_service::service::scheduler::FixedTenants(tenants.clone()));
@@ -124,6 +134,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         smtp: options.sink_dir.is_none().then(|| SmtpUrl::parse(&smtp.url()).expect("SMTP URL")),
         sink_dir: options.sink_dir.clone().unwrap_or_default(),
         automation: test_pace(),
+        attachments: test_attachments(),
         ..Settings::default()
     };
     let tenant_service = Arc::new(crm_client_tenant::MockTenantClient::default());

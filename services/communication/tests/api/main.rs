@@ -3,6 +3,7 @@
 //! `real_services`.
 
 mod activities;
+mod attachments;
 mod automation;
 mod consumers;
 mod emails;
