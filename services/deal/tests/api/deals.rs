@@ -314,17 +314,24 @@ async fn put_replaces_the_deal() {
 }
 
 #[tokio::test]
-async fn delete_removes_the_deal_and_publishes_deal_deleted() {
+async fn delete_trashes_the_deal_and_erase_publishes_deal_deleted() {
     let app = spawn_app().await;
     let t = app.tenant().await;
+    let mut trashed = app.platform.events(subjects::DEAL_TRASHED).await;
     let mut deleted = app.platform.events(subjects::DEAL_DELETED).await;
     let d = app.create_deal(&t.admin, json!({"title": "Gone", "value": 3})).await;
     let path = format!("/api/v1/deals/{}", d["id"]);
+    // DELETE moves it to the trash (issue 16): deal.trashed, then 404 like a gone one.
     assert_eq!(app.delete(&path, &t.admin).await.status, StatusCode::NO_CONTENT);
     assert_eq!(app.get(&path, &t.admin).await.status, StatusCode::NOT_FOUND);
     assert_eq!(app.delete(&path, &t.admin).await.status, StatusCode::NOT_FOUND);
+    let event = trashed.wait_for(&t.id, subjects::DEAL_TRASHED, EVENT_TIMEOUT).await;
+    assert_eq!((event.data["title"].as_str(), event.data["deleted_by"].as_i64()), (Some("Gone"), Some(ADMIN as i64)));
+    // Erasing it (admins, also from the trash) is gone for good: deal.deleted.
+    assert_eq!(app.delete(&format!("{path}?erase=true"), &t.admin).await.status, StatusCode::NO_CONTENT);
     let event = deleted.wait_for(&t.id, subjects::DEAL_DELETED, EVENT_TIMEOUT).await;
     assert_eq!(event.data, json!({"id": d["id"], "title": "Gone", "stage": "lead", "value": 3.0}));
+    assert_eq!(app.delete(&format!("{path}?erase=true"), &t.admin).await.status, StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]

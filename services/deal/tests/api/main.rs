@@ -12,4 +12,5 @@ mod lists;
 mod money;
 mod pipeline;
 mod stages;
+mod trash;
 mod real_services;
