@@ -8,7 +8,8 @@
 //!   own tenant quota (0: none).
 //! * Shaping before refusing (issue 14, item 4: a noisy tenant must not starve the others): a
 //!   request over a quota waits for its turn, in arrival order per tenant, for up to
-//!   `RATE_LIMIT_MAX_DELAY_MS` (default 1,000; 0 = refuse at once). If the bucket admits it
+//!   `RATE_LIMIT_MAX_DELAY_MS` (default 1,000; 0 = refuse at once; each request is held between
+//!   half and all of it, spread so that refusals do not come in waves). If the bucket admits it
 //!   within that time it is served (late, not refused); otherwise it gets 429 at the end of the
 //!   wait, with `Retry-After` computed then. Why: a client that sends its next request as soon
 //!   as the previous one is answered (a closed loop: most scripts and load tools) otherwise
@@ -278,7 +279,7 @@ impl RateLimits {
             return refused;
         }
         let _waiting = Waiting(&turnstile.waiting);
-        let deadline = Instant::now() + self.max_delay;
+        let deadline = Instant::now() + self.hold(turnstile.waiting.load(Ordering::Relaxed));
         // In arrival order: only the first waiter of the tenant checks the buckets.
         let Ok(turn) = tokio::time::timeout_at(deadline, turnstile.lock.lock()).await else {
             return self.check(who);
@@ -296,6 +297,17 @@ impl RateLimits {
             }
             tokio::time::sleep_until(ready).await;
         }
+    }
+
+    /// How long this waiter may be held: between half and all of `max_delay`, spread by a
+    /// cheap hash (no need for a random source). Why not always `max_delay`: connections of a
+    /// closed-loop client that are refused together come back together, and held for the same
+    /// time they are refused together again, in waves once a second; spread holds dissolve
+    /// the waves, so other tenants do not see a burst of refusals at once.
+    fn hold(&self, salt: usize) -> Duration {
+        let n = self.checks.load(Ordering::Relaxed) ^ (salt as u64).rotate_left(32);
+        let spread = (n.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40) as u32; // 24 bits
+        self.max_delay / 2 + (self.max_delay / 2).mul_f64(f64::from(spread) / f64::from(1u32 << 24))
     }
 
     fn turnstile(&self, tenant: TenantId) -> Arc<Turnstile> {
@@ -531,7 +543,8 @@ mod tests {
         let (statuses, elapsed) = burst(&app, &alice, 5).await;
         assert!(statuses.iter().all(|s| *s == StatusCode::OK), "{statuses:?}");
         assert!(elapsed >= Duration::from_millis(300), "five turns take about 500 ms: {elapsed:?}");
-        // Twenty more: about ten turns come within the delay; the rest get 429 at its end.
+        // Twenty more: five to ten turns come within the hold (half to all of the delay); the
+        // rest get 429 at its end.
         let started = std::time::Instant::now();
         let calls = (0..20).map(|_| async {
             let response = call(&app, Some(&alice), None).await;
@@ -539,10 +552,10 @@ mod tests {
         });
         let answers = futures::future::join_all(calls).await;
         let served = answers.iter().filter(|(s, ..)| *s == StatusCode::OK).count();
-        assert!((5..=14).contains(&served), "{answers:?}");
+        assert!((3..=14).contains(&served), "{answers:?}");
         for (status, at, retry_after) in &answers {
             if *status == StatusCode::TOO_MANY_REQUESTS {
-                assert!(*at >= Duration::from_secs(1), "refused before its delay: {at:?}");
+                assert!(*at >= Duration::from_millis(500), "refused before half its delay: {at:?}");
                 assert_eq!(retry_after, "1", "the next turn is within a second");
             }
         }
@@ -553,7 +566,7 @@ mod tests {
         let config = RateLimitConfig {
             user_per_minute: 0,
             tenant_per_minute: 60,
-            max_delay: Duration::from_millis(1_500),
+            max_delay: Duration::from_millis(2_400),
             max_waiting: 2,
             ..Default::default()
         };
@@ -572,10 +585,10 @@ mod tests {
         let started = std::time::Instant::now();
         assert_eq!(call(&app, Some(&alice), None).await.status(), StatusCode::TOO_MANY_REQUESTS);
         assert!(started.elapsed() < Duration::from_secs(1), "refused at once: {:?}", started.elapsed());
-        // The first waiter gets the next turn (a second after the burst); the second's (two
-        // seconds after it) is past its delay.
+        // The first waiter gets the next turn (a second after the burst: within its hold of
+        // 1.2-2.4 s); the second's (two seconds after it) may be within its hold or not.
         let statuses: Vec<_> = futures::future::join_all(waiters).await.into_iter().map(Result::unwrap).collect();
-        assert_eq!(statuses, [StatusCode::OK, StatusCode::TOO_MANY_REQUESTS]);
+        assert_eq!(statuses[0], StatusCode::OK, "{statuses:?}");
 
         let no_delay = RateLimitConfig { max_delay: Duration::ZERO, ..config };
         let refusing = app_with(Arc::new(RateLimits::new(&no_delay, keys(), InternalKey::derive(SECRET))));
