@@ -10,6 +10,7 @@ mod emails;
 mod etags;
 mod helpers;
 mod input;
+mod merge;
 mod integrity;
 mod notes;
 mod real_services;
