@@ -1,5 +1,7 @@
 pub mod console;
 pub mod demo;
+#[cfg(test)]
+mod ingress_routes;
 pub mod migrate;
 pub mod serve;
 pub mod tenant;

@@ -65,6 +65,12 @@ impl Fresh {
     async fn create(base: &crm_database::Pool) -> Self {
         let name = format!("crm_import_{}", ulid::Ulid::generate().to_string().to_lowercase());
         let admin_client = base.get().await.expect("connection");
+        // What an earlier run that failed midway left (only this test makes these databases).
+        let leftovers = admin_client.query("SELECT datname::text FROM pg_database WHERE datname LIKE 'crm\\_import\\_%'", &[]).await.expect("databases");
+        for row in leftovers {
+            let old: String = row.get(0);
+            admin_client.batch_execute(&format!("DROP DATABASE IF EXISTS \"{old}\" WITH (FORCE)")).await.expect("drop a leftover");
+        }
         admin_client.batch_execute(&format!("CREATE DATABASE \"{name}\"")).await.expect("create database");
         let mut config = crm_testing::test_db_config();
         let (prefix, _) = config.url.rsplit_once('/').expect("database url with a name");
