@@ -80,13 +80,13 @@ pub async fn run(command: TenantCommand) -> CmdResult {
         }
         TenantCommand::Export { id, out } => {
             let tenant = id.parse().map_err(|_| format!("{id:?} is not a tenant id"))?;
-            let manifest = tenant_service::service::archive::write_archive(&direct_db().await?, &tenant, &out).await?;
+            let manifest = tenant_service::service::archive::write_archive(&direct_db().await?, files_store()?.as_ref(), &tenant, &out).await?;
             let rows: u64 = manifest.tables.iter().map(|t| t.rows).sum();
             println!("wrote {} ({} tables, {rows} rows)", out.display(), manifest.tables.len());
         }
         TenantCommand::Import { file, subdomain, new_id } => {
             let options = tenant_service::service::archive::ImportOptions { subdomain, new_id };
-            let tenant = tenant_service::service::archive::import_archive(&direct_db().await?, &file, &options).await?;
+            let tenant = tenant_service::service::archive::import_archive(&direct_db().await?, files_store()?.as_ref(), &file, &options).await?;
             println!("imported {} as {} ({})", file.display(), tenant.subdomain, tenant.id);
         }
     }
@@ -122,6 +122,12 @@ async fn direct_db() -> Result<crm_tenant::TenantDb, Box<dyn std::error::Error>>
     let pool = create_pool(&config.clone().with_max_connections(2))?;
     crm_database::migrate::migrate_platform(&pool).await?;
     Ok(crm_tenant::TenantDb::new(pool))
+}
+
+/// The files store (`ATTACHMENTS_URL`, as the services use it).
+fn files_store() -> Result<std::sync::Arc<dyn object_store::ObjectStore>, Box<dyn std::error::Error>> {
+    let url = std::env::var("ATTACHMENTS_URL").ok().filter(|v| !v.is_empty()).unwrap_or_else(|| tenant_service::DEFAULT_ATTACHMENTS_URL.to_owned());
+    Ok(tenant_service::service::exports::open_store(&url).map_err(|e| format!("ATTACHMENTS_URL: {e}"))?)
 }
 
 async fn list() -> CmdResult {

@@ -32,6 +32,8 @@ pub const SERVICE: &str = "tenant-service";
 pub const DEFAULT_PORT: u16 = 8081;
 /// Where export archives go when `EXPORTS_URL` is not set (relative to the working directory).
 pub const DEFAULT_EXPORTS_URL: &str = "file://.data/exports";
+/// communication-service's default files store (`ATTACHMENTS_URL`).
+pub const DEFAULT_ATTACHMENTS_URL: &str = "file://.data/attachments";
 
 /// Every setting tenant-service reads, read once at start by [`Settings::from_env`].
 #[derive(Debug, Clone)]
@@ -54,6 +56,9 @@ pub struct Settings {
     pub exports_url: String,
     /// `EXPORT_KEEP_DAYS` (default 7): days a finished export stays downloadable.
     pub export_keep_days: i32,
+    /// `ATTACHMENTS_URL` (default [`DEFAULT_ATTACHMENTS_URL`], as communication-service): the
+    /// files store whose objects under a tenant's prefix go into its export.
+    pub attachments_url: String,
 }
 
 /// The defaults of the environment, except no spare schemas (tests opt in).
@@ -62,6 +67,7 @@ impl Default for Settings {
         Self { signup_open: true, signup_per_ip_per_hour: 10, invitation_ttl: chrono::Duration::days(7), spare_schemas: 0, auth_service_url: "http://127.0.0.1:8080".to_owned(),
             exports_url: DEFAULT_EXPORTS_URL.to_owned(),
             export_keep_days: 7,
+            attachments_url: DEFAULT_ATTACHMENTS_URL.to_owned(),
         }
     }
 }
@@ -86,6 +92,11 @@ impl Settings {
                 url
             },
             export_keep_days: settings::number("EXPORT_KEEP_DAYS", 7, "must be a whole number of days")?,
+            attachments_url: {
+                let url = settings::var("ATTACHMENTS_URL").unwrap_or_else(|| DEFAULT_ATTACHMENTS_URL.to_owned());
+                service::exports::open_store(&url).map_err(|e| SettingsError::new("ATTACHMENTS_URL", e))?;
+                url
+            },
         })
     }
 }
@@ -115,7 +126,8 @@ impl AppState {
     ) -> Self {
         let users = Arc::new(HttpAuthClient::new(ClientConfig::new(settings.auth_service_url.clone())));
         let store = service::exports::open_store(&settings.exports_url).expect("EXPORTS_URL is checked by Settings::from_env");
-        let exports = service::exports::Exports { store, requested: Arc::new(tokio::sync::Notify::new()) };
+        let files = service::exports::open_store(&settings.attachments_url).expect("ATTACHMENTS_URL is checked by Settings::from_env");
+        let exports = service::exports::Exports { store, files, requested: Arc::new(tokio::sync::Notify::new()) };
         let spares_taken = Arc::new(tokio::sync::Notify::new());
         Self { db, auth, registry, cursors, settings: Arc::new(settings), spares_taken, users, exports }
     }

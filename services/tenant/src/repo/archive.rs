@@ -161,3 +161,25 @@ pub async fn advance_sequences(tx: &Scoped, schema: &str) -> Result<()> {
     }
     Ok(())
 }
+
+/// Moves stored files' keys from one tenant prefix to another in every `storage_key` column
+/// of `schema` (an import under a new tenant id; keys are `<tenant id>/...`).
+pub async fn rewrite_storage_keys(tx: &Scoped, schema: &str, old_prefix: &str, new_prefix: &str) -> Result<()> {
+    let tables = tx
+        .query(
+            "SELECT c.relname::text FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+             WHERE n.nspname = $1 AND c.relkind = 'r' AND a.attname = 'storage_key' AND NOT a.attisdropped",
+            &[&schema],
+        )
+        .await?;
+    for row in tables {
+        let table: String = row.get(0);
+        let sql = format!(
+            "UPDATE {}.{} SET storage_key = $2 || substr(storage_key, length($1) + 1) WHERE starts_with(storage_key, $1)",
+            ident(schema),
+            ident(&table)
+        );
+        tx.execute(sql.as_str(), &[&old_prefix, &new_prefix]).await?;
+    }
+    Ok(())
+}

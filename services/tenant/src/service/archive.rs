@@ -5,13 +5,14 @@
 //! * `manifest.json`: [`Manifest`] (format name and version, the tenant, its settings, the
 //!   migration version of each set, and per table its columns and row count);
 //! * `tables/<table>.jsonl`: the table's rows, one JSON object per line (`row_to_json`:
-//!   column names as keys, PostgreSQL's JSON rendering of each value).
+//!   column names as keys, PostgreSQL's JSON rendering of each value);
+//! * `files/<key>`: every object under the tenant's prefix (`<tenant id>/`) in the files
+//!   store (`ATTACHMENTS_URL`), export archives excepted.
 //!
 //! What is left out, on purpose: this installation's bookkeeping (the outbox, consumers'
 //! processed-event marks, dead letters, migration history) and credentials that only make
 //! sense here (refresh tokens, password reset tokens: users sign in again; password hashes
-//! are kept, so they sign in with their passwords). Attachments' files are not in the
-//! archive yet (the `attachments` rows are): see docs/API.md.
+//! are kept, so they sign in with their passwords).
 //!
 //! Export reads the tenant in one `REPEATABLE READ` snapshot, page by page (memory stays flat
 //! however big the tenant). Import creates the tenant and its schema, empties the rows the
@@ -28,7 +29,11 @@ use crm_client_tenant::TenantDetails;
 use crm_client_tenant::subjects::TENANT_CREATED;
 use crm_events::publish_platform;
 use crm_tenant::{DbError, TenantDb, TenantId};
+use futures::{StreamExt, TryStreamExt};
+use object_store::path::Path as StorePath;
+use object_store::{ObjectStore, ObjectStoreExt, WriteMultipart};
 use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_postgres::error::SqlState;
 
 use crate::repo::{self, archive as sql};
@@ -61,6 +66,16 @@ pub struct Manifest {
     /// at least as new).
     pub migrations: BTreeMap<String, i32>,
     pub tables: Vec<ArchivedTable>,
+    /// The tenant's stored files (attachments), each at `files/<key>` in the archive, `key`
+    /// relative to the tenant's prefix in the files store.
+    #[serde(default)]
+    pub files: Vec<ArchivedFile>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ArchivedFile {
+    pub key: String,
+    pub size: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -106,7 +121,7 @@ fn table_file(dir: &Path, table: &str) -> PathBuf {
 }
 
 /// Writes the archive of `tenant` to `out` (a `.tar.gz` file, created or replaced); its manifest.
-pub async fn write_archive(db: &TenantDb, tenant: &TenantId, out: &Path) -> Result<Manifest, ArchiveError> {
+pub async fn write_archive(db: &TenantDb, files: &dyn ObjectStore, tenant: &TenantId, out: &Path) -> Result<Manifest, ArchiveError> {
     let platform = db.platform().await?;
     let record = repo::tenant_by_id(&platform, tenant).await?.ok_or_else(|| refused(format!("tenant {tenant} not found")))?;
     let settings = sql::settings_json(&platform, tenant).await?.map(|s| serde_json::from_str(&s)).transpose()?;
@@ -138,6 +153,7 @@ pub async fn write_archive(db: &TenantDb, tenant: &TenantId, out: &Path) -> Resu
         tables.push(ArchivedTable { name, columns, rows });
     }
     tx.rollback().await?;
+    let stored = copy_files_out(files, tenant, &work.path().join("files")).await?;
 
     let manifest = Manifest {
         format: FORMAT.to_owned(),
@@ -153,6 +169,7 @@ pub async fn write_archive(db: &TenantDb, tenant: &TenantId, out: &Path) -> Resu
         settings,
         migrations,
         tables,
+        files: stored,
     };
     std::fs::write(work.path().join("manifest.json"), serde_json::to_vec_pretty(&manifest)?)?;
     let (dir, out) = (work.path().to_owned(), out.to_owned());
@@ -166,6 +183,9 @@ fn pack(dir: &Path, out: &Path) -> std::io::Result<()> {
     let mut tar = tar::Builder::new(gz);
     tar.append_path_with_name(dir.join("manifest.json"), "manifest.json")?;
     tar.append_dir_all("tables", dir.join("tables"))?;
+    if dir.join("files").exists() {
+        tar.append_dir_all("files", dir.join("files"))?;
+    }
     tar.into_inner()?.finish()?.sync_all()
 }
 
@@ -180,7 +200,7 @@ pub struct ImportOptions {
 
 /// Loads the archive at `file` as a new tenant; the tenant. Refused (nothing written) when
 /// the subdomain or id is taken, the archive is from a newer installation or is damaged.
-pub async fn import_archive(db: &TenantDb, file: &Path, options: &ImportOptions) -> Result<TenantDetails, ArchiveError> {
+pub async fn import_archive(db: &TenantDb, files: &dyn ObjectStore, file: &Path, options: &ImportOptions) -> Result<TenantDetails, ArchiveError> {
     let work = tempfile::tempdir()?;
     let (src, dir) = (file.to_owned(), work.path().to_owned());
     tokio::task::spawn_blocking(move || unpack(&src, &dir)).await.map_err(std::io::Error::other)??;
@@ -237,6 +257,10 @@ pub async fn import_archive(db: &TenantDb, file: &Path, options: &ImportOptions)
         sql::add_foreign_key(&tx, &schema, key).await?;
     }
     sql::advance_sequences(&tx, &schema).await?;
+    if options.new_id {
+        let (old, new) = (format!("{}/", manifest.tenant.id), format!("{id}/"));
+        sql::rewrite_storage_keys(&tx, &schema, &old, &new).await?;
+    }
 
     if let Some(mut settings) = manifest.settings.clone() {
         settings["tenant_id"] = serde_json::Value::String(id.to_string());
@@ -250,8 +274,18 @@ pub async fn import_archive(db: &TenantDb, file: &Path, options: &ImportOptions)
         status: tenant.status.clone(),
     };
     publish_platform(&tx, &id, Some("import".to_owned()), TENANT_CREATED, lookup).await?;
-    tx.commit().await?;
-    tracing::info!(tenant_id = %id, subdomain, tables = manifest.tables.len(), "tenant imported from an archive");
+    // The files before the commit (a failed copy leaves no rows pointing at nothing); a
+    // failed commit removes them again.
+    let written = copy_files_in(files, &id, &work.path().join("files"), &manifest.files).await;
+    let committed = match written {
+        Ok(()) => tx.commit().await.map_err(ArchiveError::from),
+        Err(e) => Err(e),
+    };
+    if let Err(e) = committed {
+        remove_files(files, &id, &manifest.files).await;
+        return Err(e);
+    }
+    tracing::info!(tenant_id = %id, subdomain, tables = manifest.tables.len(), files = manifest.files.len(), "tenant imported from an archive");
     Ok(tenant)
 }
 
@@ -280,6 +314,63 @@ async fn load_table(tx: &crm_tenant::Scoped, schema: &str, table: &str, columns:
         total += sql::insert_rows(tx, schema, table, columns, &batch).await?;
     }
     Ok(total)
+}
+
+/// Downloads every object under `<tenant>/` (but `<tenant>/exports/`) into `dir`.
+async fn copy_files_out(store: &dyn ObjectStore, tenant: &TenantId, dir: &Path) -> Result<Vec<ArchivedFile>, ArchiveError> {
+    let prefix = format!("{tenant}/");
+    let objects: Vec<_> = store.list(Some(&StorePath::from(prefix.as_str()))).try_collect().await.map_err(store_failed)?;
+    let mut files = Vec::new();
+    for object in objects {
+        let Some(key) = object.location.as_ref().strip_prefix(&prefix).map(str::to_owned) else { continue };
+        if key.starts_with("exports/") {
+            continue;
+        }
+        let target = dir.join(&key);
+        std::fs::create_dir_all(target.parent().unwrap_or(dir))?;
+        let mut out = tokio::fs::File::create(&target).await?;
+        let mut body = store.get(&object.location).await.map_err(store_failed)?.into_stream();
+        while let Some(chunk) = body.next().await {
+            out.write_all(&chunk.map_err(store_failed)?).await?;
+        }
+        out.flush().await?;
+        files.push(ArchivedFile { key, size: object.size });
+    }
+    Ok(files)
+}
+
+/// Uploads the archive's files under `<tenant>/`.
+async fn copy_files_in(store: &dyn ObjectStore, tenant: &TenantId, dir: &Path, files: &[ArchivedFile]) -> Result<(), ArchiveError> {
+    for file in files {
+        if file.key.split('/').any(|part| part.is_empty() || part == "." || part == "..") {
+            return Err(refused(format!("the archive names a file outside the tenant: {:?}", file.key)));
+        }
+        let upload = store.put_multipart(&StorePath::from(format!("{tenant}/{}", file.key))).await.map_err(store_failed)?;
+        let mut writer = WriteMultipart::new(upload);
+        let mut input = tokio::fs::File::open(dir.join(&file.key)).await?;
+        let mut buf = vec![0u8; 256 * 1024];
+        loop {
+            let n = input.read(&mut buf).await?;
+            if n == 0 {
+                break;
+            }
+            writer.write(&buf[..n]);
+        }
+        writer.finish().await.map_err(store_failed)?;
+    }
+    Ok(())
+}
+
+async fn remove_files(store: &dyn ObjectStore, tenant: &TenantId, files: &[ArchivedFile]) {
+    for file in files {
+        if let Err(e) = store.delete(&StorePath::from(format!("{tenant}/{}", file.key))).await {
+            tracing::warn!(key = file.key, error = %e, "a failed import could not remove a file it had copied");
+        }
+    }
+}
+
+fn store_failed(e: object_store::Error) -> ArchiveError {
+    ArchiveError::Io(std::io::Error::other(format!("files store: {e}")))
 }
 
 /// Unpacks the archive into `dir` (tar refuses entries outside it: `..`, absolute paths).

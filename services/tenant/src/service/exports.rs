@@ -83,6 +83,8 @@ impl From<ExportRow> for ExportInfo {
 #[derive(Clone)]
 pub struct Exports {
     pub store: Arc<dyn ObjectStore>,
+    /// The files store (`ATTACHMENTS_URL`): its objects under the tenant's prefix go into the archive.
+    pub files: Arc<dyn ObjectStore>,
     pub requested: Arc<tokio::sync::Notify>,
 }
 
@@ -160,11 +162,11 @@ pub async fn download(state: &AppState, can: &Can<perm::TenantWrite>, raw_id: &s
 /// The export worker: claims jobs when woken by a request and every 30 s (a job another
 /// replica was asked for, one whose worker died), and removes expired archives.
 pub fn worker_task(db: TenantDb, exports: Exports, keep_days: i32) -> Task {
-    let Exports { store, requested: wake } = exports;
+    let Exports { store, files, requested: wake } = exports;
     let future = async move {
         loop {
             loop {
-                match run_one(&db, store.as_ref(), keep_days).await {
+                match run_one(&db, store.as_ref(), files.as_ref(), keep_days).await {
                     Ok(true) => continue,
                     Ok(false) => break,
                     Err(e) => {
@@ -186,11 +188,11 @@ pub fn worker_task(db: TenantDb, exports: Exports, keep_days: i32) -> Task {
 }
 
 /// Claims and builds one export; false when there was none to do.
-pub async fn run_one(db: &TenantDb, store: &dyn ObjectStore, keep_days: i32) -> Result<bool, ApiError> {
+pub async fn run_one(db: &TenantDb, store: &dyn ObjectStore, files: &dyn ObjectStore, keep_days: i32) -> Result<bool, ApiError> {
     let tx = db.platform().await?;
     let Some(job) = repo::claim_export(&tx, LEASE.as_secs_f64()).await? else { return Ok(false) };
     tx.commit().await?;
-    let outcome = build_and_store(db, store, &job).await;
+    let outcome = build_and_store(db, store, files, &job).await;
     let tx = db.platform().await?;
     match outcome {
         Ok((key, size, sha256)) => {
@@ -209,11 +211,11 @@ pub async fn run_one(db: &TenantDb, store: &dyn ObjectStore, keep_days: i32) -> 
 
 /// Writes the archive to a temporary file, then into the store under
 /// `<tenant id>/exports/<export id>.tar.gz`; (key, size, sha256).
-async fn build_and_store(db: &TenantDb, store: &dyn ObjectStore, job: &ExportRow) -> Result<(String, i64, String), String> {
+async fn build_and_store(db: &TenantDb, store: &dyn ObjectStore, files: &dyn ObjectStore, job: &ExportRow) -> Result<(String, i64, String), String> {
     let tenant: TenantId = job.tenant_id.parse().map_err(|_| "invalid tenant id".to_owned())?;
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let file = dir.path().join("archive.tar.gz");
-    write_archive(db, &tenant, &file).await.map_err(|e| e.to_string())?;
+    write_archive(db, files, &tenant, &file).await.map_err(|e| e.to_string())?;
     let key = format!("{}/exports/{}.tar.gz", job.tenant_id, job.id);
     let upload = store.put_multipart(&StorePath::from(key.clone())).await.map_err(|e| e.to_string())?;
     let mut writer = WriteMultipart::new(upload);

@@ -8,6 +8,8 @@ use std::path::Path;
 use crm_database::{create_pool, migrate};
 use crm_tenant::{TenantDb, TenantId};
 use crm_web::Role;
+use object_store::path::Path as StorePath;
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use reqwest::StatusCode;
 use serde_json::json;
 use tenant_service::Settings;
@@ -18,8 +20,14 @@ use crate::helpers::*;
 
 /// Rows with what breaks naive dumps: line breaks, quotes, backslashes, non-ASCII, arrays,
 /// JSON, exact decimals, time zones, NULLs, and ids with gaps.
-async fn seed(db: &TenantDb, tenant: &TenantId) {
+async fn seed(db: &TenantDb, files: &dyn ObjectStore, tenant: &TenantId) {
+    let key = format!("{tenant}/01JFILE0000000000000000000");
+    files.put(&StorePath::from(key.as_str()), PutPayload::from(FILE_BYTES.to_vec())).await.expect("store a file");
+    // An earlier export of the tenant: not part of the next archive.
+    files.put(&StorePath::from(format!("{tenant}/exports/old.tar.gz")), PutPayload::from_static(b"old")).await.expect("store");
     let tx = db.tenant(tenant).await.expect("tenant tx");
+    let sql = "INSERT INTO attachments (file_name, content_type, size_bytes, sha256, storage_key, uploaded_by, contact_id)
+               VALUES ('notes.bin', 'application/octet-stream', 4, repeat('a', 64), $1, 1, 3)";
     for sql in [
         "INSERT INTO users (email, password_hash, first_name, last_name, role) VALUES ('ada@example.com', '$2b$12$abcdefghijklmnopqrstuv', 'Ada', 'Lovelace', 'admin')",
         "INSERT INTO companies (id, name, created_by) VALUES (7, 'Ümlaut \"Quoted\" GmbH', 1)",
@@ -31,7 +39,15 @@ async fn seed(db: &TenantDb, tenant: &TenantId) {
     ] {
         tx.execute(sql, &[]).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
     }
+    tx.execute(sql, &[&key]).await.expect("attachment row");
     tx.commit().await.expect("commit");
+}
+
+const FILE_BYTES: &[u8] = b"\x00\x01binary\xffbytes";
+
+async fn stored(files: &dyn ObjectStore, key: &str) -> Option<Vec<u8>> {
+    let got = files.get(&StorePath::from(key)).await.ok()?;
+    Some(got.bytes().await.expect("read").to_vec())
 }
 
 /// Every carried table of `tenant` as one canonical JSON text per table.
@@ -102,10 +118,15 @@ async fn download(app: &TestApp, url: &str, bearer: &str, to: &Path) -> reqwest:
 #[tokio::test]
 async fn export_then_import_into_a_fresh_installation_reproduces_every_record() {
     let store = tempfile::tempdir().expect("tempdir");
-    let settings = Settings { exports_url: format!("file://{}", store.path().display()), ..Settings::default() };
+    let files = tempfile::tempdir().expect("tempdir");
+    let settings = Settings {
+        exports_url: format!("file://{}", store.path().display()),
+        attachments_url: format!("file://{}", files.path().display()),
+        ..Settings::default()
+    };
     let app = spawn_app_with(settings).await;
     let a = app.signup().await;
-    seed(&app.platform.db, &a.id).await;
+    seed(&app.platform.db, app.state.exports.files.as_ref(), &a.id).await;
     let admin = app.token(&a.id, Role::Admin);
 
     let r = app.post(&format!("/api/v1/tenants/{}/export", a.id), Some(&admin), json!({})).await;
@@ -121,7 +142,7 @@ async fn export_then_import_into_a_fresh_installation_reproduces_every_record() 
     assert_eq!(early.status, StatusCode::CONFLICT, "{}", early.body);
 
     // The worker (run here once instead of as a background task).
-    while run_one(&app.platform.db, app.state.exports.store.as_ref(), 7).await.expect("worker") {}
+    while run_one(&app.platform.db, app.state.exports.store.as_ref(), app.state.exports.files.as_ref(), 7).await.expect("worker") {}
     let done = app.get(&status_path, Some(&admin)).await;
     assert_eq!((done.status, done.body["status"].as_str()), (StatusCode::OK, Some("done")), "{}", done.body);
     let url = done.body["download_url"].as_str().expect("download_url").to_owned();
@@ -135,7 +156,9 @@ async fn export_then_import_into_a_fresh_installation_reproduces_every_record() 
 
     // Import into another installation: every table as it was, ids included.
     let fresh = Fresh::create(&app.platform.pool).await;
-    let imported = import_archive(&fresh.db, &file, &ImportOptions::default()).await.expect("import");
+    let fresh_files_dir = tempfile::tempdir().expect("tempdir");
+    let fresh_files = tenant_service::service::exports::open_store(&format!("file://{}", fresh_files_dir.path().display())).expect("store");
+    let imported = import_archive(&fresh.db, fresh_files.as_ref(), &file, &ImportOptions::default()).await.expect("import");
     assert_eq!(imported.id, a.id.to_string());
     assert_eq!(imported.subdomain, a.subdomain);
     let before = snapshot(&app.platform.db, &a.id).await;
@@ -152,14 +175,22 @@ async fn export_then_import_into_a_fresh_installation_reproduces_every_record() 
     tx.rollback().await.expect("rollback");
 
     // The same archive again: its id and subdomain are taken now -> refused, nothing written.
-    let err = import_archive(&fresh.db, &file, &ImportOptions::default()).await.expect_err("taken");
+    // The file came along (and the old export did not).
+    assert_eq!(stored(fresh_files.as_ref(), &format!("{}/01JFILE0000000000000000000", a.id)).await.as_deref(), Some(FILE_BYTES));
+    assert_eq!(stored(fresh_files.as_ref(), &format!("{}/exports/old.tar.gz", a.id)).await, None);
+
+    let err = import_archive(&fresh.db, fresh_files.as_ref(), &file, &ImportOptions::default()).await.expect_err("taken");
     assert!(err.to_string().contains("exists here"), "{err}");
-    let err = import_archive(&fresh.db, &file, &ImportOptions { new_id: true, subdomain: None }).await.expect_err("subdomain taken");
+    let err = import_archive(&fresh.db, fresh_files.as_ref(), &file, &ImportOptions { new_id: true, subdomain: None }).await.expect_err("subdomain taken");
     assert!(err.to_string().contains("subdomain"), "{err}");
     // A copy with a new id and subdomain works.
-    let copy = import_archive(&fresh.db, &file, &ImportOptions { new_id: true, subdomain: Some(unique_subdomain()) }).await.expect("copy");
+    let copy = import_archive(&fresh.db, fresh_files.as_ref(), &file, &ImportOptions { new_id: true, subdomain: Some(unique_subdomain()) }).await.expect("copy");
     let copy_id: TenantId = copy.id.parse().expect("id");
-    assert_eq!(snapshot(&fresh.db, &copy_id).await, after);
+    // The same rows, but the file's key under the copy's own prefix (where its file now is).
+    let new_key = format!("{copy_id}/01JFILE0000000000000000000");
+    let moved: Vec<(String, String)> = after.iter().map(|(t, rows)| (t.clone(), rows.replace(&a.id.to_string(), &copy_id.to_string()))).collect();
+    assert_eq!(snapshot(&fresh.db, &copy_id).await, moved);
+    assert_eq!(stored(fresh_files.as_ref(), &new_key).await.as_deref(), Some(FILE_BYTES));
     fresh.drop_db().await;
 }
 
@@ -169,7 +200,7 @@ async fn a_damaged_archive_is_refused_and_leaves_nothing_behind() {
     let a = app.signup().await;
     let work = tempfile::tempdir().expect("tempdir");
     let file = work.path().join("a.tar.gz");
-    tenant_service::service::archive::write_archive(&app.platform.db, &a.id, &file).await.expect("export");
+    tenant_service::service::archive::write_archive(&app.platform.db, app.state.exports.files.as_ref(), &a.id, &file).await.expect("export");
     // Unpack, make the manifest claim a row the file does not have, pack again.
     let dir = work.path().join("x");
     tar::Archive::new(flate2::read::GzDecoder::new(std::fs::File::open(&file).expect("open"))).unpack(&dir).expect("unpack");
@@ -184,7 +215,7 @@ async fn a_damaged_archive_is_refused_and_leaves_nothing_behind() {
     tar.into_inner().expect("tar").finish().expect("gzip");
 
     let subdomain = unique_subdomain();
-    let err = import_archive(&app.platform.db, &broken, &ImportOptions { new_id: true, subdomain: Some(subdomain.clone()) }).await.expect_err("refused");
+    let err = import_archive(&app.platform.db, app.state.exports.files.as_ref(), &broken, &ImportOptions { new_id: true, subdomain: Some(subdomain.clone()) }).await.expect_err("refused");
     assert!(err.to_string().contains("contacts"), "{err}");
     let tenants = app.platform.db.platform().await.expect("tx");
     let left = tenants.query_opt("SELECT id FROM platform.tenants WHERE subdomain = $1", &[&subdomain]).await.expect("query");
@@ -192,7 +223,7 @@ async fn a_damaged_archive_is_refused_and_leaves_nothing_behind() {
 
     // Not an archive at all.
     std::fs::write(work.path().join("junk.tar.gz"), b"not gzip").expect("write");
-    assert!(import_archive(&app.platform.db, &work.path().join("junk.tar.gz"), &ImportOptions::default()).await.is_err());
+    assert!(import_archive(&app.platform.db, app.state.exports.files.as_ref(), &work.path().join("junk.tar.gz"), &ImportOptions::default()).await.is_err());
 }
 
 #[tokio::test]
