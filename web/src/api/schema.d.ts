@@ -36,6 +36,63 @@ export interface paths {
         patch: operations["communication_patch_activity"];
         trace?: never;
     };
+    "/api/v1/attachments": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["communication_list_attachments"];
+        put?: never;
+        /**
+         * Uploads a file linked to a contact, company, deal and/or activity. The content is streamed
+         *     to the store; its type is sniffed from its bytes. 413 beyond `ATTACHMENT_MAX_BYTES`.
+         */
+        post: operations["communication_upload_attachment"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/attachments/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["communication_get_attachment"];
+        put?: never;
+        post?: never;
+        /** Deletes the attachment and its content (the uploader, managers and admins). */
+        delete: operations["communication_delete_attachment"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/attachments/{id}/content": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The content, streamed, as a download (`Content-Disposition: attachment`) of the sniffed
+         *     type, never rendered by the browser (`nosniff`, a sandboxing CSP).
+         */
+        get: operations["communication_download_attachment"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/audit": {
         parameters: {
             query?: never;
@@ -284,7 +341,12 @@ export interface paths {
         /** Replaces every field of the company. */
         put: operations["contact_put_company"];
         post?: never;
-        /** Deletes the company; its subsidiaries lose their parent and its contacts their company. */
+        /**
+         * Moves the company to the trash (`company.trashed`; restorable until the tenant's
+         *     `trash_retention_days` have passed); its contacts and subsidiaries keep the reference.
+         *     `?erase=true` (admins only, also for a company already in the trash) erases it for good
+         *     (`company.deleted`): subsidiaries lose their parent and contacts their company.
+         */
         delete: operations["contact_delete_company"];
         options?: never;
         head?: never;
@@ -325,6 +387,47 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/companies/{id}/merge": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Merges the companies `from` into company `{id}`: like the contacts' merge; the merged
+         *     companies' contacts and subsidiaries move to the survivor in the same transaction, their
+         *     deals and activities through `company.merged`.
+         */
+        post: operations["contact_merge_companies"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/companies/{id}/timeline": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Activities and notes of a company, newest first (emails and tasks have no company; an
+         *     email activity is shown to whoever may see that email).
+         */
+        get: operations["communication_company_timeline"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/companies/basic": {
         parameters: {
             query?: never;
@@ -333,6 +436,26 @@ export interface paths {
             cookie?: never;
         };
         get: operations["contact_companies_basic"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/companies/duplicates": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Candidate duplicate pairs of live companies (same domain / website host, or names at
+         *     least 0.6 similar), with a score 0..1 and the reasons.
+         */
+        get: operations["contact_company_duplicates"];
         put?: never;
         post?: never;
         delete?: never;
@@ -373,6 +496,13 @@ export interface paths {
         /** Replaces the contact. An absent `owner_id` or `status` keeps the current one. */
         put: operations["contact_put_contact"];
         post?: never;
+        /**
+         * Moves the contact to the trash (`contact.trashed`; restorable until the tenant's
+         *     `trash_retention_days` have passed; hidden from lists, search, lookups and GET meanwhile).
+         *     `?erase=true` (admins only, also for a contact already in the trash) erases it for good
+         *     (`contact.deleted`: its activities, notes and files go too), e.g. for a data-protection
+         *     request.
+         */
         delete: operations["contact_delete_contact"];
         options?: never;
         head?: never;
@@ -424,6 +554,29 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/contacts/{id}/merge": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Merges the contacts `from` into contact `{id}` (the survivor) in one transaction: the
+         *     survivor takes the chosen values and the union of the tags; the others go to the trash
+         *     (`merged_into` = survivor); `contact.merged` moves their deals, activities, tasks, emails,
+         *     notes and files to the survivor in the other services. `If-Match` applies to the survivor.
+         *     400: bad `from`/`fields`; 404: an unknown or trashed contact; 409: one already merged.
+         */
+        post: operations["contact_merge_contacts"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/contacts/{id}/score": {
         parameters: {
             query?: never;
@@ -468,7 +621,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Activities, emails (with opens and clicks) and tasks of a contact, newest first. */
+        /** Activities, emails (with opens and clicks), tasks and notes of a contact, newest first. */
         get: operations["communication_contact_timeline"];
         put?: never;
         post?: never;
@@ -490,6 +643,26 @@ export interface paths {
          *     both (deal-service) makes one request to this service.
          */
         get: operations["contact_contacts_basic"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/contacts/duplicates": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Candidate duplicate pairs of live contacts (same mailbox, same phone, or names at least
+         *     0.6 similar), with a score 0..1 and the reasons; in (contact id, duplicate id) order.
+         */
+        get: operations["contact_duplicates"];
         put?: never;
         post?: never;
         delete?: never;
@@ -678,7 +851,12 @@ export interface paths {
          */
         put: operations["deal_put_deal"];
         post?: never;
-        /** Delete a deal (its contacts and stage history go with it). */
+        /**
+         * Move a deal to the trash (`deal.trashed`; restorable until the tenant's
+         *     `trash_retention_days` have passed; its contacts and stage history are kept). With
+         *     `?erase=true` (admins only, also for a deal already in the trash) erase it for good
+         *     (`deal.deleted`: its contacts and stage history go with it).
+         */
         delete: operations["deal_delete_deal"];
         options?: never;
         head?: never;
@@ -918,6 +1096,49 @@ export interface paths {
         options?: never;
         head?: never;
         patch?: never;
+        trace?: never;
+    };
+    "/api/v1/notes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Notes with filters, newest first by default, with the author's name and the names of
+         *     what they link.
+         */
+        get: operations["communication_list_notes"];
+        put?: never;
+        /** Writes a note (`note.created`) as the caller; the linked records must exist. */
+        post: operations["communication_create_note"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/notes/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One note (`ETag` for a later `If-Match`). */
+        get: operations["communication_get_note"];
+        put?: never;
+        post?: never;
+        /** Deletes a note (`note.deleted`); sales reps only their own notes. */
+        delete: operations["communication_delete_note"];
+        options?: never;
+        head?: never;
+        /**
+         * Changes the body or links of a note (`note.updated` with the changes); sales reps only
+         *     their own notes.
+         */
+        patch: operations["communication_patch_note"];
         trace?: never;
     };
     "/api/v1/pipeline/stages": {
@@ -1335,8 +1556,9 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Export every record of the tenant (tenant admins). Not built yet: 501 after the
-         *     permission and tenant checks (issue 16; see `docs/API.md`).
+         * Export every record of the tenant (tenant admins): 202 with the export job; the archive
+         *     (tar.gz: `manifest.json` and JSON Lines per table of every service) is built in the
+         *     background. Asking again while one is unfinished answers that one.
          */
         post: operations["tenant_start_export"];
         delete?: never;
@@ -1352,11 +1574,25 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /**
-         * Status and download of a tenant export (tenant admins). Not built yet: 501 after the
-         *     permission and tenant checks.
-         */
+        /** A tenant export's status (tenant admins); `download_url` once it is done. */
         get: operations["tenant_get_export"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/tenants/{id}/exports/{export_id}/archive": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Download a finished tenant export (tenant admins): `application/gzip`, 409 while it is not done. */
+        get: operations["tenant_download_export"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1429,6 +1665,212 @@ export interface paths {
         get: operations["tenant_by_subdomain"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/trash": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The trash of contacts and companies, newest deletion first, with who deleted each, when,
+         *     and when the purge erases it. Admins and managers see everything; sales reps the contacts
+         *     they deleted, own or created (no companies: they cannot delete companies). Deals are in
+         *     deal-service's `GET /trash/deals`.
+         */
+        get: operations["contact_list_trash"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/trash/companies/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Erases a company for good (admins), in the trash or not: the same as
+         *     `DELETE /companies/{id}?erase=true`; publishes `company.deleted`.
+         */
+        delete: operations["contact_erase_company"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/trash/companies/{id}/restore": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Restores a company from the trash; publishes `company.restored`. 404 when it is not in
+         *     the trash.
+         */
+        post: operations["contact_restore_company"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/trash/contacts/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Erases a contact for good (admins), in the trash or not: the same as
+         *     `DELETE /contacts/{id}?erase=true`; publishes `contact.deleted`.
+         */
+        delete: operations["contact_erase_contact"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/trash/contacts/{id}/restore": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Restores a contact from the trash (with its references, which were kept); publishes
+         *     `contact.restored`. 404 when it is not in the trash; 409 `EMAIL_TAKEN` (field `email`)
+         *     when a live contact has its email now.
+         */
+        post: operations["contact_restore_contact"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/trash/deals": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Trashed deals, newest deletion first, with who deleted each, when, and when the purge
+         *     erases it. Admins and managers see every one; sales reps those they deleted, own or
+         *     created.
+         */
+        get: operations["deal_list_trashed_deals"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/trash/deals/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Erase a deal for good (admins), in the trash or not: the same as
+         *     `DELETE /deals/{id}?erase=true`; publishes `deal.deleted`.
+         */
+        delete: operations["deal_erase_deal"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/trash/deals/{id}/restore": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Restore a deal from the trash, with its contacts and stage history; publishes
+         *     `deal.restored`. 404 when it is not in the trash.
+         */
+        post: operations["deal_restore_deal"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/trash/deals/purge": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Run the purge of the caller's tenant now (admins): erases the deals in the trash for
+         *     `trash_retention_days` or more (one `deal.deleted` each). The periodic purge does the
+         *     same for every tenant (`TRASH_PURGE_POLL_SECS`).
+         */
+        post: operations["deal_purge_trashed_deals"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/trash/purge": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Runs the purge of the caller's tenant now (admins): erases the contacts and companies in
+         *     the trash for `trash_retention_days` or more (one `*.deleted` each) and answers how many.
+         *     The periodic purge does the same for every tenant (`TRASH_PURGE_POLL_SECS`).
+         */
+        post: operations["contact_purge_trash"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1841,6 +2283,69 @@ export interface components {
             /** @default null */
             street?: string | null;
         };
+        /**
+         * @description A file's metadata as the API shows it (and as the `attachment.created` /
+         *     `attachment.deleted` events carry it).
+         */
+        Attachment: {
+            /** Format: int32 */
+            activity_id?: number | null;
+            /** Format: int32 */
+            company_id?: number | null;
+            /** Format: int32 */
+            contact_id?: number | null;
+            /**
+             * @description Sniffed from the first bytes of the content (the client's claim is ignored):
+             *     `image/png`, `application/pdf`, ..., `text/plain` for valid UTF-8 text without NUL
+             *     bytes, `application/octet-stream` when unknown.
+             */
+            content_type: string;
+            /**
+             * Format: date-time
+             * @description Attachments never change after the upload: the `ETag` is made from this.
+             */
+            created_at: string;
+            /** Format: int32 */
+            deal_id?: number | null;
+            /**
+             * @description The name it was uploaded with (1-255 bytes of UTF-8, no path separators or control
+             *     characters); the download offers it as the file name.
+             */
+            file_name: string;
+            /** Format: int32 */
+            id: number;
+            /** @description Lower-case hex SHA-256 of the content (also the download's `ETag`). */
+            sha256: string;
+            /**
+             * Format: int64
+             * @description Size of the content in bytes.
+             */
+            size_bytes: number;
+            /**
+             * Format: int32
+             * @description The user who uploaded it (never changes).
+             */
+            uploaded_by: number;
+        };
+        /** @description The multipart form of `POST /attachments` (documentation only: the body is streamed). */
+        AttachmentUpload: {
+            /** Format: int32 */
+            activity_id?: number | null;
+            /** Format: int32 */
+            company_id?: number | null;
+            /**
+             * Format: int32
+             * @description At least one of the four links.
+             */
+            contact_id?: number | null;
+            /** Format: int32 */
+            deal_id?: number | null;
+            /**
+             * Format: binary
+             * @description The file (its part's `filename` is the attachment's name; its `Content-Type` is ignored).
+             */
+            file: string;
+        };
         /** @description One attempt of a delivery, as recorded. */
         AttemptRecord: {
             /** Format: int32 */
@@ -1932,6 +2437,20 @@ export interface components {
             /** Format: date-time */
             updated_at: string;
             website: string;
+        };
+        /** @description One candidate pair of `GET /companies/duplicates`. */
+        CompanyDuplicate: {
+            company: components["schemas"]["DuplicateCompany"];
+            duplicate: components["schemas"]["DuplicateCompany"];
+            /** Format: double */
+            name_similarity: number;
+            /** @description domain and/or name. */
+            reasons: components["schemas"]["DuplicateReason"][];
+            /**
+             * Format: double
+             * @description 0..1, three decimals.
+             */
+            score: number;
         };
         /** @description Body of `PATCH /companies/{id}`: only the fields given change; `null` clears. */
         CompanyPatch: {
@@ -2053,6 +2572,26 @@ export interface components {
             tags?: string[];
             /** Format: date-time */
             updated_at: string;
+        };
+        /**
+         * @description One candidate pair of `GET /contacts/duplicates`: `contact` (the lower id, or the contact
+         *     asked for with `contact_id`) and `duplicate`.
+         */
+        ContactDuplicate: {
+            contact: components["schemas"]["DuplicateContact"];
+            duplicate: components["schemas"]["DuplicateContact"];
+            /**
+             * Format: double
+             * @description Trigram similarity of the two folded full names, 0..1.
+             */
+            name_similarity: number;
+            /** @description At least one of email, phone, name; same_company / same_email_domain with name. */
+            reasons: components["schemas"]["DuplicateReason"][];
+            /**
+             * Format: double
+             * @description 0..1, three decimals: how likely the two are one person (see `reasons`).
+             */
+            score: number;
         };
         /**
          * @description `GET /contacts/basic?ids=..&company_ids=..`: contacts and companies in one answer, so a
@@ -2259,6 +2798,16 @@ export interface components {
             /** Format: double */
             value?: number | null;
         };
+        /** @description What one purge of a tenant erased. */
+        DealPurgeReport: {
+            /** @description Deals erased (one `deal.deleted` each). */
+            deals: number;
+            /**
+             * Format: int32
+             * @description The tenant's `trash_retention_days` the cut-off was computed with.
+             */
+            retention_days: number;
+        };
         /**
          * @description A deal as the API shows it (seed 004 DealResponse, plus `currency`, `close_reason`,
          *     `custom_fields` and, on `GET /deals/{id}`, `stage_history`).
@@ -2342,6 +2891,34 @@ export interface components {
             /** @description The event envelope, as sent (the request body). */
             payload: Record<string, never>;
         };
+        /** @description A company as a duplicate candidate shows it. */
+        DuplicateCompany: {
+            domain: string;
+            /** Format: int32 */
+            id: number;
+            name: string;
+            website: string;
+        };
+        /** @description A contact as a duplicate candidate shows it. */
+        DuplicateContact: {
+            /** Format: int32 */
+            company_id?: number | null;
+            company_name?: string | null;
+            /** @description Empty when the contact has none. */
+            email: string;
+            first_name: string;
+            /** Format: int32 */
+            id: number;
+            last_name: string;
+            /** Format: int32 */
+            owner_id?: number | null;
+            phone: string;
+        };
+        /**
+         * @description Why two records may be the same.
+         * @enum {string}
+         */
+        DuplicateReason: "email" | "phone" | "name" | "same_company" | "same_email_domain" | "domain";
         /** @description Payload of `email.sent`, `email.opened`, `email.clicked` (API.md "Events"). */
         EmailEvent: {
             /** Format: int32 */
@@ -2495,6 +3072,41 @@ export interface components {
             details?: unknown;
             error: string;
             request_id: string;
+        };
+        /** @description An export job, as the API answers it. */
+        ExportInfo: {
+            /** Format: date-time */
+            created_at: string;
+            /** @description Where to download the archive (when done). */
+            download_url?: string | null;
+            /** @description Why the last attempt failed. */
+            error?: string | null;
+            /**
+             * Format: date-time
+             * @description When the archive is deleted (when done).
+             */
+            expires_at?: string | null;
+            /** Format: date-time */
+            finished_at?: string | null;
+            /** @description Export id (ULID). */
+            id: string;
+            /**
+             * Format: int32
+             * @description The user who asked for it.
+             */
+            requested_by?: number | null;
+            /** @description SHA-256 of the archive, hex (when done). */
+            sha256?: string | null;
+            /**
+             * Format: int64
+             * @description Size of the archive in bytes (when done).
+             */
+            size_bytes?: number | null;
+            /** Format: date-time */
+            started_at?: string | null;
+            /** @description `pending` (waiting for a worker), `running`, `done` (downloadable) or `failed`. */
+            status: string;
+            tenant_id: string;
         };
         /**
          * @description The type of a custom field (see the module documentation for the value shapes).
@@ -2691,6 +3303,22 @@ export interface components {
         MeResponse: components["schemas"]["UserDetails"] & {
             permissions: string[];
         };
+        /** @description Body of `POST /contacts/{id}/merge` and `POST /companies/{id}/merge` (`{id}` survives). */
+        MergeInput: {
+            /**
+             * @description Field name -> id of the record (the survivor or one of `from`) whose value the
+             *     survivor takes. Contacts: first_name, last_name, email, phone, job_title, company_id,
+             *     owner_id, status, source, address, notes. Companies: name, domain, industry,
+             *     size_category, parent_company_id, address, phone, website. Both: `custom_fields.<key>`
+             *     for one custom field. A field not named keeps the survivor's value, or when the
+             *     survivor has none the first non-empty one in `from` order. Tags are always united.
+             */
+            fields?: {
+                [key: string]: number;
+            };
+            /** @description The records merged into the survivor: 1 to 10 distinct ids, not the survivor. */
+            from: number[];
+        };
         /** @description Body of `POST /activities` (also the `log_activity` client call). */
         NewActivity: {
             /** Format: int32 */
@@ -2878,6 +3506,32 @@ export interface components {
             /** @description admin, manager, sales_rep, viewer */
             role: string;
         };
+        /**
+         * @description `POST /notes`: the body and at least one of the links. The author and the timestamps are
+         *     set by the server (sending them is a 400, like any unknown field).
+         */
+        NewNote: {
+            /**
+             * @description Markdown, 1-100000 characters after trimming; line breaks and tabs allowed, other
+             *     control characters not. Stored as written (rendering and sanitizing are the reader's).
+             */
+            body: string;
+            /**
+             * Format: int32
+             * @description The company the note is about (must exist in contact-service).
+             */
+            company_id?: number | null;
+            /**
+             * Format: int32
+             * @description The contact the note is about (must exist in contact-service).
+             */
+            contact_id?: number | null;
+            /**
+             * Format: int32
+             * @description The deal the note is about (must exist in deal-service).
+             */
+            deal_id?: number | null;
+        };
         /** @description Body of `POST /automation/rules` and `PUT /automation/rules/{id}`. */
         NewRule: {
             /**
@@ -3011,6 +3665,53 @@ export interface components {
             overdue_tasks: number;
         };
         /**
+         * @description A note as the API shows it. The names (`author_name`, `contact_name`, `company_name`,
+         *     `deal_title`) are looked up in the owning services: `null` when there is no such link and
+         *     also when the service could not be reached in time.
+         */
+        Note: {
+            /**
+             * Format: int32
+             * @description The user who wrote it (never changes).
+             */
+            author_id: number;
+            author_name?: string | null;
+            /** @description Markdown as written. */
+            body: string;
+            /** Format: int32 */
+            company_id?: number | null;
+            company_name?: string | null;
+            /** Format: int32 */
+            contact_id?: number | null;
+            contact_name?: string | null;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: int32 */
+            deal_id?: number | null;
+            deal_title?: string | null;
+            /** Format: int32 */
+            id: number;
+            /**
+             * Format: date-time
+             * @description Changes with every write; the `ETag` is made from it.
+             */
+            updated_at: string;
+        };
+        /**
+         * @description `PATCH /notes/{id}`: only the fields present change; `null` removes a link. The note
+         *     must keep at least one link.
+         */
+        NotePatch: {
+            /** @description Markdown, 1-100000 characters. */
+            body?: string | null;
+            /** Format: int32 */
+            company_id?: number | null;
+            /** Format: int32 */
+            contact_id?: number | null;
+            /** Format: int32 */
+            deal_id?: number | null;
+        };
+        /**
          * @description What to do with a row whose email already belongs to a contact (case-insensitively),
          *     in the tenant or earlier in the same file.
          * @enum {string}
@@ -3071,6 +3772,50 @@ export interface components {
                 type: string;
                 /** Format: date-time */
                 updated_at: string;
+            }[];
+            pagination: components["schemas"]["PageInfo"];
+        };
+        /** @description The list response: `{"data": [...], "pagination": {...}}`. */
+        Page_Attachment: {
+            data: {
+                /** Format: int32 */
+                activity_id?: number | null;
+                /** Format: int32 */
+                company_id?: number | null;
+                /** Format: int32 */
+                contact_id?: number | null;
+                /**
+                 * @description Sniffed from the first bytes of the content (the client's claim is ignored):
+                 *     `image/png`, `application/pdf`, ..., `text/plain` for valid UTF-8 text without NUL
+                 *     bytes, `application/octet-stream` when unknown.
+                 */
+                content_type: string;
+                /**
+                 * Format: date-time
+                 * @description Attachments never change after the upload: the `ETag` is made from this.
+                 */
+                created_at: string;
+                /** Format: int32 */
+                deal_id?: number | null;
+                /**
+                 * @description The name it was uploaded with (1-255 bytes of UTF-8, no path separators or control
+                 *     characters); the download offers it as the file name.
+                 */
+                file_name: string;
+                /** Format: int32 */
+                id: number;
+                /** @description Lower-case hex SHA-256 of the content (also the download's `ETag`). */
+                sha256: string;
+                /**
+                 * Format: int64
+                 * @description Size of the content in bytes.
+                 */
+                size_bytes: number;
+                /**
+                 * Format: int32
+                 * @description The user who uploaded it (never changes).
+                 */
+                uploaded_by: number;
             }[];
             pagination: components["schemas"]["PageInfo"];
         };
@@ -3146,6 +3891,23 @@ export interface components {
             pagination: components["schemas"]["PageInfo"];
         };
         /** @description The list response: `{"data": [...], "pagination": {...}}`. */
+        Page_CompanyDuplicate: {
+            data: {
+                company: components["schemas"]["DuplicateCompany"];
+                duplicate: components["schemas"]["DuplicateCompany"];
+                /** Format: double */
+                name_similarity: number;
+                /** @description domain and/or name. */
+                reasons: components["schemas"]["DuplicateReason"][];
+                /**
+                 * Format: double
+                 * @description 0..1, three decimals.
+                 */
+                score: number;
+            }[];
+            pagination: components["schemas"]["PageInfo"];
+        };
+        /** @description The list response: `{"data": [...], "pagination": {...}}`. */
         Page_ContactDetails: {
             data: {
                 address: components["schemas"]["Address"];
@@ -3183,6 +3945,26 @@ export interface components {
                 tags?: string[];
                 /** Format: date-time */
                 updated_at: string;
+            }[];
+            pagination: components["schemas"]["PageInfo"];
+        };
+        /** @description The list response: `{"data": [...], "pagination": {...}}`. */
+        Page_ContactDuplicate: {
+            data: {
+                contact: components["schemas"]["DuplicateContact"];
+                duplicate: components["schemas"]["DuplicateContact"];
+                /**
+                 * Format: double
+                 * @description Trigram similarity of the two folded full names, 0..1.
+                 */
+                name_similarity: number;
+                /** @description At least one of email, phone, name; same_company / same_email_domain with name. */
+                reasons: components["schemas"]["DuplicateReason"][];
+                /**
+                 * Format: double
+                 * @description 0..1, three decimals: how likely the two are one person (see `reasons`).
+                 */
+                score: number;
             }[];
             pagination: components["schemas"]["PageInfo"];
         };
@@ -3321,6 +4103,38 @@ export interface components {
                  *     the `tenant.user_invited` event (for the email sender). Never in lookups.
                  */
                 token?: string | null;
+            }[];
+            pagination: components["schemas"]["PageInfo"];
+        };
+        /** @description The list response: `{"data": [...], "pagination": {...}}`. */
+        Page_Note: {
+            data: {
+                /**
+                 * Format: int32
+                 * @description The user who wrote it (never changes).
+                 */
+                author_id: number;
+                author_name?: string | null;
+                /** @description Markdown as written. */
+                body: string;
+                /** Format: int32 */
+                company_id?: number | null;
+                company_name?: string | null;
+                /** Format: int32 */
+                contact_id?: number | null;
+                contact_name?: string | null;
+                /** Format: date-time */
+                created_at: string;
+                /** Format: int32 */
+                deal_id?: number | null;
+                deal_title?: string | null;
+                /** Format: int32 */
+                id: number;
+                /**
+                 * Format: date-time
+                 * @description Changes with every write; the `ETag` is made from it.
+                 */
+                updated_at: string;
             }[];
             pagination: components["schemas"]["PageInfo"];
         };
@@ -3470,29 +4284,105 @@ export interface components {
                 clicked_at?: string | null;
                 /** Format: int32 */
                 deal_id?: number | null;
-                /** @description The first 500 characters of the description (emails: of the text body). */
+                /**
+                 * @description The first 500 characters of the description (emails: of the text body; notes: of the
+                 *     markdown body).
+                 */
                 description: string;
                 /**
                  * Format: int32
-                 * @description Id of the activity, email (tracking row) or task.
+                 * @description Id of the activity, email (tracking row), task or note.
                  */
                 id: number;
-                /** @description activity, email, task */
+                /** @description activity, email, task, note */
                 kind: string;
                 /**
                  * Format: date-time
-                 * @description When it happened (activities, emails sent) or is due (tasks; creation when no due date).
+                 * @description When it happened (activities, emails sent), is due (tasks; creation when no due date)
+                 *     or was written (notes).
                  */
                 occurred_at: string;
                 /** Format: date-time */
                 opened_at?: string | null;
-                /** Format: int32 */
+                /**
+                 * Format: int32
+                 * @description The owner (activities), sender (emails), assignee (tasks) or author (notes).
+                 */
                 owner_id?: number | null;
                 owner_name?: string | null;
-                /** @description The activity's, email's or task's status. */
+                /** @description The activity's, email's or task's status; `completed` for notes. */
                 status: string;
+                /** @description Notes: the first line of the body without leading `#` (at most 255 characters). */
                 title: string;
-                /** @description email, call, meeting, note, task (activities, emails); task, reminder, follow_up (tasks) */
+                /**
+                 * @description email, call, meeting, note, task (activities, emails); task, reminder, follow_up
+                 *     (tasks); note (notes)
+                 */
+                type: string;
+            }[];
+            pagination: components["schemas"]["PageInfo"];
+        };
+        /** @description The list response: `{"data": [...], "pagination": {...}}`. */
+        Page_TrashedDealItem: {
+            data: (components["schemas"]["DealResponse"] & {
+                /**
+                 * Format: date-time
+                 * @description When it was moved to the trash.
+                 */
+                deleted_at: string;
+                /**
+                 * Format: int32
+                 * @description Who moved it (auth-service user id).
+                 */
+                deleted_by?: number | null;
+                /**
+                 * Format: date-time
+                 * @description When the purge erases it for good: `deleted_at` + the tenant's `trash_retention_days`
+                 *     (the purge runs periodically, so it goes shortly after this instant).
+                 */
+                purge_at: string;
+            })[];
+            pagination: components["schemas"]["PageInfo"];
+        };
+        /** @description The list response: `{"data": [...], "pagination": {...}}`. */
+        Page_TrashItem: {
+            data: {
+                /**
+                 * Format: date-time
+                 * @description When it was moved to the trash.
+                 */
+                deleted_at: string;
+                /**
+                 * Format: int32
+                 * @description Who moved it (auth-service user id; `null` when the platform did).
+                 */
+                deleted_by?: number | null;
+                /** @description The contact's email (`null` without one, and for companies). */
+                email?: string | null;
+                /** Format: int32 */
+                id: number;
+                /**
+                 * Format: int32
+                 * @description The record it was merged into, when a merge put it here (else `null`).
+                 */
+                merged_into?: number | null;
+                /** @description The contact's full name or the company's name. */
+                name: string;
+                /**
+                 * Format: int32
+                 * @description The owner of a contact (for companies `null`).
+                 */
+                owner_id?: number | null;
+                /**
+                 * Format: date-time
+                 * @description When the purge erases it for good: `deleted_at` + the tenant's `trash_retention_days`
+                 *     (the purge runs periodically, so it goes shortly after this instant).
+                 */
+                purge_at: string;
+                /**
+                 * @description `contact` or `company`.
+                 * @example contact
+                 */
                 type: string;
             }[];
             pagination: components["schemas"]["PageInfo"];
@@ -3714,6 +4604,18 @@ export interface components {
             contact_id?: number | null;
             /** Format: int32 */
             deal_id?: number | null;
+        };
+        /** @description What one purge of a tenant erased. */
+        PurgeReport: {
+            /** @description Companies erased (one `company.deleted` each). */
+            companies: number;
+            /** @description Contacts erased (one `contact.deleted` each). */
+            contacts: number;
+            /**
+             * Format: int32
+             * @description The tenant's `trash_retention_days` the cut-off was computed with.
+             */
+            retention_days: number;
         };
         RefreshRequest: {
             refresh_token: string;
@@ -4181,7 +5083,7 @@ export interface components {
              */
             trash_retention_days?: number | null;
         };
-        /** @description One entry of a contact's timeline. */
+        /** @description One entry of a contact's or company's timeline. */
         TimelineItem: {
             /**
              * Format: int32
@@ -4192,29 +5094,102 @@ export interface components {
             clicked_at?: string | null;
             /** Format: int32 */
             deal_id?: number | null;
-            /** @description The first 500 characters of the description (emails: of the text body). */
+            /**
+             * @description The first 500 characters of the description (emails: of the text body; notes: of the
+             *     markdown body).
+             */
             description: string;
             /**
              * Format: int32
-             * @description Id of the activity, email (tracking row) or task.
+             * @description Id of the activity, email (tracking row), task or note.
              */
             id: number;
-            /** @description activity, email, task */
+            /** @description activity, email, task, note */
             kind: string;
             /**
              * Format: date-time
-             * @description When it happened (activities, emails sent) or is due (tasks; creation when no due date).
+             * @description When it happened (activities, emails sent), is due (tasks; creation when no due date)
+             *     or was written (notes).
              */
             occurred_at: string;
             /** Format: date-time */
             opened_at?: string | null;
-            /** Format: int32 */
+            /**
+             * Format: int32
+             * @description The owner (activities), sender (emails), assignee (tasks) or author (notes).
+             */
             owner_id?: number | null;
             owner_name?: string | null;
-            /** @description The activity's, email's or task's status. */
+            /** @description The activity's, email's or task's status; `completed` for notes. */
             status: string;
+            /** @description Notes: the first line of the body without leading `#` (at most 255 characters). */
             title: string;
-            /** @description email, call, meeting, note, task (activities, emails); task, reminder, follow_up (tasks) */
+            /**
+             * @description email, call, meeting, note, task (activities, emails); task, reminder, follow_up
+             *     (tasks); note (notes)
+             */
+            type: string;
+        };
+        /**
+         * @description A deal in the trash, as `GET /trash/deals` lists it: the deal (with its names) and the
+         *     trash's facts.
+         */
+        TrashedDealItem: components["schemas"]["DealResponse"] & {
+            /**
+             * Format: date-time
+             * @description When it was moved to the trash.
+             */
+            deleted_at: string;
+            /**
+             * Format: int32
+             * @description Who moved it (auth-service user id).
+             */
+            deleted_by?: number | null;
+            /**
+             * Format: date-time
+             * @description When the purge erases it for good: `deleted_at` + the tenant's `trash_retention_days`
+             *     (the purge runs periodically, so it goes shortly after this instant).
+             */
+            purge_at: string;
+        };
+        /** @description A record in the trash, as `GET /trash` lists it. */
+        TrashItem: {
+            /**
+             * Format: date-time
+             * @description When it was moved to the trash.
+             */
+            deleted_at: string;
+            /**
+             * Format: int32
+             * @description Who moved it (auth-service user id; `null` when the platform did).
+             */
+            deleted_by?: number | null;
+            /** @description The contact's email (`null` without one, and for companies). */
+            email?: string | null;
+            /** Format: int32 */
+            id: number;
+            /**
+             * Format: int32
+             * @description The record it was merged into, when a merge put it here (else `null`).
+             */
+            merged_into?: number | null;
+            /** @description The contact's full name or the company's name. */
+            name: string;
+            /**
+             * Format: int32
+             * @description The owner of a contact (for companies `null`).
+             */
+            owner_id?: number | null;
+            /**
+             * Format: date-time
+             * @description When the purge erases it for good: `deleted_at` + the tenant's `trash_retention_days`
+             *     (the purge runs periodically, so it goes shortly after this instant).
+             */
+            purge_at: string;
+            /**
+             * @description `contact` or `company`.
+             * @example contact
+             */
             type: string;
         };
         Unscheduled: {
@@ -4467,7 +5442,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description a dependency is unavailable */
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -4640,7 +5615,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description a dependency is unavailable */
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -4847,7 +5822,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description a dependency is unavailable */
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -4978,6 +5953,422 @@ export interface operations {
             };
         };
     };
+    communication_list_attachments: {
+        parameters: {
+            query?: {
+                activity_id?: number;
+                company_id?: number;
+                contact_id?: number;
+                count?: boolean;
+                cursor?: string;
+                deal_id?: number;
+                limit?: number;
+                /** @description `-created_at` (the default, newest first) or `created_at`. */
+                sort?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of attachments, newest first */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_Attachment"];
+                };
+            };
+            /** @description error */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description error */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description error */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description rate limit spent (per user or per tenant): retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    communication_upload_attachment: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "multipart/form-data": components["schemas"]["AttachmentUpload"];
+            };
+        };
+        responses: {
+            /** @description Stored */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Attachment"];
+                };
+            };
+            /** @description error */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description error */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description error */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description error */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description unsupported content type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description rate limit spent (per user or per tenant): retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description error */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    communication_get_attachment: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Attachment id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The attachment's metadata */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Attachment"];
+                };
+            };
+            /** @description invalid parameters or body */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description error */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description error */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description error */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description rate limit spent (per user or per tenant): retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    communication_delete_attachment: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description The ETag read with the record: the write is refused with 412 when the record changed since. */
+                "If-Match"?: string;
+            };
+            path: {
+                /** @description Attachment id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description invalid parameters or body */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description error */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description error */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description error */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description error */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description rate limit spent (per user or per tenant): retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    communication_download_attachment: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Attachment id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The file's bytes */
+            200: {
+                headers: {
+                    /** @description attachment; filename=...; filename*=UTF-8''... */
+                    "Content-Disposition"?: string;
+                    /** @description The SHA-256 of the content */
+                    ETag?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": number[];
+                };
+            };
+            /** @description invalid parameters or body */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description error */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description error */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description error */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description rate limit spent (per user or per tenant): retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     auth_list_audit: {
         parameters: {
             query?: {
@@ -5047,7 +6438,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description a dependency is unavailable */
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -5228,7 +6619,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description a dependency is unavailable */
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -5293,7 +6684,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description a dependency is unavailable */
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -5380,7 +6771,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description a dependency is unavailable */
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -5465,7 +6856,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description a dependency is unavailable */
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -5552,7 +6943,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description a dependency is unavailable */
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -5737,7 +7128,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description a dependency is unavailable */
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -5860,7 +7251,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description a dependency is unavailable */
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -5937,7 +7328,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description a dependency is unavailable */
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -6075,7 +7466,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description a dependency is unavailable */
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -6162,7 +7553,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description a dependency is unavailable */
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -6282,7 +7673,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description a dependency is unavailable */
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -6367,7 +7758,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description a dependency is unavailable */
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -6453,7 +7844,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description a dependency is unavailable */
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -6533,7 +7924,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description a dependency is unavailable */
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -6629,7 +8020,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description a dependency is unavailable */
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -6706,7 +8097,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description a dependency is unavailable */
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -6826,7 +8217,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description a dependency is unavailable */
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -6839,7 +8230,13 @@ export interface operations {
     };
     contact_delete_company: {
         parameters: {
-            query?: never;
+            query?: {
+                /**
+                 * @description `true` (admins only): erase for good now, also a record already in the trash
+                 *     (publishes `*.deleted`); default `false`: move it to the trash.
+                 */
+                erase?: boolean;
+            };
             header?: {
                 /** @description The ETag read with the record: the write is refused with 412 when the record changed since. */
                 "If-Match"?: string;
@@ -6852,14 +8249,14 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description deleted */
+            /** @description in the trash (or erased with erase=true) */
             204: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content?: never;
             };
-            /** @description invalid parameters or body */
+            /** @description error */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6895,7 +8292,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description If-Match does not match the record's current ETag */
+            /** @description error */
             412: {
                 headers: {
                     [name: string]: unknown;
@@ -6913,7 +8310,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description a dependency is unavailable */
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -7033,7 +8430,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description a dependency is unavailable */
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -7110,7 +8507,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description a dependency is unavailable */
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -7202,7 +8599,217 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description a dependency is unavailable */
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    contact_merge_companies: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Company id of the survivor */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["MergeInput"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CompanyDetails"];
+                };
+            };
+            /** @description error */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description missing, invalid or revoked token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description error */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description error */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description error */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description error */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description error */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description rate limit spent (per user or per tenant): retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    communication_company_timeline: {
+        parameters: {
+            query?: {
+                cursor?: string;
+                limit?: number;
+                /** @description `-occurred_at` (newest first: the default and only order); anything else is refused. */
+                sort?: string;
+                /** @description Comma-separated or repeated: email, call, meeting, note, task, reminder, follow_up. */
+                type?: string;
+            };
+            header?: never;
+            path: {
+                /** @description Company id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of the timeline */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_TimelineItem"];
+                };
+            };
+            /** @description error */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description error */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description error */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description error */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description rate limit spent (per user or per tenant): retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -7272,7 +8879,86 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description a dependency is unavailable */
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    contact_company_duplicates: {
+        parameters: {
+            query?: {
+                /** @description Only the candidates of this company (404 when it does not exist or is in the trash). */
+                company_id?: number;
+                cursor?: string;
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_CompanyDuplicate"];
+                };
+            };
+            /** @description error */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description missing, invalid or revoked token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description error */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description error */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description rate limit spent (per user or per tenant): retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -7364,7 +9050,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description a dependency is unavailable */
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -7546,7 +9232,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description a dependency is unavailable */
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -7688,7 +9374,13 @@ export interface operations {
     };
     contact_delete_contact: {
         parameters: {
-            query?: never;
+            query?: {
+                /**
+                 * @description `true` (admins only): erase for good now, also a record already in the trash
+                 *     (publishes `*.deleted`); default `false`: move it to the trash.
+                 */
+                erase?: boolean;
+            };
             header?: {
                 /** @description The ETag read with the record: the write is refused with 412 when the record changed since. */
                 "If-Match"?: string;
@@ -7701,14 +9393,14 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description deleted */
+            /** @description in the trash (or erased with erase=true) */
             204: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content?: never;
             };
-            /** @description invalid parameters or body */
+            /** @description error */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -7744,7 +9436,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description If-Match does not match the record's current ETag */
+            /** @description error */
             412: {
                 headers: {
                     [name: string]: unknown;
@@ -7762,7 +9454,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description a dependency is unavailable */
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -7968,7 +9660,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description a dependency is unavailable */
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -8045,7 +9737,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description a dependency is unavailable */
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -8156,7 +9848,133 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description a dependency is unavailable */
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    contact_merge_contacts: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Contact id of the survivor */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["MergeInput"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ContactDetails"];
+                };
+            };
+            /** @description error */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description missing, invalid or revoked token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description error */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description error */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description error */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description error */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description error */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description rate limit spent (per user or per tenant): retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -8233,7 +10051,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description a dependency is unavailable */
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -8315,7 +10133,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description a dependency is unavailable */
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -8399,7 +10217,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description a dependency is unavailable */
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -8474,7 +10292,86 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description a dependency is unavailable */
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    contact_duplicates: {
+        parameters: {
+            query?: {
+                /** @description Only the candidates of this contact (404 when it does not exist or is in the trash). */
+                contact_id?: number;
+                cursor?: string;
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_ContactDuplicate"];
+                };
+            };
+            /** @description error */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description missing, invalid or revoked token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description error */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description error */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description rate limit spent (per user or per tenant): retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -8545,7 +10442,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description a dependency is unavailable */
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -8695,7 +10592,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description a dependency is unavailable */
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -8760,7 +10657,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description a dependency is unavailable */
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -8830,7 +10727,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description a dependency is unavailable */
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -8898,7 +10795,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description a dependency is unavailable */
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -8994,7 +10891,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description a dependency is unavailable */
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -9071,7 +10968,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description a dependency is unavailable */
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -9158,7 +11055,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description a dependency is unavailable */
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -9269,7 +11166,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description a dependency is unavailable */
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -9360,7 +11257,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description a dependency is unavailable */
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -9533,7 +11430,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description a dependency is unavailable */
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -9666,7 +11563,13 @@ export interface operations {
     };
     deal_delete_deal: {
         parameters: {
-            query?: never;
+            query?: {
+                /**
+                 * @description `true` (admins only): erase for good now, also a deal already in the trash (publishes
+                 *     `deal.deleted`); default `false`: move it to the trash.
+                 */
+                erase?: boolean;
+            };
             header?: {
                 /** @description The ETag read with the record: the write is refused with 412 when the record changed since. */
                 "If-Match"?: string;
@@ -9679,14 +11582,14 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Deleted */
+            /** @description In the trash (or erased with erase=true) */
             204: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content?: never;
             };
-            /** @description invalid parameters or body */
+            /** @description error */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -9722,7 +11625,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description If-Match does not match the record's current ETag */
+            /** @description error */
             412: {
                 headers: {
                     [name: string]: unknown;
@@ -9740,7 +11643,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description a dependency is unavailable */
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -9937,7 +11840,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description a dependency is unavailable */
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -10017,7 +11920,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description a dependency is unavailable */
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -10223,7 +12126,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description a dependency is unavailable */
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -10292,7 +12195,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description a dependency is unavailable */
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -10367,7 +12270,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description a dependency is unavailable */
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -10439,7 +12342,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description a dependency is unavailable */
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -10514,7 +12417,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description a dependency is unavailable */
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -10619,7 +12522,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description a dependency is unavailable */
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -10696,7 +12599,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description a dependency is unavailable */
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -10825,7 +12728,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description a dependency is unavailable */
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -10912,7 +12815,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description a dependency is unavailable */
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -11193,7 +13096,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description a dependency is unavailable */
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -11270,7 +13173,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description a dependency is unavailable */
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -11387,7 +13290,478 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description a dependency is unavailable */
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    communication_list_notes: {
+        parameters: {
+            query?: {
+                /** @description Notes written by this user. */
+                author_id?: number;
+                /** @description Notes about this company. */
+                company_id?: number;
+                /** @description Notes about this contact. */
+                contact_id?: number;
+                /** @description `false` skips `pagination.total_count`. */
+                count?: boolean;
+                /** @description `pagination.next_cursor` of the previous page (same sort). */
+                cursor?: string;
+                /** @description Notes about this deal. */
+                deal_id?: number;
+                /** @description 1-100 (default 20). */
+                limit?: number;
+                /** @description `created_at` (default `-created_at`, newest first) or `updated_at`; `-` for descending. */
+                sort?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of notes */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_Note"];
+                };
+            };
+            /** @description error */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description error */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description error */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description rate limit spent (per user or per tenant): retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    communication_create_note: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NewNote"];
+            };
+        };
+        responses: {
+            /** @description Written */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Note"];
+                };
+            };
+            /** @description error */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description error */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description error */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description unsupported content type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description rate limit spent (per user or per tenant): retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description error */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    communication_get_note: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Note id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The note */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Note"];
+                };
+            };
+            /** @description invalid parameters or body */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description error */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description error */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description error */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description rate limit spent (per user or per tenant): retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    communication_delete_note: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description The ETag read with the record: the write is refused with 412 when the record changed since. */
+                "If-Match"?: string;
+            };
+            path: {
+                /** @description Note id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description invalid parameters or body */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description error */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description error */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description error */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description error */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description rate limit spent (per user or per tenant): retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    communication_patch_note: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description The ETag read with the record: the write is refused with 412 when the record changed since. */
+                "If-Match"?: string;
+            };
+            path: {
+                /** @description Note id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NotePatch"];
+            };
+        };
+        responses: {
+            /** @description Changed */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Note"];
+                };
+            };
+            /** @description error */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description error */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description error */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description error */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description error */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description error */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description unsupported content type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description rate limit spent (per user or per tenant): retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description error */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -11455,7 +13829,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description a dependency is unavailable */
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -11551,7 +13925,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description a dependency is unavailable */
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -11628,7 +14002,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description a dependency is unavailable */
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -11748,7 +14122,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description a dependency is unavailable */
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -11859,7 +14233,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description a dependency is unavailable */
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -11931,7 +14305,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description a dependency is unavailable */
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -11987,7 +14361,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description a dependency is unavailable */
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -12074,7 +14448,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description a dependency is unavailable */
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -12185,7 +14559,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description a dependency is unavailable */
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -12272,7 +14646,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description a dependency is unavailable */
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -12343,7 +14717,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description a dependency is unavailable */
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -12448,7 +14822,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description a dependency is unavailable */
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -12525,7 +14899,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description a dependency is unavailable */
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -12654,7 +15028,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description a dependency is unavailable */
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -12741,7 +15115,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description a dependency is unavailable */
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -12826,7 +15200,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description a dependency is unavailable */
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -13022,7 +15396,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description a dependency is unavailable */
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -13111,7 +15485,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description a dependency is unavailable */
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -13191,7 +15565,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description a dependency is unavailable */
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -13268,7 +15642,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description a dependency is unavailable */
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -13339,7 +15713,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description a dependency is unavailable */
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -13428,7 +15802,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description a dependency is unavailable */
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -13524,7 +15898,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description a dependency is unavailable */
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -13620,7 +15994,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description a dependency is unavailable */
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -13710,7 +16084,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description a dependency is unavailable */
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -13883,7 +16257,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description a dependency is unavailable */
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -14090,7 +16464,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description a dependency is unavailable */
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -14300,7 +16674,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description a dependency is unavailable */
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -14396,7 +16770,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description a dependency is unavailable */
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -14475,7 +16849,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description a dependency is unavailable */
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -14562,7 +16936,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description a dependency is unavailable */
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -14675,7 +17049,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description a dependency is unavailable */
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -14752,7 +17126,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description a dependency is unavailable */
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -14775,6 +17149,15 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description Accepted */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExportInfo"];
+                };
+            };
             /** @description invalid parameters or body */
             400: {
                 headers: {
@@ -14820,16 +17203,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description error */
-            501: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description a dependency is unavailable */
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -14854,6 +17228,15 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExportInfo"];
+                };
+            };
             /** @description invalid parameters or body */
             400: {
                 headers: {
@@ -14899,8 +17282,8 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description error */
-            501: {
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -14908,7 +17291,86 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description a dependency is unavailable */
+        };
+    };
+    tenant_download_export: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description export id */
+                export_id: string;
+                /** @description tenant id (ULID) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/gzip": number[];
+                };
+            };
+            /** @description invalid parameters or body */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description error */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description error */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description error */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description error */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description rate limit spent (per user or per tenant): retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -14994,7 +17456,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description a dependency is unavailable */
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -15102,7 +17564,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description a dependency is unavailable */
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -15200,7 +17662,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description a dependency is unavailable */
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -15279,7 +17741,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description a dependency is unavailable */
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -15392,7 +17854,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description a dependency is unavailable */
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -15469,7 +17931,762 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description a dependency is unavailable */
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    contact_list_trash: {
+        parameters: {
+            query?: {
+                cursor?: string;
+                limit?: number;
+                /** @description Only `-deleted_at` (newest deletion first). */
+                sort?: string;
+                /** @description `contact` or `company`; absent: both. */
+                type?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_TrashItem"];
+                };
+            };
+            /** @description error */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description missing, invalid or revoked token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description error */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description rate limit spent (per user or per tenant): retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    contact_erase_company: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description The ETag read with the record: the write is refused with 412 when the record changed since. */
+                "If-Match"?: string;
+            };
+            path: {
+                /** @description Company id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description erased */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description invalid parameters or body */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description missing, invalid or revoked token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description error */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description error */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description If-Match does not match the record's current ETag */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description rate limit spent (per user or per tenant): retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    contact_restore_company: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Company id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CompanyDetails"];
+                };
+            };
+            /** @description invalid parameters or body */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description missing, invalid or revoked token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description error */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description error */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description rate limit spent (per user or per tenant): retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    contact_erase_contact: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description The ETag read with the record: the write is refused with 412 when the record changed since. */
+                "If-Match"?: string;
+            };
+            path: {
+                /** @description Contact id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description erased */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description invalid parameters or body */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description missing, invalid or revoked token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description error */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description error */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description If-Match does not match the record's current ETag */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description rate limit spent (per user or per tenant): retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    contact_restore_contact: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Contact id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ContactDetails"];
+                };
+            };
+            /** @description invalid parameters or body */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description missing, invalid or revoked token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description error */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description error */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description error */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description rate limit spent (per user or per tenant): retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    deal_list_trashed_deals: {
+        parameters: {
+            query?: {
+                cursor?: string;
+                limit?: string;
+                /** @description Only `-deleted_at` (newest deletion first). */
+                sort?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_TrashedDealItem"];
+                };
+            };
+            /** @description error */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description error */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description error */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description rate limit spent (per user or per tenant): retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    deal_erase_deal: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description The ETag read with the record: the write is refused with 412 when the record changed since. */
+                "If-Match"?: string;
+            };
+            path: {
+                /** @description Deal id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Erased */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description invalid parameters or body */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description error */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description error */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description error */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description If-Match does not match the record's current ETag */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description rate limit spent (per user or per tenant): retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    deal_restore_deal: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Deal id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The deal */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DealResponse"];
+                };
+            };
+            /** @description invalid parameters or body */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description error */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description error */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description error */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description rate limit spent (per user or per tenant): retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    deal_purge_trashed_deals: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description What was erased */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DealPurgeReport"];
+                };
+            };
+            /** @description error */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description error */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description rate limit spent (per user or per tenant): retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    contact_purge_trash: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PurgeReport"];
+                };
+            };
+            /** @description missing, invalid or revoked token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description error */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description rate limit spent (per user or per tenant): retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -15546,7 +18763,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description a dependency is unavailable */
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -15623,7 +18840,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description a dependency is unavailable */
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -15701,7 +18918,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description a dependency is unavailable */
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -15780,7 +18997,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description a dependency is unavailable */
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -15902,7 +19119,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description a dependency is unavailable */
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -15984,7 +19201,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description a dependency is unavailable */
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -16061,7 +19278,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description a dependency is unavailable */
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -16129,7 +19346,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description a dependency is unavailable */
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -16206,7 +19423,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description a dependency is unavailable */
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -16277,7 +19494,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description a dependency is unavailable */
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -16373,7 +19590,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description a dependency is unavailable */
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -16450,7 +19667,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description a dependency is unavailable */
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -16537,7 +19754,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description a dependency is unavailable */
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -16657,7 +19874,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description a dependency is unavailable */
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -16742,7 +19959,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description a dependency is unavailable */
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -16821,7 +20038,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description a dependency is unavailable */
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -16909,7 +20126,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description a dependency is unavailable */
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -16995,7 +20212,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description a dependency is unavailable */
+            /** @description a dependency is unavailable, or the tenant has as many requests in flight as allowed (retry after `Retry-After` seconds) */
             503: {
                 headers: {
                     [name: string]: unknown;
