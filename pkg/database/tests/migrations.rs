@@ -173,20 +173,20 @@ async fn two_instances_migrating_together_do_not_collide() {
 
 // A set with an added migration, to exercise "a new migration across the fleet".
 fn bench_set_v1() -> Runner {
-    Runner::new(&[Migration::unapplied("V1__notes", "CREATE TABLE notes (id SERIAL PRIMARY KEY, body TEXT)").unwrap()])
+    Runner::new(&[Migration::unapplied("V1__memos", "CREATE TABLE test_memos (id SERIAL PRIMARY KEY, body TEXT)").unwrap()])
 }
 fn bench_set_v2() -> Runner {
     Runner::new(&[
-        Migration::unapplied("V1__notes", "CREATE TABLE notes (id SERIAL PRIMARY KEY, body TEXT)").unwrap(),
-        Migration::unapplied("V2__notes_pinned", "ALTER TABLE notes ADD COLUMN pinned BOOLEAN NOT NULL DEFAULT false").unwrap(),
+        Migration::unapplied("V1__memos", "CREATE TABLE test_memos (id SERIAL PRIMARY KEY, body TEXT)").unwrap(),
+        Migration::unapplied("V2__memos_pinned", "ALTER TABLE test_memos ADD COLUMN pinned BOOLEAN NOT NULL DEFAULT false").unwrap(),
     ])
 }
 
 #[tokio::test]
 async fn a_new_migration_reaches_every_schema_and_then_the_check_is_a_no_op() {
     let pool = test_pool().await;
-    let v1 = [MigrationSet::new("test_notes", bench_set_v1)];
-    let v2 = [MigrationSet::new("test_notes", bench_set_v2)];
+    let v1 = [MigrationSet::new("test_memos", bench_set_v1)];
+    let v2 = [MigrationSet::new("test_memos", bench_set_v2)];
     let ours = create_empty_schemas(&pool, 10).await;
     let first = migrate::migrate_all(&pool, &v1, FleetOptions::default(), |_, _| {}).await.unwrap();
     assert!(first.failed.is_empty(), "{:?}", first.failed);
@@ -201,7 +201,7 @@ async fn a_new_migration_reaches_every_schema_and_then_the_check_is_a_no_op() {
     for schema in &ours {
         let row = client
             .query_one(
-                "SELECT count(*) FROM information_schema.columns WHERE table_schema = $1 AND table_name = 'notes' AND column_name = 'pinned'",
+                "SELECT count(*) FROM information_schema.columns WHERE table_schema = $1 AND table_name = 'test_memos' AND column_name = 'pinned'",
                 &[schema],
             )
             .await
