@@ -64,7 +64,7 @@ async fn merged_contacts_and_companies_move_to_the_survivor_once() {
 
     // Redelivered under another message id (processed once), then a second merge event of the
     // same ids (idempotent: nothing left to move).
-    assert!(!app.publish(&event, "redelivery").await);
+    assert!(!app.publish(&event, &format!("redelivery-{}", event.id)).await);
     let again = merged(&t.id, CONTACT_MERGED, SURVIVOR, &MERGED);
     assert!(!app.publish(&again, &again.id).await);
     let company = merged(&t.id, COMPANY_MERGED, COMPANY, &[OLD_COMPANY]);
