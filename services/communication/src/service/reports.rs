@@ -48,7 +48,7 @@ async fn timeline_of(state: &AppState, can: &Can<perm::ActivitiesRead>, of: Time
     let after: Option<TimelineCursor> = crm_web::pagination::parse_cursor(&state.cursors, params.one("cursor"))?;
 
     let rows = {
-        let tx = state.db.tenant(&can.tenant_id).await?;
+        let tx = state.db.tenant_read(&can.tenant_id).await?;
         let vis = super::email_visibility(can);
         let rows = match of {
             TimelineOf::Contact(id) => timeline::of_contact(&tx, id, &types, &vis, after.as_ref(), limit).await?,
@@ -145,7 +145,7 @@ pub async fn activities(state: &AppState, can: &Can<perm::ReportsRead>, params: 
         owner = Some(can.user_id);
     }
     let counts = {
-        let tx = state.db.tenant(&can.tenant_id).await?;
+        let tx = state.db.tenant_read(&can.tenant_id).await?;
         let counts = repo::activity_report(&tx, from, to, owner).await?;
         tx.commit().await?;
         counts
