@@ -24,6 +24,7 @@ const routes: RouteRecordRaw[] = [
   { path: '/automation', component: () => import('./views/AutomationView.vue') },
   { path: '/history', component: () => import('./views/HistoryView.vue') },
   { path: '/sequences', component: () => import('./views/SequencesView.vue') },
+  { path: '/trash', component: () => import('./views/TrashView.vue') },
   { path: '/webhooks', component: () => import('./views/WebhooksView.vue') },
   { path: '/:rest(.*)*', component: () => import('./views/NotFoundView.vue') },
 ]
