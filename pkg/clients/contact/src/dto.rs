@@ -182,6 +182,10 @@ pub struct ContactDetails {
     /// Latest completed activity or sent email with this contact (`null`: never); response-only.
     #[serde(default)]
     pub last_contacted_at: Option<DateTime<Utc>>,
+    /// Lead score: the points of the tenant's scoring rules, kept current from events
+    /// (`GET /contacts/{id}/score` explains it); response-only. Issue 16.
+    #[serde(default)]
+    pub score: i32,
     pub created_at: DateTime<Utc>,
     pub created_by: i32,
     pub updated_at: DateTime<Utc>,

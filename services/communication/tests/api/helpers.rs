@@ -214,6 +214,7 @@ pub fn contact(id: i32, first: &str, last: &str, email: &str, company_id: Option
         tags: vec![],
         marketing_consent: Default::default(),
         last_contacted_at: None,
+        score: 0,
         created_at: now,
         created_by: 1,
         updated_at: now,

@@ -32,7 +32,12 @@ pub struct ContactListQuery {
     /// 1..=36500: only contacts with no contact (completed activity or sent email) in the
     /// last N x 24 hours; never-contacted ones count from their creation.
     pub inactive_days: Option<i64>,
-    /// created_at, updated_at, first_name, last_name; `-` prefix for descending. Default `-created_at`.
+    /// Lead score at least this (inclusive; issue 16).
+    pub min_score: Option<i32>,
+    /// Lead score at most this (inclusive).
+    pub max_score: Option<i32>,
+    /// created_at, updated_at, first_name, last_name, score, or `cf.<key>` (a custom field);
+    /// `-` prefix for descending. Default `-created_at`.
     pub sort: Option<String>,
     pub limit: Option<i64>,
     pub cursor: Option<String>,
@@ -209,6 +214,7 @@ impl crm_web::ReadOnlyFields for ContactReadOnly {
         "owner_name",
         "marketing_consent",
         "last_contacted_at",
+        "score",
         "created_at",
         "created_by",
         "updated_at",

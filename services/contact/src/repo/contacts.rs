@@ -10,7 +10,7 @@ use tokio_postgres::types::{Json, ToSql};
 use super::{DbResult, ListCursor, Query, keyset, text, where_clause};
 use crate::domain::{ContactWrite, StatusHistoryEntry, TagCount};
 
-const CONTACT_FIELDS: [&str; 23] = [
+const CONTACT_FIELDS: [&str; 24] = [
     "id",
     "first_name",
     "last_name",
@@ -34,12 +34,13 @@ const CONTACT_FIELDS: [&str; 23] = [
     "updated_at",
     "marketing_consent",
     "last_contacted_at",
+    "score",
 ];
 
 /// Number of contact columns before the company name in [`contact_cols`].
 pub(crate) const CONTACT_COLUMNS: usize = CONTACT_FIELDS.len();
 
-/// The contact columns of `alias`, then the company name expression (24 columns).
+/// The contact columns of `alias`, then the company name expression (25 columns).
 pub(crate) fn contact_cols(alias: &str, company_name: &str) -> String {
     let mut cols: Vec<String> = CONTACT_FIELDS.iter().map(|f| format!("{alias}.{f}")).collect();
     cols.push(company_name.to_owned());
@@ -81,10 +82,11 @@ pub(crate) fn contact_from(row: &Row) -> ContactDetails {
         created_at: row.get(18),
         created_by: row.get(19),
         updated_at: row.get(20),
-        company_name: row.get(23),
+        company_name: row.get(CONTACT_COLUMNS),
         owner_name: None,
         marketing_consent: consent(row, 21),
         last_contacted_at: row.get(22),
+        score: row.get(23),
     }
 }
 
@@ -374,10 +376,13 @@ pub struct ContactFilter {
     pub inactive_since: Option<DateTime<Utc>>,
     /// `?cf.<key>=<value>` filters (issue 16), every one must match.
     pub custom: Vec<crate::service::custom_fields::CfFilter>,
+    /// `?min_score=` / `?max_score=`: the lead score within these bounds (inclusive).
+    pub min_score: Option<i32>,
+    pub max_score: Option<i32>,
 }
 
 /// Sortable contact fields (the whitelist of `?sort=`).
-pub const CONTACT_SORTS: [&str; 4] = ["created_at", "updated_at", "first_name", "last_name"];
+pub const CONTACT_SORTS: [&str; 5] = ["created_at", "updated_at", "first_name", "last_name", "score"];
 
 /// The conditions of a contact list; always "not in the trash" (issue 16) first.
 pub(super) fn contact_where(q: &mut Query, f: &ContactFilter) -> Vec<String> {
@@ -404,6 +409,12 @@ pub(super) fn contact_where(q: &mut Query, f: &ContactFilter) -> Vec<String> {
         // Instants on both sides (timestamptz): the session's or anyone's time zone plays no part.
         conds.push(format!("coalesce(c.last_contacted_at, c.created_at) <= {}", q.bind(v)));
     }
+    if let Some(v) = f.min_score {
+        conds.push(format!("c.score >= {}", q.bind(v)));
+    }
+    if let Some(v) = f.max_score {
+        conds.push(format!("c.score <= {}", q.bind(v)));
+    }
     super::custom_fields::cf_conditions(q, &mut conds, "c", &f.custom);
     conds
 }
@@ -417,7 +428,8 @@ pub async fn list_contacts(
 ) -> DbResult<Vec<ContactDetails>> {
     let mut q = Query::default();
     let mut conds = contact_where(&mut q, f);
-    let column = format!("c.{}", sort.0);
+    // The score is a number: compared as the cursor's number (`s`), not as text.
+    let column = if sort.0 == "score" { "c.score::float4".to_owned() } else { format!("c.{}", sort.0) };
     let is_time = sort.0.ends_with("_at");
     let order = keyset(&mut q, &mut conds, &column, is_time, sort.1, after);
     let lim = q.bind(limit + 1);
@@ -496,20 +508,20 @@ pub async fn search_contacts(
     let mut outer = Vec::new();
     if let Some(c) = after {
         let (s, id) = (q.bind(c.s.unwrap_or(0.0)), q.bind(c.id));
-        outer.push(format!("(r.score < {s} OR (r.score = {s} AND r.id > {id}))"));
+        outer.push(format!("(r.relevance < {s} OR (r.relevance = {s} AND r.id > {id}))"));
     }
     let lim = q.bind(limit + 1);
     q.sql = format!(
-        "SELECT {cols}, r.score, r.total FROM (
+        "SELECT {cols}, r.relevance, r.total FROM (
              SELECT {inner_cols},
                  greatest(similarity({qp}, contact_fold(c.first_name)), similarity({qp}, contact_fold(c.last_name)),
                           similarity({qp}, contact_fold(c.first_name || ' ' || c.last_name)),
                           similarity({qp}, contact_fold(c.last_name || c.first_name)),
-                          similarity({qp}, contact_fold(coalesce(c.email, ''))), similarity({qp}, contact_fold(coalesce(co.name, '')))) AS score,
+                          similarity({qp}, contact_fold(coalesce(c.email, ''))), similarity({qp}, contact_fold(coalesce(co.name, '')))) AS relevance,
                  count(*) OVER () AS total
              FROM (SELECT {fields} FROM contacts c {where_} LIMIT {cap}) c
              LEFT JOIN companies co ON co.id = c.company_id AND co.deleted_at IS NULL) r
-         {outer_where} ORDER BY r.score DESC, r.id LIMIT {lim}",
+         {outer_where} ORDER BY r.relevance DESC, r.id LIMIT {lim}",
         cols = contact_cols("r", "r.company_name"),
         inner_cols = contact_cols("c", "co.name AS company_name"),
         fields = inner_fields.join(", "),

@@ -72,7 +72,11 @@ fn where_clause(conds: &[String]) -> String {
 fn keyset(q: &mut Query, conds: &mut Vec<String>, column: &str, is_time: bool, desc: bool, after: Option<&ListCursor>) -> String {
     let (op, dir) = if desc { ("<", "DESC") } else { (">", "ASC") };
     if let Some(c) = after {
-        let value = if is_time { q.bind(c.ts.unwrap_or_default()) } else { q.bind(c.t.clone().unwrap_or_default()) };
+        let value = match (is_time, c.s) {
+            (true, _) => q.bind(c.ts.unwrap_or_default()),
+            (false, Some(number)) => q.bind(number),
+            (false, None) => q.bind(c.t.clone().unwrap_or_default()),
+        };
         let id = q.bind(c.id);
         conds.push(format!("({column}, c.id) {op} ({value}, {id})"));
     }

@@ -18,13 +18,14 @@ use crate::repo::contacts::{self as repo, CONTACT_SORTS, ContactFilter, StatusCh
 use crate::repo::{self as db, ListCursor, companies};
 
 fn contact_cursor(c: &ContactDetails, sort: (&'static str, bool)) -> ListCursor {
-    let (t, ts) = match sort.0 {
-        "first_name" => (Some(c.first_name.clone()), None),
-        "last_name" => (Some(c.last_name.clone()), None),
-        "updated_at" => (None, Some(c.updated_at)),
-        _ => (None, Some(c.created_at)),
+    let (t, ts, s) = match sort.0 {
+        "first_name" => (Some(c.first_name.clone()), None, None),
+        "last_name" => (Some(c.last_name.clone()), None, None),
+        "updated_at" => (None, Some(c.updated_at), None),
+        "score" => (None, None, Some(c.score as f32)),
+        _ => (None, Some(c.created_at), None),
     };
-    ListCursor { k: sort.0.to_owned(), desc: sort.1, t, ts, s: None, id: c.id }
+    ListCursor { k: sort.0.to_owned(), desc: sort.1, t, ts, s, id: c.id }
 }
 
 /// Whether the caller may change this contact (`own`: owner or creator).
@@ -106,6 +107,16 @@ fn inactive_days(params: &QueryParams, errors: &mut FieldErrors) -> Option<i64> 
     }
 }
 
+/// `?min_score=` / `?max_score=`: a whole number (a score is a sum of whole points, can be negative).
+fn score_bound(params: &QueryParams, errors: &mut FieldErrors, key: &'static str) -> Option<i32> {
+    let raw = params.one(key)?;
+    let parsed = raw.trim().parse().ok();
+    if parsed.is_none() {
+        errors.add(key, "must be a whole number");
+    }
+    parsed
+}
+
 /// `GET /contacts`: filters, then either the sorted list or the fuzzy `search`.
 pub async fn list(state: &AppState, can: &Can<perm::ContactsRead>, params: &QueryParams) -> Result<Page<ContactDetails>, ApiError> {
     let mut errors = FieldErrors::new();
@@ -121,6 +132,8 @@ pub async fn list(state: &AppState, can: &Can<perm::ContactsRead>, params: &Quer
         tags: tag_filter(params, &mut errors),
         inactive_since: inactive_days(params, &mut errors).map(|days| Utc::now() - Duration::days(days)),
         custom: custom_fields::parse_filters(&mut errors, &defs, params),
+        min_score: score_bound(params, &mut errors, "min_score"),
+        max_score: score_bound(params, &mut errors, "max_score"),
     };
     let search = params.one("search").map(str::trim).filter(|s| !s.is_empty());
     if let Some(q) = search {

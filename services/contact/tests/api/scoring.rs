@@ -175,3 +175,42 @@ async fn scoring_rules_are_managed_by_admins_and_managers() {
     assert_eq!(app.delete(&path, &t.admin).await.status, StatusCode::NOT_FOUND);
     assert_eq!(app.get("/api/v1/contacts/999999/score", &t.viewer).await.status, StatusCode::NOT_FOUND);
 }
+
+/// The score is on every contact, and lists filter (`min_score`, `max_score`) and sort
+/// (`sort=-score`, paged by cursor) by it.
+#[tokio::test]
+async fn contacts_are_filtered_and_sorted_by_score() {
+    let app = spawn().await;
+    let t = app.tenant().await;
+    let mut ids = Vec::new();
+    // Default rules: prospect +15, a job title +5.
+    for (name, body) in [
+        ("Zero", json!({"status": "lead"})),
+        ("Five", json!({"status": "lead", "job_title": "CTO"})),
+        ("Twenty", json!({"status": "prospect", "job_title": "CEO"})),
+    ] {
+        let mut body = body;
+        body["first_name"] = json!(name);
+        ids.push(app.create_contact(&t.rep, body).await["id"].as_i64().expect("id"));
+    }
+    for (id, want) in ids.iter().zip([0, 5, 20]) {
+        app.wait_score(&t, *id, want).await;
+    }
+    let c = app.get(&format!("/api/v1/contacts/{}", ids[2]), &t.viewer).await.expect(StatusCode::OK);
+    assert_eq!(c["score"], 20);
+
+    let page = app.get("/api/v1/contacts?sort=-score&limit=2", &t.viewer).await.expect(StatusCode::OK);
+    let names: Vec<&str> = page["data"].as_array().into_iter().flatten().filter_map(|c| c["first_name"].as_str()).collect();
+    assert_eq!(names, ["Twenty", "Five"]);
+    let cursor = page["pagination"]["next_cursor"].as_str().expect("next page");
+    let rest = app.get(&format!("/api/v1/contacts?sort=-score&limit=2&cursor={cursor}"), &t.viewer).await.expect(StatusCode::OK);
+    assert_eq!(rest["data"][0]["first_name"], "Zero");
+    let up = app.get("/api/v1/contacts?sort=score&limit=1", &t.viewer).await.expect(StatusCode::OK);
+    assert_eq!(up["data"][0]["first_name"], "Zero");
+
+    let some = app.get("/api/v1/contacts?min_score=5&max_score=19", &t.viewer).await.expect(StatusCode::OK);
+    assert_eq!(some["pagination"]["total_count"], 1);
+    assert_eq!(some["data"][0]["first_name"], "Five");
+    let bad = app.get("/api/v1/contacts?min_score=lots", &t.viewer).await;
+    assert_eq!(bad_fields(&bad), ["min_score"]);
+}

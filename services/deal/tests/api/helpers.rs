@@ -119,6 +119,7 @@ pub fn contact(id: i32, first: &str, last: &str) -> ContactDetails {
         tags: vec![],
         marketing_consent: Default::default(),
         last_contacted_at: None,
+        score: 0,
         created_at: now,
         created_by: 1,
         updated_at: now,
