@@ -161,6 +161,35 @@ describe('the console on a tenant subdomain', { concurrency: false }, () => {
     await page.locator('[data-test=contact-row]', { hasText: 'Griselda Fairweather' }).waitFor()
   })
 
+  test('notes and files on a contact page; the deleted contact comes back from the Trash', async () => {
+    const { page } = browser
+    const contact = await call('POST', '/contacts', admin.access_token, { first_name: 'Noemi', last_name: 'Notetaker', email: `noemi@${SUB}.example` })
+    await page.goto(`${ORIGIN}/contacts/${contact.id}`)
+    await page.getByRole('heading', { name: /Noemi Notetaker/ }).waitFor()
+    await page.fill('textarea[name=note]', 'Called Noemi\nShe wants a demo')
+    await page.getByRole('button', { name: 'Add note' }).click()
+    await page.locator('[data-test=note]', { hasText: 'She wants a demo' }).waitFor()
+    await page.setInputFiles('[data-test=attachments] input[type=file]', { name: 'brief.txt', mimeType: 'text/plain', buffer: Buffer.from('hello there') })
+    await page.locator('[data-test=attachments]').getByRole('button', { name: 'Upload', exact: true }).click()
+    const row = page.locator('[data-test=attachment]', { hasText: 'brief.txt' })
+    await row.waitFor()
+    assert.match(await row.textContent(), /11 B · text\/plain/)
+    const [download] = await Promise.all([page.waitForEvent('download'), row.getByRole('link', { name: 'brief.txt' }).click()])
+    assert.equal(download.suggestedFilename(), 'brief.txt')
+
+    page.once('dialog', (d) => d.accept())
+    await page.getByRole('button', { name: 'Delete', exact: true }).click()
+    await page.waitForURL(`${ORIGIN}/contacts`)
+    await page.getByRole('link', { name: 'Trash' }).click()
+    await page.getByRole('heading', { level: 1, name: 'Trash' }).waitFor()
+    const trashed = page.locator(`[data-test=trash-contact-${contact.id}]`)
+    await trashed.getByRole('button', { name: 'Restore Noemi Notetaker' }).click()
+    await trashed.waitFor({ state: 'detached' })
+    await page.goto(`${ORIGIN}/contacts/${contact.id}`)
+    await page.getByRole('heading', { name: /Noemi Notetaker/ }).waitFor()
+    await page.locator('[data-test=note]', { hasText: 'She wants a demo' }).waitFor()
+  })
+
   test('drag a deal to closed won: its activity and follow-up task appear', async () => {
     const { page } = browser
     const deal = await call('POST', '/deals', admin.access_token, { title: 'Globex rollout', value: 25000, currency: 'USD', stage: 'proposal' })
@@ -342,7 +371,7 @@ describe('the console on a tenant subdomain', { concurrency: false }, () => {
     const { page } = browser
     const screens = [
       ['/companies', 'Companies'], ['/deals/forecast', 'Forecast'], ['/tasks', 'My tasks'], ['/templates', 'Email templates'],
-      ['/contacts/import', 'Import contacts'], ['/admin', 'Admin'], ['/automation', 'Automation'], ['/sequences', 'Sequences'], ['/history', 'History'], ['/webhooks', 'Webhooks'],
+      ['/contacts/import', 'Import contacts'], ['/admin', 'Admin'], ['/automation', 'Automation'], ['/sequences', 'Sequences'], ['/history', 'History'], ['/webhooks', 'Webhooks'], ['/trash', 'Trash'],
       ['/no/such/page', 'Page not found'],
     ]
     for (const [path, heading] of screens) {
