@@ -2567,6 +2567,12 @@ export interface components {
             owner_id?: number | null;
             owner_name?: string | null;
             phone: string;
+            /**
+             * Format: int32
+             * @description Lead score: the points of the tenant's scoring rules, kept current from events
+             *     (`GET /contacts/{id}/score` explains it); response-only. Issue 16.
+             */
+            score?: number;
             source: string;
             status: components["schemas"]["ContactStatus"];
             tags?: string[];
@@ -3940,6 +3946,12 @@ export interface components {
                 owner_id?: number | null;
                 owner_name?: string | null;
                 phone: string;
+                /**
+                 * Format: int32
+                 * @description Lead score: the points of the tenant's scoring rules, kept current from events
+                 *     (`GET /contacts/{id}/score` explains it); response-only. Issue 16.
+                 */
+                score?: number;
                 source: string;
                 status: components["schemas"]["ContactStatus"];
                 tags?: string[];
@@ -8986,13 +8998,20 @@ export interface operations {
                  */
                 inactive_days?: number;
                 limit?: number;
+                /** @description Lead score at most this (inclusive). */
+                max_score?: number;
+                /** @description Lead score at least this (inclusive; issue 16). */
+                min_score?: number;
                 owner_id?: number;
                 /**
                  * @description Typo-tolerant search over first/last/full name, email and company name, ranked by
                  *     relevance (no `sort` with it).
                  */
                 search?: string;
-                /** @description created_at, updated_at, first_name, last_name; `-` prefix for descending. Default `-created_at`. */
+                /**
+                 * @description created_at, updated_at, first_name, last_name, score, or `cf.<key>` (a custom field);
+                 *     `-` prefix for descending. Default `-created_at`.
+                 */
                 sort?: string;
                 /** @description lead, prospect, customer, churned, archived */
                 status?: string;
