@@ -158,7 +158,13 @@ async fn fully_migrated(pool: &Pool, schema: &str) -> bool {
 
 #[tokio::test]
 async fn two_instances_migrating_together_do_not_collide() {
-    let pool = test_pool().await;
+    // Both instances migrate every schema of the shared test database; one waits on the
+    // other's per-schema lock while that schema is migrated, which after new migrations sets
+    // on a database full of older test schemas takes longer than the pool's default 30 s
+    // statement timeout (a wait, not a collision).
+    let mut config = crm_testing::test_db_config();
+    config.query_timeout = std::time::Duration::from_secs(300);
+    let pool = crm_testing::test_pool_with(config).await;
     let ours = create_empty_schemas(&pool, 20).await;
     let (a, b) = tokio::join!(
         migrate::migrate_all(&pool, TENANT_SETS, FleetOptions { concurrency: 4 }, |_, _| {}),

@@ -23,7 +23,9 @@ pub async fn touch_last_contacted(tx: &TenantTx, contact_id: i32, at: DateTime<U
 
 /// Marks up to `limit` leads/prospects inactive since `cutoff` (their last contact, or their
 /// creation, at or before it) and not yet published for this inactivity period, and returns
-/// them. Rows another run holds are skipped (`SKIP LOCKED`): that run publishes them.
+/// them. One run per tenant at a time (the schedule row is claimed for the whole run), so a
+/// locked contact is another writer's (a consumer recomputing its score, an edit): the run
+/// waits for it (`FOR UPDATE`, not `SKIP LOCKED`, which missed such a lead for a whole day).
 /// Contacts in the trash (issue 16) are not leads anyone works on: skipped.
 pub async fn claim_inactive(tx: &TenantTx, cutoff: DateTime<Utc>, now: DateTime<Utc>, limit: i64) -> DbResult<Vec<ContactBecameInactive>> {
     let stmt = tx
@@ -32,7 +34,7 @@ pub async fn claim_inactive(tx: &TenantTx, cutoff: DateTime<Utc>, now: DateTime<
                  SELECT id FROM contacts
                  WHERE status IN ('lead', 'prospect') AND coalesce(last_contacted_at, created_at) <= $1 AND deleted_at IS NULL
                    AND inactivity_notified_for IS DISTINCT FROM coalesce(last_contacted_at, created_at)
-                 ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED)
+                 ORDER BY id LIMIT $2 FOR UPDATE)
              UPDATE contacts c SET inactivity_notified_for = coalesce(c.last_contacted_at, c.created_at)
              FROM due WHERE c.id = due.id
              RETURNING c.id, c.owner_id, c.first_name, c.last_name, coalesce(c.email, ''), c.status, c.last_contacted_at,

@@ -362,14 +362,20 @@ async fn schedule_row(app: &App, tenant: &TenantId) -> Option<(DateTime<Utc>, Op
 }
 
 /// Two instances of the job (own pools, as two replicas) poll at the same moment.
-async fn two_instances_poll(app: &App) {
+async fn two_instances_poll(tenant: &TenantId) {
+    // Polls with two instances at once until one of them ran `tenant`'s job: a poll claims
+    // the oldest due jobs first (at most `tenants_per_poll`), and the other tests' tenants
+    // in this database may be due before this one.
     let config = InactiveLeadConfig { batch: 1000, ..InactiveLeadConfig::default() };
     let a = TenantDb::new(crm_testing::test_pool().await);
     let b = TenantDb::new(crm_testing::test_pool().await);
-    let (ra, rb) = tokio::join!(run_due(&a, &config), run_due(&b, &config));
-    ra.expect("instance a");
-    rb.expect("instance b");
-    let _ = app;
+    wait_until("the tenant's job run by a poll", EVENT_TIMEOUT, || async {
+        let (ra, rb) = tokio::join!(run_due(&a, &config), run_due(&b, &config));
+        let (ra, rb) = (ra.expect("instance a"), rb.expect("instance b"));
+        let ran = ra.iter().chain(&rb).any(|(t, _)| t == tenant);
+        ran.then_some(())
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -399,7 +405,7 @@ async fn the_daily_job_publishes_each_inactive_lead_once_per_period_with_two_ins
     schedule(&app, &t.id, Some(30)).await;
 
     let mut events = app.platform.events(CONTACT_BECAME_INACTIVE).await;
-    two_instances_poll(&app).await;
+    two_instances_poll(&t.id).await;
     let first = events.wait_for(&t.id, CONTACT_BECAME_INACTIVE, EVENT_TIMEOUT).await;
     assert_eq!(events.count_within(&t.id, CONTACT_BECAME_INACTIVE, std::time::Duration::from_secs(2)).await, 2, "one each, whoever ran it");
     assert!([lead, prospect].contains(&first.data["contact_id"].as_i64().unwrap()), "{first:?}");
@@ -420,7 +426,7 @@ async fn the_daily_job_publishes_each_inactive_lead_once_per_period_with_two_ins
 
     // Due again (the next day): the same inactivity period is not published twice.
     schedule(&app, &t.id, Some(30)).await;
-    two_instances_poll(&app).await;
+    two_instances_poll(&t.id).await;
     wait_until("the second run recorded", EVENT_TIMEOUT, || async { (schedule_row(&app, &t.id).await?.1 == Some(0)).then_some(()) }).await;
     assert_eq!(events.count_within(&t.id, CONTACT_BECAME_INACTIVE, std::time::Duration::from_secs(1)).await, 2);
 
@@ -431,12 +437,12 @@ async fn the_daily_job_publishes_each_inactive_lead_once_per_period_with_two_ins
     })
     .await;
     schedule(&app, &t.id, Some(30)).await;
-    two_instances_poll(&app).await;
+    two_instances_poll(&t.id).await;
     assert_eq!(events.count_within(&t.id, CONTACT_BECAME_INACTIVE, std::time::Duration::from_secs(3)).await, 3);
 
     // Turned off: the next poll drops the schedule row and publishes nothing.
     schedule(&app, &t.id, None).await;
-    two_instances_poll(&app).await;
+    two_instances_poll(&t.id).await;
     assert!(schedule_row(&app, &t.id).await.is_none());
     assert_eq!(events.count_within(&t.id, CONTACT_BECAME_INACTIVE, std::time::Duration::from_secs(1)).await, 3);
 }
@@ -454,7 +460,7 @@ async fn the_job_is_visible_and_admins_run_it_now() {
     let id = app.create_contact(&t.admin, json!({"first_name": "Old", "last_name": "Lead"})).await["id"].as_i64().unwrap();
     app.sql(&t.id, "UPDATE {schema}.contacts SET created_at = now() - interval '10 days' WHERE id = $1", &[&(id as i32)]).await;
     schedule(&app, &t.id, Some(7)).await;
-    two_instances_poll(&app).await;
+    two_instances_poll(&t.id).await;
     let r = wait_until("the run recorded", EVENT_TIMEOUT, || async {
         let r = app.get(path, &t.viewer).await.expect(StatusCode::OK);
         (r["last_found"] == 1).then_some(r)
@@ -471,7 +477,7 @@ async fn the_job_is_visible_and_admins_run_it_now() {
     let r = app.post(&format!("{path}/run"), &t.admin, json!({})).await.expect(StatusCode::OK);
     assert!(time_of(&r["next_run_at"]).unwrap() <= Utc::now(), "{r}");
     // Run again at once: nothing new for the same period.
-    two_instances_poll(&app).await;
+    two_instances_poll(&t.id).await;
     let r = wait_until("the second run recorded", EVENT_TIMEOUT, || async {
         let r = app.get(path, &t.viewer).await.expect(StatusCode::OK);
         (r["last_found"] == 0).then_some(r)
