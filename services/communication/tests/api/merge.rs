@@ -32,7 +32,8 @@ async fn merged_contacts_and_companies_move_to_the_survivor_once() {
     };
     for tenant in [&t.id, &other.id] {
         let s = tenant.schema().quoted();
-        let mut sql = format!("SET search_path = {s};");
+        // Transaction-local: the pooled connection goes back without this tenant's path.
+        let mut sql = format!("BEGIN; SET LOCAL search_path = {s};");
         for c in MERGED {
             sql += &format!(
                 "INSERT INTO activities (type, subject, contact_id, company_id, owner_id, created_by) VALUES ('call', 'about {c}', {c}, {OLD_COMPANY}, {ADMIN}, {ADMIN});
@@ -42,7 +43,7 @@ async fn merged_contacts_and_companies_move_to_the_survivor_once() {
                 follow_up(c)
             );
         }
-        sql += &format!("{}; RESET search_path;", follow_up(SURVIVOR));
+        sql += &format!("{}; COMMIT;", follow_up(SURVIVOR));
         client.batch_execute(&sql).await.expect("rows");
     }
 
