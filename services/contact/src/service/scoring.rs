@@ -282,7 +282,10 @@ pub fn compute(rules: &[ScoringRule], contact: &ContactDetails, signals: &[Signa
                 let since = now - Duration::days(c.window_days.unwrap_or(30));
                 let mut hits: Vec<&Signal> = signals
                     .iter()
-                    .filter(|s| s.kind == kind && s.at > since && s.at <= now)
+                    // No upper bound: a signal stamped a little after `now` (the publishing
+                    // host's clock ahead of this one) counts now, as fresh, instead of being
+                    // left out of the stored score until the next recompute.
+                    .filter(|s| s.kind == kind && s.at > since)
                     .filter(|s| c.activity_type.as_ref().is_none_or(|t| s.detail.as_deref() == Some(t.as_str())))
                     .collect();
                 hits.sort_by(|a, b| b.at.cmp(&a.at));
@@ -290,7 +293,7 @@ pub fn compute(rules: &[ScoringRule], contact: &ContactDetails, signals: &[Signa
                 let points: f64 = hits
                     .iter()
                     .map(|s| {
-                        let age_days = (now - s.at).num_seconds() as f64 / 86_400.0;
+                        let age_days = (now - s.at).num_seconds().max(0) as f64 / 86_400.0;
                         let decay = c.half_life_days.map_or(1.0, |h| 0.5f64.powf(age_days / h));
                         f64::from(rule.points) * decay
                     })
@@ -346,7 +349,9 @@ pub async fn record_signal(tx: &TenantTx, event_id: &str, contact_id: i32, kind:
 /// `GET /contacts/{id}/score`.
 pub async fn explain(state: &AppState, can: &Can<perm::ContactsRead>, contact_id: i32) -> Result<ScoreExplanation, ApiError> {
     let now = Utc::now();
-    let tx = state.db.tenant(&can.tenant_id).await?;
+    // One snapshot: read statement by statement, a consumer committing in between made the
+    // stored score newer than the signals the items were computed from.
+    let tx = state.db.tenant_snapshot(&can.tenant_id).await?;
     let contact = crate::repo::contacts::contact_by_id(&tx, contact_id).await?.ok_or_else(|| ApiError::not_found("contact"))?;
     let rules = repo::rules(&tx).await?;
     let signals = repo::signals(&tx, contact_id, now - Duration::days(longest_window(&rules))).await?;
@@ -435,6 +440,16 @@ mod tests {
             "custom_fields": {"tier": "gold"}, "notes": "", "tags": ["vip"], "created_at": Utc::now(), "created_by": 1, "updated_at": Utc::now()
         }))
         .unwrap()
+    }
+
+    #[test]
+    fn a_signal_stamped_after_now_counts_as_fresh() {
+        // The publishing service's clock a few seconds ahead of this one.
+        let now = Utc::now();
+        let rules = [rule(1, RuleKind::EmailOpened, json!({"window_days": 90, "half_life_days": 30}), 5)];
+        let ahead = Signal { kind: "email_opened".into(), detail: None, at: now + Duration::seconds(3) };
+        let (score, items) = compute(&rules, &contact(), &[ahead], now);
+        assert_eq!((score, items.len()), (5, 1));
     }
 
     #[test]
